@@ -1,0 +1,1 @@
+"""lakehouse_dagster: a medallion lakehouse of Delta tables as Dagster assets."""

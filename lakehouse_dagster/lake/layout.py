@@ -1,0 +1,96 @@
+"""Table naming and storage layout.
+
+Contract: table ``layer.table`` is a Delta table at ``<layer root>/<table>``, where the layer
+root is ``<lake root>/<layer>`` unless the deployment gives that layer a root of its own
+(production keeps each zone in its own bucket). Roots are local paths or ``s3://`` URIs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+LAYERS = ("bronze", "silver", "gold", "quarantine", "ops")
+
+
+@dataclass(frozen=True, order=True)
+class TableName:
+    layer: str
+    table: str
+
+    def __post_init__(self) -> None:
+        if self.layer not in LAYERS:
+            raise ValueError(f"unknown layer {self.layer!r} in table {self}; layers are {', '.join(LAYERS)}")
+        if not _IDENTIFIER.match(self.table):
+            raise ValueError(f"table name {self.table!r} must be lower-case letters, digits and underscores")
+
+    @classmethod
+    def parse(cls, name: str) -> TableName:
+        layer, dot, table = name.partition(".")
+        if not dot:
+            raise ValueError(f"table name {name!r} must look like layer.table")
+        return cls(layer, table)
+
+    def __str__(self) -> str:
+        return f"{self.layer}.{self.table}"
+
+    @property
+    def key_path(self) -> list[str]:
+        """The Dagster asset key path: ``["silver", "customers"]``."""
+        return [self.layer, self.table]
+
+
+def is_remote(uri: str) -> bool:
+    return "://" in uri
+
+
+def normalize_root(root: str) -> str:
+    """Absolute local paths (a run may change directory); URIs unchanged; no trailing slash."""
+    return root.rstrip("/") if is_remote(root) else os.path.abspath(os.path.expanduser(root))
+
+
+def join_uri(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *(part.strip("/") for part in parts)])
+
+
+@dataclass(frozen=True)
+class LakeLayout:
+    """Where the lake and the landing zone are."""
+
+    root: str
+    landing: str
+    layer_roots: Mapping[str, str] = field(default_factory=dict)
+    #: Unity Catalog catalog in which tables are registered as ``<catalog>.<layer>.<table>``.
+    catalog: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.layer_roots) - set(LAYERS)
+        if unknown:
+            raise ValueError(f"layer roots given for unknown layers: {sorted(unknown)}")
+
+    def layer_root(self, layer: str) -> str:
+        return self.layer_roots.get(layer) or join_uri(self.root, layer)
+
+    def table_uri(self, name: TableName) -> str:
+        return join_uri(self.layer_root(name.layer), name.table)
+
+    def landing_uri(self, *parts: str) -> str:
+        return join_uri(self.landing, *parts)
+
+    def staging_root(self, name: TableName) -> str:
+        """Scratch space for batches being written to ``name``; emptied once they commit."""
+        return join_uri(self.root, "_staging", f"{name.layer}__{name.table}")
+
+    def staging_uri(self, name: TableName, batch_id: str) -> str:
+        return join_uri(self.staging_root(name), batch_id)
+
+    def catalog_name(self, name: TableName) -> str:
+        return f"{self.catalog}.{name}" if self.catalog else str(name)
+
+    @classmethod
+    def local(cls, root: str, landing: str | None = None) -> LakeLayout:
+        root = normalize_root(root)
+        return cls(root=root, landing=normalize_root(landing) if landing else join_uri(root, "landing"))
