@@ -1,0 +1,1 @@
+"""Incremental file ingestion with Auto Loader semantics, as batch reads of new files."""
