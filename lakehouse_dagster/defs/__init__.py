@@ -1,0 +1,1 @@
+"""Dagster wiring: thin layers that turn table units into assets, checks, jobs and resources."""

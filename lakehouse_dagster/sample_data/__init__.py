@@ -1,0 +1,1 @@
+"""Deterministic, realistically dirty sample data for the landing zone."""

@@ -1,0 +1,95 @@
+"""The customers slice: bronze.customers -> silver.customers -> gold.customer_segments."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+SEGMENTS = ("active", "recent", "inactive")
+ACTIVE_MAX_DAYS = 30
+RECENT_MAX_DAYS = 90
+UNKNOWN_COUNTRY = "UNKNOWN"
+
+#: Ingestion order, oldest first: the tie-break between records of equal ``last_activity``.
+INGESTION_ORDER = ("_batch_id", "_source_file_modified_at", "_source_file", "_source_row")
+
+
+def _text(column: str) -> Column:
+    """Trimmed text; empty becomes null."""
+    trimmed = F.trim(F.col(column).cast("string"))
+    return F.when(trimmed != "", trimmed)
+
+
+def _as_date(column: str) -> Column:
+    return F.expr(f"try_cast({column} AS DATE)")
+
+
+def segment(days_since_activity: Column) -> Column:
+    """``active`` up to 30 days, ``recent`` up to 90, otherwise (or unknown) ``inactive``."""
+    return (
+        F.when(days_since_activity <= ACTIVE_MAX_DAYS, F.lit("active"))
+        .when(days_since_activity <= RECENT_MAX_DAYS, F.lit("recent"))
+        .otherwise(F.lit("inactive"))
+    )
+
+
+def clean_customers(bronze: DataFrame, as_of_date: date) -> DataFrame:
+    """One typed, cleaned row per ``customer_id``: the latest by ``last_activity``, then by ingestion.
+
+    Rows without a usable ``customer_id`` are left out. ``days_since_activity`` counts from
+    ``as_of_date``, which the caller takes from the run, never from the clock.
+    """
+    loyalty_tier = F.lower(_text("loyalty_tier")) if "loyalty_tier" in bronze.columns else F.lit(None)
+    typed = bronze.select(
+        F.expr("try_cast(customer_id AS BIGINT)").alias("customer_id"),
+        _text("first_name").alias("first_name"),
+        _text("last_name").alias("last_name"),
+        F.lower(_text("email")).alias("email"),
+        F.upper(_text("country")).alias("country"),
+        _as_date("signup_date").alias("signup_date"),
+        _as_date("last_activity").alias("last_activity"),
+        loyalty_tier.cast("string").alias("loyalty_tier"),
+        *(F.col(column) for column in INGESTION_ORDER),
+    ).where(F.col("customer_id").isNotNull())
+
+    latest_first = Window.partitionBy("customer_id").orderBy(
+        F.col("last_activity").desc_nulls_last(), *(F.col(column).desc() for column in INGESTION_ORDER)
+    )
+    days = F.datediff(F.lit(as_of_date), F.col("last_activity"))
+    return (
+        typed.withColumn("_rank", F.row_number().over(latest_first))
+        .where(F.col("_rank") == 1)
+        .select(
+            "customer_id",
+            "first_name",
+            "last_name",
+            "email",
+            "country",
+            "signup_date",
+            "last_activity",
+            "loyalty_tier",
+            days.alias("days_since_activity"),
+            segment(days).alias("customer_segment"),
+            F.col("_source_file"),
+            F.col("_batch_id"),
+        )
+    )
+
+
+def customer_segments(silver: DataFrame) -> DataFrame:
+    """Customers, their share of all customers, and average days since activity, by segment and country."""
+    everyone = Window.partitionBy(F.lit(1))
+    return (
+        silver.groupBy(
+            F.col("customer_segment"),
+            F.coalesce(F.col("country"), F.lit(UNKNOWN_COUNTRY)).alias("country"),
+        )
+        .agg(
+            F.count(F.lit(1)).alias("customers"),
+            F.avg("days_since_activity").alias("avg_days_since_activity"),
+        )
+        .withColumn("share_of_customers", F.col("customers") / F.sum("customers").over(everyone))
+        .select("customer_segment", "country", "customers", "share_of_customers", "avg_days_since_activity")
+    )
