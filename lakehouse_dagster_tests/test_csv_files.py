@@ -1,0 +1,119 @@
+"""Parsing one landed CSV file: records are lines, malformed lines are kept, not dropped."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+
+import pytest
+
+from lakehouse_dagster.ingest.csv_files import MALFORMED_ROW, SOURCE_ROW, UnreadableFileError, parse_csv
+
+
+def rows(data: bytes) -> list[dict]:
+    return parse_csv(data).table.to_pylist()
+
+
+def line_oracle(data: bytes) -> list[dict]:
+    """What the documented semantics say, computed line by line with the csv module."""
+    lines = data.decode().splitlines()
+    header = next(csv.reader([lines[0]]))
+    expected = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            fields = next(csv.reader([line], strict=True))
+        except csv.Error:
+            fields = None
+        if fields is not None and len(fields) == len(header):
+            expected.append(
+                {
+                    **{h: f or None for h, f in zip(header, fields, strict=True)},
+                    SOURCE_ROW: number,
+                    MALFORMED_ROW: None,
+                }
+            )
+        else:
+            expected.append({**dict.fromkeys(header), SOURCE_ROW: number, MALFORMED_ROW: line})
+    return expected
+
+
+@pytest.mark.parametrize("dirt", [0.0, 0.01, 0.2])
+def test_parsing_matches_the_line_oracle(dirt: float) -> None:
+    rng = random.Random(int(dirt * 100))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "name", "note"])
+    for number in range(3_000):
+        roll = rng.random()
+        if roll < dirt / 4:
+            buffer.write(f'{number},"open quote,x\n')
+        elif roll < dirt / 2:
+            buffer.write(f"{number},too,many,fields\n")
+        elif roll < 3 * dirt / 4:
+            buffer.write(f"{number},short\n")
+        elif roll < dirt:
+            buffer.write("\n" if rng.random() < 0.5 else "   \n")
+        else:
+            writer.writerow(
+                [number, rng.choice(["Ann", "O'Brien, Jr.", 'say "hi"', ""]), rng.choice(["NA", "null", ""])]
+            )
+    data = buffer.getvalue().encode()
+
+    parsed = parse_csv(data)
+
+    assert parsed.table.to_pylist() == line_oracle(data)
+    assert parsed.malformed_rows == sum(row[MALFORMED_ROW] is not None for row in line_oracle(data))
+
+
+def test_a_broken_quote_spoils_only_its_own_line() -> None:
+    data = b'id,name,email\n1,Ann,a@x\n2,"Bob,b@x\n3,Cy,c@x\n4,"Di, Jr",d@x\n'
+
+    parsed = rows(data)
+
+    assert [row["id"] for row in parsed] == ["1", None, "3", "4"]
+    assert parsed[1][MALFORMED_ROW] == '2,"Bob,b@x'
+    assert parsed[3]["name"] == "Di, Jr"
+    assert [row[SOURCE_ROW] for row in parsed] == [2, 3, 4, 5]
+
+
+def test_wrong_field_counts_are_kept_with_their_raw_text() -> None:
+    parsed = parse_csv(b"a,b,c\n1,2,3\n1,2\n1,2,3,4\n")
+
+    assert parsed.malformed_rows == 2
+    assert [row[MALFORMED_ROW] for row in parsed.table.to_pylist()] == [None, "1,2", "1,2,3,4"]
+    assert all(row["a"] is None for row in parsed.table.to_pylist()[1:])
+
+
+def test_blank_lines_are_skipped_and_line_numbers_stay_true() -> None:
+    parsed = rows(b"a,b\r\n1,2\r\n\r\n3,4\r\n")
+
+    assert [(row["a"], row[SOURCE_ROW]) for row in parsed] == [("1", 2), ("3", 4)]
+
+
+def test_byte_order_mark_and_padded_header_names_are_cleaned() -> None:
+    parsed = parse_csv("\ufeff id , name \n1,Ann\n".encode())
+
+    assert parsed.columns == ["id", "name"]
+
+
+def test_header_only_file_has_no_rows() -> None:
+    assert parse_csv(b"a,b\n").table.num_rows == 0
+    assert parse_csv(b"a,b").table.num_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"\x00\x01\x02binary", "binary"),
+        (b"a,b\n1,\xff\n", "not UTF-8"),
+        (b"a,,c\n1,2,3\n", "no name"),
+        (b"a,a\n1,2\n", "duplicate"),
+        (b"\n1,2\n", "empty"),
+    ],
+)
+def test_unreadable_files_raise_a_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(UnreadableFileError, match=reason):
+        parse_csv(data)

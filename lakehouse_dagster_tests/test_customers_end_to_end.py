@@ -1,0 +1,168 @@
+"""The customers slice through Dagster, checked against pandas over the raw files."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from lakehouse_dagster.definitions import build_definitions
+from lakehouse_dagster.deployment import Deployment, LakehouseSettings
+from lakehouse_dagster.engine.settings import EngineSettings
+from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.sample_data.customers import generate_customers
+from lakehouse_dagster_tests.oracle import (
+    expected_customer_segments,
+    expected_silver_customers,
+    landed_records,
+    parse_date,
+    parse_id,
+)
+
+AS_OF = date(2026, 11, 26)
+BRONZE, SILVER, GOLD = (
+    TableName.parse(n) for n in ("bronze.customers", "silver.customers", "gold.customer_segments")
+)
+RUN_CONFIG = {"ops": {"silver__customers": {"config": {"as_of_date": AS_OF.isoformat()}}}}
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    def clean(value):
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+            return None
+        return value.date() if isinstance(value, pd.Timestamp) else value
+
+    return [{k: clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def expected_rescued(raw: pd.DataFrame) -> int:
+    """Malformed lines, plus well-formed lines with a value that fails its type."""
+
+    def bad(value, parse) -> bool:
+        return isinstance(value, str) and parse(value) is None
+
+    well_formed = raw[~raw["_malformed"]]
+    bad_values = (
+        well_formed["customer_id"].map(lambda v: bad(v, parse_id))
+        | well_formed["signup_date"].map(lambda v: bad(v, parse_date))
+        | well_formed["last_activity"].map(lambda v: bad(v, parse_date))
+    )
+    return int(raw["_malformed"].sum() + bad_values.sum())
+
+
+class Lakehouse:
+    def __init__(self, settings: LakehouseSettings, tables) -> None:
+        self.defs = build_definitions(settings)
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.tables = tables
+
+    def run(self) -> dg.ExecuteInProcessResult:
+        result = self.defs.resolve_job_def("lakehouse_job").execute_in_process(
+            run_config=RUN_CONFIG, instance=self.instance
+        )
+        assert result.success
+        return result
+
+    def frame(self, name: TableName) -> pd.DataFrame:
+        return self.tables.read(name).toPandas()
+
+
+def metadata(result: dg.ExecuteInProcessResult, name: TableName) -> dict:
+    (materialization,) = result.asset_materializations_for_node(f"{name.layer}__{name.table}")
+    return {key: value.value for key, value in materialization.metadata.items()}
+
+
+def silver_as_records(lake: Lakehouse) -> list[dict]:
+    frame = lake.frame(SILVER).drop(columns=["_source_file", "_batch_id"]).sort_values("customer_id")
+    return records(frame.reset_index(drop=True))
+
+
+def gold_as_records(lake: Lakehouse) -> list[dict]:
+    frame = lake.frame(GOLD).sort_values(["customer_segment", "country"]).reset_index(drop=True)
+    return records(
+        frame[["customer_segment", "country", "customers", "share_of_customers", "avg_days_since_activity"]]
+    )
+
+
+def assert_matches_oracle(lake: Lakehouse, files: list[Path]) -> None:
+    raw = landed_records(files)
+    assert lake.tables.read(BRONZE).count() == len(raw)
+    expected_silver = expected_silver_customers(raw, AS_OF)
+    assert silver_as_records(lake) == records(expected_silver)
+    expected_gold = expected_customer_segments(expected_silver)
+    actual_gold = gold_as_records(lake)
+    expected_gold_records = records(expected_gold[list(actual_gold[0])])
+    assert [(r["customer_segment"], r["country"], r["customers"]) for r in actual_gold] == [
+        (r["customer_segment"], r["country"], r["customers"]) for r in expected_gold_records
+    ]
+    for actual, expected in zip(actual_gold, expected_gold_records, strict=True):
+        assert actual["share_of_customers"] == pytest.approx(expected["share_of_customers"], abs=1e-12)
+        assert actual["avg_days_since_activity"] == pytest.approx(
+            expected["avg_days_since_activity"], abs=1e-9
+        )
+
+
+@pytest.fixture
+def lake(sail_url, layout, tables) -> Lakehouse:
+    settings = LakehouseSettings(Deployment.TEST, layout, EngineSettings(remote_url=sail_url))
+    return Lakehouse(settings, tables)
+
+
+def test_slice_matches_pandas_then_reruns_change_nothing_then_only_new_files_are_ingested(
+    lake, landing
+) -> None:
+    files = generate_customers(landing, rows=3_000, files=6, seed=11)
+    raw = landed_records(files)
+
+    first = lake.run()
+
+    assert_matches_oracle(lake, files)
+    bronze = metadata(first, BRONZE)
+    assert bronze["lakehouse/files_ingested"] == 6
+    assert bronze["lakehouse/rows_rescued"] == expected_rescued(raw) > 0
+    assert bronze["lakehouse/new_columns"] == ["loyalty_tier"]
+    silver = metadata(first, SILVER)
+    assert silver["lakehouse/bronze_rows_without_customer_id"] == int(
+        raw["customer_id"].map(parse_id).isna().sum()
+    )
+    assert silver["dagster/row_count"] == len(expected_silver_customers(raw, AS_OF))
+    checks = {
+        (e.asset_key.to_user_string(), e.check_name): e.passed for e in first.get_asset_check_evaluations()
+    }
+    assert len(checks) == 7 and all(checks.values()), checks
+
+    versions = {name: lake.tables.version(name) for name in (BRONZE, SILVER, GOLD)}
+    silver_before, gold_before = silver_as_records(lake), gold_as_records(lake)
+    second = lake.run()
+
+    assert metadata(second, BRONZE)["lakehouse/files_ingested"] == 0
+    assert lake.tables.version(BRONZE) == versions[BRONZE]
+    assert (silver_as_records(lake), gold_as_records(lake)) == (silver_before, gold_before)
+    for name in (BRONZE, SILVER, GOLD):
+        assert metadata(second, name)["dagster/row_count"] == metadata(first, name)["dagster/row_count"]
+
+    new_batch = generate_customers(landing, rows=150, files=1, seed=12, start_index=7)
+    third = lake.run()
+
+    bronze = metadata(third, BRONZE)
+    assert (bronze["lakehouse/files_ingested"], bronze["lakehouse/rows_ingested"]) == (
+        1,
+        len(landed_records(new_batch)),
+    )
+    assert_matches_oracle(lake, [*files, *new_batch])
+
+
+def test_materialisations_report_schema_location_and_version(lake, landing, layout) -> None:
+    generate_customers(landing, rows=200, files=2, seed=5)
+
+    result = lake.run()
+
+    (materialization,) = result.asset_materializations_for_node("gold__customer_segments")
+    schema = materialization.metadata["dagster/column_schema"].value
+    assert [c.name for c in schema.columns] == lake.tables.read(GOLD).columns
+    assert materialization.metadata["dagster/uri"].value == layout.table_uri(GOLD)
+    assert materialization.metadata["lakehouse/delta_version"].value == lake.tables.version(GOLD) == 0

@@ -1,0 +1,93 @@
+"""The engine seam: sessions on an embedded Sail server or a Spark Connect URL, cleanly stopped."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import dagster as dg
+import pytest
+
+from lakehouse_dagster.engine import sessions
+from lakehouse_dagster.engine.resource import SparkResource
+from lakehouse_dagster.engine.sessions import EmbeddedSail, spark_session
+from lakehouse_dagster.engine.settings import EngineSettings
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def os_threads() -> int:
+    return len(os.listdir(f"/proc/{os.getpid()}/task"))
+
+
+def test_embedded_session_runs_queries_and_frees_its_port_and_threads() -> None:
+    ports = []
+    python_threads = threading.active_count()
+    thread_counts = []
+    for _ in range(3):
+        with spark_session(EngineSettings()) as spark:
+            assert spark.range(5).selectExpr("sum(id) AS total").first()["total"] == 10
+            ports.append(_port_of(spark))
+            assert port_is_open(ports[-1])
+        assert not port_is_open(ports[-1]), "the embedded server must stop with the session"
+        assert threading.active_count() == python_threads
+        thread_counts.append(os_threads())
+    assert thread_counts[-1] <= thread_counts[0], f"OS threads grew across sessions: {thread_counts}"
+
+
+def _port_of(spark) -> int:
+    return int(spark.client._builder.endpoint.rsplit(":", 1)[1])
+
+
+def test_the_session_stops_before_the_server(monkeypatch) -> None:
+    events: list[str] = []
+
+    class RecordingServer(EmbeddedSail):
+        def stop(self) -> None:
+            events.append("server")
+            super().stop()
+
+    monkeypatch.setattr(sessions, "EmbeddedSail", RecordingServer)
+    with spark_session(EngineSettings()) as spark:
+        original_stop = spark.stop
+        monkeypatch.setattr(spark, "stop", lambda: (events.append("session"), original_stop()))
+
+    assert events == ["session", "server"]
+
+
+def test_remote_mode_connects_to_a_given_url(sail_url) -> None:
+    with spark_session(EngineSettings(remote_url=sail_url)) as spark:
+        assert spark.range(3).count() == 3
+    assert port_is_open(int(sail_url.rsplit(":", 1)[1])), "a remote server is not ours to stop"
+
+
+def test_bad_settings_are_named() -> None:
+    with pytest.raises(ValueError, match="sc://"):
+        EngineSettings(remote_url="http://localhost:15002")
+    with pytest.raises(ValueError, match="remote_url"):
+        SparkResource(mode="remote").engine_settings()
+
+
+def test_resource_starts_one_engine_per_run_and_stops_it_after() -> None:
+    seen_ports: list[int] = []
+
+    @dg.asset
+    def first(spark: SparkResource) -> None:
+        session = spark.get_session()
+        seen_ports.append(_port_of(session))
+        assert session.range(2).count() == 2
+
+    @dg.asset(deps=[first])
+    def second(spark: SparkResource) -> None:
+        seen_ports.append(_port_of(spark.get_session()))
+
+    result = dg.materialize([first, second], resources={"spark": SparkResource()})
+
+    assert result.success
+    assert len(set(seen_ports)) == 1, "both assets share the run's engine"
+    assert not port_is_open(seen_ports[0])
