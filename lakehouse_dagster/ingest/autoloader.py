@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from functools import reduce
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -347,19 +348,20 @@ def _parse_file(
     }
     arrays[SOURCE_ROW] = parsed.table.column(SOURCE_ROW)
     arrays[MALFORMED_ROW] = parsed.table.column(MALFORMED_ROW)
-    arrays[SOURCE_FILE] = pa.array([landed.uri] * rows, pa.string())
-    arrays[SOURCE_FILE_MODIFIED_AT] = pa.array([landed.modified_at] * rows, pa.timestamp("us", tz="UTC"))
+    timestamp = pa.timestamp("us", tz="UTC")
+    arrays[SOURCE_FILE] = pa.repeat(pa.scalar(landed.uri, pa.string()), rows)
+    arrays[SOURCE_FILE_MODIFIED_AT] = pa.repeat(pa.scalar(landed.modified_at, timestamp), rows)
     # Staged rather than added as Spark literals: literals are non-nullable columns, and the
     # engine cannot evolve the schema of a table with non-nullable columns.
-    arrays[INGESTED_AT] = pa.array([ingested_at] * rows, pa.timestamp("us", tz="UTC"))
-    arrays[BATCH_ID] = pa.array([batch_id] * rows, pa.string())
+    arrays[INGESTED_AT] = pa.repeat(pa.scalar(ingested_at, timestamp), rows)
+    arrays[BATCH_ID] = pa.repeat(pa.scalar(batch_id, pa.string()), rows)
     return LedgerEntry(batch_id, landed, INGESTED, rows=rows), pa.table(arrays)
 
 
 def _bronze_frame(staged: DataFrame, plan: _ColumnPlan, source: FileSource) -> DataFrame:
     """Type the hinted columns and gather everything that did not fit into ``_rescued_data``."""
     data_columns: list[Column] = []
-    rescue_entries: list[Column] = []
+    rescued: list[tuple[str, Column, Column]] = []  # (key, value, whether the row has it)
     for name in plan.table_columns:
         raw = F.col(f"`{name}`")
         hint = source.column_types.get(name)
@@ -368,12 +370,19 @@ def _bronze_frame(staged: DataFrame, plan: _ColumnPlan, source: FileSource) -> D
             continue
         typed = F.expr(f"try_cast(`{name}` AS {hint})")
         data_columns.append(typed.alias(name))
-        rescue_entries += [F.lit(name), F.when(raw.isNotNull() & typed.isNull(), raw)]
+        failed = raw.isNotNull() & typed.isNull()
+        rescued.append((name, F.when(failed, raw), failed))
     for name in staged.columns:
         if name.startswith(_RESCUE_PREFIX):
-            rescue_entries += [F.lit(name.removeprefix(_RESCUE_PREFIX)), F.col(f"`{name}`")]
-    rescue_entries += [F.lit(MALFORMED_ROW), F.col(MALFORMED_ROW)]
-    rescued = F.map_filter(F.create_map(*rescue_entries), lambda _key, value: value.isNotNull())
+            value = F.col(f"`{name}`")
+            rescued.append((name.removeprefix(_RESCUE_PREFIX), value, value.isNotNull()))
+    malformed = F.col(MALFORMED_ROW)
+    rescued.append((MALFORMED_ROW, malformed, malformed.isNotNull()))
+
+    entries = F.create_map(*(part for key, value, _ in rescued for part in (F.lit(key), value)))
+    as_json = F.to_json(F.map_filter(entries, lambda _key, value: value.isNotNull()))
+    # Guarded by a cheap test: building the JSON for every row would triple the cost of a batch.
+    has_rescued = reduce(lambda left, right: left | right, (present for _, _, present in rescued))
     return staged.select(
         *data_columns,
         F.col(SOURCE_FILE),
@@ -381,5 +390,5 @@ def _bronze_frame(staged: DataFrame, plan: _ColumnPlan, source: FileSource) -> D
         F.col(SOURCE_ROW),
         F.col(INGESTED_AT),
         F.col(BATCH_ID),
-        F.when(F.size(rescued) > 0, F.to_json(rescued)).alias(RESCUED_DATA),
+        F.when(has_rescued, as_json).alias(RESCUED_DATA),
     )
