@@ -22,11 +22,11 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from functools import reduce
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import reduce
 
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame
