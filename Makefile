@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov has its own environment: its dependencies clash with the project's pins.
+CHECKOV := .venv-checkov/bin/checkov
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
 .PHONY: run test dev lint format bench clean
@@ -13,6 +15,12 @@ $(STAMP): setup.py pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+$(CHECKOV): infra/checkov-constraints.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --upgrade pip
+	.venv-checkov/bin/pip install --quiet -c infra/checkov-constraints.txt checkov==3.3.30
+	touch $(CHECKOV)
+
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
@@ -21,8 +29,8 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m lakehouse_dagster.cli run
 
-## test: run the test suite
-test: $(STAMP)
+## test: run the test suite (with the offline Terraform checks: terraform fmt, HCL assertions, checkov)
+test: $(STAMP) $(CHECKOV)
 	$(BIN)/pytest
 
 ## dev: open the Dagster UI on http://127.0.0.1:3000 with the runs of `make run`

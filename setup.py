@@ -19,9 +19,12 @@ setup(
         "pandas==2.3.3",
     ],
     extras_require={
+        # The production Dagster instance (infra/dagster/dagster.yaml) keeps its state in PostgreSQL.
+        "prod": ["dagster-postgres==0.29.27"],
         "dev": [
             "pytest==9.2.0",
             "ruff==0.17.6",
+            "python-hcl2==8.1.4",
         ],
     },
 )

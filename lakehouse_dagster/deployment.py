@@ -64,6 +64,7 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         "LAKEHOUSE_SPARK_REMOTE",
         "Spark Connect URL (sc://host:port). Unset locally: an embedded Sail server is started.",
         required_in=_PROD,
+        secret=True,  # a production URL carries a token
     ),
     EnvironmentVariable(
         "LAKEHOUSE_CATALOG",
