@@ -1,0 +1,63 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name, e.g. \"lakehouse-prod\"."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "CMK that encrypts the alarm topic."
+  type        = string
+}
+
+variable "alarm_email_addresses" {
+  description = "E-mail addresses subscribed to the alarm topic (each must confirm the subscription)."
+  type        = list(string)
+  default     = []
+}
+
+variable "events_queue_name" {
+  description = "Queue of landing events."
+  type        = string
+}
+
+variable "events_dlq_name" {
+  description = "Dead-letter queue of landing events."
+  type        = string
+}
+
+variable "kinesis_stream_name" {
+  description = "Stream of events."
+  type        = string
+}
+
+variable "dms_replication_instance_id" {
+  description = "DMS replication instance identifier."
+  type        = string
+}
+
+variable "dms_replication_task_arn" {
+  description = "ARN of the DMS replication task."
+  type        = string
+}
+
+variable "dms_replication_task_id" {
+  description = "Identifier of the DMS replication task (for the event subscription)."
+  type        = string
+}
+
+variable "queue_oldest_message_age_threshold_seconds" {
+  description = "Alarm when the oldest unconsumed landing event is older than this (the sensor is stuck)."
+  type        = number
+  default     = 900
+}
+
+variable "kinesis_iterator_age_threshold_ms" {
+  description = "Alarm when Kinesis consumers lag behind by more than this many milliseconds."
+  type        = number
+  default     = 600000
+}
+
+variable "dms_cdc_latency_threshold_seconds" {
+  description = "Alarm when DMS applies changes to the landing bucket later than this after the source commit."
+  type        = number
+  default     = 900
+}
