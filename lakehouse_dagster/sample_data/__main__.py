@@ -1,6 +1,7 @@
 """Write sample data into a landing zone.
 
 python -m lakehouse_dagster.sample_data customers --out .lakehouse/landing --rows 10000 --files 5 --seed 7
+python -m lakehouse_dagster.sample_data retail --out .lakehouse/landing --days 7 --seed 7
 """
 
 from __future__ import annotations
@@ -25,7 +26,24 @@ def main(argv: list[str] | None = None) -> int:
     customers.add_argument("--start-index", type=int, default=1, help="number of the first file written")
     customers.add_argument("--end-date", type=date.fromisoformat, default=DEFAULT_END_DATE)
 
+    retail = datasets.add_parser(
+        "retail", help="AWS DMS files of the sales database under <out>/dms/sales/<table>, and its truth"
+    )
+    retail.add_argument("--out", type=Path, required=True, help="the landing zone")
+    retail.add_argument("--days", type=int, default=7)
+    retail.add_argument("--seed", type=int, default=7)
+    retail.add_argument(
+        "--truth", type=Path, help="where the true tables go (default: <out>/../retail_truth)"
+    )
+    retail.add_argument("--customers", type=int, default=2_000)
+    retail.add_argument("--products", type=int, default=200)
+    retail.add_argument("--orders-per-day", type=int, default=300)
+    retail.add_argument("--full-load-rows-per-file", type=int, default=50_000)
+    retail.add_argument("--end-date", type=date.fromisoformat, default=DEFAULT_END_DATE)
+
     args = parser.parse_args(argv)
+    if args.dataset == "retail":
+        return _retail(args)
     written = generate_customers(
         args.out,
         rows=args.rows,
@@ -35,6 +53,33 @@ def main(argv: list[str] | None = None) -> int:
         end_date=args.end_date,
     )
     print(f"wrote {len(written)} file(s) under {args.out / 'customers'}")
+    return 0
+
+
+def _retail(args: argparse.Namespace) -> int:
+    # Imported here so that the customers command does not pay for pandas.
+    from lakehouse_dagster.sample_data.retail import SCHEMA, simulate_retail, write_landing, write_truth
+
+    simulation = simulate_retail(
+        days=args.days,
+        seed=args.seed,
+        end_date=args.end_date,
+        customers=args.customers,
+        products=args.products,
+        orders_per_day=args.orders_per_day,
+        full_load_rows_per_file=args.full_load_rows_per_file,
+    )
+    truth = args.truth if args.truth is not None else args.out.resolve().parent / "retail_truth"
+    written = write_landing(simulation, args.out)
+    write_truth(simulation, truth)
+    stats = simulation.stats
+    print(
+        f"wrote {len(written)} file(s) under {args.out / 'dms' / SCHEMA} "
+        f"({stats['full_load_files']} full load, {stats['cdc_files']} CDC, {stats['late_files']} late; "
+        f"{stats['changes']} changes, {stats['duplicates']} duplicated, {stats['reordered']} reordered, "
+        f"{stats['malformed_rows']} malformed, {stats['unknown_op_rows']} unknown Op) "
+        f"for {simulation.start:%Y-%m-%d} to {simulation.end:%Y-%m-%d}; truth in {truth}"
+    )
     return 0
 
 

@@ -1,0 +1,1 @@
+"""What the source systems deliver: their schemas, shared by the pipeline and the simulators."""

@@ -1,0 +1,41 @@
+"""The operational ``sales`` database, as AWS DMS replicates it to the landing zone.
+
+Tables land under ``<landing>/dms/sales/<table>/``: full-load files (``LOAD00000001.csv``)
+with ``dms_commit_ts`` then the columns below, and CDC files with ``Op``, ``dms_commit_ts``
+then the columns.
+"""
+
+from __future__ import annotations
+
+SCHEMA = "sales"
+DMS_FOLDER = f"dms/{SCHEMA}"
+SEQUENCE = "dms_commit_ts"
+
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customers": (
+        "customer_id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "street",
+        "city",
+        "country",
+        "created_at",
+        "updated_at",
+    ),
+    "products": ("product_id", "sku", "name", "category", "price", "currency", "updated_at"),
+    "orders": ("order_id", "customer_id", "order_ts", "status", "currency", "updated_at"),
+    "order_items": ("order_id", "line_number", "product_id", "quantity", "unit_price", "updated_at"),
+}
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "customers": ("customer_id",),
+    "products": ("product_id",),
+    "orders": ("order_id",),
+    "order_items": ("order_id", "line_number"),
+}
+TABLES = tuple(TABLE_COLUMNS)
+ORDER_STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled")
+CANCELLED = "cancelled"
+#: A change to these columns of a customer starts a new version in the customer history.
+CUSTOMER_HISTORY_COLUMNS = ("email", "street", "city", "country")
