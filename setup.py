@@ -6,8 +6,9 @@ from setuptools import find_packages, setup
 setup(
     name="lakehouse_dagster",
     version="0.1.0",
-    description="A medallion lakehouse of Delta tables as Dagster assets, on Sail locally and Databricks in production.",
+    description="A medallion lakehouse of Delta tables as Dagster assets, on Sail locally and Databricks.",
     packages=find_packages(exclude=["lakehouse_dagster_tests*"]),
+    package_data={"lakehouse_dagster": ["quality/*.yaml"]},
     python_requires=">=3.11,<3.13",
     install_requires=[
         "dagster==1.13.27",

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.layout import LakeLayout, join_uri, normalize_root
+from lakehouse_dagster.quality.thresholds import Thresholds, ThresholdsError
 
 
 class Deployment(StrEnum):
@@ -72,6 +73,10 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
     ),
     EnvironmentVariable(
         "LAKEHOUSE_AS_OF_DATE", "Optional fixed as-of date (YYYY-MM-DD) for reproducible runs."
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_QUALITY_THRESHOLDS",
+        "Optional YAML file of per-table quality thresholds (default: quality/thresholds.yaml).",
     ),
     EnvironmentVariable(
         "AWS_REGION", "AWS region of the lake buckets (read by the AWS SDKs).", required_in=_PROD
@@ -139,6 +144,7 @@ class LakehouseSettings:
     layout: LakeLayout
     engine: EngineSettings
     as_of_date: date | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds.load)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakehouseSettings:
@@ -183,7 +189,17 @@ class LakehouseSettings:
             engine = EngineSettings(remote_url=value("LAKEHOUSE_SPARK_REMOTE"))
         except ValueError as error:
             raise SettingsError(f"LAKEHOUSE_SPARK_REMOTE: {error}") from None
-        return cls(deployment=deployment, layout=layout, engine=engine, as_of_date=_parse_as_of(value))
+        try:
+            thresholds = Thresholds.load(value("LAKEHOUSE_QUALITY_THRESHOLDS"))
+        except ThresholdsError as error:
+            raise SettingsError(f"LAKEHOUSE_QUALITY_THRESHOLDS: {error}") from None
+        return cls(
+            deployment=deployment,
+            layout=layout,
+            engine=engine,
+            as_of_date=_parse_as_of(value),
+            thresholds=thresholds,
+        )
 
 
 def _parse_as_of(value: Callable[[str], str | None]) -> date | None:

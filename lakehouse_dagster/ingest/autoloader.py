@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -64,6 +64,10 @@ class SchemaEvolutionError(ValueError):
     """A file brings columns the table does not have, and the mode is failOnNewColumns."""
 
 
+class MissingColumnError(ValueError):
+    """A file lacks a column its source requires (a key, say); nothing was ingested."""
+
+
 @dataclass(frozen=True)
 class FileSource:
     """Files landing under ``<landing>/<folder>``."""
@@ -73,6 +77,8 @@ class FileSource:
     columns: tuple[str, ...] = ()
     #: Schema hints: column -> Spark SQL type. Values that fail the cast are rescued.
     column_types: Mapping[str, str] = field(default_factory=dict)
+    #: Columns every file must have (keys, say): a file without one fails the run, naming both.
+    required_columns: tuple[str, ...] = ()
     suffix: str = ".csv"
     schema_evolution: SchemaEvolutionMode = SchemaEvolutionMode.ADD_NEW_COLUMNS
     max_files_per_batch: int = 10_000
@@ -114,8 +120,13 @@ def ingest_new_files(
     target: TableName,
     *,
     log: logging.Logger,
+    check_batch: Callable[[DataFrame], object] | None = None,
 ) -> IngestReport:
-    """Ingest every file under the source folder that the ledger has not seen."""
+    """Ingest every file under the source folder that the ledger has not seen.
+
+    ``check_batch`` sees each batch's rows before they are written, and may refuse them by
+    raising (the table's ``fail`` expectations do).
+    """
     report = IngestReport(target=target)
     ledger = IngestLedger(tables, target)
     recovery = ledger.recover()
@@ -137,7 +148,7 @@ def ingest_new_files(
     plan = _plan_columns(tables, source, target, headers)
     report.new_columns = plan.new_columns
     for batch in _batches(new_files, source):
-        _ingest_batch(tables, source, target, ledger, plan, headers, batch, report, log)
+        _ingest_batch(tables, source, target, ledger, plan, headers, batch, report, log, check_batch)
     return report
 
 
@@ -186,6 +197,13 @@ def _plan_columns(
     headers: Mapping[str, list[str] | UnreadableFileError],
 ) -> _ColumnPlan:
     readable = {uri: header for uri, header in headers.items() if isinstance(header, list) and header}
+    for uri, header in readable.items():
+        missing = [column for column in source.required_columns if column not in header]
+        if missing:
+            raise MissingColumnError(
+                f"{target}: file {uri} has no column(s) {', '.join(missing)}, which every file of "
+                f"{source.folder} must have; nothing was ingested"
+            )
     existing = (
         [c.name for c in tables.columns(target) if c.name not in METADATA_COLUMNS]
         if tables.exists(target)
@@ -263,6 +281,7 @@ def _ingest_batch(
     batch: list[LandingFile],
     report: IngestReport,
     log: logging.Logger,
+    check_batch: Callable[[DataFrame], object] | None,
 ) -> None:
     ingested_at = datetime.now(UTC)
     batch_id = f"{ingested_at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
@@ -288,6 +307,8 @@ def _ingest_batch(
     staging_uri = tables.layout.staging_uri(target, batch_id)
     files.write_parquet(pa.concat_tables(staged), f"{staging_uri}/data.parquet")
     frame = _bronze_frame(tables.spark.read.parquet(staging_uri), plan, source)
+    if check_batch is not None:
+        check_batch(frame)
     counts = {
         row[SOURCE_FILE]: (row["rows"], row["rescued"])
         for row in frame.groupBy(SOURCE_FILE)

@@ -5,6 +5,7 @@ Every write is a single Delta commit, so a failed write leaves the table as it w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import deltalake
@@ -75,14 +76,23 @@ class DeltaTables:
         writer.save(self.uri(name))
         self.register(name)
 
-    def overwrite(self, name: TableName, frame: DataFrame) -> None:
+    def overwrite(self, name: TableName, frame: DataFrame, *, partition_by: Sequence[str] = ()) -> None:
         """Replace the whole table, schema included, in one commit."""
-        frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(self.uri(name))
+        writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(self.uri(name))
         self.register(name)
 
-    def replace_where(self, name: TableName, frame: DataFrame, predicate: str) -> None:
-        """Replace the rows matching ``predicate`` (a partition's date range) in one commit."""
-        (frame.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(self.uri(name)))
+    def replace_where(
+        self, name: TableName, frame: DataFrame, predicate: str, *, partition_by: Sequence[str] = ()
+    ) -> None:
+        """Replace the rows matching ``predicate`` (a partition's date range) in one commit.
+        The first write creates the table, partitioned by ``partition_by``."""
+        if not self.exists(name):
+            self.overwrite(name, frame, partition_by=partition_by)
+            return
+        frame.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(self.uri(name))
         self.register(name)
 
     def _check_schema_can_grow(self, name: TableName, frame: DataFrame) -> None:

@@ -11,6 +11,8 @@ SEGMENTS = ("active", "recent", "inactive")
 ACTIVE_MAX_DAYS = 30
 RECENT_MAX_DAYS = 90
 UNKNOWN_COUNTRY = "UNKNOWN"
+#: A well-formed email, as a regular expression that needs no escaping inside SQL quotes.
+EMAIL_PATTERN = "^[^@ ]+@[^@ ]+[.][^@ ]+$"
 
 #: Ingestion order, oldest first: the tie-break between records of equal ``last_activity``.
 INGESTION_ORDER = ("_batch_id", "_source_file_modified_at", "_source_file", "_source_row")
@@ -35,14 +37,10 @@ def segment(days_since_activity: Column) -> Column:
     )
 
 
-def clean_customers(bronze: DataFrame, as_of_date: date) -> DataFrame:
-    """One typed, cleaned row per ``customer_id``: the latest by ``last_activity``, then by ingestion.
-
-    Rows without a usable ``customer_id`` are left out. ``days_since_activity`` counts from
-    ``as_of_date``, which the caller takes from the run, never from the clock.
-    """
+def typed_customers(bronze: DataFrame) -> DataFrame:
+    """Bronze records typed and cleaned, one row per record: what the expectations look at."""
     loyalty_tier = F.lower(_text("loyalty_tier")) if "loyalty_tier" in bronze.columns else F.lit(None)
-    typed = bronze.select(
+    return bronze.select(
         F.expr("try_cast(customer_id AS BIGINT)").alias("customer_id"),
         _text("first_name").alias("first_name"),
         _text("last_name").alias("last_name"),
@@ -52,14 +50,19 @@ def clean_customers(bronze: DataFrame, as_of_date: date) -> DataFrame:
         _as_date("last_activity").alias("last_activity"),
         loyalty_tier.cast("string").alias("loyalty_tier"),
         *(F.col(column) for column in INGESTION_ORDER),
-    ).where(F.col("customer_id").isNotNull())
+    )
 
+
+def latest_customers(typed: DataFrame, as_of_date: date) -> DataFrame:
+    """One row per ``customer_id``: the latest record by ``last_activity``, then by ingestion, with
+    ``days_since_activity`` counted from ``as_of_date`` (the run's date, never the clock)."""
     latest_first = Window.partitionBy("customer_id").orderBy(
         F.col("last_activity").desc_nulls_last(), *(F.col(column).desc() for column in INGESTION_ORDER)
     )
     days = F.datediff(F.lit(as_of_date), F.col("last_activity"))
     return (
-        typed.withColumn("_rank", F.row_number().over(latest_first))
+        typed.where(F.col("customer_id").isNotNull())
+        .withColumn("_rank", F.row_number().over(latest_first))
         .where(F.col("_rank") == 1)
         .select(
             "customer_id",
@@ -76,6 +79,11 @@ def clean_customers(bronze: DataFrame, as_of_date: date) -> DataFrame:
             F.col("_batch_id"),
         )
     )
+
+
+def clean_customers(bronze: DataFrame, as_of_date: date) -> DataFrame:
+    """Bronze to silver in one go (rows without a usable ``customer_id`` are left out)."""
+    return latest_customers(typed_customers(bronze), as_of_date)
 
 
 def customer_segments(silver: DataFrame) -> DataFrame:

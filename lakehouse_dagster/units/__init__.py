@@ -5,8 +5,9 @@ from __future__ import annotations
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.units.base import TableUnit
 from lakehouse_dagster.units.customers import CUSTOMER_UNITS
+from lakehouse_dagster.units.sales import SALES_UNITS
 
-ALL_UNITS: tuple[TableUnit, ...] = (*CUSTOMER_UNITS,)
+ALL_UNITS: tuple[TableUnit, ...] = (*CUSTOMER_UNITS, *SALES_UNITS)
 
 
 def unit_for(table: str | TableName) -> TableUnit:

@@ -6,16 +6,15 @@ from pyspark.sql import functions as F
 
 from lakehouse_dagster.ingest.autoloader import FileSource
 from lakehouse_dagster.lake.layout import TableName
-from lakehouse_dagster.transforms.customers import SEGMENTS, clean_customers, customer_segments
-from lakehouse_dagster.units.base import (
-    CheckOutcome,
-    CheckSpec,
-    Severity,
-    TableUnit,
-    UnitContext,
-    UnitResult,
-    describe,
+from lakehouse_dagster.quality.expectations import Action, Expectation
+from lakehouse_dagster.transforms.customers import (
+    EMAIL_PATTERN,
+    SEGMENTS,
+    customer_segments,
+    latest_customers,
+    typed_customers,
 )
+from lakehouse_dagster.units.base import CheckOutcome, CheckSpec, Severity, TableUnit, UnitContext, UnitResult
 from lakehouse_dagster.units.ingestion import file_ingestion_unit
 
 BRONZE_CUSTOMERS = TableName("bronze", "customers")
@@ -26,69 +25,49 @@ CUSTOMERS_SOURCE = FileSource(
     folder="customers",
     columns=("customer_id", "first_name", "last_name", "email", "country", "signup_date", "last_activity"),
     column_types={"customer_id": "BIGINT", "signup_date": "DATE", "last_activity": "DATE"},
+    required_columns=("customer_id",),
 )
 
-
-# silver.customers -----------------------------------------------------------------------
+SEGMENT_LIST = ", ".join(f"'{name}'" for name in SEGMENTS)
 
 
 def build_silver_customers(context: UnitContext) -> UnitResult:
+    """Expectations see every typed record; rows without a customer_id go to quarantine."""
     tables = context.tables
     as_of_date = context.request.resolved_as_of_date()
-    bronze = tables.read(BRONZE_CUSTOMERS)
-    tables.overwrite(SILVER_CUSTOMERS, clean_customers(bronze, as_of_date))
-
-    bronze_stats = bronze.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.count(F.expr("try_cast(customer_id AS BIGINT)")).alias("with_id"),
-    ).first()
-    silver_stats = (
-        tables.read(SILVER_CUSTOMERS)
-        .agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.count("customer_id").alias("with_id"),
-            F.count_distinct("customer_id").alias("distinct_ids"),
-            F.count(F.when(~F.col("customer_segment").isin(*SEGMENTS), 1)).alias("unknown_segments"),
-        )
-        .first()
+    evaluation = context.evaluate(
+        typed_customers(tables.read(BRONZE_CUSTOMERS)), key_columns=("_source_file", "_source_row")
     )
-    rows, with_id = silver_stats["rows"], silver_stats["with_id"]
-    checks = [
-        CheckOutcome(
-            "customer_id_not_null",
-            passed=with_id == rows,
-            severity=Severity.ERROR,
-            metadata={"null_customer_ids": rows - with_id},
-        ),
-        CheckOutcome(
-            "customer_id_unique",
-            passed=silver_stats["distinct_ids"] == with_id,
-            severity=Severity.ERROR,
-            metadata={"duplicate_rows": with_id - silver_stats["distinct_ids"]},
-        ),
+    tables.overwrite(SILVER_CUSTOMERS, latest_customers(evaluation.kept, as_of_date))
+    quality, outcomes = context.record_quality(evaluation)
+
+    silver = tables.read(SILVER_CUSTOMERS)
+    unknown_segments = silver.where(~F.col("customer_segment").isin(*SEGMENTS)).count()
+    outcomes.append(
         CheckOutcome(
             "customer_segment_allowed",
-            passed=silver_stats["unknown_segments"] == 0,
+            passed=unknown_segments == 0,
             severity=Severity.ERROR,
-            metadata={"rows_outside_segments": silver_stats["unknown_segments"], "allowed": list(SEGMENTS)},
-        ),
-    ]
+            metadata={"rows_outside_segments": unknown_segments, "allowed": list(SEGMENTS)},
+        )
+    )
+    kept_rows = evaluation.input_rows - evaluation.dropped_rows
     metadata = {
         "lakehouse/as_of_date": as_of_date.isoformat(),
-        "lakehouse/bronze_rows": bronze_stats["rows"],
-        "lakehouse/bronze_rows_without_customer_id": bronze_stats["rows"] - bronze_stats["with_id"],
-        "lakehouse/superseded_versions": bronze_stats["with_id"] - rows,
+        "lakehouse/bronze_rows": evaluation.input_rows,
+        "lakehouse/bronze_rows_without_customer_id": evaluation.dropped_rows,
+        "lakehouse/superseded_versions": kept_rows - silver.count(),
+        **quality,
     }
-    return describe(tables, SILVER_CUSTOMERS, metadata, checks)
-
-
-# gold.customer_segments -----------------------------------------------------------------
+    return context.result(metadata, outcomes)
 
 
 def build_customer_segments(context: UnitContext) -> UnitResult:
     tables = context.tables
     silver = tables.read(SILVER_CUSTOMERS)
-    tables.overwrite(GOLD_CUSTOMER_SEGMENTS, customer_segments(silver))
+    evaluation = context.evaluate(customer_segments(silver))
+    tables.overwrite(GOLD_CUSTOMER_SEGMENTS, evaluation.kept)
+    quality, outcomes = context.record_quality(evaluation)
     silver_rows = silver.count()
     gold_stats = (
         tables.read(GOLD_CUSTOMER_SEGMENTS)
@@ -96,7 +75,7 @@ def build_customer_segments(context: UnitContext) -> UnitResult:
         .first()
     )
     customers, total_share = gold_stats["customers"] or 0, gold_stats["share"] or 0.0
-    checks = [
+    outcomes += [
         CheckOutcome(
             "customers_reconcile_with_silver",
             passed=customers == silver_rows,
@@ -110,7 +89,7 @@ def build_customer_segments(context: UnitContext) -> UnitResult:
             metadata={"sum_of_shares": total_share},
         ),
     ]
-    return describe(tables, GOLD_CUSTOMER_SEGMENTS, {"lakehouse/customers": customers}, checks)
+    return context.result({"lakehouse/customers": customers, **quality}, outcomes)
 
 
 CUSTOMER_UNITS = (
@@ -120,6 +99,11 @@ CUSTOMER_UNITS = (
         description="Raw customer records from CSV files in the landing zone, ingested once each, "
         "with ingestion metadata and _rescued_data.",
         group="customers",
+        expectations=(
+            Expectation(
+                "customer_id_present", "customer_id IS NOT NULL", Action.WARN, "a usable customer_id"
+            ),
+        ),
     ),
     TableUnit(
         name=SILVER_CUSTOMERS,
@@ -128,11 +112,27 @@ CUSTOMER_UNITS = (
         group="customers",
         run=build_silver_customers,
         inputs=(BRONZE_CUSTOMERS,),
-        checks=(
-            CheckSpec("customer_id_not_null", "Every row has a customer_id."),
-            CheckSpec("customer_id_unique", "customer_id identifies one row."),
-            CheckSpec("customer_segment_allowed", f"customer_segment is one of {', '.join(SEGMENTS)}."),
+        expectations=(
+            Expectation(
+                "customer_id_present", "customer_id IS NOT NULL", Action.DROP, "a usable customer_id"
+            ),
+            Expectation("valid_email", f"email RLIKE '{EMAIL_PATTERN}'", Action.WARN, "a well-formed email"),
+            Expectation("known_country", "country RLIKE '^[A-Z]{2}$'", Action.WARN, "an ISO country code"),
+            Expectation(
+                "plausible_signup_date",
+                "signup_date BETWEEN DATE'2000-01-01' AND DATE'{as_of_date}'",
+                Action.WARN,
+                "signed up between 2000 and the as-of date",
+            ),
+            Expectation(
+                "plausible_last_activity",
+                "last_activity BETWEEN signup_date AND DATE'{as_of_date}'",
+                Action.WARN,
+                "last active between sign-up and the as-of date",
+            ),
         ),
+        primary_key=("customer_id",),
+        checks=(CheckSpec("customer_segment_allowed", f"customer_segment is one of {', '.join(SEGMENTS)}."),),
         uses_as_of_date=True,
     ),
     TableUnit(
@@ -142,6 +142,16 @@ CUSTOMER_UNITS = (
         group="customers",
         run=build_customer_segments,
         inputs=(SILVER_CUSTOMERS,),
+        expectations=(
+            Expectation(
+                "known_segment", f"customer_segment IN ({SEGMENT_LIST})", Action.FAIL, "a known segment"
+            ),
+            Expectation(
+                "share_is_a_share", "share_of_customers BETWEEN 0 AND 1", Action.FAIL, "a share in [0, 1]"
+            ),
+            Expectation("customers_positive", "customers > 0", Action.WARN, "every row counts customers"),
+        ),
+        primary_key=("customer_segment", "country"),
         checks=(
             CheckSpec("customers_reconcile_with_silver", "Segment counts add up to the customers in silver."),
             CheckSpec("shares_sum_to_one", "Shares of customers add up to 1."),

@@ -1,37 +1,29 @@
-"""Bronze tables fed by files in the landing zone: one factory for all of them."""
+"""Bronze tables fed by files in the landing zone: one factory for all of them.
+
+Bronze keeps every row as it landed, so its expectations only warn (or fail the batch):
+they never drop. Every bronze table expects ``_rescued_data`` to be null; how large a share
+of rescued rows a table tolerates is in ``quality/thresholds.yaml``.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from functools import partial
 from typing import Any
 
-from lakehouse_dagster.ingest.autoloader import FileSource, IngestReport, ingest_new_files
+from lakehouse_dagster.ingest.autoloader import RESCUED_DATA, FileSource, IngestReport, ingest_new_files
 from lakehouse_dagster.lake.layout import TableName
-from lakehouse_dagster.units.base import (
-    CheckOutcome,
-    CheckSpec,
-    Severity,
-    TableUnit,
-    UnitContext,
-    UnitResult,
-    describe,
-    share,
-)
+from lakehouse_dagster.quality.expectations import Action, Evaluation, Expectation, ExpectationResult
+from lakehouse_dagster.units.base import CheckOutcome, CheckSpec, Severity, TableUnit, UnitContext, UnitResult
 
-DEFAULT_MAX_RESCUED_SHARE = 0.05
 _EXAMPLES = 20
 
+NO_RESCUED_DATA = Expectation(
+    "no_rescued_data", f"{RESCUED_DATA} IS NULL", Action.WARN, "every value fitted its column and line"
+)
 REJECTED_FILES_CHECK = CheckSpec(
     "no_rejected_files", "Every file landed since the last run could be parsed.", Severity.WARN
 )
-
-
-def rescued_share_check(max_rescued_share: float) -> CheckSpec:
-    return CheckSpec(
-        "rescued_row_share",
-        f"At most {max_rescued_share:.0%} of the rows ingested by a run have _rescued_data.",
-        Severity.WARN,
-    )
 
 
 def file_ingestion_unit(
@@ -40,29 +32,58 @@ def file_ingestion_unit(
     *,
     description: str,
     group: str,
-    max_rescued_share: float = DEFAULT_MAX_RESCUED_SHARE,
+    expectations: tuple[Expectation, ...] = (),
 ) -> TableUnit:
+    if any(e.action is Action.DROP for e in expectations):
+        raise ValueError(f"{name}: bronze keeps every landed row; its expectations warn or fail, never drop")
     return TableUnit(
         name=name,
         description=description,
         group=group,
-        run=partial(ingest_files, name, source, max_rescued_share),
-        checks=(rescued_share_check(max_rescued_share), REJECTED_FILES_CHECK),
+        run=partial(ingest_files, source),
+        expectations=(NO_RESCUED_DATA, *expectations),
+        checks=(REJECTED_FILES_CHECK,),
     )
 
 
-def ingest_files(
-    name: TableName, source: FileSource, max_rescued_share: float, context: UnitContext
-) -> UnitResult:
-    tables = context.tables
-    report = ingest_new_files(tables, source, name, log=context.log)
+def ingest_files(source: FileSource, context: UnitContext) -> UnitResult:
+    tables, name = context.tables, context.name
+    evaluations: list[Evaluation] = []
+    report = ingest_new_files(
+        tables,
+        source,
+        name,
+        log=context.log,
+        check_batch=lambda frame: evaluations.append(
+            context.evaluate(frame, key_columns=("_source_file", "_source_row"))
+        ),
+    )
     if not tables.exists(name):
         raise FileNotFoundError(
             f"{name}: no {source.suffix} files under {tables.layout.landing_uri(source.folder)} and the "
             "table does not exist yet. Check LAKEHOUSE_LANDING, or land sample data with "
             "`python -m lakehouse_dagster.sample_data`."
         )
-    return describe(tables, name, ingest_metadata(report), ingest_checks(report, max_rescued_share))
+    results = _combined(context, evaluations)
+    quality, outcomes = context.report_quality(results, report.rows_ingested, 0)
+    outcomes.append(_rejected_files_outcome(report))
+    return context.result({**ingest_metadata(report), **quality}, outcomes)
+
+
+def _combined(context: UnitContext, evaluations: list[Evaluation]) -> list[ExpectationResult]:
+    """One result per expectation over all batches of the run (zero rows when nothing landed)."""
+    passed: dict[str, int] = defaultdict(int)
+    failed: dict[str, int] = defaultdict(int)
+    samples: dict[str, list[str]] = defaultdict(list)
+    for evaluation in evaluations:
+        for result in evaluation.results:
+            passed[result.expectation.name] += result.passed_rows
+            failed[result.expectation.name] += result.failed_rows
+            samples[result.expectation.name] += result.sample_keys
+    return [
+        ExpectationResult(e, passed[e.name], failed[e.name], samples[e.name][:3], context.tolerance(e.name))
+        for e in context.expectations()
+    ]
 
 
 def ingest_metadata(report: IngestReport) -> dict[str, Any]:
@@ -81,27 +102,13 @@ def ingest_metadata(report: IngestReport) -> dict[str, Any]:
     }
 
 
-def ingest_checks(report: IngestReport, max_rescued_share: float) -> list[CheckOutcome]:
-    rescued_share = share(report.rows_rescued, report.rows_ingested)
-    return [
-        CheckOutcome(
-            "rescued_row_share",
-            passed=rescued_share <= max_rescued_share,
-            severity=Severity.WARN,
-            metadata={
-                "rows_ingested": report.rows_ingested,
-                "rows_rescued": report.rows_rescued,
-                "rescued_share": rescued_share,
-                "threshold": max_rescued_share,
-            },
-        ),
-        CheckOutcome(
-            REJECTED_FILES_CHECK.name,
-            passed=not report.files_rejected,
-            severity=REJECTED_FILES_CHECK.severity,
-            metadata={
-                "files_rejected": len(report.files_rejected),
-                "rejected_files": dict(list(report.files_rejected.items())[:_EXAMPLES]),
-            },
-        ),
-    ]
+def _rejected_files_outcome(report: IngestReport) -> CheckOutcome:
+    return CheckOutcome(
+        REJECTED_FILES_CHECK.name,
+        passed=not report.files_rejected,
+        severity=REJECTED_FILES_CHECK.severity,
+        metadata={
+            "files_rejected": len(report.files_rejected),
+            "rejected_files": dict(list(report.files_rejected.items())[:_EXAMPLES]),
+        },
+    )

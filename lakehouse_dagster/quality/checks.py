@@ -1,0 +1,96 @@
+"""Check declarations and outcomes, free of Dagster: the Dagster layer turns them into asset checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import reduce
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse_dagster.quality.expectations import Action, Expectation, ExpectationResult
+
+
+class Severity(StrEnum):
+    WARN = "WARN"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A check a table declares; its outcome comes from the table's unit."""
+
+    name: str
+    description: str
+    severity: Severity = Severity.ERROR
+
+    def with_description(self, key: Sequence[str]) -> CheckSpec:
+        return CheckSpec(self.name, self.description.format(key=", ".join(key)), self.severity)
+
+
+PRIMARY_KEY_CHECK = CheckSpec("primary_key", "({key}) is present and unique in every row.")
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    passed: bool
+    severity: Severity
+    description: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def severity_of(action: Action) -> Severity:
+    """``fail`` expectations are errors (they block downstream); ``warn`` and ``drop`` warn."""
+    return Severity.ERROR if action is Action.FAIL else Severity.WARN
+
+
+def expectation_check_specs(expectations: Sequence[Expectation]) -> tuple[CheckSpec, ...]:
+    return tuple(
+        CheckSpec(e.name, f"[{e.action}] {e.description or e.condition}", severity_of(e.action))
+        for e in expectations
+    )
+
+
+def expectation_outcomes(results: Sequence[ExpectationResult]) -> list[CheckOutcome]:
+    return [
+        CheckOutcome(
+            result.expectation.name,
+            passed=result.passed,
+            severity=severity_of(result.expectation.action),
+            description=f"{result.failed_rows} of {result.passed_rows + result.failed_rows} rows fail "
+            f"{result.expectation.condition} ({result.expectation.action})",
+            metadata={
+                "passed_records": result.passed_rows,
+                "failed_records": result.failed_rows,
+                "failure_ratio": result.failure_ratio,
+                "tolerated_ratio": result.tolerance,
+                "action": str(result.expectation.action),
+                "condition": result.expectation.condition,
+                "sample_failing_keys": result.sample_keys,
+            },
+        )
+        for result in results
+    ]
+
+
+def primary_key_outcome(table: DataFrame, key: Sequence[str], where: str | None = None) -> CheckOutcome:
+    """Rows with a null key part, and rows beyond the first of each key, in one aggregation."""
+    rows = table.where(where) if where else table
+    present = reduce(lambda a, b: a & b, (F.col(c).isNotNull() for c in key))
+    stats = rows.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count(F.when(~present, 1)).alias("null_keys"),
+        F.count_distinct(*(F.col(c) for c in key)).alias("distinct_keys"),  # of rows with the whole key
+    ).first()
+    duplicates = stats["rows"] - stats["null_keys"] - stats["distinct_keys"]
+    return CheckOutcome(
+        PRIMARY_KEY_CHECK.name,
+        passed=stats["null_keys"] == 0 and duplicates == 0,
+        severity=PRIMARY_KEY_CHECK.severity,
+        description=f"{stats['null_keys']} rows with a null key and {duplicates} duplicate rows",
+        metadata={"rows": stats["rows"], "null_keys": stats["null_keys"], "duplicate_rows": duplicates},
+    )

@@ -1,0 +1,162 @@
+"""Expectations: a name, a SQL boolean over a table's rows, and what to do with rows that fail it.
+
+- ``warn``: keep the row, count it;
+- ``drop``: keep the row out of the table and send it to quarantine, with the names of the
+  expectations it failed;
+- ``fail``: stop before anything is written.
+
+A row passes an expectation when its condition is true; false or null fails it. All
+expectations of a table are evaluated in one pass: one column of flags per expectation, and
+the failure counts from a single aggregation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+FAILED_EXPECTATIONS = "_failed_expectations"
+
+
+class Action(StrEnum):
+    WARN = "warn"
+    DROP = "drop"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    name: str
+    condition: str
+    action: Action = Action.WARN
+    description: str = ""
+
+
+class ExpectationFailedError(ValueError):
+    """A ``fail`` expectation has more failing rows than it tolerates; nothing was written."""
+
+    def __init__(self, message: str, results: Sequence[ExpectationResult]) -> None:
+        super().__init__(message)
+        self.results = list(results)
+
+
+@dataclass(frozen=True)
+class ExpectationResult:
+    expectation: Expectation
+    passed_rows: int
+    failed_rows: int
+    sample_keys: list[str] = field(default_factory=list)
+
+    tolerance: float = 0.0
+
+    @property
+    def failure_ratio(self) -> float:
+        total = self.passed_rows + self.failed_rows
+        return self.failed_rows / total if total else 0.0
+
+    @property
+    def passed(self) -> bool:
+        """Within tolerance: at most ``tolerance`` (a share of the rows) fail."""
+        return self.failure_ratio <= self.tolerance
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The input rows flagged with the drop expectations they failed, and the counts."""
+
+    #: The input columns plus ``_failed_expectations``: names of the drop expectations failed.
+    flagged: DataFrame
+    results: list[ExpectationResult]
+    input_rows: int
+    dropped_rows: int
+
+    @property
+    def kept(self) -> DataFrame:
+        return self.flagged.where(F.size(F.col(FAILED_EXPECTATIONS)) == 0).drop(FAILED_EXPECTATIONS)
+
+    @property
+    def dropped(self) -> DataFrame:
+        return self.flagged.where(F.size(F.col(FAILED_EXPECTATIONS)) > 0)
+
+
+def _passes(expectation: Expectation) -> Column:
+    return F.coalesce(F.expr(expectation.condition).cast("boolean"), F.lit(False))
+
+
+def evaluate(
+    frame: DataFrame,
+    expectations: Sequence[Expectation],
+    *,
+    key_columns: Sequence[str] = (),
+    tolerances: Mapping[str, float] | None = None,
+) -> Evaluation:
+    """Evaluate every expectation in one aggregation; raise ``ExpectationFailedError`` when a
+    ``fail`` expectation has a larger share of failing rows than it tolerates (0 unless given).
+
+    Up to three sample keys of failing rows (the smallest, the largest and one more) come from
+    the same aggregation.
+    """
+    tolerances = tolerances or {}
+    names = [e.name for e in expectations]
+    if len(set(names)) != len(names):
+        raise ValueError(f"expectation names must be unique: {names}")
+    flags = {e.name: _passes(e) for e in expectations}
+    drop_failures = [F.when(~flags[e.name], F.lit(e.name)) for e in expectations if e.action is Action.DROP]
+    failed_drops = (
+        F.filter(F.array(*drop_failures), lambda name: name.isNotNull()) if drop_failures else F.array()
+    ).cast("array<string>")
+    flagged = frame.select("*", failed_drops.alias(FAILED_EXPECTATIONS))
+
+    key = F.concat_ws("|", *(F.coalesce(F.col(c).cast("string"), F.lit("null")) for c in key_columns))
+    aggregates = [
+        F.count(F.lit(1)).alias("rows"),
+        F.count(F.when(F.size(failed_drops) > 0, 1)).alias("dropped"),
+    ]
+    for i, expectation in enumerate(expectations):
+        failing_key = F.when(~flags[expectation.name], key)
+        aggregates.append(F.count(F.when(~flags[expectation.name], 1)).alias(f"failed_{i}"))
+        if key_columns:
+            aggregates += [
+                F.min(failing_key).alias(f"min_{i}"),
+                F.max(failing_key).alias(f"max_{i}"),
+                F.first(failing_key, ignorenulls=True).alias(f"any_{i}"),
+            ]
+    totals = frame.agg(*aggregates).first()
+    rows = totals["rows"]
+    results = []
+    for i, expectation in enumerate(expectations):
+        failed = totals[f"failed_{i}"]
+        samples = [totals[f"{which}_{i}"] for which in ("min", "any", "max")] if key_columns else []
+        results.append(
+            ExpectationResult(
+                expectation,
+                passed_rows=rows - failed,
+                failed_rows=failed,
+                sample_keys=sorted({s for s in samples if s is not None}),
+                tolerance=tolerances.get(expectation.name, 0.0),
+            )
+        )
+
+    failing = [r for r in results if r.expectation.action is Action.FAIL and not r.passed]
+    if failing:
+        message = "; ".join(_failure_message(r, rows) for r in failing) + "; nothing was written"
+        raise ExpectationFailedError(message, results)
+    return Evaluation(flagged=flagged, results=results, input_rows=rows, dropped_rows=totals["dropped"])
+
+
+def _failure_message(result: ExpectationResult, rows: int) -> str:
+    expectation = result.expectation
+    message = f"expectation {expectation.name!r} ({expectation.condition}) failed for {result.failed_rows}"
+    message += f" of {rows} rows (tolerated share {result.tolerance:g})"
+    return message + (f", e.g. keys {', '.join(result.sample_keys)}" if result.sample_keys else "")
+
+
+def passing(expectations: Sequence[Expectation], *, action: Action = Action.DROP) -> Column:
+    """True for rows that pass every expectation with ``action``: a filter without the counting."""
+    conditions = [_passes(e) for e in expectations if e.action is action]
+    return reduce(lambda left, right: left & right, conditions, F.lit(True))

@@ -1,0 +1,199 @@
+"""The sales domain: order facts by order date, daily sales, customer 360, product performance.
+
+Inputs are the silver current-state tables (``silver.orders``, ``silver.order_items``,
+``silver.products``, ``silver.sales_customers``). Cancelled orders count as orders but bring
+no units or revenue. Amounts stay in the order's currency in the facts and in daily sales;
+the customer and product marts convert to USD with fixed reference rates.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from lakehouse_dagster.sources.sales import CANCELLED
+from lakehouse_dagster.transforms.customers import segment
+
+#: Reference rates to USD for the marts that add amounts across currencies.
+USD_PER_UNIT = {"USD": 1.0, "EUR": 1.087, "GBP": 1.266}
+UNKNOWN_CATEGORY = "unknown"
+
+
+def _in_window(column: Column, start: date, end: date) -> Column:
+    return (column >= F.lit(start)) & (column < F.lit(end))
+
+
+def _to_usd(amount: Column, currency: Column) -> Column:
+    rate = F.create_map(
+        *(part for code, value in USD_PER_UNIT.items() for part in (F.lit(code), F.lit(value)))
+    )
+    return (amount.cast("double") * rate[currency]).alias("amount_usd")
+
+
+def _line_amount() -> Column:
+    return (F.col("quantity") * F.col("unit_price")).cast("decimal(18,2)")
+
+
+def order_facts(orders: DataFrame, order_items: DataFrame, start: date, end: date) -> DataFrame:
+    """One row per order placed in [start, end): its status and the totals of its lines."""
+    lines = order_items.groupBy("order_id").agg(
+        F.count(F.lit(1)).alias("line_count"),
+        F.sum("quantity").cast("bigint").alias("units"),
+        F.sum(_line_amount()).cast("decimal(18,2)").alias("order_amount"),
+    )
+    placed = orders.withColumn("order_date", F.to_date("order_ts")).where(
+        _in_window(F.col("order_date"), start, end)
+    )
+    return placed.join(lines, "order_id", "left").select(
+        "order_date",
+        "order_id",
+        "customer_id",
+        "order_ts",
+        "status",
+        (F.col("status") == CANCELLED).alias("is_cancelled"),
+        "currency",
+        F.coalesce("line_count", F.lit(0)).cast("bigint").alias("line_count"),
+        F.coalesce("units", F.lit(0)).cast("bigint").alias("units"),
+        F.coalesce("order_amount", F.lit(0).cast("decimal(18,2)")).alias("order_amount"),
+    )
+
+
+def order_item_facts(orders: DataFrame, order_items: DataFrame, start: date, end: date) -> DataFrame:
+    """One row per line of an order placed in [start, end), with the order's date, status and currency."""
+    placed = orders.withColumn("order_date", F.to_date("order_ts")).where(
+        _in_window(F.col("order_date"), start, end)
+    )
+    return order_items.join(
+        placed.select("order_id", "order_date", "customer_id", "status", "currency"), "order_id"
+    ).select(
+        "order_date",
+        "order_id",
+        "line_number",
+        "customer_id",
+        "product_id",
+        "quantity",
+        "unit_price",
+        _line_amount().alias("line_amount"),
+        "currency",
+        "status",
+        (F.col("status") == CANCELLED).alias("is_cancelled"),
+    )
+
+
+def daily_sales(item_facts: DataFrame, products: DataFrame) -> DataFrame:
+    """Per order date, product category and currency: orders, units, revenue, average order value
+    and the share of orders cancelled. An order counts once per category it has lines in."""
+    lines = item_facts.join(products.select("product_id", "category"), "product_id", "left").withColumn(
+        "category", F.coalesce("category", F.lit(UNKNOWN_CATEGORY))
+    )
+    kept = ~F.col("is_cancelled")
+    grouped = lines.groupBy("order_date", "category", "currency").agg(
+        F.count_distinct("order_id").alias("orders"),
+        F.count_distinct(F.when(F.col("is_cancelled"), F.col("order_id"))).alias("cancelled_orders"),
+        F.count_distinct(F.when(kept, F.col("order_id"))).alias("_kept_orders"),
+        F.coalesce(F.sum(F.when(kept, F.col("quantity"))), F.lit(0)).cast("bigint").alias("units"),
+        F.coalesce(F.sum(F.when(kept, F.col("line_amount"))), F.lit(0))
+        .cast("decimal(18,2)")
+        .alias("revenue"),
+    )
+    return grouped.select(
+        "order_date",
+        "category",
+        "currency",
+        "orders",
+        "units",
+        "revenue",
+        F.when(
+            F.col("_kept_orders") > 0, (F.col("revenue") / F.col("_kept_orders")).cast("decimal(18,2)")
+        ).alias("average_order_value"),
+        (F.col("cancelled_orders") / F.col("orders")).alias("cancelled_share"),
+    )
+
+
+def customer_360(
+    customers: DataFrame, orders: DataFrame, order_items: DataFrame, as_of_date: date
+) -> DataFrame:
+    """One row per customer: orders, revenue in USD, first and last order, days since the last
+    order and the segment from the customers slice's rules."""
+    amounts = order_items.groupBy("order_id").agg(F.sum(_line_amount()).alias("order_amount"))
+    order_values = orders.join(amounts, "order_id", "left").select(
+        "customer_id",
+        "order_id",
+        F.to_date("order_ts").alias("order_date"),
+        (F.col("status") == CANCELLED).alias("is_cancelled"),
+        _to_usd(F.coalesce("order_amount", F.lit(0)), F.col("currency")).alias("amount_usd"),
+    )
+    kept = ~F.col("is_cancelled")
+    per_customer = order_values.groupBy("customer_id").agg(
+        F.min("order_date").alias("first_order_date"),
+        F.max("order_date").alias("last_order_date"),
+        F.count(F.when(kept, 1)).alias("order_count"),
+        F.count(F.when(~kept, 1)).alias("cancelled_order_count"),
+        F.sum(F.when(kept, F.col("amount_usd"))).alias("lifetime_revenue_usd"),
+    )
+    days = F.datediff(F.lit(as_of_date), F.col("last_order_date"))
+    return (
+        customers.select("customer_id", "first_name", "last_name", "email", "country")
+        .join(per_customer, "customer_id", "left")
+        .select(
+            "customer_id",
+            "first_name",
+            "last_name",
+            "email",
+            "country",
+            "first_order_date",
+            "last_order_date",
+            F.coalesce("order_count", F.lit(0)).cast("bigint").alias("order_count"),
+            F.coalesce("cancelled_order_count", F.lit(0)).cast("bigint").alias("cancelled_order_count"),
+            F.round(F.coalesce("lifetime_revenue_usd", F.lit(0.0)), 2).alias("lifetime_revenue_usd"),
+            F.when(
+                F.col("order_count") > 0, F.round(F.col("lifetime_revenue_usd") / F.col("order_count"), 2)
+            ).alias("average_order_value_usd"),
+            days.alias("days_since_last_activity"),
+            segment(days).alias("customer_segment"),
+        )
+    )
+
+
+def product_performance(products: DataFrame, orders: DataFrame, order_items: DataFrame) -> DataFrame:
+    """Per product: units and USD revenue of orders not cancelled, the share of units cancelled,
+    and the product's rank by revenue within its category (1 = best)."""
+    lines = order_items.join(orders.select("order_id", "status", "currency"), "order_id").select(
+        "product_id",
+        "order_id",
+        "quantity",
+        (F.col("status") == CANCELLED).alias("is_cancelled"),
+        _to_usd(_line_amount(), F.col("currency")).alias("amount_usd"),
+    )
+    kept = ~F.col("is_cancelled")
+    sold = lines.groupBy("product_id").agg(
+        F.count_distinct(F.when(kept, F.col("order_id"))).alias("orders"),
+        F.sum(F.when(kept, F.col("quantity"))).alias("units_sold"),
+        F.sum(F.when(~kept, F.col("quantity"))).alias("units_cancelled"),
+        F.sum(F.when(kept, F.col("amount_usd"))).alias("revenue_usd"),
+    )
+    by_revenue = Window.partitionBy("category").orderBy(F.col("revenue_usd").desc(), F.col("product_id"))
+    return (
+        products.select("product_id", "sku", "name", "category")
+        .join(sold, "product_id", "left")
+        .select(
+            "product_id",
+            "sku",
+            "name",
+            "category",
+            F.coalesce("orders", F.lit(0)).cast("bigint").alias("orders"),
+            F.coalesce("units_sold", F.lit(0)).cast("bigint").alias("units_sold"),
+            F.coalesce("units_cancelled", F.lit(0)).cast("bigint").alias("units_cancelled"),
+            F.round(F.coalesce("revenue_usd", F.lit(0.0)), 2).alias("revenue_usd"),
+        )
+        .withColumn(
+            "cancel_rate",
+            F.when(
+                F.col("units_sold") + F.col("units_cancelled") > 0,
+                F.col("units_cancelled") / (F.col("units_sold") + F.col("units_cancelled")),
+            ),
+        )
+        .withColumn("rank_in_category", F.rank().over(by_revenue))
+    )

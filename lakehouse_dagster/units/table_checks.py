@@ -1,0 +1,135 @@
+"""Table-level checks, computed after a table's write: referential integrity and row-count anomalies.
+
+Each is a ``TableCheck``: its spec (for the Dagster asset check) and a function of the unit's
+context that returns the outcome. Tolerances come from ``quality/thresholds.yaml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from statistics import median
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+
+from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.quality.checks import CheckOutcome, CheckSpec, Severity
+
+if TYPE_CHECKING:
+    from lakehouse_dagster.units.base import UnitContext
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    spec: CheckSpec
+    evaluate: Callable[[UnitContext], CheckOutcome]
+    #: Tables the check reads, which must be built before the checked table.
+    needs: tuple[TableName, ...] = ()
+
+
+def references(
+    name: str, columns: tuple[str, ...], parent: TableName, parent_columns: tuple[str, ...] | None = None
+) -> TableCheck:
+    """Every row's ``columns`` exist in ``parent`` (rows with a null reference are not orphans).
+    Orphans are counted; the check fails when their share exceeds the table's tolerance."""
+    parent_columns = parent_columns or columns
+    spec = CheckSpec(
+        name,
+        f"({', '.join(columns)}) exists in {parent} ({', '.join(parent_columns)}); orphans are counted.",
+        Severity.WARN,
+    )
+
+    def evaluate(context: UnitContext) -> CheckOutcome:
+        rows = _rows_of_this_write(context).where(" AND ".join(f"`{c}` IS NOT NULL" for c in columns))
+        total = rows.count()
+        if not context.tables.exists(parent):
+            return CheckOutcome(
+                name,
+                passed=total == 0,
+                severity=spec.severity,
+                description=f"{parent} does not exist: all {total} rows are orphans",
+                metadata={"orphans": total, "rows": total},
+            )
+        parents = context.tables.read(parent).select(
+            *(F.col(p).alias(c) for c, p in zip(columns, parent_columns, strict=True))
+        )
+        orphans = rows.join(parents, list(columns), "left_anti")
+        orphan_count = orphans.count()
+        samples = [", ".join(str(v) for v in row) for row in orphans.select(*columns).limit(5).collect()]
+        tolerance = context.tolerance(name)
+        share = orphan_count / total if total else 0.0
+        return CheckOutcome(
+            name,
+            passed=share <= tolerance,
+            severity=spec.severity,
+            description=f"{orphan_count} of {total} rows reference no row of {parent}",
+            metadata={
+                "orphans": orphan_count,
+                "rows": total,
+                "orphan_share": share,
+                "tolerated_share": tolerance,
+                "sample_orphans": samples,
+            },
+        )
+
+    return TableCheck(spec, evaluate, needs=(parent,))
+
+
+def row_count_anomaly(
+    date_column: str = "order_date", lookback_days: int = 7, default_tolerance: float = 0.5
+) -> TableCheck:
+    """Each day written has about as many rows as the median of the ``lookback_days`` before it."""
+    name = "row_count_anomaly"
+    spec = CheckSpec(
+        name,
+        f"Each day's row count is within the tolerated deviation from the median of the {lookback_days} "
+        "days before.",
+        Severity.WARN,
+    )
+
+    def evaluate(context: UnitContext) -> CheckOutcome:
+        window = context.request.require_partition()
+        since = window.start - timedelta(days=lookback_days)
+        counts = {
+            row[0]: row[1]
+            for row in context.tables.read(context.name)
+            .where((F.col(date_column) >= F.lit(since)) & (F.col(date_column) < F.lit(window.end)))
+            .groupBy(date_column)
+            .count()
+            .collect()
+        }
+        tolerance = context.thresholds.for_check(str(context.name), name, default_tolerance)
+        anomalies = {}
+        day = window.start
+        while day < window.end:
+            history = [counts[d] for d in _days(day - timedelta(days=lookback_days), day) if d in counts]
+            if len(history) >= 3:
+                expected = median(history)
+                deviation = abs(counts.get(day, 0) - expected) / expected
+                if deviation > tolerance:
+                    anomalies[day.isoformat()] = {"rows": counts.get(day, 0), "median_before": expected}
+            day += timedelta(days=1)
+        return CheckOutcome(
+            name,
+            passed=not anomalies,
+            severity=spec.severity,
+            description=f"{len(anomalies)} day(s) more than {tolerance:.0%} off the median before them",
+            metadata={"anomalies": anomalies, "tolerated_deviation": tolerance},
+        )
+
+    return TableCheck(spec, evaluate)
+
+
+def _days(start, end):
+    day = start
+    while day < end:
+        yield day
+        day += timedelta(days=1)
+
+
+def _rows_of_this_write(context: UnitContext):
+    rows = context.tables.read(context.name)
+    partition = context.request.partition
+    return rows.where(partition.predicate("order_date")) if partition and context.unit.partitioned else rows
