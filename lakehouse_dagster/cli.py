@@ -2,33 +2,46 @@
 
     DAGSTER_HOME=.dagster_home python -m lakehouse_dagster.cli run
 
-The run is recorded in the Dagster instance at ``DAGSTER_HOME``, so ``dagster dev`` shows it
-afterwards with its metadata and check results.
+Two runs: ``lakehouse_job`` (every table that is not partitioned, bronze to gold), then
+``sales_facts_job`` over every order date in ``silver.orders`` as one single-run backfill.
+Both are recorded in the Dagster instance at ``DAGSTER_HOME``, so ``dagster dev`` shows them
+afterwards with their metadata and check results.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 
-from lakehouse_dagster.defs.jobs import LAKEHOUSE_JOB_NAME
+from lakehouse_dagster.defs.jobs import LAKEHOUSE_JOB_NAME, SALES_FACTS_JOB_NAME
+from lakehouse_dagster.defs.partitions import existing_partition_days, range_tags
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings
 from lakehouse_dagster.lake import files
 from lakehouse_dagster.lake.layout import TableName, is_remote
-from lakehouse_dagster.sample_data.customers import generate_customers
 
 SAMPLE_ROWS, SAMPLE_FILES, SAMPLE_SEED = 20_000, 6, 7
+SAMPLE_RETAIL_DAYS = 30
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def _job(name: str) -> dg.JobDefinition:
+    from lakehouse_dagster.definitions import build_definitions
+
+    return build_definitions(LakehouseSettings.from_env()).resolve_job_def(name)
 
 
 def lakehouse_job() -> dg.JobDefinition:
     """Module-level, so that Dagster can rebuild the job in the run's process, from the
     environment as it is now."""
-    from lakehouse_dagster.definitions import build_definitions
+    return _job(LAKEHOUSE_JOB_NAME)
 
-    return build_definitions(LakehouseSettings.from_env()).resolve_job_def(LAKEHOUSE_JOB_NAME)
+
+def sales_facts_job() -> dg.JobDefinition:
+    return _job(SALES_FACTS_JOB_NAME)
 
 
 def land_sample_data_if_empty(settings: LakehouseSettings) -> None:
@@ -36,21 +49,43 @@ def land_sample_data_if_empty(settings: LakehouseSettings) -> None:
     if settings.deployment is Deployment.PROD or is_remote(landing):
         return
     if not files.list_files(settings.layout.landing_uri("customers"), ".csv"):
+        from lakehouse_dagster.sample_data.customers import generate_customers
+
         written = generate_customers(Path(landing), rows=SAMPLE_ROWS, files=SAMPLE_FILES, seed=SAMPLE_SEED)
         print(f"landing zone was empty: wrote {len(written)} sample customer files under {landing}/customers")
+    if not files.list_files(settings.layout.landing_uri("dms"), ".csv"):
+        from lakehouse_dagster.sample_data.retail import simulate_retail, write_landing
+
+        simulation = simulate_retail(days=SAMPLE_RETAIL_DAYS, seed=SAMPLE_SEED)
+        written = write_landing(simulation, Path(landing))
+        print(f"landing zone had no DMS files: wrote {len(written)} sample DMS files under {landing}/dms")
+
+
+def order_days(settings: LakehouseSettings) -> list[date]:
+    """The order dates in ``silver.orders`` that are partitions now."""
+    import deltalake
+    import pyarrow.compute as pc
+
+    uri = settings.layout.table_uri(TableName("silver", "orders"))
+    if not deltalake.DeltaTable.is_deltatable(uri):
+        return []
+    order_ts = deltalake.DeltaTable(uri).to_pyarrow_table(columns=["order_ts"]).column("order_ts")
+    days = pc.unique(pc.cast(order_ts, "date32")).to_pylist()
+    return existing_partition_days(day for day in days if day is not None)
 
 
 def print_summary(result: dg.ExecutionResult) -> None:
-    print(f"\nrun {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
+    print(f"\nrun {result.run_id} ({result.job_def.name}): {'SUCCESS' if result.success else 'FAILURE'}")
     for event in result.all_events:
         if event.is_step_materialization:
             materialization = event.step_materialization_data.materialization
             metadata = materialization.metadata
             rows = metadata.get("dagster/row_count")
             version = metadata.get("lakehouse/delta_version")
+            partition = f" [{materialization.partition}]" if materialization.partition else ""
             print(
-                f"  {materialization.asset_key.to_user_string():28} rows={rows.value if rows else '?':>8}"
-                f"  delta version={version.value if version else '?'}"
+                f"  {materialization.asset_key.to_user_string() + partition:42} "
+                f"rows={rows.value if rows else '?':>9}  delta version={version.value if version else '?'}"
             )
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
@@ -61,14 +96,22 @@ def print_summary(result: dg.ExecutionResult) -> None:
 def print_gold(settings: LakehouseSettings) -> None:
     import deltalake
 
-    uri = settings.layout.table_uri(TableName("gold", "customer_segments"))
-    frame = (
-        deltalake.DeltaTable(uri)
-        .to_pandas()
-        .sort_values(["customer_segment", "customers"], ascending=[True, False])
+    segments = deltalake.DeltaTable(
+        settings.layout.table_uri(TableName("gold", "customer_segments"))
+    ).to_pandas()
+    top = segments.sort_values(["customer_segment", "customers"], ascending=[True, False]).groupby(
+        "customer_segment"
     )
-    print(f"\ngold.customer_segments ({uri}), top countries per segment:")
-    print(frame.groupby("customer_segment").head(3).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print("\ngold.customer_segments, top countries per segment:")
+    print(top.head(3).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    daily_uri = settings.layout.table_uri(TableName("gold", "daily_sales"))
+    if deltalake.DeltaTable.is_deltatable(daily_uri):
+        daily = deltalake.DeltaTable(daily_uri).to_pandas()
+        latest = daily[daily["order_date"] == daily["order_date"].max()].sort_values(
+            "revenue", ascending=False
+        )
+        print(f"\ngold.daily_sales on {latest['order_date'].max()}:")
+        print(latest.head(8).to_string(index=False))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,14 +122,21 @@ def main(argv: list[str] | None = None) -> int:
     settings = LakehouseSettings.from_env()
     land_sample_data_if_empty(settings)
     with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(
-            dg.reconstructable(lakehouse_job),
-            instance=instance,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        )
+        result = dg.execute_job(dg.reconstructable(lakehouse_job), instance=instance, run_config=QUIET)
         print_summary(result)
         if not result.success:
             return 1
+        days = order_days(settings)
+        if days:
+            facts = dg.execute_job(
+                dg.reconstructable(sales_facts_job),
+                instance=instance,
+                run_config=QUIET,
+                tags=range_tags(days[0], days[-1]),
+            )
+            print_summary(facts)
+            if not facts.success:
+                return 1
     print_gold(settings)
     return 0
 

@@ -5,17 +5,23 @@ from __future__ import annotations
 import dagster as dg
 
 from lakehouse_dagster.defs.assets import table_asset
-from lakehouse_dagster.defs.jobs import daily_lakehouse_schedule, lakehouse_job
+from lakehouse_dagster.defs.jobs import build_jobs, build_schedules
 from lakehouse_dagster.defs.resources import build_resources, executor_for
+from lakehouse_dagster.defs.sensors import touched_partitions_sensor
 from lakehouse_dagster.deployment import LakehouseSettings
 from lakehouse_dagster.units import ALL_UNITS
 
 
 def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
+    lakehouse_job, sales_facts_job = build_jobs(ALL_UNITS)
+    assets = [table_asset(unit, settings) for unit in ALL_UNITS]
     return dg.Definitions(
-        assets=[table_asset(unit, settings.as_of_date) for unit in ALL_UNITS],
-        jobs=[lakehouse_job],
-        schedules=[daily_lakehouse_schedule],
+        assets=assets,
+        # Compare each materialisation's dagster/column_schema with the one before.
+        asset_checks=dg.build_column_schema_change_checks(assets=assets),
+        jobs=[lakehouse_job, sales_facts_job],
+        schedules=build_schedules(lakehouse_job, sales_facts_job),
+        sensors=[touched_partitions_sensor(sales_facts_job)],
         resources=build_resources(settings),
         executor=executor_for(settings),
     )

@@ -1,0 +1,41 @@
+"""Daily partitions by order date, and the run tags that select a range of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date, timedelta
+
+import dagster as dg
+
+ORDER_DATE_PARTITIONS = dg.DailyPartitionsDefinition(start_date="2025-01-01")
+
+# A run whose tags name a partition range materialises the range in one run (with the
+# single-run backfill policy, one write per asset). These are Dagster's own tag names.
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def range_tags(first: date, last: date) -> dict[str, str]:
+    """Tags of a run over the partitions ``first`` to ``last``, both included."""
+    return {PARTITION_RANGE_START_TAG: first.isoformat(), PARTITION_RANGE_END_TAG: last.isoformat()}
+
+
+def contiguous_ranges(days: Iterable[date]) -> Iterator[tuple[date, date]]:
+    """Runs of consecutive days, as (first, last) pairs."""
+    ordered = sorted(set(days))
+    if not ordered:
+        return
+    first = last = ordered[0]
+    for day in ordered[1:]:
+        if day == last + timedelta(days=1):
+            last = day
+        else:
+            yield first, last
+            first = last = day
+    yield first, last
+
+
+def existing_partition_days(days: Iterable[date]) -> list[date]:
+    """The days that are partitions now (not before the start, not today or later)."""
+    keys = set(ORDER_DATE_PARTITIONS.get_partition_keys())
+    return sorted(day for day in set(days) if day.isoformat() in keys)
