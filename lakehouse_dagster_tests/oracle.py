@@ -122,3 +122,49 @@ def expected_customer_segments(silver: pd.DataFrame) -> pd.DataFrame:
     )
     grouped["share_of_customers"] = grouped["customers"] / len(silver)
     return grouped.sort_values(["customer_segment", "country"]).reset_index(drop=True)
+
+
+# AUTO CDC, applied one change at a time -------------------------------------------------------
+
+
+def apply_changes_scd1(
+    changes: list[dict], keys: tuple[str, ...], order: tuple[str, ...]
+) -> dict[tuple, dict]:
+    """Current state per key: replay changes sorted by ``order``; ``Op == 'D'`` removes the key."""
+    state: dict[tuple, dict] = {}
+    for change in sorted(changes, key=lambda c: tuple(c[o] for o in order)):
+        key = tuple(change[k] for k in keys)
+        if change.get("Op") == "D":
+            state.pop(key, None)
+        else:
+            state[key] = change
+    return state
+
+
+def apply_changes_scd2(
+    changes: list[dict],
+    keys: tuple[str, ...],
+    order: tuple[str, ...],
+    tracked: tuple[str, ...],
+    sequence: str,
+) -> list[dict]:
+    """Versions per key, as Delta Live Tables' SCD type 2 keeps them."""
+    versions: list[dict] = []
+    current: dict[tuple, dict] = {}
+    for change in sorted(changes, key=lambda c: tuple(c[o] for o in order)):
+        key = tuple(change[k] for k in keys)
+        open_version = current.get(key)
+        if change.get("Op") == "D":
+            if open_version is not None:
+                open_version["__END_AT"] = change[sequence]
+                del current[key]
+            continue
+        if open_version is not None and all(open_version[c] == change[c] for c in tracked):
+            open_version.update({k: v for k, v in change.items() if k not in ("__START_AT", "__END_AT")})
+            continue
+        if open_version is not None:
+            open_version["__END_AT"] = change[sequence]
+        new_version = {**change, "__START_AT": change[sequence], "__END_AT": None}
+        versions.append(new_version)
+        current[key] = new_version
+    return versions

@@ -20,6 +20,7 @@ def project(tmp_path: Path, monkeypatch, sail_url) -> Path:
     monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))
     monkeypatch.setenv("LAKEHOUSE_SPARK_REMOTE", sail_url)
     monkeypatch.setattr(cli, "SAMPLE_ROWS", 400)
+    monkeypatch.setattr(cli, "SAMPLE_RETAIL_DAYS", 3)
     return tmp_path
 
 
@@ -31,11 +32,15 @@ def test_make_run_lands_sample_data_records_runs_and_prints_gold(project: Path, 
 
     landed = sorted((project / "lake" / "landing" / "customers").glob("*.csv"))
     assert len(landed) == cli.SAMPLE_FILES
+    assert list((project / "lake" / "landing" / "dms" / "sales" / "orders").glob("LOAD*.csv"))
     assert "landing zone was empty" in first and "landing zone was empty" not in second
-    assert "gold.customer_segments" in second and "SUCCESS" in second
+    assert "no DMS files" in first and "no DMS files" not in second
+    assert "gold.customer_segments" in second and "gold.daily_sales" in second and "FAILURE" not in second
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
-        assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
-        assert (
-            instance.get_latest_materialization_event(dg.AssetKey(["gold", "customer_segments"])) is not None
-        )
+        assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 4
+        facts_runs = [run for run in runs if run.job_name == "sales_facts_job"]
+        assert len(facts_runs) == 2, "the partitions are built as one range run per make run"
+        assert all("dagster/asset_partition_range_start" in run.tags for run in facts_runs)
+        for key in (["gold", "customer_segments"], ["gold", "daily_sales"], ["gold", "customer_360"]):
+            assert instance.get_latest_materialization_event(dg.AssetKey(key)) is not None

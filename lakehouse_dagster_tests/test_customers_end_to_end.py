@@ -15,6 +15,7 @@ from lakehouse_dagster.deployment import Deployment, LakehouseSettings
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.sample_data.customers import generate_customers
+from lakehouse_dagster.units.customers import CUSTOMER_UNITS
 from lakehouse_dagster_tests.oracle import (
     expected_customer_segments,
     expected_silver_customers,
@@ -27,6 +28,7 @@ AS_OF = date(2026, 11, 26)
 BRONZE, SILVER, GOLD = (
     TableName.parse(n) for n in ("bronze.customers", "silver.customers", "gold.customer_segments")
 )
+CUSTOMER_KEYS = [dg.AssetKey(unit.name.key_path) for unit in CUSTOMER_UNITS]
 RUN_CONFIG = {"ops": {"silver__customers": {"config": {"as_of_date": AS_OF.isoformat()}}}}
 
 
@@ -54,6 +56,26 @@ def expected_rescued(raw: pd.DataFrame) -> int:
     return int(raw["_malformed"].sum() + bad_values.sum())
 
 
+def raw_expectation_counts(raw: pd.DataFrame) -> dict[str, int]:
+    """Rows of the raw files that fail silver's expectations (before deduplication)."""
+    import re
+
+    ids = raw["customer_id"].map(parse_id)
+    email = raw["email"].map(lambda v: v.strip().lower() if isinstance(v, str) and v.strip() else None)
+    country = raw["country"].map(lambda v: v.strip().upper() if isinstance(v, str) and v.strip() else None)
+    with_id = ids.notna()
+    pattern = re.compile(r"^[^@ ]+@[^@ ]+[.][^@ ]+$")
+    return {
+        "no_id": int((~with_id).sum()),
+        "bad_email": int(
+            email.map(lambda e: not (isinstance(e, str) and pattern.match(e)))[with_id | True].sum()
+        ),
+        "bad_country": int(
+            country.map(lambda c: not (isinstance(c, str) and re.match(r"^[A-Z]{2}$", c))).sum()
+        ),
+    }
+
+
 class Lakehouse:
     def __init__(self, settings: LakehouseSettings, tables) -> None:
         self.defs = build_definitions(settings)
@@ -62,7 +84,7 @@ class Lakehouse:
 
     def run(self) -> dg.ExecuteInProcessResult:
         result = self.defs.resolve_job_def("lakehouse_job").execute_in_process(
-            run_config=RUN_CONFIG, instance=self.instance
+            run_config=RUN_CONFIG, instance=self.instance, asset_selection=CUSTOMER_KEYS
         )
         assert result.success
         return result
@@ -130,10 +152,38 @@ def test_slice_matches_pandas_then_reruns_change_nothing_then_only_new_files_are
         raw["customer_id"].map(parse_id).isna().sum()
     )
     assert silver["dagster/row_count"] == len(expected_silver_customers(raw, AS_OF))
-    checks = {
-        (e.asset_key.to_user_string(), e.check_name): e.passed for e in first.get_asset_check_evaluations()
+    evaluations = {
+        (e.asset_key.to_user_string(), e.check_name): e for e in first.get_asset_check_evaluations()
     }
-    assert len(checks) == 7 and all(checks.values()), checks
+    specs = {
+        (s.asset_key.to_user_string(), s.name)
+        for a in lake.defs.assets
+        for s in a.check_specs
+        if s.asset_key.path[1] in ("customers", "customer_segments")
+    }
+    schema_checks = {
+        (key, "column_schema_change")
+        for key in ("bronze/customers", "silver/customers", "gold/customer_segments")
+    }
+    assert set(evaluations) == specs | schema_checks, "every check of the slice reports"
+    failed_errors = [
+        k for k, e in evaluations.items() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]
+    assert failed_errors == []
+    # Warn and drop counts, computed from the raw files.
+    failed = {
+        k: e.metadata["failed_records"].value
+        for k, e in evaluations.items()
+        if "failed_records" in e.metadata
+    }
+    oracle = raw_expectation_counts(raw)
+    assert failed[("silver/customers", "customer_id_present")] == oracle["no_id"] > 0
+    assert failed[("silver/customers", "valid_email")] == oracle["bad_email"] > 0
+    assert failed[("silver/customers", "known_country")] == oracle["bad_country"] > 0
+    assert failed[("bronze/customers", "no_rescued_data")] == expected_rescued(raw)
+    quarantined = lake.tables.read(TableName("quarantine", "customers"))
+    assert quarantined.count() == oracle["no_id"]
+    assert {tuple(r["_failed_expectations"]) for r in quarantined.collect()} == {("customer_id_present",)}
 
     versions = {name: lake.tables.version(name) for name in (BRONZE, SILVER, GOLD)}
     silver_before, gold_before = silver_as_records(lake), gold_as_records(lake)

@@ -57,23 +57,72 @@ def test_every_table_reports_its_checks_and_error_checks_block() -> None:
     }
 
     assert set(specs) >= {
-        ("bronze/customers", "rescued_row_share"),
+        ("bronze/customers", "no_rescued_data"),
         ("bronze/customers", "no_rejected_files"),
-        ("silver/customers", "customer_id_not_null"),
-        ("silver/customers", "customer_id_unique"),
+        ("silver/customers", "customer_id_present"),
+        ("silver/customers", "primary_key"),
         ("silver/customers", "customer_segment_allowed"),
         ("gold/customer_segments", "shares_sum_to_one"),
+        ("gold/customer_segments", "known_segment"),
     }
-    assert not specs[("bronze/customers", "rescued_row_share")].blocking
-    assert specs[("silver/customers", "customer_id_unique")].blocking
+    assert not specs[("bronze/customers", "no_rescued_data")].blocking, "warn"
+    assert not specs[("silver/customers", "customer_id_present")].blocking, "drop"
+    assert specs[("gold/customer_segments", "known_segment")].blocking, "fail"
+    assert specs[("silver/customers", "primary_key")].blocking
 
 
-def test_the_main_job_selects_every_asset() -> None:
+def test_every_table_declares_expectations_and_silver_and_gold_a_primary_key() -> None:
+    from lakehouse_dagster.units import ALL_UNITS
+
+    for unit in ALL_UNITS:
+        assert unit.expectations, f"{unit.name} declares no expectation"
+        if unit.name.layer in ("silver", "gold"):
+            assert unit.primary_key, f"{unit.name} declares no primary key"
+
+
+def test_jobs_split_the_daily_partitioned_facts_from_the_rest() -> None:
     defs = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"})
-    job = defs.resolve_job_def("lakehouse_job")
+    graph = defs.resolve_asset_graph()
+    every = set(graph.get_all_asset_keys())
+    partitioned = {key for key in every if graph.get(key).partitions_def is not None}
 
-    assert job.asset_layer.executable_asset_keys == set(defs.resolve_asset_graph().get_all_asset_keys())
+    assert partitioned == {
+        dg.AssetKey(["silver", "order_facts"]),
+        dg.AssetKey(["silver", "order_item_facts"]),
+        dg.AssetKey(["gold", "daily_sales"]),
+    }
+    assert all(graph.get(key).backfill_policy == dg.BackfillPolicy.single_run() for key in partitioned)
+    assert defs.resolve_job_def("lakehouse_job").asset_layer.executable_asset_keys == every - partitioned
+    assert defs.resolve_job_def("sales_facts_job").asset_layer.executable_asset_keys == partitioned
     assert defs.resolve_schedule_def("daily_lakehouse").job_name == "lakehouse_job"
+    assert defs.resolve_schedule_def("daily_sales_facts").job_name == "sales_facts_job"
+    assert defs.resolve_sensor_def("refresh_touched_order_dates").job_name == "sales_facts_job"
+
+
+def test_the_sales_domain_has_bronze_silver_and_gold_for_every_dms_table() -> None:
+    keys = {key.to_user_string() for key in definitions({}).resolve_asset_graph().get_all_asset_keys()}
+
+    for table in ("customers", "products", "orders", "order_items"):
+        assert f"bronze/sales_{table}" in keys
+    assert {
+        "silver/sales_customers",
+        "silver/sales_customers_history",
+        "silver/products",
+        "silver/orders",
+        "silver/order_items",
+        "gold/customer_360",
+        "gold/product_performance",
+    } <= keys
+
+
+def test_gold_marts_declare_column_lineage_to_existing_silver_columns() -> None:
+    from lakehouse_dagster.units import ALL_UNITS
+
+    lineage = {str(unit.name): unit.column_lineage for unit in ALL_UNITS if unit.column_lineage}
+    assert set(lineage) == {"gold.daily_sales", "gold.customer_360", "gold.product_performance"}
+    for deps in lineage.values():
+        for inputs in deps.values():
+            assert inputs and all(table.layer == "silver" for table, _ in inputs)
 
 
 def test_local_runs_in_one_process_on_an_embedded_engine() -> None:

@@ -9,6 +9,7 @@ import sys
 
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.sample_data.customers import generate_customers
+from lakehouse_dagster.units import unit_for
 from lakehouse_dagster.units.base import UnitResult
 
 SILVER = TableName("silver", "customers")
@@ -37,11 +38,13 @@ def test_units_run_in_their_own_process_and_report_json(layout, landing, sail_ur
     silver = results["silver.customers"]
     assert silver.metadata["dagster/row_count"] == tables.read(SILVER).count()
     assert silver.metadata["lakehouse/as_of_date"] == "2026-11-26"
-    assert {check.name: check.passed for check in silver.checks} == {
-        "customer_id_not_null": True,
-        "customer_id_unique": True,
-        "customer_segment_allowed": True,
-    }
+    outcomes = {check.name: check for check in silver.checks}
+    assert set(outcomes) == {spec.name for spec in unit_for("silver.customers").check_specs()}
+    assert outcomes["primary_key"].passed and outcomes["customer_segment_allowed"].passed
+    assert (
+        outcomes["customer_id_present"].metadata["failed_records"]
+        == silver.metadata["lakehouse/rows_quarantined"]
+    )
     assert silver.uri == layout.table_uri(SILVER)
     assert json.loads(results["bronze.customers"].to_json())["metadata"]["lakehouse/files_ingested"] == 2
 

@@ -1,0 +1,259 @@
+"""Expectations (warn / drop / fail), quarantine, quality history, thresholds and blocking checks."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from pyspark.sql.connect.client.core import SparkConnectClient
+
+from lakehouse_dagster.defs.assets import table_asset
+from lakehouse_dagster.deployment import Deployment, LakehouseSettings
+from lakehouse_dagster.engine.settings import EngineSettings
+from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.quality.expectations import Action, Expectation, ExpectationFailedError, evaluate
+from lakehouse_dagster.quality.history import DATA_QUALITY
+from lakehouse_dagster.quality.quarantine import quarantine_table
+from lakehouse_dagster.quality.thresholds import Thresholds, ThresholdsError
+from lakehouse_dagster.units.base import TableUnit, UnitContext, UnitRequest, UnitResult
+from lakehouse_dagster.units.runner import execute
+
+TABLE = TableName("silver", "payments")
+ROWS = [
+    (i, f"user{i}@x.com" if i % 4 else "not-an-email", -5 if i in (3, 7) else 10 * i) for i in range(1, 13)
+]
+SCHEMA = "id BIGINT, email STRING, amount BIGINT"
+VALID_EMAIL = Expectation("valid_email", "email RLIKE '^[^@ ]+@[^@ ]+$'", Action.WARN)
+
+
+def expected(predicate) -> set[int]:
+    return {row[0] for row in ROWS if predicate(row)}
+
+
+BAD_EMAILS = expected(lambda r: "@" not in r[1])
+NEGATIVE = expected(lambda r: r[2] < 0)
+
+
+def payments_unit(*expectations: Expectation, primary_key: tuple[str, ...] = ("id",)) -> TableUnit:
+    def run(context: UnitContext) -> UnitResult:
+        evaluation = context.evaluate(context.spark.createDataFrame(ROWS, SCHEMA))
+        context.tables.overwrite(TABLE, evaluation.kept)
+        metadata, outcomes = context.record_quality(evaluation)
+        return context.result(metadata, outcomes)
+
+    return TableUnit(TABLE, "test table", "test", run, expectations=expectations, primary_key=primary_key)
+
+
+def run_unit(spark, layout, unit: TableUnit, thresholds: Thresholds | None = None) -> UnitResult:
+    return execute(
+        UnitRequest(str(TABLE), run_id="r1"), spark, layout, logging.getLogger("t"), thresholds, unit
+    )
+
+
+def outcome(result: UnitResult, name: str):
+    return next(check for check in result.checks if check.name == name)
+
+
+def test_warn_keeps_every_row_and_counts_the_failures(spark, layout, tables) -> None:
+    result = run_unit(spark, layout, payments_unit(VALID_EMAIL))
+
+    assert tables.read(TABLE).count() == len(ROWS)
+    check = outcome(result, "valid_email")
+    assert (check.passed, check.severity.value) == (False, "WARN")
+    assert check.metadata["failed_records"] == len(BAD_EMAILS)
+    assert check.metadata["passed_records"] == len(ROWS) - len(BAD_EMAILS)
+    assert set(check.metadata["sample_failing_keys"]) <= {str(i) for i in BAD_EMAILS}
+    assert not tables.exists(quarantine_table(TABLE))
+
+
+def test_drop_moves_failing_rows_to_quarantine_and_input_equals_output_plus_quarantine(
+    spark, layout, tables
+) -> None:
+    drop = Expectation("amount_not_negative", "amount >= 0", Action.DROP)
+
+    result = run_unit(spark, layout, payments_unit(VALID_EMAIL, drop))
+
+    kept = {row["id"] for row in tables.read(TABLE).collect()}
+    quarantined = tables.read(quarantine_table(TABLE)).collect()
+    assert kept == expected(lambda r: r[2] >= 0)
+    assert {row["id"] for row in quarantined} == NEGATIVE
+    assert len(kept) + len(quarantined) == len(ROWS)
+    assert all(row["_failed_expectations"] == ["amount_not_negative"] for row in quarantined)
+    assert all(row["_run_id"] == "r1" and row["_quarantined_at"] is not None for row in quarantined)
+    assert result.metadata["lakehouse/rows_quarantined"] == len(NEGATIVE)
+    assert result.metadata["quality/amount_not_negative/failed_records"] == len(NEGATIVE)
+    assert outcome(result, "amount_not_negative").severity.value == "WARN"
+
+
+def test_a_rerun_replaces_the_quarantine_instead_of_adding_to_it(spark, layout, tables) -> None:
+    unit = payments_unit(Expectation("amount_not_negative", "amount >= 0", Action.DROP))
+    run_unit(spark, layout, unit)
+    run_unit(spark, layout, unit)
+
+    assert tables.read(quarantine_table(TABLE)).count() == len(NEGATIVE)
+
+
+def test_fail_stops_before_the_write_and_names_expectation_count_and_keys(spark, layout, tables) -> None:
+    run_unit(spark, layout, payments_unit(VALID_EMAIL))
+    version = tables.version(TABLE)
+    fail = Expectation("amount_not_negative", "amount >= 0", Action.FAIL)
+
+    with pytest.raises(ExpectationFailedError) as raised:
+        run_unit(spark, layout, payments_unit(VALID_EMAIL, fail))
+
+    message = str(raised.value)
+    assert "'amount_not_negative'" in message and f"failed for {len(NEGATIVE)} of {len(ROWS)} rows" in message
+    assert all(str(i) in message for i in NEGATIVE), message
+    assert tables.version(TABLE) == version, "nothing was committed"
+    history = tables.read(DATA_QUALITY).where("expectation = 'amount_not_negative'").collect()
+    assert [(row["failed"], row["action"]) for row in history] == [(len(NEGATIVE), "fail")]
+
+
+def test_thresholds_tolerate_a_share_of_failures_without_code_changes(spark, layout, tmp_path: Path) -> None:
+    share = len(BAD_EMAILS) / len(ROWS)
+    lenient = tmp_path / "lenient.yaml"
+    lenient.write_text(f"silver.payments:\n  valid_email: {share}\n")
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(f"silver.payments:\n  valid_email: {share / 2}\n")
+    unit = payments_unit(VALID_EMAIL)
+
+    assert outcome(run_unit(spark, layout, unit, Thresholds.load(lenient)), "valid_email").passed
+    assert not outcome(run_unit(spark, layout, unit, Thresholds.load(strict)), "valid_email").passed
+
+
+def test_a_threshold_file_with_a_wrong_share_is_refused(tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("silver.payments:\n  valid_email: 5\n")
+
+    with pytest.raises(ThresholdsError, match=r"silver.payments.valid_email must be a share"):
+        Thresholds.load(wrong)
+
+
+def test_every_materialisation_appends_its_results_to_the_quality_history(spark, layout, tables) -> None:
+    unit = payments_unit(VALID_EMAIL, Expectation("amount_not_negative", "amount >= 0", Action.DROP))
+    run_unit(spark, layout, unit)
+    run_unit(spark, layout, unit)
+
+    history = tables.read(DATA_QUALITY).collect()
+    assert sorted(
+        (r["asset"], r["expectation"], r["action"], r["passed"], r["failed"]) for r in history
+    ) == sorted(
+        [("silver.payments", "valid_email", "warn", len(ROWS) - len(BAD_EMAILS), len(BAD_EMAILS))] * 2
+        + [("silver.payments", "amount_not_negative", "drop", len(ROWS) - len(NEGATIVE), len(NEGATIVE))] * 2
+    )
+    assert {r["run_id"] for r in history} == {"r1"}
+
+
+def test_the_primary_key_check_counts_null_and_duplicate_keys(spark, layout, tables) -> None:
+    def run(context: UnitContext) -> UnitResult:
+        frame = context.spark.createDataFrame(
+            [(1, "a"), (1, "b"), (2, "c"), (None, "d")], "id BIGINT, v STRING"
+        )
+        context.tables.overwrite(TABLE, frame)
+        return context.result({})
+
+    unit = TableUnit(TABLE, "t", "test", run, expectations=(), primary_key=("id",))
+    check = outcome(run_unit(spark, layout, unit), "primary_key")
+
+    assert (check.passed, check.metadata["null_keys"], check.metadata["duplicate_rows"]) == (False, 1, 1)
+
+
+def count_spark_executions(monkeypatch) -> list[int]:
+    calls = [0]
+    original = SparkConnectClient._execute_and_fetch
+
+    def counted(self, *args, **kwargs):
+        calls[0] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SparkConnectClient, "_execute_and_fetch", counted)
+    return calls
+
+
+def test_expectations_are_evaluated_in_one_pass_whatever_their_number(spark, monkeypatch) -> None:
+    frame = spark.createDataFrame(ROWS, SCHEMA)
+    many = [Expectation(f"amount_over_{i}", f"amount > {i}", Action.WARN) for i in range(20)]
+    calls = count_spark_executions(monkeypatch)
+
+    one = evaluate(frame, many[:1], key_columns=("id",))
+    after_one = calls[0]
+    twenty = evaluate(frame, many, key_columns=("id",))
+
+    assert after_one == 1 and calls[0] - after_one == 1, "one Spark query for the counts and samples"
+    assert one.results[0].failed_rows == twenty.results[0].failed_rows == len(expected(lambda r: r[2] <= 0))
+    assert [r.failed_rows for r in twenty.results] == [
+        len(expected(lambda r, i=i: r[2] <= i)) for i in range(20)
+    ]
+
+
+def test_a_failed_error_check_keeps_downstream_assets_from_running(sail_url, layout) -> None:
+    def duplicated(context: UnitContext) -> UnitResult:
+        context.tables.overwrite(TABLE, context.spark.createDataFrame([(1,), (1,)], "id BIGINT"))
+        return context.result({})
+
+    downstream_ran = []
+
+    def downstream(context: UnitContext) -> UnitResult:
+        downstream_ran.append(True)
+        raise AssertionError("must not run")
+
+    settings = LakehouseSettings(Deployment.TEST, layout, EngineSettings(remote_url=sail_url))
+    upstream_unit = TableUnit(TABLE, "t", "test", duplicated, expectations=(), primary_key=("id",))
+    downstream_unit = TableUnit(TableName("gold", "payments_daily"), "d", "test", downstream, inputs=(TABLE,))
+    from lakehouse_dagster.defs.resources import build_resources
+
+    result = dg.materialize(
+        [table_asset(upstream_unit, settings), table_asset(downstream_unit, settings)],
+        resources=build_resources(settings),
+        raise_on_error=False,
+    )
+
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert (evaluation.check_name, evaluation.passed, evaluation.severity) == (
+        "primary_key",
+        False,
+        dg.AssetCheckSeverity.ERROR,
+    )
+    assert downstream_ran == []
+    assert not result.asset_materializations_for_node("gold__payments_daily")
+
+
+def test_row_count_anomaly_compares_a_day_with_the_median_of_the_days_before(spark, layout, tables) -> None:
+    from datetime import date, timedelta
+
+    from lakehouse_dagster.units.base import PartitionWindow
+    from lakehouse_dagster.units.table_checks import row_count_anomaly
+
+    rows_by_day = {date(2026, 11, 1) + timedelta(days=i): 100 for i in range(7)}
+
+    def run(context: UnitContext) -> UnitResult:
+        window = context.request.require_partition()
+        rows = [
+            (day, n)
+            for day, count in rows_by_day.items()
+            if window.start <= day < window.end
+            for n in range(count)
+        ]
+        frame = context.spark.createDataFrame(rows, "order_date DATE, n INT")
+        context.tables.replace_where(
+            TABLE, frame, window.predicate("order_date"), partition_by=("order_date",)
+        )
+        return context.result({})
+
+    unit = TableUnit(TABLE, "t", "test", run, partitioned=True, table_checks=(row_count_anomaly(),))
+
+    def build(first: date, last: date) -> UnitResult:
+        request = UnitRequest(str(TABLE), partition=PartitionWindow(first, last + timedelta(days=1)))
+        return execute(request, spark, layout, logging.getLogger("t"), Thresholds(), unit)
+
+    assert outcome(build(date(2026, 11, 1), date(2026, 11, 7)), "row_count_anomaly").passed, (
+        "too little history"
+    )
+    rows_by_day[date(2026, 11, 8)] = 90
+    assert outcome(build(date(2026, 11, 8), date(2026, 11, 8)), "row_count_anomaly").passed
+    rows_by_day[date(2026, 11, 8)] = 10
+    check = outcome(build(date(2026, 11, 8), date(2026, 11, 8)), "row_count_anomaly")
+    assert not check.passed
+    assert check.metadata["anomalies"] == {"2026-11-08": {"rows": 10, "median_before": 100}}

@@ -1,0 +1,290 @@
+"""The sales domain through Dagster, compared exactly with the simulator's truth.
+
+Changes land in two waves: everything but the late CDC files, then the late files. The
+partitions the late changes touched are refreshed by the sensor's run requests.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from lakehouse_dagster.definitions import build_definitions
+from lakehouse_dagster.defs.partitions import range_tags
+from lakehouse_dagster.deployment import Deployment, LakehouseSettings
+from lakehouse_dagster.engine.settings import EngineSettings
+from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.lake.layout import LakeLayout, TableName
+from lakehouse_dagster.sample_data.retail import TABLE_COLUMNS, simulate_retail, write_landing
+from lakehouse_dagster.transforms.sales import USD_PER_UNIT
+from lakehouse_dagster.units.sales import SALES_UNITS, SOURCE_COLUMNS
+
+AS_OF = date(2026, 11, 26)
+SILVER = {
+    "customers": "sales_customers",
+    "products": "products",
+    "orders": "orders",
+    "order_items": "order_items",
+}
+SALES_KEYS = [dg.AssetKey(unit.name.key_path) for unit in SALES_UNITS if not unit.partitioned]
+RUN_CONFIG = {"ops": {"gold__customer_360": {"config": {"as_of_date": AS_OF.isoformat()}}}}
+
+
+def as_text(value: object) -> str | None:
+    """A lake value written the way DMS writes it in CSV."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f" if value.microsecond else "%Y-%m-%d %H:%M:%S")
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple]:
+    return sorted(
+        (tuple(as_text(v) for v in record) for record in frame[list(columns)].itertuples(index=False)),
+        key=repr,
+    )
+
+
+class Sales:
+    def __init__(self, settings: LakehouseSettings, tables, landing) -> None:
+        self.defs = build_definitions(settings)
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.tables = tables
+        self.landing = landing
+
+    def run_lakehouse(self) -> dg.ExecuteInProcessResult:
+        result = self.defs.resolve_job_def("lakehouse_job").execute_in_process(
+            run_config=RUN_CONFIG, instance=self.instance, asset_selection=SALES_KEYS
+        )
+        assert result.success
+        return result
+
+    def run_facts(self, tags: dict[str, str]) -> dg.ExecuteInProcessResult:
+        result = self.defs.resolve_job_def("sales_facts_job").execute_in_process(
+            instance=self.instance, tags=tags
+        )
+        assert result.success
+        return result
+
+    def read(self, layer: str, table: str) -> pd.DataFrame:
+        return self.tables.read(TableName(layer, table)).toPandas()
+
+
+@pytest.fixture(scope="module")
+def simulation():
+    # This seed makes late CDC files for customers and order_items (late items touch old partitions).
+    return simulate_retail(days=6, seed=5, customers=300, products=40, orders_per_day=40)
+
+
+@pytest.fixture(scope="module")
+def sales(sail_url, spark, tmp_path_factory, simulation) -> Sales:
+    """The pipeline built once for the module's tests (they only read, but the last one)."""
+    layout = LakeLayout.local(str(tmp_path_factory.mktemp("sales") / "lake"))
+    tables = DeltaTables(spark, layout)
+    landing = Path(layout.landing)
+    settings = LakehouseSettings(Deployment.TEST, layout, EngineSettings(remote_url=sail_url))
+    lake = Sales(settings, tables, landing)
+    write_landing(simulation, landing, include_late=False)
+    lake.run_lakehouse()
+    days = sorted({ts[:10] for ts in simulation.truth.tables["orders"]["order_ts"]})
+    lake.run_facts(range_tags(date.fromisoformat(days[0]), date.fromisoformat(days[-1])))
+    sensor = lake.defs.resolve_sensor_def("refresh_touched_order_dates")
+    cursor = sensor(dg.build_sensor_context(instance=lake.instance)).cursor  # the first wave is built
+    write_landing(simulation, landing, only_late=True)
+    second = lake.run_lakehouse()
+    lake.daily_sales_before_refresh = lake.read("gold", "daily_sales")
+    lake.touched = {
+        (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"])
+        for run in sensor(dg.build_sensor_context(instance=lake.instance, cursor=cursor)).run_requests
+    }
+    for start, end in sorted(lake.touched):
+        lake.run_facts(
+            {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
+        )
+    lake.second_run = second
+    return lake
+
+
+def test_the_simulator_and_the_pipeline_agree_on_the_source_schema() -> None:
+    assert {table: tuple(columns) for table, columns in TABLE_COLUMNS.items()} == SOURCE_COLUMNS
+
+
+def test_silver_current_state_and_history_equal_the_truth(sales, simulation) -> None:
+    assert simulation.stats["late_files"] >= 1 and simulation.stats["reordered"] >= 1
+    for source, silver in SILVER.items():
+        truth = simulation.truth.tables[source]
+        columns = TABLE_COLUMNS[source]
+        assert rows(sales.read("silver", silver), columns) == rows(truth, columns), source
+
+    history = simulation.truth.customers_history
+    columns = (*TABLE_COLUMNS["customers"], "__START_AT", "__END_AT")
+    lake_history = sales.read("silver", "sales_customers_history")
+    assert rows(
+        lake_history.assign(
+            __START_AT=lake_history["__START_AT"].map(_micro), __END_AT=lake_history["__END_AT"].map(_micro)
+        ),
+        columns,
+    ) == rows(history, columns)
+
+
+def _micro(value):
+    return None if value is None or pd.isna(value) else value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def test_late_changes_refresh_the_partitions_they_touched(sales, simulation) -> None:
+    touched = set()
+    for node in ("silver__orders", "silver__order_items"):
+        for materialization in sales.second_run.asset_materializations_for_node(node):
+            touched |= set(
+                materialization.metadata.get("lakehouse/touched_dates", dg.MetadataValue.json([])).value
+            )
+    assert touched, "the late files touched orders"
+    requested = {
+        day for start, end in sales.touched for day in pd.date_range(start, end).strftime("%Y-%m-%d")
+    }
+    assert requested == touched
+
+    expected = expected_daily_sales(simulation)
+    assert rows(sales.daily_sales_before_refresh, DAILY_COLUMNS) != rows(expected, DAILY_COLUMNS), (
+        "the late changes matter to daily sales"
+    )
+    assert rows(sales.read("gold", "daily_sales"), DAILY_COLUMNS) == rows(expected, DAILY_COLUMNS)
+
+
+DAILY_COLUMNS = ("order_date", "category", "currency", "orders", "units", "revenue", "average_order_value")
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def truth_lines(simulation) -> pd.DataFrame:
+    truth = simulation.truth.tables
+    orders = truth["orders"].assign(
+        order_date=lambda f: f["order_ts"].str[:10], cancelled=lambda f: f["status"] == "cancelled"
+    )
+    items = truth["order_items"].assign(
+        quantity=lambda f: f["quantity"].astype(int), price=lambda f: f["unit_price"].map(Decimal)
+    )
+    lines = items.merge(
+        orders[["order_id", "order_date", "cancelled", "currency", "customer_id"]], on="order_id"
+    )
+    lines["amount"] = [q * p for q, p in zip(lines["quantity"], lines["price"], strict=True)]
+    return lines
+
+
+def expected_daily_sales(simulation) -> pd.DataFrame:
+    products = simulation.truth.tables["products"][["product_id", "category"]]
+    lines = (
+        truth_lines(simulation).merge(products, on="product_id", how="left").fillna({"category": "unknown"})
+    )
+    records = []
+    for (day, category, currency), group in lines.groupby(["order_date", "category", "currency"]):
+        kept = group[~group["cancelled"]]
+        revenue = _money(sum(kept["amount"], Decimal(0)))
+        kept_orders = kept["order_id"].nunique()
+        records.append(
+            {
+                "order_date": day,
+                "category": category,
+                "currency": currency,
+                "orders": group["order_id"].nunique(),
+                "units": int(kept["quantity"].sum()),
+                "revenue": revenue,
+                "average_order_value": _money(revenue / kept_orders) if kept_orders else None,
+            }
+        )
+    return pd.DataFrame(records)
+
+
+def test_daily_sales_matches_pandas_over_the_truth_for_every_date(sales, simulation) -> None:
+    actual = sales.read("gold", "daily_sales")
+    expected = expected_daily_sales(simulation)
+    assert actual["order_date"].nunique() >= 7, "several dates"
+    assert rows(actual, DAILY_COLUMNS) == rows(expected, DAILY_COLUMNS)
+    shares = {(str(r.order_date), r.category, r.currency): r.cancelled_share for r in actual.itertuples()}
+    lines = truth_lines(simulation)
+    products = simulation.truth.tables["products"][["product_id", "category"]]
+    lines = lines.merge(products, on="product_id", how="left").fillna({"category": "unknown"})
+    for (day, category, currency), group in lines.groupby(["order_date", "category", "currency"]):
+        expected_share = group.loc[group["cancelled"], "order_id"].nunique() / group["order_id"].nunique()
+        assert shares[(day, category, currency)] == pytest.approx(expected_share)
+
+
+def test_customer_360_and_product_performance_match_pandas(sales, simulation) -> None:
+    truth = simulation.truth.tables
+    lines = truth_lines(simulation)
+    lines["usd"] = [
+        float(a) * USD_PER_UNIT[c] for a, c in zip(lines["amount"], lines["currency"], strict=True)
+    ]
+    orders = truth["orders"].assign(
+        order_date=lambda f: f["order_ts"].str[:10], cancelled=lambda f: f["status"] == "cancelled"
+    )
+    order_usd = lines.groupby("order_id")["usd"].sum()
+    orders["usd"] = orders["order_id"].map(order_usd).fillna(0.0)
+
+    c360 = sales.read("gold", "customer_360").set_index("customer_id")
+    assert sorted(c360.index.astype(str)) == sorted(truth["customers"]["customer_id"])
+    for customer_id, group in orders.groupby("customer_id"):
+        if int(customer_id) not in c360.index:
+            continue  # an order of a deleted customer
+        row = c360.loc[int(customer_id)]
+        kept = group[~group["cancelled"]]
+        assert row["order_count"] == len(kept)
+        assert row["lifetime_revenue_usd"] == pytest.approx(round(kept["usd"].sum(), 2), abs=0.011)
+        assert str(row["last_order_date"]) == group["order_date"].max()
+        days = (AS_OF - date.fromisoformat(group["order_date"].max())).days
+        assert row["days_since_last_activity"] == days
+        assert row["customer_segment"] == ("active" if days <= 30 else "recent" if days <= 90 else "inactive")
+
+    performance = sales.read("gold", "product_performance").set_index("product_id")
+    assert sorted(performance.index.astype(str)) == sorted(truth["products"]["product_id"])
+    kept_lines = lines[~lines["cancelled"]]
+    units = kept_lines.groupby("product_id")["quantity"].sum()
+    revenue = kept_lines.groupby("product_id")["usd"].sum()
+    for product_id, row in performance.iterrows():
+        assert row["units_sold"] == int(units.get(str(product_id), 0))
+        assert row["revenue_usd"] == pytest.approx(round(revenue.get(str(product_id), 0.0), 2), abs=0.011)
+    for _, group in performance.groupby("category"):
+        ranked = group.sort_values(["revenue_usd"], ascending=False)
+        assert list(ranked["rank_in_category"]) == sorted(ranked["rank_in_category"])
+        assert set(ranked["rank_in_category"]) == set(range(1, len(ranked) + 1))
+
+
+def test_a_range_backfill_is_one_run_with_one_write_per_asset_and_reruns_identically(sales) -> None:
+    tables = ("order_facts", "order_item_facts")
+    versions = {t: sales.tables.version(TableName("silver", t)) for t in tables}
+    gold_version = sales.tables.version(TableName("gold", "daily_sales"))
+    before = {t: rows(sales.read("silver", t), tuple(sales.read("silver", t).columns)) for t in tables}
+    runs_before = len(sales.instance.get_runs())
+
+    result = sales.run_facts(range_tags(date(2026, 11, 20), date(2026, 11, 25)))
+
+    assert len(sales.instance.get_runs()) == runs_before + 1
+    materialized = {m.partition for m in result.asset_materializations_for_node("gold__daily_sales")}
+    assert materialized == {f"2026-11-{d}" for d in range(20, 26)}
+    for table in tables:
+        assert sales.tables.version(TableName("silver", table)) == versions[table] + 1, (
+            "one write for the range"
+        )
+        frame = sales.read("silver", table)
+        assert rows(frame, tuple(frame.columns)) == before[table], "a rerun gives identical results"
+    assert sales.tables.version(TableName("gold", "daily_sales")) == gold_version + 1
+
+
+def test_gold_lineage_names_real_silver_columns(sales) -> None:
+    from lakehouse_dagster.units import ALL_UNITS
+
+    for unit in ALL_UNITS:
+        for column, inputs in unit.column_lineage.items():
+            assert column in sales.tables.read(unit.name).columns
+            for table, name in inputs:
+                assert name in sales.tables.read(table).columns, (unit.name, column, table, name)
