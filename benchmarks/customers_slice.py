@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import shutil
-import subprocess
-import sys
 import time
 from datetime import date
-from pathlib import Path
+
+from harness import WORK, fresh, print_measurements, run_unit_process
 
 from lakehouse_dagster.engine.sessions import spark_session
 from lakehouse_dagster.engine.settings import EngineSettings
@@ -30,31 +27,6 @@ from lakehouse_dagster.units.runner import execute
 
 TABLES = ("bronze.customers", "silver.customers", "gold.customer_segments")
 AS_OF = "2026-11-26"
-WORK = Path(__file__).parent / ".work"
-
-
-def run_process(table: str, root: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one unit in its own process."""
-    env = {**os.environ, "LAKEHOUSE_DEPLOYMENT": "local", "LAKEHOUSE_ROOT": str(root)}
-    env.pop("LAKEHOUSE_SPARK_REMOTE", None)
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lakehouse_dagster.units", table, "--as-of-date", AS_OF],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(f"{table} failed:\n{process.stderr.read().decode()[-3000:]}")
-    return elapsed, usage.ru_maxrss / 1024
-
-
-def fresh(root: Path) -> Path:
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    return root
 
 
 def slice_benchmark(rows: int, files: int) -> None:
@@ -63,10 +35,7 @@ def slice_benchmark(rows: int, files: int) -> None:
     generate_customers(root / "landing", rows=rows, files=files, seed=7)
     print(f"generated {rows:,} rows in {files} files in {time.perf_counter() - started:.1f} s\n")
 
-    print(f"{'asset':26} {'process wall s':>15} {'peak RSS MiB':>13}")
-    for table in TABLES:
-        wall, rss = run_process(table, root)
-        print(f"{table:26} {wall:15.2f} {rss:13.0f}")
+    print_measurements([run_unit_process(table, root, "--as-of-date", AS_OF) for table in TABLES])
 
     print("\nsecond run, one engine in one process (as the in-process executor runs it):")
     print(f"{'asset':26} {'unit s':>8}")

@@ -1,0 +1,54 @@
+"""Shared pieces of the benchmarks: run one table's unit in its own process and measure it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+WORK = Path(__file__).parent / ".work"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    table: str
+    wall_seconds: float
+    peak_rss_mib: float
+
+
+def fresh(root: Path) -> Path:
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    return root
+
+
+def run_unit_process(table: str, root: Path, *arguments: str) -> Measurement:
+    """Run ``python -m lakehouse_dagster.units <table>`` on an embedded engine; wall time and peak RSS.
+
+    The process's peak RSS is the asset's own, engine included, since Sail runs in-process.
+    """
+    env = {**os.environ, "LAKEHOUSE_DEPLOYMENT": "local", "LAKEHOUSE_ROOT": str(root)}
+    env.pop("LAKEHOUSE_SPARK_REMOTE", None)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lakehouse_dagster.units", table, *arguments],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"{table} failed:\n{process.stderr.read().decode()[-3000:]}")
+    return Measurement(table, elapsed, usage.ru_maxrss / 1024)
+
+
+def print_measurements(measurements: list[Measurement]) -> None:
+    print(f"{'asset':34} {'process wall s':>15} {'peak RSS MiB':>13}")
+    for m in measurements:
+        print(f"{m.table:34} {m.wall_seconds:15.2f} {m.peak_rss_mib:13.0f}")
+    print(f"{'total':34} {sum(m.wall_seconds for m in measurements):15.2f}")
