@@ -48,6 +48,8 @@ format: $(STAMP)
 ## bench: print wall time and peak memory per asset (see benchmarks/README.md)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/customers_slice.py
+	$(BIN)/python benchmarks/retail.py
+	$(BIN)/python benchmarks/expectations.py
 
 clean:
 	rm -rf .lakehouse .dagster_home benchmarks/.work

@@ -16,7 +16,7 @@ import logging
 import time
 from datetime import date
 
-from harness import WORK, fresh, print_measurements, run_unit_process
+from harness import WORK, fresh, print_measurements, run_process, run_unit_process
 
 from lakehouse_dagster.engine.sessions import spark_session
 from lakehouse_dagster.engine.settings import EngineSettings
@@ -31,11 +31,26 @@ AS_OF = "2026-11-26"
 
 def slice_benchmark(rows: int, files: int) -> None:
     root = fresh(WORK / "slice")
-    started = time.perf_counter()
-    generate_customers(root / "landing", rows=rows, files=files, seed=7)
-    print(f"generated {rows:,} rows in {files} files in {time.perf_counter() - started:.1f} s\n")
-
-    print_measurements([run_unit_process(table, root, "--as-of-date", AS_OF) for table in TABLES])
+    generator = run_process(
+        "sample data (customers)",
+        [
+            "-m",
+            "lakehouse_dagster.sample_data",
+            "customers",
+            "--out",
+            str(root / "landing"),
+            "--rows",
+            str(rows),
+            "--files",
+            str(files),
+            "--seed",
+            "7",
+        ],
+    )
+    print(f"{rows:,} rows in {files} files\n")
+    print_measurements(
+        [generator, *(run_unit_process(table, root, "--as-of-date", AS_OF) for table in TABLES)]
+    )
 
     print("\nsecond run, one engine in one process (as the in-process executor runs it):")
     print(f"{'asset':26} {'unit s':>8}")

@@ -26,25 +26,28 @@ def fresh(root: Path) -> Path:
     return root
 
 
-def run_unit_process(table: str, root: Path, *arguments: str) -> Measurement:
-    """Run ``python -m lakehouse_dagster.units <table>`` on an embedded engine; wall time and peak RSS.
+def run_process(label: str, arguments: list[str], env: dict[str, str] | None = None) -> Measurement:
+    """Run ``python <arguments>``; its wall time and peak RSS.
 
-    The process's peak RSS is the asset's own, engine included, since Sail runs in-process.
+    Keep the calling process small: a forked child's peak RSS counts the parent's pages it
+    started with.
     """
-    env = {**os.environ, "LAKEHOUSE_DEPLOYMENT": "local", "LAKEHOUSE_ROOT": str(root)}
-    env.pop("LAKEHOUSE_SPARK_REMOTE", None)
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "lakehouse_dagster.units", table, *arguments],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        [sys.executable, *arguments], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if status != 0:
-        raise SystemExit(f"{table} failed:\n{process.stderr.read().decode()[-3000:]}")
-    return Measurement(table, elapsed, usage.ru_maxrss / 1024)
+        raise SystemExit(f"{label} failed:\n{process.stderr.read().decode()[-3000:]}")
+    return Measurement(label, elapsed, usage.ru_maxrss / 1024)
+
+
+def run_unit_process(table: str, root: Path, *arguments: str) -> Measurement:
+    """Run ``python -m lakehouse_dagster.units <table>`` on an embedded engine in its own process."""
+    env = {**os.environ, "LAKEHOUSE_DEPLOYMENT": "local", "LAKEHOUSE_ROOT": str(root)}
+    env.pop("LAKEHOUSE_SPARK_REMOTE", None)
+    return run_process(table, ["-m", "lakehouse_dagster.units", table, *arguments], env)
 
 
 def print_measurements(measurements: list[Measurement]) -> None:

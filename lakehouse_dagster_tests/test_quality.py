@@ -242,7 +242,9 @@ def test_row_count_anomaly_compares_a_day_with_the_median_of_the_days_before(spa
         )
         return context.result({})
 
-    unit = TableUnit(TABLE, "t", "test", run, partitioned=True, table_checks=(row_count_anomaly(),))
+    unit = TableUnit(
+        TABLE, "t", "test", run, partition_column="order_date", table_checks=(row_count_anomaly(),)
+    )
 
     def build(first: date, last: date) -> UnitResult:
         request = UnitRequest(str(TABLE), partition=PartitionWindow(first, last + timedelta(days=1)))

@@ -78,15 +78,25 @@ def expectation_outcomes(results: Sequence[ExpectationResult]) -> list[CheckOutc
 
 
 def primary_key_outcome(table: DataFrame, key: Sequence[str], where: str | None = None) -> CheckOutcome:
-    """Rows with a null key part, and rows beyond the first of each key, in one aggregation."""
+    """Rows with a null key part, and rows beyond the first of each key.
+
+    Duplicates are counted with a group-by: Sail 0.7's COUNT(DISTINCT a, b) takes a minute
+    on 2.5M rows where the group-by takes a tenth of a second.
+    """
     rows = table.where(where) if where else table
     present = reduce(lambda a, b: a & b, (F.col(c).isNotNull() for c in key))
-    stats = rows.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.count(F.when(~present, 1)).alias("null_keys"),
-        F.count_distinct(*(F.col(c) for c in key)).alias("distinct_keys"),  # of rows with the whole key
-    ).first()
-    duplicates = stats["rows"] - stats["null_keys"] - stats["distinct_keys"]
+    stats = rows.agg(F.count(F.lit(1)).alias("rows"), F.count(F.when(~present, 1)).alias("null_keys")).first()
+    duplicates = (
+        (
+            rows.where(present)
+            .groupBy(*key)
+            .count()
+            .where(F.col("count") > 1)
+            .agg(F.sum(F.col("count") - 1).alias("extra"))
+            .first()["extra"]
+        )
+        or 0
+    )
     return CheckOutcome(
         PRIMARY_KEY_CHECK.name,
         passed=stats["null_keys"] == 0 and duplicates == 0,

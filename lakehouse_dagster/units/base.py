@@ -154,10 +154,15 @@ class TableUnit:
     #: Checks whose outcomes the unit's own run function reports.
     checks: tuple[CheckSpec, ...] = ()
     uses_as_of_date: bool = False
-    #: Daily partitions by ``order_date``, written with ``replaceWhere``, backfilled in one run.
-    partitioned: bool = False
+    #: The date column of daily partitions (written with ``replaceWhere``, backfilled in one run);
+    #: None for a table that is not partitioned.
+    partition_column: str | None = None
     #: Output column -> the input columns it is computed from.
     column_lineage: Mapping[str, tuple[tuple[TableName, str], ...]] = field(default_factory=dict)
+
+    @property
+    def partitioned(self) -> bool:
+        return self.partition_column is not None
 
     @property
     def upstream(self) -> tuple[TableName, ...]:
@@ -194,6 +199,12 @@ class UnitContext:
     @property
     def name(self) -> TableName:
         return self.unit.name
+
+    def partition_predicate(self) -> str | None:
+        """SQL for the rows of the partitions this run writes (None when not partitioned)."""
+        if not self.unit.partitioned:
+            return None
+        return self.request.require_partition().predicate(self.unit.partition_column)
 
     def tolerance(self, check: str) -> float:
         return self.thresholds.for_check(str(self.name), check)
@@ -263,7 +274,7 @@ class UnitContext:
         tables, name = self.tables, self.name
         outcomes = list(checks or [])
         if self.unit.primary_key:
-            where = self.request.partition.predicate("order_date") if self.unit.partitioned else None
+            where = self.partition_predicate()
             outcomes.append(primary_key_outcome(tables.read(name), self.unit.primary_key, where))
         outcomes += [check.evaluate(self) for check in self.unit.table_checks]
         return UnitResult(
@@ -277,7 +288,3 @@ class UnitContext:
             columns=tables.columns(name),
             checks=outcomes,
         )
-
-
-def share(part: int, whole: int) -> float:
-    return part / whole if whole else 0.0

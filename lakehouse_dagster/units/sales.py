@@ -30,6 +30,8 @@ from lakehouse_dagster.units.ingestion import file_ingestion_unit
 from lakehouse_dagster.units.table_checks import references, row_count_anomaly
 
 GROUP = "sales"
+#: The partition column of the facts and of daily sales.
+ORDER_DATE = "order_date"
 
 #: The source tables as DMS writes them (without ``Op`` and ``dms_commit_ts``), and their keys.
 SOURCE_COLUMNS = TABLE_COLUMNS
@@ -236,9 +238,9 @@ SILVER_CDC_UNITS = (
 def _replace_partitions(context: UnitContext, frame: DataFrame) -> UnitResult:
     """Expectations over the window's rows, then one ``replaceWhere`` write of the whole window."""
     window = context.request.require_partition()
-    predicate = window.predicate("order_date")
+    predicate = context.partition_predicate()
     evaluation = context.evaluate(frame)
-    context.tables.replace_where(context.name, evaluation.kept, predicate, partition_by=("order_date",))
+    context.tables.replace_where(context.name, evaluation.kept, predicate, partition_by=(ORDER_DATE,))
     quality, outcomes = context.record_quality(evaluation, predicate=predicate)
     metadata = {
         "lakehouse/partition_start": window.start.isoformat(),
@@ -261,7 +263,7 @@ def build_facts(
 def build_daily_sales(context: UnitContext) -> UnitResult:
     window = context.request.require_partition()
     tables = context.tables
-    items = tables.read(ORDER_ITEM_FACTS).where(window.predicate("order_date"))
+    items = tables.read(ORDER_ITEM_FACTS).where(window.predicate(ORDER_DATE))
     return _replace_partitions(context, sales.daily_sales(items, tables.read(SILVER_PRODUCTS)))
 
 
@@ -306,7 +308,7 @@ FACT_UNITS = (
         group=GROUP,
         run=partial(build_facts, sales.order_facts),
         inputs=(SILVER_ORDERS, SILVER_ORDER_ITEMS),
-        partitioned=True,
+        partition_column=ORDER_DATE,
         expectations=(
             _expect("amount_not_negative", "order_amount >= 0", Action.DROP, "an order amount of 0 or more"),
             _expect("has_lines", "line_count > 0", Action.WARN, "at least one order line"),
@@ -321,7 +323,7 @@ FACT_UNITS = (
         group=GROUP,
         run=partial(build_facts, sales.order_item_facts),
         inputs=(SILVER_ORDERS, SILVER_ORDER_ITEMS),
-        partitioned=True,
+        partition_column=ORDER_DATE,
         expectations=(
             _expect(
                 "line_amount_not_negative", "line_amount >= 0", Action.DROP, "a line amount of 0 or more"
@@ -341,7 +343,7 @@ GOLD_UNITS = (
         group=GROUP,
         run=build_daily_sales,
         inputs=(ORDER_ITEM_FACTS, SILVER_PRODUCTS),
-        partitioned=True,
+        partition_column=ORDER_DATE,
         expectations=(
             _expect("revenue_not_negative", "revenue >= 0", Action.FAIL, "revenue of 0 or more"),
             _expect(

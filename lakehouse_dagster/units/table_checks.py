@@ -6,12 +6,13 @@ context that returns the outcome. Tolerances come from ``quality/thresholds.yaml
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from statistics import median
 from typing import TYPE_CHECKING
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse_dagster.lake.layout import TableName
@@ -77,9 +78,7 @@ def references(
     return TableCheck(spec, evaluate, needs=(parent,))
 
 
-def row_count_anomaly(
-    date_column: str = "order_date", lookback_days: int = 7, default_tolerance: float = 0.5
-) -> TableCheck:
+def row_count_anomaly(lookback_days: int = 7, default_tolerance: float = 0.5) -> TableCheck:
     """Each day written has about as many rows as the median of the ``lookback_days`` before it."""
     name = "row_count_anomaly"
     spec = CheckSpec(
@@ -91,6 +90,7 @@ def row_count_anomaly(
 
     def evaluate(context: UnitContext) -> CheckOutcome:
         window = context.request.require_partition()
+        date_column = context.unit.partition_column
         since = window.start - timedelta(days=lookback_days)
         counts = {
             row[0]: row[1]
@@ -122,14 +122,15 @@ def row_count_anomaly(
     return TableCheck(spec, evaluate)
 
 
-def _days(start, end):
+def _days(start: date, end: date) -> Iterator[date]:
     day = start
     while day < end:
         yield day
         day += timedelta(days=1)
 
 
-def _rows_of_this_write(context: UnitContext):
+def _rows_of_this_write(context: UnitContext) -> DataFrame:
+    """The table's rows, or the rows of the partitions this run wrote."""
     rows = context.tables.read(context.name)
-    partition = context.request.partition
-    return rows.where(partition.predicate("order_date")) if partition and context.unit.partitioned else rows
+    predicate = context.partition_predicate()
+    return rows.where(predicate) if predicate else rows
