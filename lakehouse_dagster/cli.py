@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from lakehouse_dagster.defs.jobs import LAKEHOUSE_JOB_NAME, SALES_FACTS_JOB_NAME
 from lakehouse_dagster.defs.partitions import existing_partition_days, range_tags
@@ -61,57 +62,85 @@ def land_sample_data_if_empty(settings: LakehouseSettings) -> None:
         print(f"landing zone had no DMS files: wrote {len(written)} sample DMS files under {landing}/dms")
 
 
+def query(sql: str, **tables: str) -> pd.DataFrame:
+    """SQL over Delta tables by path, with delta-rs's engine.
+
+    Not ``DeltaTable.to_pandas()``: its pyarrow dataset may still hold a Python filesystem when
+    the interpreter exits, and freeing it then aborts the process (seen with pyarrow 26).
+    """
+    import deltalake
+    import pyarrow as pa
+
+    builder = deltalake.QueryBuilder()
+    for name, uri in tables.items():
+        builder = builder.register(name, deltalake.DeltaTable(uri))
+    return pa.table(builder.execute(sql).read_all()).to_pandas()
+
+
 def order_days(settings: LakehouseSettings) -> list[date]:
     """The order dates in ``silver.orders`` that are partitions now."""
     import deltalake
-    import pyarrow.compute as pc
 
     uri = settings.layout.table_uri(TableName("silver", "orders"))
     if not deltalake.DeltaTable.is_deltatable(uri):
         return []
-    order_ts = deltalake.DeltaTable(uri).to_pyarrow_table(columns=["order_ts"]).column("order_ts")
-    days = pc.unique(pc.cast(order_ts, "date32")).to_pylist()
-    return existing_partition_days(day for day in days if day is not None)
+    days = query(
+        "SELECT DISTINCT CAST(order_ts AS DATE) AS day FROM orders WHERE order_ts IS NOT NULL", orders=uri
+    )
+    return existing_partition_days(days["day"])
+
+
+def _check_status(evaluation: dg.AssetCheckEvaluation) -> str:
+    status = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
+    failed, passed = (evaluation.metadata.get(key) for key in ("failed_records", "passed_records"))
+    if failed is not None and passed is not None:
+        status += f"  {failed.value:,} of {failed.value + passed.value:,} rows"
+    return status
 
 
 def print_summary(result: dg.ExecutionResult) -> None:
+    """Per asset: rows, Delta version, partitions written, and its checks with their counts."""
     print(f"\nrun {result.run_id} ({result.job_def.name}): {'SUCCESS' if result.success else 'FAILURE'}")
+    materialized: dict[str, tuple[dict, list[str]]] = {}
+    checks: dict[str, dict[str, str]] = {}
     for event in result.all_events:
         if event.is_step_materialization:
             materialization = event.step_materialization_data.materialization
-            metadata = materialization.metadata
-            rows = metadata.get("dagster/row_count")
-            version = metadata.get("lakehouse/delta_version")
-            partition = f" [{materialization.partition}]" if materialization.partition else ""
-            print(
-                f"  {materialization.asset_key.to_user_string() + partition:42} "
-                f"rows={rows.value if rows else '?':>9}  delta version={version.value if version else '?'}"
-            )
+            key = materialization.asset_key.to_user_string()
+            partitions = materialized.setdefault(key, (materialization.metadata, []))[1]
+            if materialization.partition:
+                partitions.append(materialization.partition)
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
-            status = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
-            print(f"    check {evaluation.asset_check_key.name:34} {status}")
+            key = evaluation.asset_check_key.asset_key.to_user_string()
+            checks.setdefault(key, {})[evaluation.asset_check_key.name] = _check_status(evaluation)
+    for key, (metadata, partitions) in materialized.items():
+        rows, version = metadata.get("dagster/row_count"), metadata.get("lakehouse/delta_version")
+        written = f" [{partitions[0]} .. {partitions[-1]}: {len(partitions)} days]" if partitions else ""
+        print(f"  {key}{written}  rows={rows.value:,}  delta version={version.value}")
+        for name, status in checks.get(key, {}).items():
+            print(f"    check {name:34} {status}")
 
 
 def print_gold(settings: LakehouseSettings) -> None:
     import deltalake
 
-    segments = deltalake.DeltaTable(
-        settings.layout.table_uri(TableName("gold", "customer_segments"))
-    ).to_pandas()
-    top = segments.sort_values(["customer_segment", "customers"], ascending=[True, False]).groupby(
-        "customer_segment"
+    segments = query(
+        "SELECT * FROM segments ORDER BY customer_segment, customers DESC",
+        segments=settings.layout.table_uri(TableName("gold", "customer_segments")),
     )
     print("\ngold.customer_segments, top countries per segment:")
-    print(top.head(3).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    top = segments.groupby("customer_segment").head(3)
+    print(top.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     daily_uri = settings.layout.table_uri(TableName("gold", "daily_sales"))
     if deltalake.DeltaTable.is_deltatable(daily_uri):
-        daily = deltalake.DeltaTable(daily_uri).to_pandas()
-        latest = daily[daily["order_date"] == daily["order_date"].max()].sort_values(
-            "revenue", ascending=False
+        latest = query(
+            "SELECT * FROM daily WHERE order_date = (SELECT max(order_date) FROM daily) "
+            "ORDER BY revenue DESC LIMIT 8",
+            daily=daily_uri,
         )
-        print(f"\ngold.daily_sales on {latest['order_date'].max()}:")
-        print(latest.head(8).to_string(index=False))
+        print(f"\ngold.daily_sales on {latest['order_date'].iloc[0]}:")
+        print(latest.to_string(index=False))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
@@ -97,10 +97,16 @@ def auto_cdc_unit(
         group=spec.group,
         run=partial(apply_changes, spec),
         inputs=(spec.source,),
-        expectations=(*spec.structural_expectations(), *expectations),
+        expectations=(*spec.structural_expectations(), *(_on_readable_changes(e) for e in expectations)),
         primary_key=config.keys if config.scd_type == 1 else (*config.keys, START_AT),
         table_checks=table_checks,
     )
+
+
+def _on_readable_changes(expectation: Expectation) -> Expectation:
+    """A domain rule judges the values of changes that were read whole: a malformed line (all
+    null, its text in ``_rescued_data``) is counted by ``nothing_rescued``, not by every rule."""
+    return replace(expectation, condition=f"`{RESCUED_DATA}` IS NOT NULL OR ({expectation.condition})")
 
 
 def apply_changes(spec: CdcTable, context: UnitContext) -> UnitResult:
