@@ -27,7 +27,11 @@ def touched_partitions_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.Sensor
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def refresh_touched_order_dates(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        after = int(context.cursor or 0)
+        if context.cursor is None:
+            # First tick: what was applied before the sensor ran was built with it (make run,
+            # a backfill, the schedule); start from the newest change applied.
+            return dg.SensorResult(cursor=str(_newest_storage_id(context.instance)))
+        after = int(context.cursor)
         days: set[date] = set()
         newest = after
         for key in WATCHED:
@@ -47,3 +51,12 @@ def touched_partitions_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.Sensor
         return dg.SensorResult(run_requests=requests, cursor=str(newest))
 
     return refresh_touched_order_dates
+
+
+def _newest_storage_id(instance: dg.DagsterInstance) -> int:
+    newest = 0
+    for key in WATCHED:
+        records = instance.fetch_materializations(key, limit=1).records
+        if records:
+            newest = max(newest, records[0].storage_id)
+    return newest
