@@ -181,3 +181,13 @@ def test_every_environment_variable_the_code_reads_is_declared() -> None:
 
     assert names, "the scan found no reads at all; the pattern is broken"
     assert names <= declared_variable_names(), names - declared_variable_names()
+
+
+def test_every_asset_has_a_freshness_policy_and_a_schema_change_check() -> None:
+    defs = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"})
+    graph = defs.resolve_asset_graph()
+    keys = set(graph.get_all_asset_keys())
+    check_keys = {key for checks in defs.asset_checks for key in checks.check_keys}
+
+    assert all(graph.get(key).freshness_policy is not None for key in keys)
+    assert {key.asset_key for key in check_keys if key.name == "column_schema_change"} == keys
