@@ -20,13 +20,25 @@ from harness import WORK, fresh, print_measurements, run_process, run_unit_proce
 
 from lakehouse_dagster.engine.sessions import spark_session
 from lakehouse_dagster.engine.settings import EngineSettings
+from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import LakeLayout
+from lakehouse_dagster.quality.thresholds import Thresholds
+from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.sample_data.customers import generate_customers
-from lakehouse_dagster.units.base import UnitRequest
-from lakehouse_dagster.units.runner import execute
+from lakehouse_dagster.units.report import UnitResult
+from lakehouse_dagster.units.request import UnitRequest
+from lakehouse_dagster.units.run import run_unit
 
 TABLES = ("bronze.customers", "silver.customers", "gold.customer_segments")
 AS_OF = "2026-11-26"
+
+
+def execute(table: str, tables: DeltaTables, log: logging.Logger | None = None) -> UnitResult:
+    request = UnitRequest(table, as_of_date=date.fromisoformat(AS_OF))
+    result = run_unit(request, REGISTRY.table(table), tables, Thresholds.load(), log)
+    if result.error is not None:
+        raise SystemExit(f"{table} failed: {result.error.message}")
+    return result
 
 
 def slice_benchmark(rows: int, files: int) -> None:
@@ -58,7 +70,7 @@ def slice_benchmark(rows: int, files: int) -> None:
     with spark_session(EngineSettings()) as spark:
         for table in TABLES:
             started = time.perf_counter()
-            execute(UnitRequest(table, as_of_date=date.fromisoformat(AS_OF)), spark, layout)
+            execute(table, DeltaTables(spark, layout))
             print(f"{table:26} {time.perf_counter() - started:8.2f}")
 
 
@@ -80,13 +92,13 @@ def incremental_benchmark(history_steps: tuple[int, ...], rows_per_file: int) ->
                 start_index=landed + 1,
             )
             landed = history
-            execute(UnitRequest("bronze.customers"), spark, layout, log)
+            execute("bronze.customers", DeltaTables(spark, layout), log)
             generate_customers(
                 landing, rows=rows_per_file, files=1, seed=10_000 + history, start_index=landed + 1
             )
             landed += 1
             started = time.perf_counter()
-            result = execute(UnitRequest("bronze.customers"), spark, layout, log)
+            result = execute("bronze.customers", DeltaTables(spark, layout), log)
             elapsed = time.perf_counter() - started
             assert result.metadata["lakehouse/files_ingested"] == 1
             print(f"{history:15} {elapsed:14.3f} {landed:16}")

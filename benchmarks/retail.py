@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness import WORK, fresh, print_measurements, run_process, run_unit_process
 
-from lakehouse_dagster.units.sales import BRONZE_UNITS, FACT_UNITS, GOLD_UNITS, SILVER_CDC_UNITS
+from lakehouse_dagster.domains.sales.tables import DOMAIN as SALES
 
 AS_OF = "2026-11-26"
 
@@ -63,9 +63,9 @@ def main() -> None:
     window = ("--partition-start", days[0], "--partition-end", end)
 
     measurements = [simulation]
-    for unit in (*BRONZE_UNITS, *SILVER_CDC_UNITS, *FACT_UNITS, *GOLD_UNITS):
-        arguments = ("--as-of-date", AS_OF, *(window if unit.partitioned else ()))
-        measurements.append(run_unit_process(str(unit.name), root, *arguments))
+    for table in SALES.tables:  # declared in dependency order
+        arguments = ("--as-of-date", AS_OF, *(window if table.partitioned else ()))
+        measurements.append(run_unit_process(str(table.name), root, *arguments))
     print(f"partitioned assets built as one range: {days[0]} .. {days[-1]} ({len(days)} days)")
     print_measurements(measurements)
 

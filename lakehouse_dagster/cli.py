@@ -2,10 +2,10 @@
 
     DAGSTER_HOME=.dagster_home python -m lakehouse_dagster.cli run
 
-Two runs: ``lakehouse_job`` (every table that is not partitioned, bronze to gold), then
-``sales_facts_job`` over every order date in ``silver.orders`` as one single-run backfill.
-Both are recorded in the Dagster instance at ``DAGSTER_HOME``, so ``dagster dev`` shows them
-afterwards with their metadata and check results.
+First the registry's default job (every table that is not partitioned, bronze to gold), then,
+for each daily partitioning, its job over every day of its data (``DailyPartitions.days_from``)
+as one single-run backfill. The runs are recorded in the Dagster instance at ``DAGSTER_HOME``,
+so ``dagster dev`` shows them afterwards with their metadata and check results.
 """
 
 from __future__ import annotations
@@ -18,15 +18,22 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from lakehouse_dagster.defs.jobs import LAKEHOUSE_JOB_NAME, SALES_FACTS_JOB_NAME
-from lakehouse_dagster.defs.partitions import existing_partition_days, range_tags
+from lakehouse_dagster.declarations.table import Registry
+from lakehouse_dagster.declarations.timing import DailyPartitions
+from lakehouse_dagster.defs.partitions import existing_partition_days, partitions_definition, range_tags
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings
 from lakehouse_dagster.lake import files
-from lakehouse_dagster.lake.layout import TableName, is_remote
+from lakehouse_dagster.lake.layout import is_remote
 
 SAMPLE_ROWS, SAMPLE_FILES, SAMPLE_SEED = 20_000, 6, 7
 SAMPLE_RETAIL_DAYS = 30
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def _registry() -> Registry:
+    from lakehouse_dagster.registry import REGISTRY
+
+    return REGISTRY
 
 
 def _job(name: str) -> dg.JobDefinition:
@@ -35,14 +42,16 @@ def _job(name: str) -> dg.JobDefinition:
     return build_definitions(LakehouseSettings.from_env()).resolve_job_def(name)
 
 
-def lakehouse_job() -> dg.JobDefinition:
+def job_by_name(name: str) -> dg.JobDefinition:
     """Module-level, so that Dagster can rebuild the job in the run's process, from the
     environment as it is now."""
-    return _job(LAKEHOUSE_JOB_NAME)
+    return _job(name)
 
 
-def sales_facts_job() -> dg.JobDefinition:
-    return _job(SALES_FACTS_JOB_NAME)
+def _reconstructable(job_name: str) -> dg.ReconstructableJob:
+    return dg.build_reconstructable_job(
+        "lakehouse_dagster.cli", "job_by_name", reconstructable_args=(job_name,)
+    )
 
 
 def land_sample_data_if_empty(settings: LakehouseSettings) -> None:
@@ -77,17 +86,20 @@ def query(sql: str, **tables: str) -> pd.DataFrame:
     return pa.table(builder.execute(sql).read_all()).to_pandas()
 
 
-def order_days(settings: LakehouseSettings) -> list[date]:
-    """The order dates in ``silver.orders`` that are partitions now."""
+def days_with_data(settings: LakehouseSettings, partitions: DailyPartitions) -> list[date]:
+    """The days of the partitioning's data (its ``days_from`` column), in the lake now."""
     import deltalake
 
-    uri = settings.layout.table_uri(TableName("silver", "orders"))
+    if partitions.days_from is None:
+        return []
+    table, column = partitions.days_from
+    uri = settings.layout.table_uri(table)
     if not deltalake.DeltaTable.is_deltatable(uri):
         return []
     days = query(
-        "SELECT DISTINCT CAST(order_ts AS DATE) AS day FROM orders WHERE order_ts IS NOT NULL", orders=uri
+        f'SELECT DISTINCT CAST("{column}" AS DATE) AS day FROM t WHERE "{column}" IS NOT NULL', t=uri
     )
-    return existing_partition_days(days["day"])
+    return list(days["day"])
 
 
 def _check_status(evaluation: dg.AssetCheckEvaluation) -> str:
@@ -122,25 +134,24 @@ def print_summary(result: dg.ExecutionResult) -> None:
             print(f"    check {name:34} {status}")
 
 
-def print_gold(settings: LakehouseSettings) -> None:
+def print_gold(settings: LakehouseSettings, registry: Registry) -> None:
+    """A few rows of every gold table: the latest day of a partitioned one."""
     import deltalake
 
-    segments = query(
-        "SELECT * FROM segments ORDER BY customer_segment, customers DESC",
-        segments=settings.layout.table_uri(TableName("gold", "customer_segments")),
-    )
-    print("\ngold.customer_segments, top countries per segment:")
-    top = segments.groupby("customer_segment").head(3)
-    print(top.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    daily_uri = settings.layout.table_uri(TableName("gold", "daily_sales"))
-    if deltalake.DeltaTable.is_deltatable(daily_uri):
-        latest = query(
-            "SELECT * FROM daily WHERE order_date = (SELECT max(order_date) FROM daily) "
-            "ORDER BY revenue DESC LIMIT 8",
-            daily=daily_uri,
-        )
-        print(f"\ngold.daily_sales on {latest['order_date'].iloc[0]}:")
-        print(latest.to_string(index=False))
+    for table in registry.tables:
+        if table.name.layer != "gold":
+            continue
+        uri = settings.layout.table_uri(table.name)
+        if not deltalake.DeltaTable.is_deltatable(uri):
+            continue
+        if table.partitions is not None:
+            column = table.partitions.column
+            sql = f"SELECT * FROM t WHERE {column} = (SELECT max({column}) FROM t) LIMIT 8"
+        else:
+            sql = "SELECT * FROM t LIMIT 8"
+        rows = query(sql, t=uri)
+        print(f"\n{table.name} ({'latest day' if table.partitions else 'first rows'}):")
+        print(rows.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,24 +160,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
 
     settings = LakehouseSettings.from_env()
+    registry = _registry()
     land_sample_data_if_empty(settings)
     with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(dg.reconstructable(lakehouse_job), instance=instance, run_config=QUIET)
-        print_summary(result)
-        if not result.success:
+        first = dg.execute_job(
+            _reconstructable(registry.default_job.name), instance=instance, run_config=QUIET
+        )
+        print_summary(first)
+        if not first.success:
             return 1
-        days = order_days(settings)
-        if days:
-            facts = dg.execute_job(
-                dg.reconstructable(sales_facts_job),
+        for partitions in registry.partitionings():
+            definition = partitions_definition(partitions, settings.partitions_start)
+            in_range = existing_partition_days(days_with_data(settings, partitions), definition)
+            if not in_range:
+                continue
+            result = dg.execute_job(
+                _reconstructable(partitions.job.name),
                 instance=instance,
                 run_config=QUIET,
-                tags=range_tags(days[0], days[-1]),
+                tags=range_tags(in_range[0], in_range[-1]),
             )
-            print_summary(facts)
-            if not facts.success:
+            print_summary(result)
+            if not result.success:
                 return 1
-    print_gold(settings)
+    print_gold(settings, registry)
     return 0
 
 

@@ -1,4 +1,8 @@
-"""The code location: ``dagster dev`` and ``dagster definitions validate`` load ``defs``."""
+"""The code location: ``dagster dev`` and ``dagster definitions validate`` load ``defs``.
+
+Everything is derived from the registry's declarations: an asset per table, its checks,
+the jobs and schedules, and a sensor per partitioning that late changes touch.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +10,41 @@ import warnings
 
 import dagster as dg
 
+from lakehouse_dagster.declarations.table import DEFAULT_REGISTRY, load_registry
 from lakehouse_dagster.defs.assets import table_asset
 from lakehouse_dagster.defs.jobs import build_jobs, build_schedules
+from lakehouse_dagster.defs.partitions import partitions_definition
 from lakehouse_dagster.defs.resources import build_resources, executor_for
 from lakehouse_dagster.defs.sensors import touched_partitions_sensor
 from lakehouse_dagster.deployment import LakehouseSettings
-from lakehouse_dagster.units import ALL_UNITS
 
 
-def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
-    lakehouse_job, sales_facts_job = build_jobs(ALL_UNITS)
+def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_REGISTRY) -> dg.Definitions:
+    """The definitions of the registry at ``registry_path`` (``module:attribute``)."""
+    registry = load_registry(registry_path)
+    partitions = {p: partitions_definition(p, settings.partitions_start) for p in registry.partitionings()}
+    jobs = build_jobs(registry)
     with warnings.catch_warnings():
         # Single-run backfill policies and schema-change checks are beta in Dagster 1.13; chosen on purpose.
         warnings.simplefilter("ignore", dg.BetaWarning)
-        assets = [table_asset(unit, settings) for unit in ALL_UNITS]
+        assets = [
+            table_asset(domain, table, partitions.get(table.partitions), settings.as_of_date)
+            for domain, table in registry.resolved()
+        ]
         schema_change_checks = dg.build_column_schema_change_checks(assets=assets)
+    sensors = [
+        touched_partitions_sensor(registry, p, jobs[p.job], partitions[p])
+        for p in registry.partitionings()
+        if registry.touching(p)
+    ]
     return dg.Definitions(
         assets=assets,
         # Compare each materialisation's dagster/column_schema with the one before.
         asset_checks=schema_change_checks,
-        jobs=[lakehouse_job, sales_facts_job],
-        schedules=build_schedules(lakehouse_job, sales_facts_job),
-        sensors=[touched_partitions_sensor(sales_facts_job)],
-        resources=build_resources(settings),
+        jobs=list(jobs.values()),
+        schedules=build_schedules(registry, jobs),
+        sensors=sensors,
+        resources=build_resources(settings, registry_path),
         executor=executor_for(settings),
     )
 

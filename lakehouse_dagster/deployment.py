@@ -1,21 +1,24 @@
-"""Deployment settings: the one place that reads the environment.
+"""Deployment settings: the one place that reads or writes the environment.
 
 The deployment is chosen by ``LAKEHOUSE_DEPLOYMENT`` (``local``, ``test`` or ``prod``).
-Every environment variable the package reads is declared in ``ENVIRONMENT_VARIABLES``;
-a test fails if code reads a variable that is not declared here, and the Terraform
-wiring test checks that every production variable is produced by an output.
+Every environment variable the package reads or writes is declared in
+``ENVIRONMENT_VARIABLES``; a test fails if any other module touches the environment, or if
+this one touches an undeclared variable, and the Terraform wiring test checks that every
+production variable is produced by an output.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import TypeVar
 
 from lakehouse_dagster.engine.settings import EngineSettings
-from lakehouse_dagster.lake.layout import LakeLayout, join_uri, normalize_root
+from lakehouse_dagster.lake.layout import LakeLayout, UnsafeRootError, check_root, join_uri, normalize_root
 from lakehouse_dagster.quality.thresholds import Thresholds, ThresholdsError
 
 
@@ -23,6 +26,13 @@ class Deployment(StrEnum):
     LOCAL = "local"
     TEST = "test"
     PROD = "prod"
+
+
+class UnitRunnerKind(StrEnum):
+    """Where a unit of work runs."""
+
+    IN_PROCESS = "in_process"
+    SUBPROCESS = "subprocess"
 
 
 class SettingsError(ValueError):
@@ -39,7 +49,6 @@ class EnvironmentVariable:
     secret: bool = False
 
 
-_ALL = frozenset(Deployment)
 _PROD = frozenset({Deployment.PROD})
 
 ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
@@ -75,8 +84,20 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         "LAKEHOUSE_AS_OF_DATE", "Optional fixed as-of date (YYYY-MM-DD) for reproducible runs."
     ),
     EnvironmentVariable(
+        "LAKEHOUSE_PARTITIONS_START",
+        "Optional first day (YYYY-MM-DD) of every daily partitioning, instead of the one each declares.",
+    ),
+    EnvironmentVariable(
         "LAKEHOUSE_QUALITY_THRESHOLDS",
         "Optional YAML file of per-table quality thresholds (default: quality/thresholds.yaml).",
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_UNIT_RUNNER",
+        "Where units of work run: in_process (default) or subprocess (one process per table).",
+    ),
+    EnvironmentVariable(
+        "RUST_LOG",
+        "Log filter of the embedded engine; set to warnings and errors when unset.",
     ),
     EnvironmentVariable(
         "AWS_REGION", "AWS region of the lake buckets (read by the AWS SDKs).", required_in=_PROD
@@ -134,6 +155,9 @@ _LAYER_ROOT_VARIABLES = {
     "silver": "LAKEHOUSE_ROOT_SILVER",
     "gold": "LAKEHOUSE_ROOT_GOLD",
 }
+_CATALOG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Sail logs every session at INFO level on stderr; keep its warnings and errors only.
+ENGINE_LOG_FILTER = "warn,sail_common::actor=error"
 
 
 @dataclass(frozen=True)
@@ -144,7 +168,10 @@ class LakehouseSettings:
     layout: LakeLayout
     engine: EngineSettings
     as_of_date: date | None = None
+    partitions_start: date | None = None
+    thresholds_file: str | None = None
     thresholds: Thresholds = field(default_factory=Thresholds.load)
+    unit_runner: UnitRunnerKind = UnitRunnerKind.IN_PROCESS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakehouseSettings:
@@ -153,15 +180,7 @@ class LakehouseSettings:
         def value(name: str) -> str | None:
             return (env.get(name) or "").strip() or None
 
-        raw_deployment = value("LAKEHOUSE_DEPLOYMENT") or Deployment.LOCAL.value
-        try:
-            deployment = Deployment(raw_deployment)
-        except ValueError:
-            choices = ", ".join(d.value for d in Deployment)
-            raise SettingsError(
-                f"LAKEHOUSE_DEPLOYMENT={raw_deployment!r}: expected one of {choices}"
-            ) from None
-
+        deployment = _choice(value, "LAKEHOUSE_DEPLOYMENT", Deployment, Deployment.LOCAL)
         missing = [
             variable.name
             for variable in ENVIRONMENT_VARIABLES
@@ -171,42 +190,86 @@ class LakehouseSettings:
             raise SettingsError(
                 f"deployment {deployment.value!r} needs environment variable(s): {', '.join(missing)}"
             )
-
-        root = normalize_root(value("LAKEHOUSE_ROOT") or LOCAL_DEFAULT_ROOT)
-        landing = value("LAKEHOUSE_LANDING")
-        layer_roots = {
-            layer: normalize_root(uri)
-            for layer, variable in _LAYER_ROOT_VARIABLES.items()
-            if (uri := value(variable)) is not None
-        }
-        layout = LakeLayout(
-            root=root,
-            landing=normalize_root(landing) if landing else join_uri(root, "landing"),
-            layer_roots=layer_roots,
-            catalog=value("LAKEHOUSE_CATALOG"),
-        )
         try:
             engine = EngineSettings(remote_url=value("LAKEHOUSE_SPARK_REMOTE"))
         except ValueError as error:
             raise SettingsError(f"LAKEHOUSE_SPARK_REMOTE: {error}") from None
+        thresholds_file = value("LAKEHOUSE_QUALITY_THRESHOLDS")
         try:
-            thresholds = Thresholds.load(value("LAKEHOUSE_QUALITY_THRESHOLDS"))
+            thresholds = Thresholds.load(thresholds_file)
         except ThresholdsError as error:
             raise SettingsError(f"LAKEHOUSE_QUALITY_THRESHOLDS: {error}") from None
         return cls(
             deployment=deployment,
-            layout=layout,
+            layout=_layout(value),
             engine=engine,
-            as_of_date=_parse_as_of(value),
+            as_of_date=_date(value, "LAKEHOUSE_AS_OF_DATE"),
+            partitions_start=_date(value, "LAKEHOUSE_PARTITIONS_START"),
+            thresholds_file=thresholds_file,
             thresholds=thresholds,
+            unit_runner=_choice(value, "LAKEHOUSE_UNIT_RUNNER", UnitRunnerKind, UnitRunnerKind.IN_PROCESS),
         )
 
 
-def _parse_as_of(value: Callable[[str], str | None]) -> date | None:
-    raw = value("LAKEHOUSE_AS_OF_DATE")
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+def _choice(
+    value: Callable[[str], str | None], name: str, choices: type[_Choice], default: _Choice
+) -> _Choice:
+    raw = value(name) or default.value
+    try:
+        return choices(raw)
+    except ValueError:
+        known = ", ".join(choice.value for choice in choices)
+        raise SettingsError(f"{name}={raw!r}: expected one of {known}") from None
+
+
+def _layout(value: Callable[[str], str | None]) -> LakeLayout:
+    def root(name: str, default: str | None = None) -> str | None:
+        raw = value(name) or default
+        if raw is None:
+            return None
+        try:
+            return check_root(normalize_root(raw), name)
+        except UnsafeRootError as error:
+            raise SettingsError(str(error)) from None
+
+    lake_root = root("LAKEHOUSE_ROOT", LOCAL_DEFAULT_ROOT)
+    assert lake_root is not None
+    landing = value("LAKEHOUSE_LANDING")
+    catalog = value("LAKEHOUSE_CATALOG")
+    if catalog is not None and not all(_CATALOG.match(part) for part in catalog.split(".")):
+        raise SettingsError(f"LAKEHOUSE_CATALOG={catalog!r}: expected a catalog name (letters, digits, _)")
+    return LakeLayout(
+        root=lake_root,
+        # The landing zone is read with Arrow, not written by the engine: any path will do.
+        landing=normalize_root(landing) if landing else join_uri(lake_root, "landing"),
+        layer_roots={
+            layer: layer_root
+            for layer, variable in _LAYER_ROOT_VARIABLES.items()
+            if (layer_root := root(variable)) is not None
+        },
+        catalog=catalog,
+    )
+
+
+def _date(value: Callable[[str], str | None], name: str) -> date | None:
+    raw = value(name)
     if raw is None:
         return None
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise SettingsError(f"LAKEHOUSE_AS_OF_DATE={raw!r}: expected a date like 2026-11-26") from None
+        raise SettingsError(f"{name}={raw!r}: expected a date like 2026-11-26") from None
+
+
+def quiet_engine_logs(env: MutableMapping[str, str] | None = None) -> None:
+    """Keep the embedded engine's logs to warnings and errors, unless ``RUST_LOG`` says otherwise.
+    Called before the engine starts, never at import."""
+    (os.environ if env is None else env).setdefault("RUST_LOG", ENGINE_LOG_FILTER)
+
+
+def process_environment() -> dict[str, str]:
+    """The environment a unit's own process inherits (the deployment's settings with it)."""
+    return dict(os.environ)

@@ -15,6 +15,7 @@ from lakehouse_dagster.engine.sessions import EmbeddedSail, connect
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import LakeLayout
 from lakehouse_dagster.lake.resource import LakeResource
+from lakehouse_dagster.runners.in_process import InProcessRunner
 
 
 @pytest.fixture(scope="session")
@@ -56,8 +57,9 @@ def log() -> logging.Logger:
 
 @pytest.fixture
 def resources(sail_url: str, layout: LakeLayout) -> dict[str, Any]:
-    """The test deployment's resources: the shared Sail server and this test's lake."""
+    """The test deployment's resources: units run here, on the shared Sail server, in this test's lake."""
     return {
-        "spark": SparkResource(mode="remote", remote_url=sail_url),
-        "lake": LakeResource.from_layout(layout),
+        "runner": InProcessRunner(
+            spark=SparkResource(mode="remote", remote_url=sail_url), lake=LakeResource.from_layout(layout)
+        )
     }

@@ -2,8 +2,8 @@
 
     python -m lakehouse_dagster_tests.crash_during_ingest <spark connect url> <lake root> <point>
 
-``after_bronze_write``: the bronze commit happened, the ledger commit did not.
-``after_pending``: the ledger recorded the batch as pending, the bronze write did not happen.
+``after_claim``: the ledger holds the batch's claims, bronze does not hold its rows.
+``after_bronze_write``: the bronze commit happened, the ledger's commit did not.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import sys
 
 from lakehouse_dagster.engine.sessions import connect
-from lakehouse_dagster.ingest.autoloader import ingest_new_files
+from lakehouse_dagster.ingest.autoloader import ingest
 from lakehouse_dagster.ingest.ledger import IngestLedger
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import LakeLayout
@@ -28,19 +28,19 @@ def _die(*_args: object, **_kwargs: object) -> None:
 
 def main(remote_url: str, root: str, point: str) -> None:
     if point == "after_bronze_write":
-        IngestLedger.mark_committed = _die  # type: ignore[method-assign]
-    elif point == "after_pending":
-        record_pending = IngestLedger.mark_pending
+        IngestLedger.commit = _die  # type: ignore[method-assign]
+    elif point == "after_claim":
+        claim = IngestLedger.claim
 
-        def pending_then_die(self: IngestLedger, entries: list) -> None:
-            record_pending(self, entries)
+        def claim_then_die(self: IngestLedger, *args, **kwargs):
+            claim(self, *args, **kwargs)
             _die()
 
-        IngestLedger.mark_pending = pending_then_die  # type: ignore[method-assign]
+        IngestLedger.claim = claim_then_die  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown crash point {point!r}")
     tables = DeltaTables(connect(remote_url), LakeLayout.local(root))
-    ingest_new_files(tables, SOURCE, TARGET, log=logging.getLogger(__name__))
+    ingest(tables, SOURCE, TARGET, log=logging.getLogger(__name__))
     raise SystemExit("the crash point was never reached")
 
 

@@ -148,10 +148,14 @@ def apply_changes_scd2(
     tracked: tuple[str, ...],
     sequence: str,
 ) -> list[dict]:
-    """Versions per key, as Delta Live Tables' SCD type 2 keeps them."""
+    """Versions per key, as Delta Live Tables' SCD type 2 keeps them. Changes of a key with the
+    same sequence are one instant: only the last of them (by ``order``) is applied."""
     versions: list[dict] = []
     current: dict[tuple, dict] = {}
+    instants: dict[tuple, dict] = {}
     for change in sorted(changes, key=lambda c: tuple(c[o] for o in order)):
+        instants[(*(change[k] for k in keys), change[sequence])] = change
+    for change in sorted(instants.values(), key=lambda c: tuple(c[o] for o in order)):
         key = tuple(change[k] for k in keys)
         open_version = current.get(key)
         if change.get("Op") == "D":

@@ -9,19 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse_dagster.ingest.autoloader import MissingColumnError
+from lakehouse_dagster.cdc.apply import progress_table
+from lakehouse_dagster.domains.sales.source import TABLE_COLUMNS as SOURCE_COLUMNS
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality.quarantine import quarantine_table
-from lakehouse_dagster.units.base import UnitRequest
-from lakehouse_dagster.units.cdc import progress_table
-from lakehouse_dagster.units.runner import execute
-from lakehouse_dagster.units.sales import SOURCE_COLUMNS
 from lakehouse_dagster_tests.landing_files import land
 from lakehouse_dagster_tests.oracle import apply_changes_scd1, apply_changes_scd2
+from lakehouse_dagster_tests.units import UnitFailed, run_table
 
 ORDER_COLUMNS = SOURCE_COLUMNS["orders"]
 CUSTOMER_COLUMNS = SOURCE_COLUMNS["customers"]
-ORDERS = TableName("silver", "orders")
+ORDERS = TableName("silver", "sales_orders")
 
 
 def ts(day: int, hour: int = 9) -> str:
@@ -60,14 +58,11 @@ def dms_file(
 
 
 def run(tables, layout, *names: str) -> dict[str, dict]:
-    results = {}
-    for name in names:
-        results[name] = execute(UnitRequest(name, run_id="test"), tables.spark, layout).metadata
-    return results
+    return {name: run_table(tables, name).metadata for name in names}
 
 
 def apply_orders(tables, layout) -> dict:
-    return run(tables, layout, "bronze.sales_orders", "silver.orders")["silver.orders"]
+    return run(tables, layout, "bronze.sales_orders", "silver.sales_orders")["silver.sales_orders"]
 
 
 def silver_orders(tables) -> dict[int, str]:
@@ -160,8 +155,8 @@ def test_unknown_operations_and_rows_without_key_are_quarantined_not_applied(tab
         ],
     )
 
-    results = run(tables, layout, "bronze.sales_orders", "silver.orders")
-    metadata = results["silver.orders"]
+    results = run(tables, layout, "bronze.sales_orders", "silver.sales_orders")
+    metadata = results["silver.sales_orders"]
 
     assert silver_orders(tables) == {1: "placed"}
     quarantined = tables.read(quarantine_table(ORDERS)).collect()
@@ -173,9 +168,9 @@ def test_unknown_operations_and_rows_without_key_are_quarantined_not_applied(tab
     assert metadata["lakehouse/rows_quarantined"] == 3
     assert all(r["_run_id"] == "test" for r in quarantined)
 
-    run(tables, layout, "silver.orders")  # nothing new: the quarantine does not grow
+    run(tables, layout, "silver.sales_orders")  # nothing new: the quarantine does not grow
     tables.overwrite(progress_table(ORDERS), tables.read(progress_table(ORDERS)).limit(0))
-    run(tables, layout, "silver.orders")  # the same batch again: still no duplicates
+    run(tables, layout, "silver.sales_orders")  # the same batch again: still no duplicates
     assert tables.read(quarantine_table(ORDERS)).count() == 3
 
 
@@ -189,7 +184,7 @@ def test_a_cdc_file_without_a_key_column_fails_naming_the_file(tables, landing, 
         columns=columns,
     )
 
-    with pytest.raises(MissingColumnError, match=rf"file {bad} has no column\(s\) order_id"):
+    with pytest.raises(UnitFailed, match=rf"MissingColumnError: .*file {bad} has no column\(s\) order_id"):
         run(tables, layout, "bronze.sales_orders")
 
     assert not tables.exists(TableName("bronze", "sales_orders"))

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from lakehouse_dagster.transforms.cdc import END_AT, START_AT, CdcConfig, current_state, history
+from lakehouse_dagster.cdc.spec import CdcConfig
+from lakehouse_dagster.cdc.transforms import END_AT, START_AT, current_state, history
 from lakehouse_dagster_tests.oracle import apply_changes_scd1, apply_changes_scd2
 
 SCHEMA = (

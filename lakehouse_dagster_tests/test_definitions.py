@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import ast
+import json
+import os
 import re
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 import lakehouse_dagster
+from lakehouse_dagster.declarations.table import Domain, Registry, Table
+from lakehouse_dagster.declarations.timing import DailyPartitions, Freshness, Job
 from lakehouse_dagster.definitions import build_definitions
-from lakehouse_dagster.deployment import Deployment, LakehouseSettings, SettingsError, declared_variable_names
+from lakehouse_dagster.deployment import LakehouseSettings, SettingsError, declared_variable_names
+from lakehouse_dagster.domains.sales.tables import ORDER_DATES
 from lakehouse_dagster.engine.resource import SparkResource
+from lakehouse_dagster.ingest.sources import FileSource
 from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.registry import REGISTRY
+from lakehouse_dagster.runners.in_process import InProcessRunner
+from lakehouse_dagster.runners.subprocess import SubprocessRunner
 
 PROD_ENV = {
     "LAKEHOUSE_DEPLOYMENT": "prod",
@@ -23,6 +34,7 @@ PROD_ENV = {
     "AWS_REGION": "eu-west-1",
     "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/dagster",
 }
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
 
 def definitions(env: dict[str, str]) -> dg.Definitions:
@@ -35,121 +47,184 @@ def test_the_code_location_loads() -> None:
     dg.Definitions.validate_loadable(defs)
 
 
+# A snapshot of the wiring: an accidental change shows up as a diff --------------------------------
+
+
+def describe(defs: dg.Definitions, registry: Registry) -> dict:
+    """The resolved definitions as plain data: assets, checks, jobs, schedules and sensors."""
+    graph = defs.resolve_asset_graph()
+    severities = {
+        (table.name.key_path[0], table.name.key_path[1], spec.name): spec.severity.value
+        for table in registry.tables
+        for spec in table.check_specs()
+    }
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        partitions = node.partitions_def
+        freshness = node.freshness_policy
+        assets[key.to_user_string()] = {
+            "group": node.group_name,
+            "owners": list(node.owners),
+            "deps": sorted(parent.to_user_string() for parent in node.parent_keys),
+            "partitions": partitions.start.date().isoformat() if partitions is not None else None,
+            "backfill_policy": str(node.backfill_policy.policy_type) if node.backfill_policy else None,
+            "freshness": str(freshness) if freshness else None,
+            "automation": str(node.automation_condition.get_label()) if node.automation_condition else None,
+            "pools": sorted(node.pools or []),
+        }
+    checks = {}
+    for check_key in sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+        spec = graph.get_check_spec(check_key)
+        checks[f"{check_key.asset_key.to_user_string()}:{check_key.name}"] = {
+            "blocking": spec.blocking,
+            "severity": severities.get((*check_key.asset_key.path, check_key.name), "schema change"),
+        }
+    jobs = {}
+    for job in defs.resolve_all_job_defs():
+        if job.name.startswith("__"):
+            continue
+        jobs[job.name] = {
+            "assets": sorted(key.to_user_string() for key in job.asset_layer.executable_asset_keys),
+            "tags": dict(job.tags),
+        }
+    schedules = {}
+    for unresolved in defs.schedules:
+        s = defs.resolve_schedule_def(unresolved.name)
+        schedules[s.name] = {"job": s.job_name, "cron": s.cron_schedule, "timezone": s.execution_timezone}
+    sensors = {}
+    for unresolved in defs.sensors:
+        s = defs.resolve_sensor_def(unresolved.name)
+        sensors[s.name] = {
+            "job": s.job_name,
+            "default_status": s.default_status.value,
+            "interval": s.minimum_interval_seconds,
+        }
+    return {"assets": assets, "checks": checks, "jobs": jobs, "schedules": schedules, "sensors": sensors}
+
+
+def test_the_wiring_matches_its_snapshot() -> None:
+    """After a deliberate change: rewrite it with LAKEHOUSE_UPDATE_SNAPSHOT=1, then review the diff."""
+    actual = describe(definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}), REGISTRY)
+    if os.environ.get("LAKEHOUSE_UPDATE_SNAPSHOT") == "1":
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(actual, indent=2, sort_keys=True) + "\n")
+    assert actual == json.loads(SNAPSHOT.read_text())
+
+
+# Derived from the declarations ------------------------------------------------------------------
+
+
 def test_asset_graph_runs_bronze_to_silver_to_gold() -> None:
     graph = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}).resolve_asset_graph()
     key = dg.AssetKey
 
-    assert {
-        key(["bronze", "customers"]),
-        key(["silver", "customers"]),
-        key(["gold", "customer_segments"]),
-    } <= set(graph.get_all_asset_keys())
     assert graph.get(key(["silver", "customers"])).parent_keys == {key(["bronze", "customers"])}
     assert graph.get(key(["gold", "customer_segments"])).parent_keys == {key(["silver", "customers"])}
-
-
-def test_every_table_reports_its_checks_and_error_checks_block() -> None:
-    defs = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"})
-    specs = {
-        (spec.asset_key.to_user_string(), spec.name): spec
-        for assets in defs.assets
-        for spec in assets.check_specs
+    assert graph.get(key(["silver", "sales_orders"])).parent_keys == {
+        key(["bronze", "sales_orders"]),
+        key(["silver", "sales_customers"]),  # its customer_exists check reads it
     }
-
-    assert set(specs) >= {
-        ("bronze/customers", "no_rescued_data"),
-        ("bronze/customers", "no_rejected_files"),
-        ("silver/customers", "customer_id_present"),
-        ("silver/customers", "primary_key"),
-        ("silver/customers", "customer_segment_allowed"),
-        ("gold/customer_segments", "shares_sum_to_one"),
-        ("gold/customer_segments", "known_segment"),
-    }
-    assert not specs[("bronze/customers", "no_rescued_data")].blocking, "warn"
-    assert not specs[("silver/customers", "customer_id_present")].blocking, "drop"
-    assert specs[("gold/customer_segments", "known_segment")].blocking, "fail"
-    assert specs[("silver/customers", "primary_key")].blocking
 
 
 def test_every_table_declares_expectations_and_silver_and_gold_a_primary_key() -> None:
-    from lakehouse_dagster.units import ALL_UNITS
-
-    for unit in ALL_UNITS:
-        assert unit.expectations, f"{unit.name} declares no expectation"
-        if unit.name.layer in ("silver", "gold"):
-            assert unit.primary_key, f"{unit.name} declares no primary key"
+    for table in REGISTRY.tables:
+        assert table.expectations, f"{table.name} declares no expectation"
+        if table.name.layer in ("silver", "gold"):
+            assert table.primary_key, f"{table.name} declares no primary key"
 
 
-def test_jobs_split_the_daily_partitioned_facts_from_the_rest() -> None:
+def test_assets_link_to_where_their_table_is_declared() -> None:
     defs = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"})
-    graph = defs.resolve_asset_graph()
-    every = set(graph.get_all_asset_keys())
-    partitioned = {key for key in every if graph.get(key).partitions_def is not None}
-
-    assert partitioned == {
-        dg.AssetKey(["silver", "order_facts"]),
-        dg.AssetKey(["silver", "order_item_facts"]),
-        dg.AssetKey(["gold", "daily_sales"]),
-    }
-    assert all(graph.get(key).backfill_policy == dg.BackfillPolicy.single_run() for key in partitioned)
-    assert defs.resolve_job_def("lakehouse_job").asset_layer.executable_asset_keys == every - partitioned
-    assert defs.resolve_job_def("sales_facts_job").asset_layer.executable_asset_keys == partitioned
-    assert defs.resolve_schedule_def("daily_lakehouse").job_name == "lakehouse_job"
-    assert defs.resolve_schedule_def("daily_sales_facts").job_name == "sales_facts_job"
-    assert defs.resolve_sensor_def("refresh_touched_order_dates").job_name == "sales_facts_job"
+    for domain, table in REGISTRY.resolved():
+        spec = defs.resolve_assets_def(dg.AssetKey(table.name.key_path)).specs_by_key[
+            dg.AssetKey(table.name.key_path)
+        ]
+        references = spec.metadata["dagster/code_references"].code_references
+        declaration = references[0]
+        source = Path(declaration.file_path)
+        assert source.name == "tables.py" and source.parent.name == domain.name
+        line = source.read_text().splitlines()[declaration.line_number - 1]
+        assert "Table(" in line or "_bronze(" in line or "_cdc(" in line, (table.name, line)
 
 
-def test_the_sales_domain_has_bronze_silver_and_gold_for_every_dms_table() -> None:
-    keys = {key.to_user_string() for key in definitions({}).resolve_asset_graph().get_all_asset_keys()}
+def test_each_partitioning_has_its_own_job_and_only_its_tables_join_it() -> None:
+    """A table partitioned by another day (say, events by event date) gets a job of its own; it
+    joins neither the facts job nor its schedule."""
+    events_by_day = DailyPartitions(
+        "event_date", "event_date", date(2026, 11, 1), Job("events_job", "events")
+    )
+    events = Table(
+        TableName("bronze", "events"),
+        "events",
+        source=FileSource(folder="events"),
+        partitions=events_by_day,
+    )
+    registry = Registry(
+        domains=(*REGISTRY.domains, Domain("events", "events", (events,))),
+        default_job=REGISTRY.default_job,
+        default_freshness=REGISTRY.default_freshness,
+    )
 
-    for table in ("customers", "products", "orders", "order_items"):
-        assert f"bronze/sales_{table}" in keys
-    assert {
-        "silver/sales_customers",
-        "silver/sales_customers_history",
-        "silver/products",
-        "silver/orders",
-        "silver/order_items",
-        "gold/customer_360",
-        "gold/product_performance",
-    } <= keys
+    assert registry.job_tables(ORDER_DATES.job) == REGISTRY.job_tables(ORDER_DATES.job)
+    assert registry.job_tables(events_by_day.job) == (events,)
+    assert events not in registry.job_tables(registry.default_job)
+    assert registry.jobs() == (*REGISTRY.jobs(), events_by_day.job)
 
 
-def test_gold_marts_declare_column_lineage_to_existing_silver_columns() -> None:
-    from lakehouse_dagster.units import ALL_UNITS
+def test_declarations_that_do_not_add_up_are_refused() -> None:
+    stray = Table(
+        TableName("silver", "stray"),
+        "reads nothing declared",
+        build=lambda c: None,
+        inputs=(TableName("bronze", "missing"),),
+    )
+    with pytest.raises(ValueError, match=r"silver\.stray reads bronze\.missing, which no domain declares"):
+        Registry((Domain("d", "d", (stray,)),), Job("j", "j"), Freshness(timedelta(1), timedelta(2)))
+    with pytest.raises(ValueError, match="exactly one of source, cdc and build"):
+        Table(TableName("silver", "nothing"), "no rows from anywhere")
 
-    lineage = {str(unit.name): unit.column_lineage for unit in ALL_UNITS if unit.column_lineage}
-    assert set(lineage) == {"gold.daily_sales", "gold.customer_360", "gold.product_performance"}
-    for deps in lineage.values():
-        for inputs in deps.values():
-            assert inputs and all(table.layer == "silver" for table, _ in inputs)
+
+# Resources by deployment -------------------------------------------------------------------------
 
 
 def test_local_runs_in_one_process_on_an_embedded_engine() -> None:
     defs = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"})
 
     assert defs.resolve_job_def("lakehouse_job").executor_def.name == dg.in_process_executor.name
-    spark = defs.resources["spark"]
-    assert isinstance(spark, SparkResource) and spark.mode == "embedded"
-    assert (
-        defs.resources["lake"].layout().table_uri(TableName("silver", "customers"))
-        == "/tmp/lake/silver/customers"
-    )
+    runner = defs.resources["runner"]
+    assert isinstance(runner, InProcessRunner) and runner.spark.mode == "embedded"
+    assert runner.lake.layout().table_uri(TableName("silver", "customers")) == "/tmp/lake/silver/customers"
 
 
 def test_a_spark_connect_url_replaces_the_embedded_engine() -> None:
-    spark = definitions({"LAKEHOUSE_SPARK_REMOTE": "sc://127.0.0.1:15002"}).resources["spark"]
-    assert (spark.mode, spark.remote_url) == ("remote", "sc://127.0.0.1:15002")
+    spark = definitions({"LAKEHOUSE_SPARK_REMOTE": "sc://127.0.0.1:15002"}).resources["runner"].spark
+    assert isinstance(spark, SparkResource) and (spark.mode, spark.remote_url) == (
+        "remote",
+        "sc://127.0.0.1:15002",
+    )
+
+
+def test_units_can_run_in_processes_of_their_own() -> None:
+    runner = definitions({"LAKEHOUSE_UNIT_RUNNER": "subprocess"}).resources["runner"]
+    assert isinstance(runner, SubprocessRunner) and runner.registry == "lakehouse_dagster.registry:REGISTRY"
 
 
 def test_production_reads_s3_roots_and_a_remote_engine() -> None:
     defs = definitions(PROD_ENV)
 
-    layout = defs.resources["lake"].layout()
+    runner = defs.resources["runner"]
+    layout = runner.lake.layout()
     assert layout.table_uri(TableName("bronze", "customers")) == "s3://acme-bronze/customers"
     assert layout.table_uri(TableName("ops", "x")) == "s3://acme-silver/_lakehouse/ops/x"
     assert defs.resolve_job_def("lakehouse_job").executor_def.name == dg.multiprocess_executor.name
-    assert defs.resources["spark"].mode == "remote"
+    assert runner.spark.mode == "remote"
+
+
+def test_the_deployment_can_move_the_first_day_of_the_partitions() -> None:
+    defs = definitions({"LAKEHOUSE_PARTITIONS_START": "2026-10-15"})
+    node = defs.resolve_asset_graph().get(dg.AssetKey(["gold", "daily_sales"]))
+    assert node.partitions_def.start.date() == date(2026, 10, 15)
 
 
 @pytest.mark.parametrize(
@@ -160,6 +235,15 @@ def test_production_reads_s3_roots_and_a_remote_engine() -> None:
         ({**PROD_ENV, "LAKEHOUSE_SPARK_REMOTE": ""}, "LAKEHOUSE_SPARK_REMOTE"),
         ({"LAKEHOUSE_SPARK_REMOTE": "localhost:15002"}, "LAKEHOUSE_SPARK_REMOTE: .*sc://"),
         ({"LAKEHOUSE_AS_OF_DATE": "26/11/2026"}, "LAKEHOUSE_AS_OF_DATE"),
+        ({"LAKEHOUSE_PARTITIONS_START": "soon"}, "LAKEHOUSE_PARTITIONS_START"),
+        ({"LAKEHOUSE_UNIT_RUNNER": "cluster"}, "LAKEHOUSE_UNIT_RUNNER='cluster'"),
+        ({"LAKEHOUSE_CATALOG": "main; DROP"}, "LAKEHOUSE_CATALOG"),
+        ({"LAKEHOUSE_ROOT": "/tmp/my lake"}, r"LAKEHOUSE_ROOT=.*contains ' '"),
+        ({"LAKEHOUSE_ROOT": "/tmp/lake#1"}, r"LAKEHOUSE_ROOT=.*contains '#'"),
+        ({"LAKEHOUSE_ROOT": "/tmp/100%"}, r"LAKEHOUSE_ROOT=.*contains '%'"),
+        ({"LAKEHOUSE_ROOT": "/tmp/o'brien"}, r"LAKEHOUSE_ROOT=.*contains \"'\""),
+        ({"LAKEHOUSE_ROOT_GOLD": "s3://gold bucket/x"}, r"LAKEHOUSE_ROOT_GOLD=.*contains ' '"),
+        ({"LAKEHOUSE_ROOT": "s3://lake/a%20b"}, r"LAKEHOUSE_ROOT=.*contains '%'"),
     ],
 )
 def test_wrong_settings_name_the_variable(env, message) -> None:
@@ -167,20 +251,82 @@ def test_wrong_settings_name_the_variable(env, message) -> None:
         LakehouseSettings.from_env(env)
 
 
-def test_test_deployment_needs_an_explicit_root() -> None:
-    settings = LakehouseSettings.from_env({"LAKEHOUSE_DEPLOYMENT": "test", "LAKEHOUSE_ROOT": "/tmp/x"})
-    assert (settings.deployment, settings.layout.landing) == (Deployment.TEST, "/tmp/x/landing")
-
-
-def test_every_environment_variable_the_code_reads_is_declared() -> None:
-    package = Path(lakehouse_dagster.__file__).parent
-    reads = re.compile(
-        r"""(?:environ\.get|getenv|environ\[|EnvVar\(|value\()\s*\(?\s*["']([A-Z][A-Z0-9_]+)["']"""
+def test_a_landing_zone_may_hold_any_character() -> None:
+    """It is read with Arrow, which keeps paths as they are; only the engine's tables need care."""
+    settings = LakehouseSettings.from_env(
+        {"LAKEHOUSE_ROOT": "/tmp/lake", "LAKEHOUSE_LANDING": "/tmp/my landing #1"}
     )
-    names = {name for path in package.rglob("*.py") for name in reads.findall(path.read_text())}
+    assert settings.layout.landing == "/tmp/my landing #1"
 
-    assert names, "the scan found no reads at all; the pattern is broken"
-    assert names <= declared_variable_names(), names - declared_variable_names()
+
+# The environment is read in one place --------------------------------------------------------------
+
+
+_VARIABLE = re.compile(r"^(LAKEHOUSE|AWS|DATABRICKS|DAGSTER|RUST)_[A-Z0-9_]+$")
+
+
+def _environment_uses(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every direct access to the process environment: (line, how)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in (
+            "environ",
+            "getenv",
+            "putenv",
+            "unsetenv",
+            "environb",
+        ):
+            found.append((node.lineno, node.attr))
+        elif isinstance(node, ast.Name) and node.id in ("environ", "getenv", "putenv", "unsetenv"):
+            found.append((node.lineno, node.id))
+        elif isinstance(node, ast.ImportFrom) and node.module == "os":
+            found += [
+                (node.lineno, alias.name)
+                for alias in node.names
+                if alias.name in ("environ", "getenv", "putenv")
+            ]
+    return found
+
+
+def _variable_names(tree: ast.AST) -> set[str]:
+    """String constants that name environment variables (``EnvVar("X")`` included)."""
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _VARIABLE.match(node.value)
+    }
+
+
+def test_only_the_deployment_module_touches_the_environment_and_only_declared_variables() -> None:
+    package = Path(lakehouse_dagster.__file__).parent
+    outside, names = [], set()
+    for path in package.rglob("*.py"):
+        relative = path.relative_to(package).as_posix()
+        tree = ast.parse(path.read_text())
+        names |= _variable_names(tree)
+        if relative != "deployment.py":
+            outside += [f"{relative}:{line} {how}" for line, how in _environment_uses(tree)]
+    assert outside == [], "only deployment.py may read or write the environment"
+    assert {"RUST_LOG", "LAKEHOUSE_ROOT", "LAKEHOUSE_SPARK_REMOTE"} <= names, "the scan finds the known names"
+    undeclared = names - declared_variable_names()
+    assert undeclared == set(), f"undeclared environment variables: {undeclared}"
+
+
+def test_the_scan_catches_every_way_of_touching_the_environment() -> None:
+    sample = """
+import os
+from os import getenv
+os.environ.setdefault("LAKEHOUSE_A", "1")
+os.environ["LAKEHOUSE_B"] = "2"
+os.getenv("LAKEHOUSE_C")
+getenv("LAKEHOUSE_D")
+os.putenv("LAKEHOUSE_E", "3")
+dg.EnvVar("LAKEHOUSE_F")
+"""
+    tree = ast.parse(sample)
+    hows = [how for _, how in _environment_uses(tree)]
+    assert hows.count("environ") == 2 and hows.count("getenv") == 3 and "putenv" in hows
+    assert _variable_names(tree) == {f"LAKEHOUSE_{c}" for c in "ABCDEF"}
 
 
 def test_every_asset_has_a_freshness_policy_and_a_schema_change_check() -> None:

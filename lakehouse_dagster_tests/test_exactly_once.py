@@ -1,5 +1,5 @@
-"""Exactly once across a crash: a run killed between the bronze write and the ledger commit
-(or between the two ledger writes) neither duplicates nor loses rows on the next run."""
+"""Exactly once across a crash: a run killed after claiming its batch, or between the bronze
+write and the ledger commit, neither duplicates nor loses rows on the next run."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from lakehouse_dagster.ingest.ledger import ABANDONED, COMMITTED, PENDING
+from lakehouse_dagster.ingest.ledger import CLAIMED, COMMITTED
 from lakehouse_dagster_tests.crash_during_ingest import CRASH_EXIT_CODE
 from lakehouse_dagster_tests.oracle import landed_records
-from lakehouse_dagster_tests.test_ingestion import TARGET, bronze_rows, ingest, ledger_rows, people
+from lakehouse_dagster_tests.test_ingestion import TARGET, bronze_rows, ledger_rows, people, run_ingest
 
 
 def crash_ingestion(sail_url: str, root: str, point: str) -> None:
@@ -28,7 +28,7 @@ def crash_ingestion(sail_url: str, root: str, point: str) -> None:
 def two_batches_landed(tables, landing, log):
     """One file already ingested; two more landed since."""
     first = people(landing, "a.csv", [[1, "a", "2024-01-01"], [2, "b", "2024-01-02"]])
-    ingest(tables, log)
+    run_ingest(tables, log)
     later = [
         people(landing, f"b{i}.csv", [[10 + i, "x", "2024-02-01"], [20 + i, "y", "2024-02-02"]])
         for i in range(2)
@@ -43,7 +43,7 @@ def test_crash_after_bronze_write_commits_the_batch_on_the_next_run(
     rows_after_crash = len(bronze_rows(tables))
     bronze_version = tables.version(TARGET)
 
-    report = ingest(tables, log)
+    report = run_ingest(tables, log)
 
     expected = landed_records(two_batches_landed)
     assert rows_after_crash == len(expected), "the crashed run's bronze commit holds the new rows"
@@ -51,28 +51,27 @@ def test_crash_after_bronze_write_commits_the_batch_on_the_next_run(
     assert tables.version(TARGET) == bronze_version, "recovery must not write the rows again"
     rows = bronze_rows(tables)
     assert sorted(r["id"] for r in rows) == sorted(int(v) for v in expected["id"])
-    states = {(r["batch_id"], r["state"]) for r in ledger_rows(tables)}
-    assert (report.recovered_batches[0], COMMITTED) in states
     committed_rows = {
         r["file_path"]: r["rows"]
         for r in ledger_rows(tables)
-        if r["batch_id"] in report.recovered_batches and r["state"] == COMMITTED
+        if r["batch_id"] in report.recovered_batches and r["event"] == COMMITTED
     }
     assert committed_rows == {str(path): 2 for path in two_batches_landed[1:]}
-    assert ingest(tables, log).files_ingested == 0
+    assert run_ingest(tables, log).files_ingested == 0
 
 
-def test_crash_before_bronze_write_ingests_the_files_again(
+def test_crash_after_claiming_completes_the_claimed_batch_on_the_next_run(
     tables, layout, sail_url, log, two_batches_landed
 ) -> None:
-    crash_ingestion(sail_url, layout.root, "after_pending")
-    assert {r["state"] for r in ledger_rows(tables)} == {COMMITTED, PENDING}
+    crash_ingestion(sail_url, layout.root, "after_claim")
+    claimed = {r["batch_id"] for r in ledger_rows(tables) if r["event"] == CLAIMED}
+    settled = {r["batch_id"] for r in ledger_rows(tables) if r["event"] == COMMITTED}
+    assert len(claimed - settled) == 1, "the crashed run left one batch open"
 
-    report = ingest(tables, log)
+    report = run_ingest(tables, log)
 
-    assert len(report.abandoned_batches) == 1
+    assert report.recovered_batches == sorted(claimed - settled)
     assert report.files_ingested == 2
     expected = landed_records(two_batches_landed)
     assert sorted(r["id"] for r in bronze_rows(tables)) == sorted(int(v) for v in expected["id"])
-    abandoned = {r["batch_id"] for r in ledger_rows(tables) if r["state"] == ABANDONED}
-    assert abandoned == set(report.abandoned_batches)
+    assert run_ingest(tables, log).files_ingested == 0

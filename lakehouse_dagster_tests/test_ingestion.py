@@ -10,14 +10,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse_dagster.ingest.autoloader import (
-    METADATA_COLUMNS,
-    FileSource,
-    SchemaEvolutionError,
-    SchemaEvolutionMode,
-    ingest_new_files,
-)
+from lakehouse_dagster.ingest.autoloader import ingest
+from lakehouse_dagster.ingest.columns import SchemaEvolutionError
 from lakehouse_dagster.ingest.ledger import EMPTY, INGESTED, REJECTED, ledger_table
+from lakehouse_dagster.ingest.sources import METADATA_COLUMNS, FileSource, SchemaEvolutionMode
 from lakehouse_dagster.lake.delta import DeltaTables, SchemaMergeError
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster_tests.landing_files import csv_text, land
@@ -32,8 +28,8 @@ def people(landing: Path, name: str, rows: list[list[object]], header: list[str]
     return land(landing / "people", name, csv_text(header, rows))
 
 
-def ingest(tables: DeltaTables, log: logging.Logger, source: FileSource = SOURCE):
-    return ingest_new_files(tables, source, TARGET, log=log)
+def run_ingest(tables: DeltaTables, log: logging.Logger, source: FileSource = SOURCE, uris=None):
+    return ingest(tables, source, TARGET, log=log, uris=uris)
 
 
 def bronze_rows(tables: DeltaTables) -> list[dict]:
@@ -50,18 +46,18 @@ def test_each_run_ingests_only_the_files_it_has_not_seen(tables, landing, log) -
         for i in range(2)
     ]
 
-    report = ingest(tables, log)
+    report = run_ingest(tables, log)
     assert (report.files_ingested, report.rows_ingested) == (2, 6)
 
     version = tables.version(TARGET)
     ledger_version = tables.version(ledger_table(TARGET))
-    again = ingest(tables, log)
+    again = run_ingest(tables, log)
     assert (again.files_ingested, again.rows_ingested, again.batches) == (0, 0, [])
     assert tables.version(TARGET) == version, "a run with no new files must not commit to bronze"
     assert tables.version(ledger_table(TARGET)) == ledger_version
 
     third = people(landing, "p2.csv", [[99, "late", "2024-02-02"]])
-    report = ingest(tables, log)
+    report = run_ingest(tables, log)
     assert (report.files_ingested, report.rows_ingested) == (1, 1)
     rows = bronze_rows(tables)
     expected = landed_records([*first, third])
@@ -71,9 +67,9 @@ def test_each_run_ingests_only_the_files_it_has_not_seen(tables, landing, log) -
 
 def test_every_row_carries_its_file_line_batch_and_ingestion_time(tables, landing, log) -> None:
     a = people(landing, "a.csv", [[1, "x", "2024-01-01"], [2, "y", "2024-01-02"]])
-    first = ingest(tables, log)
+    first = run_ingest(tables, log)
     b = people(landing, "b.csv", [[3, "z", "2024-01-03"]])
-    second = ingest(tables, log)
+    second = run_ingest(tables, log)
 
     rows = bronze_rows(tables)
     assert list(tables.read(TARGET).columns[-len(METADATA_COLUMNS) :]) == list(METADATA_COLUMNS)
@@ -90,7 +86,7 @@ def test_values_that_fail_a_type_hint_are_rescued_as_text(tables, landing, log) 
         [[1, "ok", "2024-01-01"], ["abc", "bad id", "2024-01-02"], [3, "bad date", "2024-13-45"]],
     )
 
-    report = ingest(tables, log)
+    report = run_ingest(tables, log)
 
     rows = bronze_rows(tables)
     assert [r["id"] for r in rows] == [1, None, 3]
@@ -110,7 +106,7 @@ def test_malformed_lines_are_kept_with_their_raw_text(tables, landing, log) -> N
         'id,name,joined\n1,a,2024-01-01\n2,"broken,2024-01-01\n3,c\n4,d,2024-01-04\n',
     )
 
-    report = ingest(tables, log)
+    report = run_ingest(tables, log)
 
     rows = bronze_rows(tables)
     expected = landed_records([path])
@@ -123,10 +119,10 @@ def test_malformed_lines_are_kept_with_their_raw_text(tables, landing, log) -> N
 
 def test_add_new_columns_evolves_the_table_schema(tables, landing, log) -> None:
     people(landing, "a.csv", [[1, "a", "2024-01-01"]])
-    ingest(tables, log)
+    run_ingest(tables, log)
     people(landing, "b.csv", [[2, "b", "2024-01-02", "gold"]], header=[*HEADER, "tier"])
 
-    report = ingest(tables, log)
+    report = run_ingest(tables, log)
 
     assert report.new_columns == ["tier"]
     assert [(r["id"], r["tier"]) for r in bronze_rows(tables)] == [(1, None), (2, "gold")]
@@ -136,7 +132,7 @@ def test_rescue_mode_keeps_new_columns_in_rescued_data(tables, landing, log) -> 
     people(landing, "a.csv", [[1, "a", "2024-01-01", "gold"]], header=[*HEADER, "tier"])
     source = replace(SOURCE, schema_evolution=SchemaEvolutionMode.RESCUE)
 
-    ingest(tables, log, source)
+    run_ingest(tables, log, source)
 
     assert "tier" not in tables.read(TARGET).columns
     assert json.loads(bronze_rows(tables)[0]["_rescued_data"]) == {"tier": "gold"}
@@ -144,23 +140,23 @@ def test_rescue_mode_keeps_new_columns_in_rescued_data(tables, landing, log) -> 
 
 def test_fail_on_new_columns_names_file_and_column_and_writes_nothing(tables, landing, log) -> None:
     people(landing, "a.csv", [[1, "a", "2024-01-01"]])
-    ingest(tables, log)
+    run_ingest(tables, log)
     versions = (tables.version(TARGET), tables.version(ledger_table(TARGET)))
     people(landing, "b.csv", [[2, "b", "2024-01-02"]])
     bad = people(landing, "c.csv", [[3, "c", "2024-01-03", "gold"]], header=[*HEADER, "tier"])
     strict = replace(SOURCE, schema_evolution=SchemaEvolutionMode.FAIL_ON_NEW_COLUMNS)
 
     with pytest.raises(SchemaEvolutionError, match=rf"{TARGET}: file {bad}.* new column\(s\) tier"):
-        ingest(tables, log, strict)
+        run_ingest(tables, log, strict)
 
     assert (tables.version(TARGET), tables.version(ledger_table(TARGET))) == versions
-    assert ingest(tables, log).files_ingested == 2, "nothing was recorded, so both files are still new"
+    assert run_ingest(tables, log).files_ingested == 2, "nothing was recorded, so both files are still new"
 
 
 def test_a_column_differing_only_in_case_is_rescued(tables, landing, log) -> None:
     people(landing, "a.csv", [[1, "a", "2024-01-01"]], header=["id", "Name", "joined"])
 
-    ingest(tables, log)
+    run_ingest(tables, log)
 
     row = bronze_rows(tables)[0]
     assert row["name"] is None
@@ -174,39 +170,39 @@ def test_empty_and_unparseable_files_are_recorded_and_the_rest_ingested(tables, 
     binary = land(landing / "people", "d.csv", b"\x00\x01PK\x03\x04")
 
     with caplog.at_level(logging.WARNING):
-        report = ingest(tables, log)
+        report = run_ingest(tables, log)
 
     assert report.files_ingested == 1
     assert sorted(report.files_empty) == sorted([str(empty), str(header_only)])
     assert list(report.files_rejected) == [str(binary)]
     assert "binary" in report.files_rejected[str(binary)]
     assert f"rejected {binary}" in caplog.text
-    outcomes = {r["file_path"]: r["outcome"] for r in ledger_rows(tables) if r["state"] == "committed"}
+    outcomes = {r["file_path"]: r["outcome"] for r in ledger_rows(tables) if r["event"] == "committed"}
     assert outcomes == {
         str(good): INGESTED,
         str(empty): EMPTY,
         str(header_only): EMPTY,
         str(binary): REJECTED,
     }
-    assert ingest(tables, log).files_rejected == {}, "a rejected file is not retried until it changes"
+    assert run_ingest(tables, log).files_rejected == {}, "a rejected file is not retried until it changes"
 
 
 def test_a_rejected_file_is_retried_once_replaced(tables, landing, log) -> None:
     land(landing / "people", "a.csv", b"\xff\xfe garbage")
-    assert len(ingest(tables, log).files_rejected) == 1
+    assert len(run_ingest(tables, log).files_rejected) == 1
     people(landing, "a.csv", [[1, "fixed", "2024-01-01"]])
 
-    report = ingest(tables, log)
+    report = run_ingest(tables, log)
 
     assert (report.files_ingested, report.rows_ingested) == (1, 1)
 
 
 def test_an_ingested_file_that_changes_is_reported_not_read_twice(tables, landing, log) -> None:
     path = people(landing, "a.csv", [[1, "a", "2024-01-01"]])
-    ingest(tables, log)
+    run_ingest(tables, log)
     people(landing, "a.csv", [[1, "a", "2024-01-01"], [2, "b", "2024-01-02"]])
 
-    report = ingest(tables, log)
+    report = run_ingest(tables, log)
 
     assert report.files_changed_ignored == [str(path)]
     assert len(bronze_rows(tables)) == 1
@@ -216,7 +212,7 @@ def test_batches_are_bounded_and_each_row_lands_once(tables, landing, log) -> No
     paths = [people(landing, f"p{i}.csv", [[i, "x", "2024-01-01"]]) for i in range(7)]
     source = replace(SOURCE, max_files_per_batch=3)
 
-    report = ingest(tables, log, source)
+    report = run_ingest(tables, log, source)
 
     assert len(report.batches) == 3
     assert sorted(r["id"] for r in bronze_rows(tables)) == list(range(len(paths)))
@@ -241,7 +237,7 @@ def test_a_backlog_of_thousands_of_files_is_one_batch(tables, landing, log) -> N
     for i in range(files):
         people(landing, f"part-{i:05d}.csv", [[i * 3 + j, f"n{j}", "2024-01-01"] for j in range(3)])
 
-    report = ingest(tables, log)
+    report = run_ingest(tables, log)
 
     assert (report.files_ingested, len(report.batches), report.rows_ingested) == (files, 1, files * 3)
     stats = tables.read(TARGET).agg(F.count_distinct("_source_file"), F.count_distinct("id")).first()

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import logging
+import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from pyspark.sql.connect.client.core import SparkConnectClient
 
-from lakehouse_dagster.defs.assets import table_asset
+from lakehouse_dagster.declarations.table import Domain, Registry, Table
+from lakehouse_dagster.declarations.timing import DailyPartitions, Freshness, Job
+from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.layout import TableName
-from lakehouse_dagster.quality.expectations import Action, Expectation, ExpectationFailedError, evaluate
+from lakehouse_dagster.quality.expectations import Action, Expectation, evaluate
 from lakehouse_dagster.quality.history import DATA_QUALITY
 from lakehouse_dagster.quality.quarantine import quarantine_table
+from lakehouse_dagster.quality.table_checks import row_count_anomaly
 from lakehouse_dagster.quality.thresholds import Thresholds, ThresholdsError
-from lakehouse_dagster.units.base import TableUnit, UnitContext, UnitRequest, UnitResult
-from lakehouse_dagster.units.runner import execute
+from lakehouse_dagster.units.context import UnitContext
+from lakehouse_dagster.units.report import UnitResult
+from lakehouse_dagster.units.request import PartitionWindow, UnitRequest
+from lakehouse_dagster.units.run import run_unit as run_table_unit
+from lakehouse_dagster_tests.units import AS_OF
 
 TABLE = TableName("silver", "payments")
 ROWS = [
@@ -36,19 +44,28 @@ BAD_EMAILS = expected(lambda r: "@" not in r[1])
 NEGATIVE = expected(lambda r: r[2] < 0)
 
 
-def payments_unit(*expectations: Expectation, primary_key: tuple[str, ...] = ("id",)) -> TableUnit:
-    def run(context: UnitContext) -> UnitResult:
-        evaluation = context.evaluate(context.spark.createDataFrame(ROWS, SCHEMA))
-        context.tables.overwrite(TABLE, evaluation.kept)
-        metadata, outcomes = context.record_quality(evaluation)
-        return context.result(metadata, outcomes)
-
-    return TableUnit(TABLE, "test table", "test", run, expectations=expectations, primary_key=primary_key)
+def build_payments(context: UnitContext) -> UnitResult:
+    evaluation = context.evaluate(context.spark.createDataFrame(ROWS, SCHEMA))
+    context.tables.overwrite(TABLE, evaluation.kept)
+    quality = context.quarantine_and_report(evaluation)
+    return context.result(quality.metadata, quality.outcomes)
 
 
-def run_unit(spark, layout, unit: TableUnit, thresholds: Thresholds | None = None) -> UnitResult:
-    return execute(
-        UnitRequest(str(TABLE), run_id="r1"), spark, layout, logging.getLogger("t"), thresholds, unit
+def payments_unit(*expectations: Expectation, primary_key: tuple[str, ...] = ("id",)) -> Table:
+    return Table(
+        TABLE, "test table", build=build_payments, expectations=expectations, primary_key=primary_key
+    )
+
+
+def run_unit(spark, layout, unit: Table, thresholds: Thresholds | None = None, partition=None) -> UnitResult:
+    from lakehouse_dagster.lake.delta import DeltaTables
+
+    return run_table_unit(
+        UnitRequest(str(unit.name), AS_OF, run_id="r1", partition=partition),
+        unit,
+        DeltaTables(spark, layout),
+        thresholds if thresholds is not None else Thresholds(),
+        logging.getLogger("t"),
     )
 
 
@@ -100,10 +117,11 @@ def test_fail_stops_before_the_write_and_names_expectation_count_and_keys(spark,
     version = tables.version(TABLE)
     fail = Expectation("amount_not_negative", "amount >= 0", Action.FAIL)
 
-    with pytest.raises(ExpectationFailedError) as raised:
-        run_unit(spark, layout, payments_unit(VALID_EMAIL, fail))
+    failed = run_unit(spark, layout, payments_unit(VALID_EMAIL, fail))
 
-    message = str(raised.value)
+    assert failed.error is not None and failed.error.kind == "ExpectationFailedError"
+    assert not outcome(failed, "amount_not_negative").passed, "the failed expectation is reported as a check"
+    message = failed.error.message
     assert "'amount_not_negative'" in message and f"failed for {len(NEGATIVE)} of {len(ROWS)} rows" in message
     assert all(str(i) in message for i in NEGATIVE), message
     assert tables.version(TABLE) == version, "nothing was committed"
@@ -154,7 +172,7 @@ def test_the_primary_key_check_counts_null_and_duplicate_keys(spark, layout, tab
         context.tables.overwrite(TABLE, frame)
         return context.result({})
 
-    unit = TableUnit(TABLE, "t", "test", run, expectations=(), primary_key=("id",))
+    unit = Table(TABLE, "t", build=run, primary_key=("id",))
     check = outcome(run_unit(spark, layout, unit), "primary_key")
 
     assert (check.passed, check.metadata["null_keys"], check.metadata["duplicate_rows"]) == (False, 1, 1)
@@ -188,7 +206,7 @@ def test_expectations_are_evaluated_in_one_pass_whatever_their_number(spark, mon
     ]
 
 
-def test_a_failed_error_check_keeps_downstream_assets_from_running(sail_url, layout) -> None:
+def test_a_failed_error_check_keeps_downstream_assets_from_running(sail_url, layout, monkeypatch) -> None:
     def duplicated(context: UnitContext) -> UnitResult:
         context.tables.overwrite(TABLE, context.spark.createDataFrame([(1,), (1,)], "id BIGINT"))
         return context.result({})
@@ -200,13 +218,19 @@ def test_a_failed_error_check_keeps_downstream_assets_from_running(sail_url, lay
         raise AssertionError("must not run")
 
     settings = LakehouseSettings(Deployment.TEST, layout, EngineSettings(remote_url=sail_url))
-    upstream_unit = TableUnit(TABLE, "t", "test", duplicated, expectations=(), primary_key=("id",))
-    downstream_unit = TableUnit(TableName("gold", "payments_daily"), "d", "test", downstream, inputs=(TABLE,))
-    from lakehouse_dagster.defs.resources import build_resources
+    upstream_unit = Table(TABLE, "t", build=duplicated, primary_key=("id",))
+    downstream_unit = Table(TableName("gold", "payments_daily"), "d", build=downstream, inputs=(TABLE,))
+    registry = Registry(
+        domains=(Domain("test", "test tables", (upstream_unit, downstream_unit)),),
+        default_job=Job("test_job", "every table"),
+        default_freshness=Freshness(timedelta(hours=1), timedelta(hours=2)),
+    )
+    monkeypatch.setattr(sys.modules[__name__], "BLOCKING_REGISTRY", registry, raising=False)
+    defs = build_definitions(settings, f"{__name__}:BLOCKING_REGISTRY")
 
     result = dg.materialize(
-        [table_asset(upstream_unit, settings), table_asset(downstream_unit, settings)],
-        resources=build_resources(settings),
+        [defs.get_assets_def(dg.AssetKey(t.name.key_path)) for t in registry.tables],
+        resources=defs.resources,
         raise_on_error=False,
     )
 
@@ -221,11 +245,6 @@ def test_a_failed_error_check_keeps_downstream_assets_from_running(sail_url, lay
 
 
 def test_row_count_anomaly_compares_a_day_with_the_median_of_the_days_before(spark, layout, tables) -> None:
-    from datetime import date, timedelta
-
-    from lakehouse_dagster.units.base import PartitionWindow
-    from lakehouse_dagster.units.table_checks import row_count_anomaly
-
     rows_by_day = {date(2026, 11, 1) + timedelta(days=i): 100 for i in range(7)}
 
     def run(context: UnitContext) -> UnitResult:
@@ -237,18 +256,14 @@ def test_row_count_anomaly_compares_a_day_with_the_median_of_the_days_before(spa
             for n in range(count)
         ]
         frame = context.spark.createDataFrame(rows, "order_date DATE, n INT")
-        context.tables.replace_where(
-            TABLE, frame, window.predicate("order_date"), partition_by=("order_date",)
-        )
+        context.tables.replace_window(TABLE, frame, context.partition_window(), partition_by=("order_date",))
         return context.result({})
 
-    unit = TableUnit(
-        TABLE, "t", "test", run, partition_column="order_date", table_checks=(row_count_anomaly(),)
-    )
+    days = DailyPartitions("order_date", "order_date", date(2026, 1, 1), Job("days_job", "by day"))
+    unit = Table(TABLE, "t", build=run, partitions=days, checks=(row_count_anomaly(),))
 
     def build(first: date, last: date) -> UnitResult:
-        request = UnitRequest(str(TABLE), partition=PartitionWindow(first, last + timedelta(days=1)))
-        return execute(request, spark, layout, logging.getLogger("t"), Thresholds(), unit)
+        return run_unit(spark, layout, unit, partition=PartitionWindow(first, last + timedelta(days=1)))
 
     assert outcome(build(date(2026, 11, 1), date(2026, 11, 7)), "row_count_anomaly").passed, (
         "too little history"

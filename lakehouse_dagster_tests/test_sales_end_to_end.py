@@ -17,21 +17,22 @@ import pytest
 from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.defs.partitions import range_tags
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings
+from lakehouse_dagster.domains.sales.tables import DOMAIN as SALES_DOMAIN
+from lakehouse_dagster.domains.sales.tables import dms_files
+from lakehouse_dagster.domains.sales.transforms import USD_PER_UNIT
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import LakeLayout, TableName
 from lakehouse_dagster.sample_data.retail import TABLE_COLUMNS, simulate_retail, write_landing
-from lakehouse_dagster.transforms.sales import USD_PER_UNIT
-from lakehouse_dagster.units.sales import SALES_UNITS, SOURCE_COLUMNS
 
 AS_OF = date(2026, 11, 26)
 SILVER = {
     "customers": "sales_customers",
-    "products": "products",
-    "orders": "orders",
-    "order_items": "order_items",
+    "products": "sales_products",
+    "orders": "sales_orders",
+    "order_items": "sales_order_items",
 }
-SALES_KEYS = [dg.AssetKey(unit.name.key_path) for unit in SALES_UNITS if not unit.partitioned]
+SALES_KEYS = [dg.AssetKey(table.name.key_path) for table in SALES_DOMAIN.tables if not table.partitioned]
 RUN_CONFIG = {"ops": {"gold__customer_360": {"config": {"as_of_date": AS_OF.isoformat()}}}}
 
 
@@ -113,8 +114,19 @@ def sales(sail_url, spark, tmp_path_factory, simulation) -> Sales:
     return lake
 
 
-def test_the_simulator_and_the_pipeline_agree_on_the_source_schema() -> None:
-    assert {table: tuple(columns) for table, columns in TABLE_COLUMNS.items()} == SOURCE_COLUMNS
+def test_the_files_the_simulator_lands_have_the_columns_the_pipeline_declares(sales) -> None:
+    for table in TABLE_COLUMNS:
+        declared = dms_files(table).columns  # Op, dms_commit_ts, the table's columns
+        folder = sales.landing / declared_folder(table)
+        headers = {path.name: path.read_text().split("\n", 1)[0].split(",") for path in folder.glob("*.csv")}
+        assert headers, table
+        for name, header in headers.items():
+            expected = declared[1:] if name.startswith("LOAD") else declared
+            assert tuple(header) == expected, (table, name)
+
+
+def declared_folder(table: str) -> str:
+    return dms_files(table).folder
 
 
 def test_silver_current_state_and_history_equal_the_truth(sales, simulation) -> None:
@@ -141,7 +153,7 @@ def _micro(value):
 
 def test_late_changes_refresh_the_partitions_they_touched(sales, simulation) -> None:
     touched = set()
-    for node in ("silver__orders", "silver__order_items"):
+    for node in ("silver__sales_orders", "silver__sales_order_items"):
         for materialization in sales.second_run.asset_materializations_for_node(node):
             touched |= set(
                 materialization.metadata.get("lakehouse/touched_dates", dg.MetadataValue.json([])).value
@@ -260,7 +272,7 @@ def test_customer_360_and_product_performance_match_pandas(sales, simulation) ->
 
 
 def test_a_range_backfill_is_one_run_with_one_write_per_asset_and_reruns_identically(sales) -> None:
-    tables = ("order_facts", "order_item_facts")
+    tables = ("sales_order_facts", "sales_order_item_facts")
     versions = {t: sales.tables.version(TableName("silver", t)) for t in tables}
     gold_version = sales.tables.version(TableName("gold", "daily_sales"))
     before = {t: rows(sales.read("silver", t), tuple(sales.read("silver", t).columns)) for t in tables}
@@ -281,10 +293,10 @@ def test_a_range_backfill_is_one_run_with_one_write_per_asset_and_reruns_identic
 
 
 def test_gold_lineage_names_real_silver_columns(sales) -> None:
-    from lakehouse_dagster.units import ALL_UNITS
-
-    for unit in ALL_UNITS:
-        for column, inputs in unit.column_lineage.items():
-            assert column in sales.tables.read(unit.name).columns
-            for table, name in inputs:
-                assert name in sales.tables.read(table).columns, (unit.name, column, table, name)
+    declared = [table for table in SALES_DOMAIN.tables if table.column_lineage]
+    assert declared
+    for table in declared:
+        for column, inputs in table.column_lineage.items():
+            assert column in sales.tables.read(table.name).columns
+            for source, name in inputs:
+                assert name in sales.tables.read(source).columns, (table.name, column, source, name)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 
-from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.sample_data.customers import generate_customers
-from lakehouse_dagster.units import unit_for
-from lakehouse_dagster.units.base import UnitResult
-
-SILVER = TableName("silver", "customers")
+from lakehouse_dagster.units.report import UnitResult
+from lakehouse_dagster_tests.oracle import expected_silver_customers, landed_records
+from lakehouse_dagster_tests.units import AS_OF
 
 
 def run_unit(table: str, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
@@ -25,28 +23,35 @@ def run_unit(table: str, env: dict[str, str], *extra: str) -> subprocess.Complet
     )
 
 
-def test_units_run_in_their_own_process_and_report_json(layout, landing, sail_url, tables) -> None:
-    generate_customers(landing, rows=300, files=2, seed=3)
+def report(completed: subprocess.CompletedProcess) -> UnitResult:
+    return UnitResult.from_json(completed.stdout.strip().splitlines()[-1])
+
+
+def test_units_run_in_their_own_process_and_report_json(layout, landing, sail_url) -> None:
+    files = generate_customers(landing, rows=300, files=2, seed=3)
     env = {"LAKEHOUSE_DEPLOYMENT": "test", "LAKEHOUSE_ROOT": layout.root, "LAKEHOUSE_SPARK_REMOTE": sail_url}
 
     results = {}
     for table in ("bronze.customers", "silver.customers", "gold.customer_segments"):
-        completed = run_unit(table, env, "--as-of-date", "2026-11-26", "--run-id", "r1")
+        completed = run_unit(table, env, "--as-of-date", AS_OF.isoformat(), "--run-id", "r1")
         assert completed.returncode == 0, completed.stderr[-3000:]
-        results[table] = UnitResult.from_json(completed.stdout.strip().splitlines()[-1])
+        results[table] = report(completed)
 
+    raw = landed_records(files)
     silver = results["silver.customers"]
-    assert silver.metadata["dagster/row_count"] == tables.read(SILVER).count()
-    assert silver.metadata["lakehouse/as_of_date"] == "2026-11-26"
+    assert silver.metadata["dagster/row_count"] == len(expected_silver_customers(raw, AS_OF))
+    assert silver.metadata["lakehouse/as_of_date"] == AS_OF.isoformat()
     outcomes = {check.name: check for check in silver.checks}
-    assert set(outcomes) == {spec.name for spec in unit_for("silver.customers").check_specs()}
+    assert set(outcomes) == {spec.name for spec in REGISTRY.table("silver.customers").check_specs()}
     assert outcomes["primary_key"].passed and outcomes["customer_segment_allowed"].passed
-    assert (
-        outcomes["customer_id_present"].metadata["failed_records"]
-        == silver.metadata["lakehouse/rows_quarantined"]
+    without_id = int(raw["customer_id"].map(lambda v: not str(v).strip().isdigit()).sum())
+    assert outcomes["customer_id_present"].metadata["failed_records"] == without_id
+    assert silver.uri == f"{layout.root}/silver/customers", "the documented layout: <root>/<layer>/<table>"
+    bronze = results["bronze.customers"]
+    assert (bronze.metadata["lakehouse/files_ingested"], bronze.metadata["dagster/row_count"]) == (
+        2,
+        len(raw),
     )
-    assert silver.uri == layout.table_uri(SILVER)
-    assert json.loads(results["bronze.customers"].to_json())["metadata"]["lakehouse/files_ingested"] == 2
 
 
 def test_a_unit_that_cannot_run_fails_with_the_reason(layout, sail_url) -> None:
@@ -55,5 +60,6 @@ def test_a_unit_that_cannot_run_fails_with_the_reason(layout, sail_url) -> None:
     missing_input = run_unit("silver.customers", env)
     unknown_table = run_unit("silver.nothing", env)
 
-    assert missing_input.returncode != 0 and "bronze.customers does not exist yet" in missing_input.stderr
-    assert unknown_table.returncode != 0 and "no table silver.nothing" in unknown_table.stderr
+    assert missing_input.returncode == 1 and "bronze.customers does not exist yet" in missing_input.stderr
+    assert report(missing_input).error.kind == "TableNotFoundError"
+    assert unknown_table.returncode == 2 and "no table silver.nothing" in unknown_table.stderr

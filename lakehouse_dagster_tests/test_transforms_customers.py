@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import pytest
 
-from lakehouse_dagster.transforms.customers import clean_customers, customer_segments
+from lakehouse_dagster.domains.customers.transforms import clean_customers, customer_segments
 
 AS_OF = date(2026, 11, 26)
 BRONZE_SCHEMA = (

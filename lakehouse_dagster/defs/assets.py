@@ -1,142 +1,100 @@
-"""Assets from table units: each asset is a thin wrapper that runs its table's unit."""
+"""An asset per declared table: a thin body that asks the runner to run the table's unit."""
 
-# No ``from __future__ import annotations`` here: Dagster inspects the compute functions' annotations.
+# No ``from __future__ import annotations``: Dagster inspects the compute functions' annotations.
 
-from collections.abc import Iterator
-from datetime import date, timedelta
-from typing import Any
+from datetime import date
 
 import dagster as dg
+from pydantic import Field
 
-from lakehouse_dagster.defs.partitions import ORDER_DATE_PARTITIONS
-from lakehouse_dagster.deployment import LakehouseSettings
-from lakehouse_dagster.engine.resource import SparkResource
-from lakehouse_dagster.lake.layout import is_remote
-from lakehouse_dagster.lake.resource import LakeResource
-from lakehouse_dagster.quality.checks import CheckOutcome, expectation_outcomes
-from lakehouse_dagster.quality.expectations import ExpectationFailedError
-from lakehouse_dagster.units.base import PartitionWindow, Severity, TableUnit, UnitRequest, UnitResult
-from lakehouse_dagster.units.runner import execute
-
-#: Every table is rebuilt daily: warn after 26 hours without a materialisation, fail after 50
-#: (two missed days).
-DAILY_FRESHNESS = dg.FreshnessPolicy.time_window(
-    fail_window=timedelta(hours=50), warn_window=timedelta(hours=26)
-)
+from lakehouse_dagster.declarations.table import Domain, Table
+from lakehouse_dagster.declarations.timing import Automation
+from lakehouse_dagster.defs.report import Events, dagster_events
+from lakehouse_dagster.quality.checks import Severity
+from lakehouse_dagster.runners.base import UnitRunner
+from lakehouse_dagster.units.request import PartitionWindow, UnitRequest, today_utc
 
 
-class AsOfDateConfig(dg.Config):
-    """The run's logical date for tables that depend on "today"."""
+class TableRunConfig(dg.Config):
+    """Run configuration of a table's materialisation."""
 
-    as_of_date: str | None = None
+    as_of_date: str | None = Field(
+        default=None,
+        description="The run's logical date (YYYY-MM-DD); default LAKEHOUSE_AS_OF_DATE, else today (UTC).",
+    )
+    files: list[str] | None = Field(
+        default=None,
+        description="Bronze tables fed by files: ingest exactly these landed files (default: all new ones).",
+    )
 
 
-Materialization = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
-
-
-def table_asset(unit: TableUnit, settings: LakehouseSettings) -> dg.AssetsDefinition:
-    key = dg.AssetKey(unit.name.key_path)
+def table_asset(
+    domain: Domain,
+    table: Table,
+    partitions_def: dg.DailyPartitionsDefinition | None,
+    default_as_of: date | None,
+) -> dg.AssetsDefinition:
+    key = dg.AssetKey(table.name.key_path)
     check_specs = [
         dg.AssetCheckSpec(
-            name=check.name,
+            name=spec.name,
             asset=key,
-            description=check.description,
+            description=spec.description,
             # A failed ERROR check keeps downstream assets of the run from running.
-            blocking=check.severity is Severity.ERROR,
+            blocking=spec.severity is Severity.ERROR,
         )
-        for check in unit.check_specs()
+        for spec in table.check_specs()
     ]
+    freshness = table.freshness
 
-    def run(
-        context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource, as_of_date: date | None
-    ) -> Materialization:
+    @dg.asset(
+        key=key,
+        deps=[dg.AssetKey(upstream.key_path) for upstream in table.upstream],
+        description=table.description,
+        group_name=domain.name,
+        owners=list(table.owners),
+        kinds={"spark", "delta"},
+        check_specs=check_specs,
+        metadata={
+            "dagster/table_name": str(table.name),
+            "dagster/code_references": dg.CodeReferencesMetadataValue(
+                code_references=[
+                    dg.LocalFileCodeReference(file_path=location.file, line_number=location.line, label=label)
+                    for label, location in table.code_locations()
+                ]
+            ),
+        },
+        tags={"lakehouse/layer": table.name.layer},
+        # One writer per table across runs (the instance gives each pool one slot by default).
+        pool=str(table.name),
+        partitions_def=partitions_def,
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=freshness.fail_after, warn_window=freshness.warn_after
+        )
+        if freshness
+        else None,
+        automation_condition=dg.AutomationCondition.eager() if table.automation is Automation.EAGER else None,
+        # A backfill of any range is one run, and each asset writes the range at once.
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
+    )
+    def materialize(context: dg.AssetExecutionContext, runner: UnitRunner, config: TableRunConfig) -> Events:
+        if config.files is not None and table.source is None:
+            raise dg.Failure(
+                f"{table.name} is not fed by files: the files setting applies to bronze tables only"
+            )
         partition = None
-        if unit.partitioned:
+        if partitions_def is not None:
             window = context.partition_time_window
             partition = PartitionWindow(window.start.date(), window.end.date())
         request = UnitRequest(
-            table=str(unit.name), run_id=context.run.run_id, as_of_date=as_of_date, partition=partition
+            table=str(table.name),
+            as_of_date=date.fromisoformat(config.as_of_date)
+            if config.as_of_date
+            else default_as_of or today_utc(),
+            run_id=context.run.run_id,
+            partition=partition,
+            files=tuple(config.files) if config.files is not None else None,
         )
-        try:
-            result = execute(
-                request, spark.get_session(), lake.layout(), context.log, settings.thresholds, unit
-            )
-        except ExpectationFailedError as error:
-            # Nothing was written; the failed expectations still show in the UI as failed checks.
-            yield from (check_result(outcome) for outcome in expectation_outcomes(error.results))
-            raise dg.Failure(description=str(error)) from error
-        yield materialize_result(unit, result)
+        yield from dagster_events(table, runner.run(context, table, request))
 
-    decorate = dg.asset(
-        key=key,
-        deps=[dg.AssetKey(upstream.key_path) for upstream in unit.upstream],
-        description=unit.description,
-        group_name=unit.group,
-        kinds={"spark", "delta"},
-        check_specs=check_specs,
-        metadata={"dagster/table_name": str(unit.name)},
-        tags={"lakehouse/layer": unit.name.layer},
-        # One writer per table across runs (the instance gives each pool one slot by default).
-        pool=str(unit.name),
-        partitions_def=ORDER_DATE_PARTITIONS if unit.partitioned else None,
-        freshness_policy=DAILY_FRESHNESS,
-        # A backfill of any range is one run, and each asset writes the range at once.
-        backfill_policy=dg.BackfillPolicy.single_run() if unit.partitioned else None,
-    )
-    if unit.uses_as_of_date:
-
-        def materialize_as_of(
-            context: dg.AssetExecutionContext,
-            spark: SparkResource,
-            lake: LakeResource,
-            config: AsOfDateConfig,
-        ) -> Materialization:
-            as_of_date = date.fromisoformat(config.as_of_date) if config.as_of_date else settings.as_of_date
-            yield from run(context, spark, lake, as_of_date)
-
-        return decorate(materialize_as_of)
-
-    def materialize(
-        context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
-    ) -> Materialization:
-        yield from run(context, spark, lake, None)
-
-    return decorate(materialize)
-
-
-def materialize_result(unit: TableUnit, result: UnitResult) -> dg.MaterializeResult:
-    metadata: dict[str, Any] = dict(result.metadata)
-    if unit.column_lineage:
-        metadata["dagster/column_lineage"] = dg.TableColumnLineage(
-            deps_by_column={
-                column: [
-                    dg.TableColumnDep(asset_key=dg.AssetKey(table.key_path), column_name=name)
-                    for table, name in deps
-                ]
-                for column, deps in unit.column_lineage.items()
-            }
-        )
-    metadata["dagster/column_schema"] = dg.TableSchema(
-        columns=[
-            dg.TableColumn(
-                column.name, column.type, constraints=dg.TableColumnConstraints(nullable=column.nullable)
-            )
-            for column in result.columns
-        ]
-    )
-    metadata["dagster/uri"] = (
-        dg.MetadataValue.url(result.uri) if is_remote(result.uri) else dg.MetadataValue.path(result.uri)
-    )
-    return dg.MaterializeResult(
-        metadata=metadata, check_results=[check_result(check) for check in result.checks]
-    )
-
-
-def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=outcome.name,
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity(outcome.severity.value),
-        description=outcome.description or None,
-        metadata=outcome.metadata,
-    )
+    return materialize

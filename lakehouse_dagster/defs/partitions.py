@@ -1,4 +1,4 @@
-"""Daily partitions by order date, and the run tags that select a range of them."""
+"""Daily partitions from their declarations, and the run tags that select a range of them."""
 
 from __future__ import annotations
 
@@ -7,12 +7,19 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-ORDER_DATE_PARTITIONS = dg.DailyPartitionsDefinition(start_date="2025-01-01")
+from lakehouse_dagster.declarations.timing import DailyPartitions
 
 # A run whose tags name a partition range materialises the range in one run (with the
 # single-run backfill policy, one write per asset). These are Dagster's own tag names.
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def partitions_definition(
+    partitions: DailyPartitions, start: date | None = None
+) -> dg.DailyPartitionsDefinition:
+    """The declared partitions; ``start`` (the deployment's) moves their first day."""
+    return dg.DailyPartitionsDefinition(start_date=(start or partitions.start).isoformat())
 
 
 def range_tags(first: date, last: date) -> dict[str, str]:
@@ -35,7 +42,7 @@ def contiguous_ranges(days: Iterable[date]) -> Iterator[tuple[date, date]]:
     yield first, last
 
 
-def existing_partition_days(days: Iterable[date]) -> list[date]:
+def existing_partition_days(days: Iterable[date], definition: dg.DailyPartitionsDefinition) -> list[date]:
     """The days that are partitions now (not before the start, not today or later)."""
-    keys = set(ORDER_DATE_PARTITIONS.get_partition_keys())
+    keys = set(definition.get_partition_keys())
     return sorted(day for day in set(days) if day.isoformat() in keys)

@@ -1,4 +1,4 @@
-"""Resources by deployment."""
+"""Resources by deployment: the runner (with the engine and the lake it needs)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,32 @@ from typing import Any
 
 import dagster as dg
 
-from lakehouse_dagster.deployment import Deployment, LakehouseSettings
+from lakehouse_dagster.deployment import Deployment, LakehouseSettings, UnitRunnerKind
 from lakehouse_dagster.engine.resource import SparkResource
 from lakehouse_dagster.lake.resource import LakeResource
+from lakehouse_dagster.runners.in_process import InProcessRunner
+from lakehouse_dagster.runners.subprocess import SubprocessRunner
 
 
-def build_resources(settings: LakehouseSettings) -> dict[str, Any]:
+def spark_resource(settings: LakehouseSettings) -> SparkResource:
     if settings.deployment is Deployment.PROD:
         # Read at run time, so the URL (it may carry a token) never shows in the UI.
-        spark = SparkResource(mode="remote", remote_url=dg.EnvVar("LAKEHOUSE_SPARK_REMOTE"))
-    elif settings.engine.remote_url:
-        spark = SparkResource(mode="remote", remote_url=settings.engine.remote_url)
-    else:
-        spark = SparkResource(mode="embedded")
-    return {"spark": spark, "lake": LakeResource.from_layout(settings.layout)}
+        return SparkResource(mode="remote", remote_url=dg.EnvVar("LAKEHOUSE_SPARK_REMOTE"))
+    if settings.engine.remote_url:
+        return SparkResource(mode="remote", remote_url=settings.engine.remote_url)
+    return SparkResource(mode="embedded")
+
+
+def build_resources(settings: LakehouseSettings, registry_path: str) -> dict[str, Any]:
+    if settings.unit_runner is UnitRunnerKind.SUBPROCESS:
+        return {"runner": SubprocessRunner(registry=registry_path)}
+    return {
+        "runner": InProcessRunner(
+            spark=spark_resource(settings),
+            lake=LakeResource.from_layout(settings.layout),
+            thresholds_file=settings.thresholds_file,
+        )
+    }
 
 
 def executor_for(settings: LakehouseSettings) -> dg.ExecutorDefinition:

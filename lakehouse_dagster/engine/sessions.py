@@ -6,22 +6,20 @@ directly; the Dagster resource in ``engine/resource.py`` wraps it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
+from lakehouse_dagster.deployment import quiet_engine_logs
 from lakehouse_dagster.engine.settings import EngineSettings
-
-# Sail logs every session at INFO level on stderr; keep its warnings and errors only.
-os.environ.setdefault("RUST_LOG", "warn,sail_common::actor=error")
 
 
 class EmbeddedSail:
     """A Sail Spark Connect server in this process, on a free port of 127.0.0.1."""
 
     def __init__(self) -> None:
+        quiet_engine_logs()
         from pysail.spark import SparkConnectServer
 
         self._server = SparkConnectServer("127.0.0.1", 0)
@@ -32,10 +30,6 @@ class EmbeddedSail:
         self._running = True
         host, port = self._server.listening_address
         return f"sc://{host}:{port}"
-
-    @property
-    def port(self) -> int:
-        return self._server.listening_address[1]
 
     def stop(self) -> None:
         if self._running:

@@ -14,7 +14,3 @@ class EngineSettings:
     def __post_init__(self) -> None:
         if self.remote_url is not None and not self.remote_url.startswith("sc://"):
             raise ValueError(f"a Spark Connect URL starts with sc://, got {self.remote_url!r}")
-
-    @property
-    def mode(self) -> str:
-        return "remote" if self.remote_url else "embedded"

@@ -1,33 +1,43 @@
-"""The ingestion ledger: which landed files a bronze table holds, as a Delta table.
+"""The ingestion ledger: which landed files a bronze table holds, as a Delta table of events.
 
-A batch is recorded twice. Before the bronze write, every file of the batch is appended
-with state ``pending``; after it, the same files are appended with state ``committed``.
-A run that dies in between leaves a pending batch. The next run settles it before
-listing new files: if bronze holds rows of that batch (one Delta commit, so all of them
-or none), the batch is committed; otherwise it is ``abandoned`` and its files are new
-again. Either way no row is lost or duplicated.
+Every file goes through *attempts*. An attempt starts with a ``claimed`` event in a batch and
+ends with ``committed`` (with the file's outcome: ingested, empty or rejected) or
+``released`` (the batch failed before its rows were written: the file is free again).
+
+- **Claims are atomic.** A claim is an insert-only MERGE on (file, attempt): of two writers
+  claiming the same file at the same moment, one wins and the other gets the files it won
+  (possibly none). No file is ever in two batches.
+- **Bronze commits once per batch.** The bronze write carries the batch id as its Delta
+  application transaction id, so whoever completes a batch (its owner, or a later run
+  recovering it) writes its rows once.
+- **Nothing is left open.** A batch claimed by a run that died is found by the next run
+  (``open_batches``) and completed there.
+
+Lookups read the events of the files in question only, never the whole ledger.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pyspark.sql import functions as F
 
-from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.lake.delta import ConcurrentWriteError, DeltaTables
 from lakehouse_dagster.lake.files import LandingFile
 from lakehouse_dagster.lake.layout import TableName
 
 LEDGER_SCHEMA = (
-    "batch_id STRING, file_path STRING, file_size BIGINT, file_modified_at TIMESTAMP, state STRING, "
-    "outcome STRING, rows BIGINT, rescued_rows BIGINT, message STRING, recorded_at TIMESTAMP"
+    "file_path STRING, attempt INT, batch_id STRING, event STRING, file_size BIGINT, "
+    "file_modified_at TIMESTAMP, fingerprint STRING, content_hash STRING, outcome STRING, rows BIGINT, "
+    "rescued_rows BIGINT, message STRING, recorded_at TIMESTAMP"
 )
-
-PENDING, COMMITTED, ABANDONED = "pending", "committed", "abandoned"
+CLAIMED, COMMITTED, RELEASED = "claimed", "committed", "released"
 #: Outcomes of a file: its rows are in bronze, it had none, or it could not be parsed.
 INGESTED, EMPTY, REJECTED = "ingested", "empty", "rejected"
+#: The identity of a claim: a second claim of the same attempt of a file loses.
+CLAIM_IDENTITY = ("file_path", "attempt", "event")
 
 
 def ledger_table(target: TableName) -> TableName:
@@ -35,19 +45,35 @@ def ledger_table(target: TableName) -> TableName:
 
 
 @dataclass(frozen=True)
-class LedgerEntry:
-    batch_id: str
+class Claim:
+    """A file in a batch: the attempt it is, and what the file looked like when claimed."""
+
     file: LandingFile
+    attempt: int
+    batch_id: str = ""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A file's outcome in a batch."""
+
+    claim: Claim
     outcome: str
     rows: int = 0
     rescued_rows: int = 0
     message: str | None = None
+    content_hash: str | None = None
 
 
 @dataclass(frozen=True)
-class Recovery:
-    committed: list[str]
-    abandoned: list[str]
+class FileState:
+    """The latest attempt of a file, as the ledger knows it."""
+
+    attempt: int
+    event: str
+    outcome: str | None
+    fingerprint: str
+    content_hash: str | None
 
 
 class IngestLedger:
@@ -58,102 +84,131 @@ class IngestLedger:
 
     # Reading ------------------------------------------------------------------------------
 
-    def _records(self) -> list[dict]:
-        if not self.tables.exists(self.name):
-            return []
-        return self.tables.read(self.name).toArrow().to_pylist()
-
-    def ingested_files(self) -> dict[str, LedgerEntry]:
-        """The latest committed entry of every file the ledger knows, by path."""
+    def states(self, paths: Iterable[str]) -> dict[str, FileState]:
+        """The latest attempt of each of ``paths`` that the ledger knows."""
+        paths = list(paths)
+        if not paths or not self.tables.exists(self.name):
+            return {}
+        events = self.tables.lookup(self.name, "file_path", paths).toArrow().to_pylist()
         latest: dict[str, dict] = {}
-        for record in self._records():
-            if record["state"] != COMMITTED:
-                continue
-            previous = latest.get(record["file_path"])
-            if previous is None or record["recorded_at"] >= previous["recorded_at"]:
-                latest[record["file_path"]] = record
-        return {path: _entry(record) for path, record in latest.items()}
+        order = {CLAIMED: 0, RELEASED: 1, COMMITTED: 1}
+        for event in events:
+            previous = latest.get(event["file_path"])
+            rank = (event["attempt"], order[event["event"]])
+            if previous is None or rank > (previous["attempt"], order[previous["event"]]):
+                latest[event["file_path"]] = event
+        return {
+            path: FileState(e["attempt"], e["event"], e["outcome"], e["fingerprint"], e["content_hash"])
+            for path, e in latest.items()
+        }
+
+    def open_batches(self) -> dict[str, list[Claim]]:
+        """Batches claimed and neither committed nor released: their writer died, or is
+        still writing. Completing them twice is harmless; leaving them open would lose files."""
+        if not self.tables.exists(self.name):
+            return {}
+        ledger = self.tables.read(self.name)
+        open_ids = (
+            ledger.groupBy("batch_id")
+            .agg(F.max(F.when(F.col("event") != CLAIMED, 1).otherwise(0)).alias("settled"))
+            .where(F.col("settled") == 0)
+            .select("batch_id")
+        )
+        claims = ledger.where(F.col("event") == CLAIMED).join(open_ids, "batch_id", "left_semi")
+        batches: dict[str, list[Claim]] = {}
+        for row in claims.orderBy("batch_id", "file_path").toArrow().to_pylist():
+            batches.setdefault(row["batch_id"], []).append(_claim(row))
+        return batches
 
     # Writing ------------------------------------------------------------------------------
 
-    def record(self, entries: Iterable[LedgerEntry], state: str) -> None:
-        now = datetime.now(UTC)
-        rows = [
-            (
-                entry.batch_id,
-                entry.file.uri,
-                entry.file.size,
-                entry.file.modified_at,
-                state,
-                entry.outcome,
-                entry.rows,
-                entry.rescued_rows,
-                entry.message,
-                now,
-            )
-            for entry in entries
-        ]
+    def claim(self, claims: Sequence[Claim], batch_id: str) -> list[Claim]:
+        """Claim ``claims`` for ``batch_id``; return the ones won (a concurrent writer may win others)."""
+        if not claims:
+            return []
+        rows = [self._row(c, batch_id, CLAIMED) for c in claims]
+        frame = self.tables.spark.createDataFrame(rows, schema=LEDGER_SCHEMA)
+        self.tables.insert_missing(self.name, frame, CLAIM_IDENTITY)
+        won = self.tables.read(self.name).where(
+            (F.col("batch_id") == F.lit(batch_id)) & (F.col("event") == CLAIMED)
+        )
+        return sorted((_claim(row) for row in won.toArrow().to_pylist()), key=lambda c: c.file)
+
+    def commit(self, batch_id: str, entries: Sequence[LedgerEntry]) -> None:
+        self._append(
+            [
+                self._row(
+                    e.claim,
+                    batch_id,
+                    COMMITTED,
+                    outcome=e.outcome,
+                    rows=e.rows,
+                    rescued_rows=e.rescued_rows,
+                    message=e.message,
+                    content_hash=e.content_hash,
+                )
+                for e in entries
+            ]
+        )
+
+    def release(self, batch_id: str, claims: Sequence[Claim], reason: str) -> None:
+        self._append([self._row(c, batch_id, RELEASED, message=reason) for c in claims])
+
+    def _append(self, rows: list[tuple]) -> None:
         if rows:
             self.tables.append(self.name, self.tables.spark.createDataFrame(rows, schema=LEDGER_SCHEMA))
 
-    def mark_pending(self, entries: list[LedgerEntry]) -> None:
-        self.record(entries, PENDING)
-
-    def mark_committed(self, entries: list[LedgerEntry]) -> None:
-        self.record(entries, COMMITTED)
-
-    # Recovery -----------------------------------------------------------------------------
-
-    def recover(self) -> Recovery:
-        """Settle batches left pending by a run that died between the two ledger writes."""
-        records = self._records()
-        settled = {record["batch_id"] for record in records if record["state"] != PENDING}
-        pending: dict[str, list[LedgerEntry]] = {}
-        for record in records:
-            if record["state"] == PENDING and record["batch_id"] not in settled:
-                pending.setdefault(record["batch_id"], []).append(_entry(record))
-        recovery = Recovery(committed=[], abandoned=[])
-        for batch_id, entries in sorted(pending.items()):
-            counts = self._bronze_counts(batch_id)
-            if counts:
-                self.mark_committed(
-                    [
-                        replace(
-                            entry,
-                            rows=counts.get(entry.file.uri, (0, 0))[0],
-                            rescued_rows=counts.get(entry.file.uri, (0, 0))[1],
-                        )
-                        for entry in entries
-                    ]
-                )
-                recovery.committed.append(batch_id)
-            else:
-                self.record(entries, ABANDONED)
-                recovery.abandoned.append(batch_id)
-        return recovery
-
-    def _bronze_counts(self, batch_id: str) -> dict[str, tuple[int, int]]:
-        if not self.tables.exists(self.target):
-            return {}
-        rows = (
-            self.tables.read(self.target)
-            .where(F.col("_batch_id") == batch_id)
-            .groupBy("_source_file")
-            .agg(F.count(F.lit(1)).alias("rows"), F.count("_rescued_data").alias("rescued"))
-            .collect()
+    @staticmethod
+    def _row(
+        claim: Claim,
+        batch_id: str,
+        event: str,
+        *,
+        outcome: str | None = None,
+        rows: int | None = None,
+        rescued_rows: int | None = None,
+        message: str | None = None,
+        content_hash: str | None = None,
+    ) -> tuple:
+        landed = claim.file
+        return (
+            landed.uri,
+            claim.attempt,
+            batch_id,
+            event,
+            landed.size,
+            landed.modified_at,
+            landed.fingerprint,
+            content_hash,
+            outcome,
+            rows,
+            rescued_rows,
+            message,
+            datetime.now(UTC),
         )
-        return {row["_source_file"]: (row["rows"], row["rescued"]) for row in rows}
 
 
-def _entry(record: dict) -> LedgerEntry:
-    modified_at = record["file_modified_at"]
-    if modified_at.tzinfo is None:
+def claim_with_retries(
+    ledger: IngestLedger, claims: Sequence[Claim], batch_id: str, attempts: int = 5
+) -> list[Claim]:
+    """Claim, retrying when a concurrent claim made the MERGE conflict: the retry sees the
+    other writer's claims and wins only what is left."""
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return ledger.claim(claims, batch_id)
+        except ConcurrentWriteError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
+    return []
+
+
+def _claim(row: dict) -> Claim:
+    modified_at = row["file_modified_at"]
+    if modified_at is not None and modified_at.tzinfo is None:
         modified_at = modified_at.replace(tzinfo=UTC)
-    return LedgerEntry(
-        batch_id=record["batch_id"],
-        file=LandingFile(modified_at=modified_at, uri=record["file_path"], size=record["file_size"]),
-        outcome=record["outcome"],
-        rows=record["rows"] or 0,
-        rescued_rows=record["rescued_rows"] or 0,
-        message=record["message"],
-    )
+    landed = LandingFile(modified_at, row["file_path"], row["file_size"], row["fingerprint"] or "")
+    return Claim(landed, row["attempt"], row["batch_id"])

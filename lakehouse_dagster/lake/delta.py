@@ -1,17 +1,34 @@
-"""Delta tables by name: Spark reads and writes the data, ``deltalake`` reads the log.
+"""The storage seam: every read, write, MERGE and Delta-log lookup of the lake's tables.
 
-Every write is a single Delta commit, so a failed write leaves the table as it was.
+Tables are addressed as ``layer.table``. Spark does the data work on every engine; what the
+engine cannot do is done by a *log backend*, picked by what the engine can do:
+
+- ``DeltaRsLog`` (the embedded engine, Sail): ``deltalake`` (delta-rs) reads the log and
+  commits batches with application transaction ids, which Sail ignores;
+- ``SparkSqlLog`` (Databricks, Spark with delta-spark): ``DESCRIBE HISTORY`` and the Delta
+  writer's own ``txnAppId`` / ``txnVersion``.
+
+SQL text is built here only, from table paths (checked when the settings are read) and
+column names (always quoted); values from data travel as DataFrames, never as SQL text.
+
+Concurrency: two writers that commit to a table at the same moment are detected by Delta's
+optimistic concurrency; the loser raises ``ConcurrentWriteError`` and commits nothing.
+Tables are created empty first, so that two first writes conflict like any others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
+from typing import Any, Protocol
 
-import deltalake
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
-from lakehouse_dagster.lake.layout import LakeLayout, TableName
+from lakehouse_dagster.lake.layout import LakeLayout, TableName, quote_identifier
 
 
 class TableNotFoundError(LookupError):
@@ -25,6 +42,17 @@ class SchemaMergeError(ValueError):
     pass
 
 
+class ConcurrentWriteError(RuntimeError):
+    """Another writer committed to the table at the same moment; this write committed nothing."""
+
+
+_CONFLICT = re.compile(
+    r"Failed to commit transaction|Concurrent\w*(Exception|failed)|ProtocolChanged|MetadataChanged"
+    r"|DELTA_CONCURRENT",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class ColumnInfo:
     name: str
@@ -32,29 +60,77 @@ class ColumnInfo:
     nullable: bool
 
 
+@dataclass(frozen=True)
+class Upsert:
+    """How ``DeltaTables.merge`` applies a source to a table.
+
+    Rows match on ``on`` (null-safe equality). A matched row whose source ``delete_flag`` is
+    true is deleted; otherwise it is updated when one of ``columns`` differs. An unmatched
+    row is inserted unless its ``delete_flag`` is true.
+    """
+
+    on: tuple[str, ...]
+    columns: tuple[str, ...]
+    delete_flag: str | None = None
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """Rows whose ``column`` is in [start, end): the rows a partition range replaces."""
+
+    column: str
+    start: date
+    end: date
+
+    def predicate(self) -> str:
+        column = quote_identifier(self.column)
+        return f"{column} >= DATE'{self.start.isoformat()}' AND {column} < DATE'{self.end.isoformat()}'"
+
+    def condition(self):
+        column = F.col(quote_identifier(self.column))
+        return (column >= F.lit(self.start)) & (column < F.lit(self.end))
+
+
+class LogBackend(Protocol):
+    """What the seam asks of the Delta log, beyond Spark's reads and writes."""
+
+    def exists(self, uri: str) -> bool: ...
+    def version(self, uri: str) -> int | None: ...
+    def history(self, uri: str, limit: int) -> list[dict[str, Any]]: ...
+    def append_staged(self, uri: str, staged_uri: str, token: str, partition_by: Sequence[str]) -> bool: ...
+
+
 class DeltaTables:
     """The lake's tables, addressed as ``layer.table``."""
 
-    def __init__(self, spark: SparkSession, layout: LakeLayout) -> None:
+    def __init__(self, spark: SparkSession, layout: LakeLayout, log: LogBackend | None = None) -> None:
         self.spark = spark
         self.layout = layout
+        self.log = log if log is not None else log_backend_for(spark)
+
+    # Names and reads -------------------------------------------------------------------------
 
     def uri(self, name: TableName) -> str:
         return self.layout.table_uri(name)
 
+    def sql_ref(self, name: TableName) -> str:
+        """How SQL names the table: by path, which survives engine restarts."""
+        return f"delta.{quote_identifier(self.uri(name))}"
+
     def exists(self, name: TableName) -> bool:
-        return deltalake.DeltaTable.is_deltatable(self.uri(name))
+        return self.log.exists(self.uri(name))
 
     def read(self, name: TableName) -> DataFrame:
         if not self.exists(name):
             raise TableNotFoundError(name, self.uri(name))
         return self.spark.read.format("delta").load(self.uri(name))
 
+    def read_or_empty(self, name: TableName, schema: str) -> DataFrame:
+        return self.read(name) if self.exists(name) else self.spark.createDataFrame([], schema)
+
     def version(self, name: TableName) -> int | None:
         """The latest committed version, or None before the first write."""
-        if not self.exists(name):
-            return None
-        return deltalake.DeltaTable(self.uri(name)).version()
+        return self.log.version(self.uri(name))
 
     def columns(self, name: TableName) -> list[ColumnInfo]:
         return [
@@ -62,45 +138,150 @@ class DeltaTables:
             for field in self.read(name).schema.fields
         ]
 
-    def sql_ref(self, name: TableName) -> str:
-        """How SQL names the table: by path, which survives engine restarts."""
-        return f"delta.`{self.uri(name)}`"
+    def lookup(self, name: TableName, column: str, values: Iterable[str]) -> DataFrame:
+        """The rows whose ``column`` is one of ``values`` (a join, not a filter of literals)."""
+        wanted = self.spark.createDataFrame([(value,) for value in dict.fromkeys(values)], "value STRING")
+        return self.read(name).join(wanted.withColumnRenamed("value", column), on=column, how="left_semi")
 
-    # Writes -----------------------------------------------------------------------------
+    def commit_metrics(self, name: TableName, since_version: int | None) -> dict[str, Any]:
+        """Rows inserted, updated and deleted by the commit after ``since_version`` (none if none)."""
+        if self.version(name) == since_version:
+            return {"rows_inserted": 0, "rows_updated": 0, "rows_deleted": 0}
+        commit = self.log.history(self.uri(name), 1)[0]
+        metrics = commit.get("operationMetrics") or {}
+        return {
+            "operation": commit.get("operation"),
+            "rows_inserted": int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)) or 0),
+            "rows_updated": int(metrics.get("numTargetRowsUpdated", 0) or 0),
+            "rows_deleted": int(metrics.get("numTargetRowsDeleted", 0) or 0),
+        }
+
+    # Writes ----------------------------------------------------------------------------------
 
     def append(self, name: TableName, frame: DataFrame, *, merge_schema: bool = False) -> None:
+        """Add rows in one commit. Appends never conflict with each other."""
+        self._create_if_missing(name, frame)
         writer = frame.write.format("delta").mode("append")
         if merge_schema:
             self._check_schema_can_grow(name, frame)
             writer = writer.option("mergeSchema", "true")
-        writer.save(self.uri(name))
-        self.register(name)
+        self._commit(name, lambda: writer.save(self.uri(name)))
+
+    def append_staged(
+        self, name: TableName, staged_uri: str, token: str, *, partition_by: Sequence[str] = ()
+    ) -> bool:
+        """Append the Parquet files under ``staged_uri`` in one commit that carries ``token``,
+        unless a commit with ``token`` exists already. Returns whether this call committed.
+
+        Two writers of the same token at the same moment: one commits, the other finds the
+        token and commits nothing. This is what makes a retried or recovered batch land once.
+        """
+        return self._commit(
+            name, lambda: self.log.append_staged(self.uri(name), staged_uri, token, partition_by)
+        )
 
     def overwrite(self, name: TableName, frame: DataFrame, *, partition_by: Sequence[str] = ()) -> None:
         """Replace the whole table, schema included, in one commit."""
+        self._create_if_missing(name, frame, partition_by)
         writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        writer.save(self.uri(name))
+        self._commit(name, lambda: writer.save(self.uri(name)))
+
+    def replace_window(
+        self, name: TableName, frame: DataFrame, window: DateWindow, *, partition_by: Sequence[str] = ()
+    ) -> None:
+        """Replace the rows of ``window`` (a range of daily partitions) in one commit."""
+        self._create_if_missing(name, frame, partition_by)
+        writer = frame.write.format("delta").mode("overwrite").option("replaceWhere", window.predicate())
+        self._commit(name, lambda: writer.save(self.uri(name)))
+
+    def merge(self, name: TableName, source: DataFrame, upsert: Upsert) -> None:
+        """MERGE ``source`` into the table (see ``Upsert``). A merge that changes nothing commits nothing."""
+        flag = upsert.delete_flag
+        self._create_if_missing(name, source.drop(flag) if flag else source)
+        on = " AND ".join(f"t.{c} <=> s.{c}" for c in map(quote_identifier, upsert.on))
+        columns = [quote_identifier(c) for c in upsert.columns]
+        differs = "NOT (" + " AND ".join(f"t.{c} <=> s.{c}" for c in columns) + ")"
+        assignments = ", ".join(f"t.{c} = s.{c}" for c in columns)
+        insert = f"({', '.join(columns)}) VALUES ({', '.join(f's.{c}' for c in columns)})"
+        deleted = f"s.{quote_identifier(flag)}" if flag else "FALSE"
+        statement = (
+            f"MERGE INTO {{target}} AS t USING {{source}} AS s ON {on} "
+            f"WHEN MATCHED AND {deleted} THEN DELETE "
+            f"WHEN MATCHED AND {differs} THEN UPDATE SET {assignments} "
+            f"WHEN NOT MATCHED AND NOT {deleted} THEN INSERT {insert}"
+        )
+        self._merge_sql(name, source, statement)
+
+    def insert_missing(self, name: TableName, frame: DataFrame, identity: Sequence[str]) -> None:
+        """Insert the rows whose ``identity`` is not in the table yet (an insert-only MERGE).
+
+        Two writers inserting the same identity at the same moment: one wins, the other
+        raises ``ConcurrentWriteError``."""
+        self._create_if_missing(name, frame)
+        on = " AND ".join(f"t.{c} <=> s.{c}" for c in map(quote_identifier, identity))
+        self._merge_sql(
+            name,
+            frame,
+            f"MERGE INTO {{target}} AS t USING {{source}} AS s ON {on} WHEN NOT MATCHED THEN INSERT *",
+        )
+
+    def register(self, name: TableName) -> None:
+        """With a catalog configured (Unity Catalog in production), register the table there as an
+        external table over its path. Locally tables are addressed by path only: the embedded
+        engine's catalog does not outlive it."""
+        if not self.layout.catalog:
+            return
+        parts = [*self.layout.catalog.split("."), name.layer, name.table]
+        qualified = ".".join(quote_identifier(p) for p in parts)
+        schema = ".".join(quote_identifier(p) for p in parts[:-1])
+        self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {qualified} USING DELTA LOCATION '{self.uri(name)}'")
+
+    # Internals ---------------------------------------------------------------------------------
+
+    def _merge_sql(self, name: TableName, source: DataFrame, statement: str) -> None:
+        view = f"merge_source_{uuid.uuid4().hex}"
+        source.createOrReplaceTempView(view)
+        try:
+            self._commit(
+                name,
+                lambda: self.spark.sql(statement.format(target=self.sql_ref(name), source=view)).collect(),
+            )
+        finally:
+            self.spark.catalog.dropTempView(view)
+
+    def _create_if_missing(self, name: TableName, frame: DataFrame, partition_by: Sequence[str] = ()) -> None:
+        """Create the table empty, with ``frame``'s schema. Two creators at once end with one
+        empty table; the writes that follow then conflict like any others."""
+        if self.exists(name):
+            return
+        writer = frame.limit(0).write.format("delta").mode("overwrite")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        try:
+            writer.save(self.uri(name))
+        except Exception:
+            if not self.exists(name):
+                raise
         self.register(name)
 
-    def replace_where(
-        self, name: TableName, frame: DataFrame, predicate: str, *, partition_by: Sequence[str] = ()
-    ) -> None:
-        """Replace the rows matching ``predicate`` (a partition's date range) in one commit.
-        The first write creates the table, partitioned by ``partition_by``."""
-        if not self.exists(name):
-            self.overwrite(name, frame, partition_by=partition_by)
-            return
-        frame.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(self.uri(name))
-        self.register(name)
+    def _commit(self, name: TableName, write):
+        try:
+            return write()
+        except Exception as error:
+            if _CONFLICT.search(str(error)):
+                raise ConcurrentWriteError(
+                    f"{name}: another writer committed to the table at the same moment, so this write "
+                    f"committed nothing; run it again ({str(error).splitlines()[0][:200]})"
+                ) from error
+            raise
 
     def _check_schema_can_grow(self, name: TableName, frame: DataFrame) -> None:
         """Sail 0.7.2 silently drops new columns on a mergeSchema append to a table that has a
         non-nullable column. Refuse such a write rather than lose the columns' data."""
-        if not self.exists(name):
-            return
-        fields = deltalake.DeltaTable(self.uri(name)).schema().fields
+        fields = self.read(name).schema.fields
         new_columns = sorted(set(frame.columns) - {field.name for field in fields})
         required = [field.name for field in fields if not field.nullable]
         if new_columns and required:
@@ -109,12 +290,128 @@ class DeltaTables:
                 f"column(s) {', '.join(required)}; the engine would drop the new columns' data"
             )
 
-    def register(self, name: TableName) -> None:
-        """With a catalog configured (Unity Catalog in production), register the table there as an
-        external table over its path. Locally the tables are addressed by path only: Sail's
-        catalog does not outlive the engine."""
-        if not self.layout.catalog:
-            return
-        qualified = self.layout.catalog_name(name)
-        self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {qualified.rsplit('.', 1)[0]}")
-        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {qualified} USING DELTA LOCATION '{self.uri(name)}'")
+
+# Log backends ----------------------------------------------------------------------------------
+
+
+class DeltaRsLog:
+    """The Delta log through ``deltalake`` (delta-rs): for the embedded engine, which has no
+    ``DESCRIBE HISTORY`` and ignores application transaction ids."""
+
+    def exists(self, uri: str) -> bool:
+        import deltalake
+
+        return deltalake.DeltaTable.is_deltatable(uri)
+
+    def version(self, uri: str) -> int | None:
+        import deltalake
+
+        return deltalake.DeltaTable(uri).version() if self.exists(uri) else None
+
+    def history(self, uri: str, limit: int) -> list[dict[str, Any]]:
+        import deltalake
+
+        return deltalake.DeltaTable(uri).history(limit)
+
+    def append_staged(self, uri: str, staged_uri: str, token: str, partition_by: Sequence[str]) -> bool:
+        import deltalake
+        import pyarrow.dataset as ds
+        from deltalake import CommitProperties, Transaction
+        from deltalake.exceptions import CommitFailedError
+
+        staged = ds.dataset(staged_uri, format="parquet")
+        if not self.exists(uri):
+            try:
+                deltalake.DeltaTable.create(
+                    uri,
+                    schema=_nullable(staged.schema),
+                    partition_by=list(partition_by) or None,
+                    mode="error",
+                )
+            except Exception:
+                if not self.exists(uri):
+                    raise
+        for _attempt in range(20):
+            # The commit is made against this snapshot: a concurrent commit of the same token
+            # makes it fail, and the next attempt then finds the token.
+            table = deltalake.DeltaTable(uri)
+            if table.transaction_version(token) is not None:
+                return False
+            try:
+                deltalake.write_deltalake(
+                    table,
+                    staged.scanner().to_reader(),
+                    mode="append",
+                    schema_mode="merge",
+                    partition_by=list(partition_by) or None,
+                    commit_properties=CommitProperties(app_transactions=[Transaction(token, 1)]),
+                )
+                return True
+            except CommitFailedError:
+                continue
+        raise RuntimeError(f"{uri}: could not commit batch {token} after 20 concurrent attempts")
+
+
+class SparkSqlLog:
+    """The Delta log through Spark SQL: Databricks, or Spark with delta-spark."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+
+    def _detail(self, uri: str):
+        try:
+            return self.spark.sql(f"DESCRIBE DETAIL delta.{quote_identifier(uri)}").first()
+        except Exception as error:
+            if re.search(
+                r"not a Delta table|DELTA_MISSING_DELTA_TABLE|PATH_NOT_FOUND|does not exist", str(error)
+            ):
+                return None
+            raise
+
+    def exists(self, uri: str) -> bool:
+        return self._detail(uri) is not None
+
+    def version(self, uri: str) -> int | None:
+        if not self.exists(uri):
+            return None
+        return self.history(uri, 1)[0]["version"]
+
+    def history(self, uri: str, limit: int) -> list[dict[str, Any]]:
+        rows = self.spark.sql(f"DESCRIBE HISTORY delta.{quote_identifier(uri)} LIMIT {int(limit)}").collect()
+        return [row.asDict(recursive=True) for row in rows]
+
+    def append_staged(self, uri: str, staged_uri: str, token: str, partition_by: Sequence[str]) -> bool:
+        """The Delta writer skips a ``txnAppId`` it has committed before, and fails one that a
+        concurrent writer is committing."""
+        before = self.version(uri)
+        writer = (
+            self.spark.read.parquet(staged_uri)
+            .write.format("delta")
+            .mode("append")
+            .option("mergeSchema", "true")
+            .option("txnAppId", token)
+            .option("txnVersion", "1")
+        )
+        if partition_by and before is None:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(uri)
+        return self.version(uri) != before
+
+
+def _nullable(schema):
+    import pyarrow as pa
+
+    return pa.schema([field.with_nullable(True) for field in schema])
+
+
+def is_embedded_engine(spark: SparkSession) -> bool:
+    """Sail names its catalog ``sail``; Databricks and Spark name theirs otherwise."""
+    try:
+        return spark.sql("SELECT current_catalog()").first()[0] == "sail"
+    except Exception:
+        return False
+
+
+def log_backend_for(spark: SparkSession) -> LogBackend:
+    """delta-rs where the engine lacks Delta's log commands (Sail); Spark SQL elsewhere."""
+    return DeltaRsLog() if is_embedded_engine(spark) else SparkSqlLog(spark)

@@ -1,9 +1,22 @@
-"""File access for the landing zone and staging, local or S3, through ``pyarrow.fs``."""
+"""Files of the landing zone and of staging: local folders or S3.
+
+Listing follows the Spark/Hadoop convention: a file or folder whose name starts with ``_``
+or ``.`` is hidden (writers' ``_temporary/`` and ``.staging/`` folders, ``_SUCCESS``
+markers), so half-written copies are never picked up.
+
+Every listed file carries a *fingerprint* that changes when the file is replaced: locally its
+size, modification time, inode and change time (``utime`` cannot reset the change time); on
+S3 its ETag.
+"""
 
 from __future__ import annotations
 
+import os
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -14,11 +27,22 @@ from lakehouse_dagster.lake.layout import is_remote
 
 @dataclass(frozen=True, order=True)
 class LandingFile:
-    """A file as listed: its identity for exactly-once ingestion is ``uri``."""
+    """A file as listed. Its identity for exactly-once ingestion is ``uri``."""
 
     modified_at: datetime
     uri: str
     size: int
+    fingerprint: str = ""
+
+
+def is_hidden(relative_path: str) -> bool:
+    """True if any segment of the path below the watched folder starts with ``_`` or ``.``."""
+    return any(part.startswith(("_", ".")) for part in relative_path.split("/") if part)
+
+
+def content_hash(data: bytes) -> str:
+    """A cheap hash of a file's bytes, to tell a replaced file from a touched one."""
+    return f"crc32:{zlib.crc32(data):08x}:{len(data)}"
 
 
 def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -27,30 +51,100 @@ def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), uri
 
 
-def _to_uri(uri_prefix_of_root: str, path: str) -> str:
-    return f"{uri_prefix_of_root}{path}" if uri_prefix_of_root else path
+def _local_file(path: str, stat: os.stat_result) -> LandingFile:
+    return LandingFile(
+        modified_at=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, UTC),
+        uri=path,
+        size=stat.st_size,
+        fingerprint=f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}:{stat.st_ctime_ns}",
+    )
+
+
+def _walk_local(folder: str) -> Iterator[tuple[str, os.DirEntry]]:
+    stack = [(folder, "")]
+    while stack:
+        directory, relative = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(("_", ".")):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, f"{relative}{entry.name}/"))
+            elif entry.is_file():
+                yield f"{relative}{entry.name}", entry
+
+
+def _s3_client():
+    import boto3
+
+    return boto3.client("s3")
+
+
+def _list_s3(folder_uri: str, suffix: str) -> list[LandingFile]:
+    parsed = urlparse(folder_uri)
+    prefix = parsed.path.lstrip("/").rstrip("/") + "/"
+    found = []
+    paginator = _s3_client().get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=parsed.netloc, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if key.endswith(suffix) and not is_hidden(key[len(prefix) :]):
+                found.append(
+                    LandingFile(
+                        modified_at=item["LastModified"].astimezone(UTC),
+                        uri=f"s3://{parsed.netloc}/{key}",
+                        size=item["Size"],
+                        fingerprint=item["ETag"].strip('"'),
+                    )
+                )
+    return found
 
 
 def list_files(folder_uri: str, suffix: str) -> list[LandingFile]:
-    """Every file below ``folder_uri`` whose name ends with ``suffix``, oldest first.
+    """Every visible file below ``folder_uri`` whose name ends with ``suffix``, oldest first.
 
     A missing folder lists as empty: a source that has not delivered yet is not an error.
     """
-    filesystem, path = _filesystem(folder_uri)
-    scheme = folder_uri.split("://", 1)[0] + "://" if is_remote(folder_uri) else ""
-    selector = pafs.FileSelector(path, recursive=True, allow_not_found=True)
-    files = [
-        LandingFile(
-            modified_at=info.mtime.astimezone(UTC) if info.mtime else datetime.fromtimestamp(0, UTC),
-            uri=_to_uri(scheme, info.path),
-            size=info.size or 0,
-        )
-        for info in filesystem.get_file_info(selector)
-        if info.type == pafs.FileType.File
-        and info.base_name.endswith(suffix)
-        and not info.base_name.startswith((".", "_"))
-    ]
-    return sorted(files)
+    if folder_uri.startswith("s3://"):
+        return sorted(_list_s3(folder_uri, suffix))
+    if is_remote(folder_uri):
+        raise ValueError(f"cannot list {folder_uri}: landing zones are local folders or s3:// URIs")
+    return sorted(
+        _local_file(entry.path, entry.stat())
+        for relative, entry in _walk_local(folder_uri)
+        if relative.endswith(suffix)
+    )
+
+
+def stat_files(uris: Iterable[str]) -> tuple[list[LandingFile], list[str]]:
+    """The named files as listed, and the names of those that do not exist."""
+    found, missing = [], []
+    for uri in uris:
+        if uri.startswith("s3://"):
+            parsed = urlparse(uri)
+            from botocore.exceptions import ClientError
+
+            try:
+                head = _s3_client().head_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    missing.append(uri)
+                    continue
+                raise
+            found.append(
+                LandingFile(
+                    head["LastModified"].astimezone(UTC), uri, head["ContentLength"], head["ETag"].strip('"')
+                )
+            )
+        else:
+            try:
+                found.append(_local_file(uri, os.stat(uri)))
+            except FileNotFoundError:
+                missing.append(uri)
+    return sorted(found), missing
 
 
 def read_bytes(uri: str) -> bytes:

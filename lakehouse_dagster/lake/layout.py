@@ -3,6 +3,7 @@
 Contract: table ``layer.table`` is a Delta table at ``<layer root>/<table>``, where the layer
 root is ``<lake root>/<layer>`` unless the deployment gives that layer a root of its own
 (production keeps each zone in its own bucket). Roots are local paths or ``s3://`` URIs.
+With a catalog (Unity Catalog in production) the table is also ``<catalog>.<layer>.<table>``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ from dataclasses import dataclass, field
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 LAYERS = ("bronze", "silver", "gold", "quarantine", "ops")
+#: What a lake root may contain. The embedded engine URL-encodes a space, ``#`` or ``%`` in a
+#: path and then writes data and log to two different folders, and a quote or backtick would
+#: end the path inside SQL: such roots are refused when the settings are read.
+_SAFE_ROOT = re.compile(r"^[A-Za-z0-9_./:@+=,~-]+$")
+
+
+class UnsafeRootError(ValueError):
+    """A lake root holds a character the engine cannot round-trip; the message names it."""
 
 
 @dataclass(frozen=True, order=True)
@@ -52,8 +61,27 @@ def normalize_root(root: str) -> str:
     return root.rstrip("/") if is_remote(root) else os.path.abspath(os.path.expanduser(root))
 
 
+def check_root(root: str, setting: str) -> str:
+    """``root`` if every character of it round-trips through the engine and SQL; else an error
+    that names the setting and the characters."""
+    if not _SAFE_ROOT.match(root):
+        bad = sorted({c for c in root if not _SAFE_ROOT.match(c)})
+        shown = ", ".join(repr(c) for c in bad)
+        raise UnsafeRootError(
+            f"{setting}={root!r} contains {shown}: lake roots may hold only letters, digits and "
+            "_ . / : @ + = , ~ - (the engine URL-encodes other characters and would write the "
+            "tables somewhere else). Choose another folder."
+        )
+    return root
+
+
 def join_uri(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(part.strip("/") for part in parts)])
+
+
+def quote_identifier(name: str) -> str:
+    """A column or table name quoted for Spark SQL, whatever characters it holds."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 @dataclass(frozen=True)
@@ -70,6 +98,9 @@ class LakeLayout:
         unknown = set(self.layer_roots) - set(LAYERS)
         if unknown:
             raise ValueError(f"layer roots given for unknown layers: {sorted(unknown)}")
+        check_root(self.root, "lake root")
+        for layer, root in self.layer_roots.items():
+            check_root(root, f"{layer} root")
 
     def layer_root(self, layer: str) -> str:
         return self.layer_roots.get(layer) or join_uri(self.root, layer)
@@ -81,13 +112,14 @@ class LakeLayout:
         return join_uri(self.landing, *parts)
 
     def staging_root(self, name: TableName) -> str:
-        """Scratch space for batches being written to ``name``; emptied once they commit."""
+        """Scratch space for batches being written to ``name``."""
         return join_uri(self.root, "_staging", f"{name.layer}__{name.table}")
 
     def staging_uri(self, name: TableName, batch_id: str) -> str:
         return join_uri(self.staging_root(name), batch_id)
 
     def catalog_name(self, name: TableName) -> str:
+        """``catalog.layer.table`` with a catalog, else ``layer.table``."""
         return f"{self.catalog}.{name}" if self.catalog else str(name)
 
     @classmethod

@@ -3,22 +3,22 @@
 Each quarantined row keeps its columns and gets ``_failed_expectations``, ``_run_id`` and
 ``_quarantined_at``. Two ways to write, matching the table's own write:
 
-- ``replace``: a table rebuilt from all of its input each run replaces its quarantine too
-  (optionally only a partition's rows), so input rows = table rows + quarantined rows;
-- ``insert_new``: a table fed incrementally (CDC) adds the rows it has not quarantined
-  before, identified by their source position, so re-applying a batch adds nothing.
+- replace: a table rebuilt from all of its input each run replaces its quarantine too
+  (or only the quarantine of the partitions it rewrites), so input rows = table rows +
+  quarantined rows;
+- add new: a table fed incrementally (CDC) adds the rows it has not quarantined before,
+  identified by their source position, so re-applying a batch adds nothing.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.lake.delta import DateWindow, DeltaTables
 from lakehouse_dagster.lake.layout import TableName
 
 RUN_ID = "_run_id"
@@ -36,31 +36,23 @@ def _stamped(dropped: DataFrame, run_id: str) -> DataFrame:
 
 
 def replace_quarantine(
-    tables: DeltaTables, target: TableName, dropped: DataFrame, run_id: str, *, predicate: str | None = None
+    tables: DeltaTables,
+    target: TableName,
+    dropped: DataFrame,
+    run_id: str,
+    *,
+    window: DateWindow | None = None,
 ) -> None:
-    """Replace the quarantine of ``target`` (or the rows matching ``predicate``) with ``dropped``."""
+    """Replace the quarantine of ``target`` (or its rows in ``window``) with ``dropped``."""
     name = quarantine_table(target)
-    if predicate and tables.exists(name):
-        tables.replace_where(name, _stamped(dropped, run_id), predicate)
+    if window is not None and tables.exists(name):
+        tables.replace_window(name, _stamped(dropped, run_id), window)
     else:
         tables.overwrite(name, _stamped(dropped, run_id))
 
 
-def insert_new_into_quarantine(
+def add_to_quarantine(
     tables: DeltaTables, target: TableName, dropped: DataFrame, run_id: str, *, identity: Sequence[str]
 ) -> None:
     """Add the dropped rows whose ``identity`` columns are not in quarantine yet."""
-    name = quarantine_table(target)
-    stamped = _stamped(dropped, run_id)
-    if not tables.exists(name):
-        tables.overwrite(name, stamped)
-        return
-    view = f"quarantine_{uuid.uuid4().hex}"
-    stamped.createOrReplaceTempView(view)
-    on = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in identity)
-    try:
-        tables.spark.sql(
-            f"MERGE INTO {tables.sql_ref(name)} AS t USING {view} AS s ON {on} WHEN NOT MATCHED THEN INSERT *"
-        ).collect()
-    finally:
-        tables.spark.catalog.dropTempView(view)
+    tables.insert_missing(quarantine_table(target), _stamped(dropped, run_id), identity)

@@ -80,8 +80,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lakehouse_dagster.sample_data.customers import DEFAULT_END_DATE, FIRST_NAMES, LAST_NAMES
-from lakehouse_dagster.sources.sales import (  # noqa: F401 (re-exported for the simulator's users)
+from lakehouse_dagster.domains.sales.source import (  # noqa: F401 (re-exported for the simulator's users)
     CUSTOMER_HISTORY_COLUMNS,
     ORDER_STATUSES,
     SCHEMA,
@@ -89,6 +88,7 @@ from lakehouse_dagster.sources.sales import (  # noqa: F401 (re-exported for the
     TABLE_KEYS,
     TABLES,
 )
+from lakehouse_dagster.sample_data.customers import DEFAULT_END_DATE, FIRST_NAMES, LAST_NAMES
 
 RETAIL_TABLES = TABLES
 CUSTOMER_HISTORY_OUTPUT_COLUMNS = (*TABLE_COLUMNS["customers"], "__START_AT", "__END_AT")

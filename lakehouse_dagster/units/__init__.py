@@ -1,19 +1,7 @@
-"""Units of work, one per table. ``ALL_UNITS`` is the registry the Dagster layer builds assets from."""
+"""Units of work, one per table, free of Dagster: a request in, a JSON report out.
 
-from __future__ import annotations
-
-from lakehouse_dagster.lake.layout import TableName
-from lakehouse_dagster.units.base import TableUnit
-from lakehouse_dagster.units.customers import CUSTOMER_UNITS
-from lakehouse_dagster.units.sales import SALES_UNITS
-
-ALL_UNITS: tuple[TableUnit, ...] = (*CUSTOMER_UNITS, *SALES_UNITS)
-
-
-def unit_for(table: str | TableName) -> TableUnit:
-    name = TableName.parse(table) if isinstance(table, str) else table
-    for unit in ALL_UNITS:
-        if unit.name == name:
-            return unit
-    known = ", ".join(str(unit.name) for unit in ALL_UNITS)
-    raise KeyError(f"no table {name} in this code location; tables are: {known}")
+- ``request``: what a unit is asked to do; ``report``: what it reports;
+- ``context``: what a table's build reads, checks and writes with; ``writes``: shared writes;
+- ``run``: run a table's unit and report it, whatever happens;
+- ``__main__``: ``python -m lakehouse_dagster.units``, a unit in a process of its own.
+"""

@@ -1,9 +1,11 @@
 """Run one table's unit of work in this process, outside Dagster.
 
     python -m lakehouse_dagster.units silver.customers --as-of-date 2026-11-26
+    python -m lakehouse_dagster.units --request '{"table": "bronze.customers", "as_of_date": ...}'
 
-The deployment comes from the environment (see ``deployment.py``). The result is printed
-as one JSON line on stdout; logs go to stderr.
+The deployment comes from the environment (see ``deployment.py``). The report is printed as
+one JSON line on stdout, also when the unit fails; logs go to stderr. Exit status: 0 when
+the unit succeeded, 1 when it failed (the report says why), 2 when it could not start.
 """
 
 from __future__ import annotations
@@ -13,39 +15,74 @@ import logging
 import sys
 from datetime import date
 
+from lakehouse_dagster.declarations.table import DEFAULT_REGISTRY, Table, load_registry
 from lakehouse_dagster.deployment import LakehouseSettings
-from lakehouse_dagster.units.base import PartitionWindow, UnitRequest
-from lakehouse_dagster.units.runner import execute_standalone
+from lakehouse_dagster.engine.sessions import spark_session
+from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.units.report import UnitResult
+from lakehouse_dagster.units.request import PartitionWindow, UnitRequest, today_utc
+from lakehouse_dagster.units.run import run_unit
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_request(argv: list[str] | None, settings_as_of: date | None) -> tuple[UnitRequest, str]:
     parser = argparse.ArgumentParser(
         prog="python -m lakehouse_dagster.units", description=__doc__.split("\n")[1]
     )
-    parser.add_argument("table", help="layer.table, e.g. bronze.customers")
+    parser.add_argument("table", nargs="?", help="layer.table, e.g. bronze.customers")
+    parser.add_argument("--request", help="the whole request as JSON (what the runners send)")
+    parser.add_argument("--registry", default=DEFAULT_REGISTRY, help="the registry, as module:attribute")
     parser.add_argument("--run-id", default="manual")
     parser.add_argument("--as-of-date", type=date.fromisoformat)
     parser.add_argument("--partition-start", type=date.fromisoformat, help="first day of the partition range")
     parser.add_argument(
         "--partition-end", type=date.fromisoformat, help="day after the last day of the range"
     )
+    parser.add_argument(
+        "--file", action="append", dest="files", help="ingest only this landed file (repeatable)"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-
+    if args.request:
+        return UnitRequest.from_json(args.request), args.registry
+    if not args.table:
+        parser.error("give a table (or --request)")
     partition = None
     if args.partition_start or args.partition_end:
         if not (args.partition_start and args.partition_end):
             parser.error("--partition-start and --partition-end go together")
         partition = PartitionWindow(args.partition_start, args.partition_end)
-    settings = LakehouseSettings.from_env()
     request = UnitRequest(
         table=args.table,
+        as_of_date=args.as_of_date or settings_as_of or today_utc(),
         run_id=args.run_id,
-        as_of_date=args.as_of_date or settings.as_of_date,
         partition=partition,
+        files=tuple(args.files) if args.files else None,
     )
-    result = execute_standalone(request, settings, logging.getLogger("lakehouse_dagster.units"))
-    print(result.to_json())
+    return request, args.registry
+
+
+def run_standalone(
+    request: UnitRequest, table: Table, settings: LakehouseSettings, log: logging.Logger
+) -> UnitResult:
+    """The unit with only the request and the deployment's settings: its own engine session."""
+    with spark_session(settings.engine) as spark:
+        return run_unit(request, table, DeltaTables(spark, settings.layout), settings.thresholds, log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    log = logging.getLogger("lakehouse_dagster.units")
+    try:
+        settings = LakehouseSettings.from_env()
+        request, registry = parse_request(argv, settings.as_of_date)
+        table = load_registry(registry).table(request.table)
+    except (ValueError, KeyError, ImportError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    result = run_standalone(request, table, settings, log)
+    print(result.to_json(), flush=True)
+    if result.error is not None:
+        print(f"error: {result.table}: {result.error.kind}: {result.error.message}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -11,8 +11,6 @@ SEGMENTS = ("active", "recent", "inactive")
 ACTIVE_MAX_DAYS = 30
 RECENT_MAX_DAYS = 90
 UNKNOWN_COUNTRY = "UNKNOWN"
-#: A well-formed email, as a regular expression that needs no escaping inside SQL quotes.
-EMAIL_PATTERN = "^[^@ ]+@[^@ ]+[.][^@ ]+$"
 
 #: Ingestion order, oldest first: the tie-break between records of equal ``last_activity``.
 INGESTION_ORDER = ("_batch_id", "_source_file_modified_at", "_source_file", "_source_row")

@@ -13,8 +13,8 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse_dagster.sources.sales import CANCELLED
-from lakehouse_dagster.transforms.customers import segment
+from lakehouse_dagster.domains.customers.transforms import segment
+from lakehouse_dagster.domains.sales.source import CANCELLED
 
 #: Reference rates to USD for the marts that add amounts across currencies.
 USD_PER_UNIT = {"USD": 1.0, "EUR": 1.087, "GBP": 1.266}

@@ -1,4 +1,4 @@
-"""Bronze tables fed by files in the landing zone: one factory for all of them.
+"""The unit of a bronze table fed by files: ingest what is new, report files and quality.
 
 Bronze keeps every row as it landed, so its expectations only warn (or fail the batch):
 they never drop. Every bronze table expects ``_rescued_data`` to be null; how large a share
@@ -8,52 +8,28 @@ of rescued rows a table tolerates is in ``quality/thresholds.yaml``.
 from __future__ import annotations
 
 from collections import defaultdict
-from functools import partial
 from typing import Any
 
-from lakehouse_dagster.ingest.autoloader import RESCUED_DATA, FileSource, IngestReport, ingest_new_files
-from lakehouse_dagster.lake.layout import TableName
-from lakehouse_dagster.quality.expectations import Action, Evaluation, Expectation, ExpectationResult
-from lakehouse_dagster.units.base import CheckOutcome, CheckSpec, Severity, TableUnit, UnitContext, UnitResult
+from lakehouse_dagster.ingest.autoloader import IngestReport, ingest
+from lakehouse_dagster.ingest.sources import REJECTED_FILES_CHECK
+from lakehouse_dagster.quality.checks import CheckOutcome
+from lakehouse_dagster.quality.expectations import Evaluation, ExpectationResult
+from lakehouse_dagster.units.context import UnitContext
+from lakehouse_dagster.units.report import UnitResult
 
 _EXAMPLES = 20
 
-NO_RESCUED_DATA = Expectation(
-    "no_rescued_data", f"{RESCUED_DATA} IS NULL", Action.WARN, "every value fitted its column and line"
-)
-REJECTED_FILES_CHECK = CheckSpec(
-    "no_rejected_files", "Every file landed since the last run could be parsed.", Severity.WARN
-)
 
-
-def file_ingestion_unit(
-    name: TableName,
-    source: FileSource,
-    *,
-    description: str,
-    group: str,
-    expectations: tuple[Expectation, ...] = (),
-) -> TableUnit:
-    if any(e.action is Action.DROP for e in expectations):
-        raise ValueError(f"{name}: bronze keeps every landed row; its expectations warn or fail, never drop")
-    return TableUnit(
-        name=name,
-        description=description,
-        group=group,
-        run=partial(ingest_files, source),
-        expectations=(NO_RESCUED_DATA, *expectations),
-        checks=(REJECTED_FILES_CHECK,),
-    )
-
-
-def ingest_files(source: FileSource, context: UnitContext) -> UnitResult:
-    tables, name = context.tables, context.name
+def ingest_files(context: UnitContext) -> UnitResult:
+    tables, name, source = context.tables, context.name, context.table.source
+    assert source is not None
     evaluations: list[Evaluation] = []
-    report = ingest_new_files(
+    report = ingest(
         tables,
         source,
         name,
         log=context.log,
+        uris=context.request.files,
         check_batch=lambda frame: evaluations.append(
             context.evaluate(frame, key_columns=("_source_file", "_source_row"))
         ),
@@ -64,10 +40,10 @@ def ingest_files(source: FileSource, context: UnitContext) -> UnitResult:
             "table does not exist yet. Check LAKEHOUSE_LANDING, or land sample data with "
             "`python -m lakehouse_dagster.sample_data`."
         )
-    results = _combined(context, evaluations)
-    quality, outcomes = context.report_quality(results, report.rows_ingested, 0)
-    outcomes.append(_rejected_files_outcome(report))
-    return context.result({**ingest_metadata(report), **quality}, outcomes)
+    quality = context.report_results(_combined(context, evaluations), report.rows_ingested, 0)
+    return context.result(
+        {**ingest_metadata(report), **quality.metadata}, [*quality.outcomes, _rejected(report)]
+    )
 
 
 def _combined(context: UnitContext, evaluations: list[Evaluation]) -> list[ExpectationResult]:
@@ -92,17 +68,19 @@ def ingest_metadata(report: IngestReport) -> dict[str, Any]:
         "lakehouse/files_empty": len(report.files_empty),
         "lakehouse/files_rejected": len(report.files_rejected),
         "lakehouse/files_changed_ignored": len(report.files_changed_ignored),
+        "lakehouse/files_claimed_elsewhere": report.files_claimed_elsewhere,
         "lakehouse/rows_ingested": report.rows_ingested,
         "lakehouse/rows_rescued": report.rows_rescued,
         "lakehouse/new_columns": report.new_columns,
         "lakehouse/batches": report.batches,
-        "lakehouse/recovered_batches": report.recovered_batches + report.abandoned_batches,
+        "lakehouse/recovered_batches": report.recovered_batches,
         "lakehouse/rejected_files": dict(list(report.files_rejected.items())[:_EXAMPLES]),
         "lakehouse/empty_files": report.files_empty[:_EXAMPLES],
+        "lakehouse/changed_files": report.files_changed_ignored[:_EXAMPLES],
     }
 
 
-def _rejected_files_outcome(report: IngestReport) -> CheckOutcome:
+def _rejected(report: IngestReport) -> CheckOutcome:
     return CheckOutcome(
         REJECTED_FILES_CHECK.name,
         passed=not report.files_rejected,

@@ -1,4 +1,5 @@
-"""Table-level checks, computed after a table's write: referential integrity and row-count anomalies.
+"""Table-level checks, computed after a table's write: referential integrity, row-count
+anomalies, and any check a domain declares with ``table_check``.
 
 Each is a ``TableCheck``: its spec (for the Dagster asset check) and a function of the unit's
 context that returns the outcome. Tolerances come from ``quality/thresholds.yaml``.
@@ -9,17 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import reduce
 from statistics import median
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.lake.layout import TableName, quote_identifier
 from lakehouse_dagster.quality.checks import CheckOutcome, CheckSpec, Severity
 
 if TYPE_CHECKING:
-    from lakehouse_dagster.units.base import UnitContext
+    from lakehouse_dagster.units.context import UnitContext
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,16 @@ class TableCheck:
     evaluate: Callable[[UnitContext], CheckOutcome]
     #: Tables the check reads, which must be built before the checked table.
     needs: tuple[TableName, ...] = ()
+
+
+def table_check(
+    name: str,
+    description: str,
+    evaluate: Callable[[UnitContext], CheckOutcome],
+    severity: Severity = Severity.ERROR,
+) -> TableCheck:
+    """A check of the written table; ``evaluate`` returns its outcome (named ``name``)."""
+    return TableCheck(CheckSpec(name, description, severity), evaluate)
 
 
 def references(
@@ -43,7 +55,9 @@ def references(
     )
 
     def evaluate(context: UnitContext) -> CheckOutcome:
-        rows = _rows_of_this_write(context).where(" AND ".join(f"`{c}` IS NOT NULL" for c in columns))
+        rows = _rows_of_this_write(context).where(
+            reduce(lambda a, b: a & b, (F.col(quote_identifier(c)).isNotNull() for c in columns))
+        )
         total = rows.count()
         if not context.tables.exists(parent):
             return CheckOutcome(
@@ -90,12 +104,12 @@ def row_count_anomaly(lookback_days: int = 7, default_tolerance: float = 0.5) ->
 
     def evaluate(context: UnitContext) -> CheckOutcome:
         window = context.request.require_partition()
-        date_column = context.unit.partition_column
+        date_column = F.col(quote_identifier(context.partition_column))
         since = window.start - timedelta(days=lookback_days)
         counts = {
             row[0]: row[1]
             for row in context.tables.read(context.name)
-            .where((F.col(date_column) >= F.lit(since)) & (F.col(date_column) < F.lit(window.end)))
+            .where((date_column >= F.lit(since)) & (date_column < F.lit(window.end)))
             .groupBy(date_column)
             .count()
             .collect()
@@ -132,5 +146,5 @@ def _days(start: date, end: date) -> Iterator[date]:
 def _rows_of_this_write(context: UnitContext) -> DataFrame:
     """The table's rows, or the rows of the partitions this run wrote."""
     rows = context.tables.read(context.name)
-    predicate = context.partition_predicate()
-    return rows.where(predicate) if predicate else rows
+    window = context.partition_window()
+    return rows.where(window.condition()) if window else rows

@@ -1,0 +1,171 @@
+"""Apply a bronze table's new batches of change data to a silver table: SCD type 1 or 2.
+
+Each run takes the bronze batches the table has not applied yet:
+
+1. their changes are checked (known ``Op``, key and sequence present, nothing rescued); the
+   failing ones go to ``quarantine.<table>`` with the expectations they failed, never applied;
+2. for every key they touch, the key's state is recomputed from all its valid changes in
+   bronze (so a late, duplicated or out-of-order change lands where it belongs) and merged
+   into the table with one MERGE: type 1 keeps the current row, type 2 the versions;
+3. the batches are recorded in ``ops.cdc_progress__<layer>__<table>``.
+
+A run that dies before step 3 applies the same batches again next time, which changes
+nothing. Two runs at once: one MERGE wins, the other fails with ``ConcurrentWriteError`` and
+is retried from step 1, when it finds the work done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse_dagster.cdc.spec import CdcConfig
+from lakehouse_dagster.cdc.transforms import END_AT, IS_DELETE, START_AT, history, latest_changes
+from lakehouse_dagster.ingest.sources import BATCH_ID, RESCUED_DATA
+from lakehouse_dagster.lake.delta import ConcurrentWriteError, DeltaTables, Upsert
+from lakehouse_dagster.lake.layout import TableName, quote_identifier
+from lakehouse_dagster.quality.expectations import Action, Expectation, passing
+from lakehouse_dagster.units.context import UnitContext
+from lakehouse_dagster.units.report import UnitResult
+
+KNOWN_OPERATIONS = ("I", "U", "D")
+#: Metadata key of the dates a run's changes touched; the touched-partitions sensor reads it.
+TOUCHED_DATES = "lakehouse/touched_dates"
+_ATTEMPTS = 3
+_PROGRESS_SCHEMA = "batch_id STRING, run_id STRING, applied_at TIMESTAMP"
+
+
+def structural_expectations(config: CdcConfig) -> tuple[Expectation, ...]:
+    """What every change must satisfy to be applied at all."""
+    ops = ", ".join(f"'{op}'" for op in KNOWN_OPERATIONS)
+    keys = " AND ".join(f"{quote_identifier(k)} IS NOT NULL" for k in config.keys)
+    sequence = " AND ".join(f"{quote_identifier(c)} IS NOT NULL" for c in config.sequence_by)
+    return (
+        Expectation(
+            "known_operation", f"Op IS NULL OR Op IN ({ops})", Action.DROP, "Op is I, U, D or absent"
+        ),
+        Expectation("key_present", keys, Action.DROP, f"the key ({', '.join(config.keys)}) is present"),
+        Expectation(
+            "sequence_present",
+            sequence,
+            Action.DROP,
+            f"the sequence ({', '.join(config.sequence_by)}) is present",
+        ),
+        Expectation(
+            "nothing_rescued",
+            f"{RESCUED_DATA} IS NULL",
+            Action.DROP,
+            "every value fits its column (a partial change is not applied)",
+        ),
+    )
+
+
+def on_readable_changes(expectation: Expectation) -> Expectation:
+    """A domain rule judges the values of changes that were read whole: a malformed line (all
+    null, its text in ``_rescued_data``) is counted by ``nothing_rescued``, not by every rule."""
+    return replace(expectation, condition=f"{RESCUED_DATA} IS NOT NULL OR ({expectation.condition})")
+
+
+def cdc_expectations(config: CdcConfig, rules: tuple[Expectation, ...]) -> tuple[Expectation, ...]:
+    """The structural expectations, then the domain's rules on changes (a ``drop`` rule keeps a
+    change from being applied)."""
+    return (*structural_expectations(config), *(on_readable_changes(rule) for rule in rules))
+
+
+def progress_table(target: TableName) -> TableName:
+    return TableName("ops", f"cdc_progress__{target.layer}__{target.table}")
+
+
+def apply_changes(context: UnitContext) -> UnitResult:
+    for attempt in range(_ATTEMPTS):
+        try:
+            return _apply(context)
+        except ConcurrentWriteError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+            context.log.warning(
+                "%s: a concurrent run applied changes at the same moment; again", context.name
+            )
+    raise AssertionError("unreachable")
+
+
+def _apply(context: UnitContext) -> UnitResult:
+    tables, spec, target = context.tables, context.table.cdc, context.name
+    assert spec is not None
+    config = spec.config
+    bronze = tables.read(spec.source)
+    applied = _applied_batches(tables, target)
+    pending = sorted({row[0] for row in bronze.select(BATCH_ID).distinct().collect()} - applied)
+    evaluation = context.evaluate(bronze.where(F.col(BATCH_ID).isin(pending)), key_columns=config.keys)
+
+    metadata: dict[str, Any] = {
+        "lakehouse/batches_applied": pending,
+        "lakehouse/changes_read": evaluation.input_rows,
+    }
+    if pending or not tables.exists(target):
+        keys = list(config.keys)
+        valid = bronze.where(passing(context.expectations()))
+        touched = evaluation.kept.select(*keys).distinct()
+        changes = valid.join(touched, keys, "left_semi")
+        before = tables.version(target)
+        if config.scd_type == 1:
+            _merge_current_state(tables, target, config, changes)
+        else:
+            _merge_history(tables, target, config, changes)
+        metadata["lakehouse/merge_metrics"] = tables.commit_metrics(target, before)
+        metadata["lakehouse/keys_touched"] = touched.count()
+        if spec.touches is not None:
+            metadata[TOUCHED_DATES] = [d.isoformat() for d in spec.touches.dates(tables, evaluation.kept)]
+    else:
+        context.log.info("%s: no new batches in %s", target, spec.source)
+    quality = context.quarantine_and_report(evaluation, incremental=True)
+    _record_applied(tables, target, pending, context.request.run_id)
+    return context.result({**metadata, **quality.metadata}, quality.outcomes)
+
+
+def _merge_current_state(
+    tables: DeltaTables, target: TableName, config: CdcConfig, changes: DataFrame
+) -> None:
+    tables.merge(
+        target,
+        latest_changes(changes, config),
+        Upsert(on=config.keys, columns=config.output_columns, delete_flag=IS_DELETE),
+    )
+
+
+def _merge_history(tables: DeltaTables, target: TableName, config: CdcConfig, changes: DataFrame) -> None:
+    """The touched keys' recomputed versions; their versions that no longer exist (a late change
+    moved a boundary) are deleted in the same MERGE."""
+    versions = history(changes, config)
+    version_key = (*config.keys, START_AT)
+    source = versions.withColumn("_stale", F.lit(False))
+    if tables.exists(target):
+        existing = tables.read(target).join(
+            changes.select(*config.keys).distinct(), list(config.keys), "left_semi"
+        )
+        stale = existing.join(versions, list(version_key), "left_anti").select(*version_key).distinct()
+        source = source.unionByName(stale.withColumn("_stale", F.lit(True)), allowMissingColumns=True)
+    tables.merge(
+        target,
+        source,
+        Upsert(on=version_key, columns=(*config.output_columns, START_AT, END_AT), delete_flag="_stale"),
+    )
+
+
+def _applied_batches(tables: DeltaTables, target: TableName) -> set[str]:
+    name = progress_table(target)
+    if not tables.exists(name) or not tables.exists(target):
+        return set()
+    return {row[0] for row in tables.read(name).select("batch_id").collect()}
+
+
+def _record_applied(tables: DeltaTables, target: TableName, batches: list[str], run_id: str) -> None:
+    if not batches:
+        return
+    now = datetime.now(UTC)
+    frame = tables.spark.createDataFrame([(batch, run_id, now) for batch in batches], _PROGRESS_SCHEMA)
+    tables.append(progress_table(target), frame)

@@ -1,0 +1,80 @@
+"""How a silver table is applied from change data: the ``cdc`` field of its declaration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Literal
+
+from lakehouse_dagster.declarations.timing import DailyPartitions
+from lakehouse_dagster.lake.layout import TableName
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from lakehouse_dagster.lake.delta import DeltaTables
+
+#: Where a change was landed (file, line): the last tie-break between changes.
+POSITION = ("_source_file", "_source_row")
+
+
+@dataclass(frozen=True)
+class CdcConfig:
+    """Delta Live Tables' AUTO CDC arguments.
+
+    ``sequence_by`` orders a key's changes; with several columns they compare in order, as
+    DLT's struct does (a DMS commit time, then DMS's change sequence). Changes of a key with
+    the same sequence are told apart by their position in the landed files.
+    """
+
+    keys: tuple[str, ...]
+    sequence_by: tuple[str, ...]
+    #: The columns the target keeps, in order (keys first); ``except_columns`` are left out.
+    columns: tuple[str, ...]
+    #: A SQL condition over a change: true for a delete.
+    apply_as_deletes: str = "Op = 'D'"
+    except_columns: tuple[str, ...] = ("Op",)
+    scd_type: Literal[1, 2] = 1
+    #: Type 2 only: a change to these columns starts a version; None means every column.
+    track_history_columns: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sequence_by, str):
+            object.__setattr__(self, "sequence_by", (self.sequence_by,))
+        missing = [k for k in self.keys if k not in self.columns]
+        if missing:
+            raise ValueError(f"keys {missing} must be among the columns")
+        if not self.sequence_by:
+            raise ValueError("sequence_by needs at least one column")
+        if self.track_history_columns is not None and self.scd_type != 2:
+            raise ValueError("track_history_columns applies to scd_type 2 only")
+
+    @property
+    def output_columns(self) -> tuple[str, ...]:
+        kept = tuple(c for c in self.columns if c not in self.except_columns)
+        return (*kept, *POSITION)
+
+    @property
+    def tracked_columns(self) -> tuple[str, ...]:
+        if self.track_history_columns is not None:
+            return self.track_history_columns
+        excluded = {*self.keys, *self.except_columns, *self.sequence_by}
+        return tuple(c for c in self.columns if c not in excluded)
+
+
+@dataclass(frozen=True)
+class TouchedPartitions:
+    """The days of ``partitions`` that a run's applied changes touch, to be rebuilt."""
+
+    partitions: DailyPartitions
+    dates: Callable[[DeltaTables, DataFrame], list[date]]
+
+
+@dataclass(frozen=True)
+class AutoCdc:
+    """A silver table applied from the change rows of a bronze table."""
+
+    source: TableName
+    config: CdcConfig
+    touches: TouchedPartitions | None = None

@@ -1,0 +1,229 @@
+"""Table declarations: everything about a table, in one place.
+
+A ``Table`` says where its rows come from (landing files, change data, or a build function
+over other tables), its expectations and checks, its partitions, freshness, automation,
+owners and column docs. A ``Domain`` groups a business domain's tables and gives them
+defaults. The ``Registry`` holds the domains of a code location and is the only thing the
+rest of the code reads: assets, jobs, schedules, sensors and the unit runner all derive
+from it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from lakehouse_dagster.cdc.spec import AutoCdc
+from lakehouse_dagster.declarations.timing import Automation, DailyPartitions, Freshness, Job
+from lakehouse_dagster.ingest.sources import NO_RESCUED_DATA, REJECTED_FILES_CHECK, FileSource
+from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.quality.checks import PRIMARY_KEY_CHECK, CheckSpec, expectation_check_specs
+from lakehouse_dagster.quality.expectations import Action, Expectation
+from lakehouse_dagster.quality.table_checks import TableCheck
+
+if TYPE_CHECKING:
+    from lakehouse_dagster.units.context import UnitContext
+    from lakehouse_dagster.units.report import UnitResult
+
+#: A table's own build: reads its inputs, transforms, writes, and returns its result.
+Build = Callable[["UnitContext"], "UnitResult"]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something is declared in the source code: the UI links assets to it."""
+
+    file: str
+    line: int
+
+
+def _caller_location() -> Location | None:
+    """The first frame outside this module: the line that declares the table."""
+    frame = sys._getframe(1)
+    while frame is not None and (
+        frame.f_globals.get("__name__") == __name__ or frame.f_code.co_filename == "<string>"
+    ):
+        frame = frame.f_back
+    return Location(frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table: where its rows come from, what they must satisfy, and how it is run.
+
+    Exactly one of ``source`` (bronze from landing files), ``cdc`` (applied from change data)
+    and ``build`` (a function of the unit's context) says where the rows come from.
+    """
+
+    name: TableName
+    description: str
+    source: FileSource | None = None
+    cdc: AutoCdc | None = None
+    build: Build | None = None
+    #: Tables the build reads (sources and CDC tables derive theirs).
+    inputs: tuple[TableName, ...] = ()
+    #: Row expectations, evaluated in one pass before the write (warn / drop / fail).
+    expectations: tuple[Expectation, ...] = ()
+    #: Columns that identify a row: checked present and unique after every write.
+    primary_key: tuple[str, ...] = ()
+    #: Table-level checks computed after every write (referential integrity, row counts, ...).
+    checks: tuple[TableCheck, ...] = ()
+    partitions: DailyPartitions | None = None
+    #: The table depends on the run's logical date (its ``as_of_date``).
+    uses_as_of_date: bool = False
+    #: None: the domain's (or the registry's) default.
+    freshness: Freshness | None = None
+    automation: Automation | None = None
+    owners: tuple[str, ...] = ()
+    #: Column -> description.
+    column_docs: Mapping[str, str] = field(default_factory=dict)
+    #: Output column -> the input columns it is computed from.
+    column_lineage: Mapping[str, tuple[tuple[TableName, str], ...]] = field(default_factory=dict)
+    declared_at: Location | None = field(default_factory=_caller_location, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        kinds = [kind for kind in (self.source, self.cdc, self.build) if kind is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"{self.name}: declare exactly one of source, cdc and build")
+        if self.source is not None:
+            if any(e.action is Action.DROP for e in self.expectations):
+                raise ValueError(f"{self.name}: bronze keeps every landed row; its expectations warn or fail")
+            if NO_RESCUED_DATA not in self.expectations:
+                object.__setattr__(self, "expectations", (NO_RESCUED_DATA, *self.expectations))
+        names = [spec.name for spec in self.check_specs()]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: check names must be unique, got {names}")
+
+    @property
+    def partitioned(self) -> bool:
+        return self.partitions is not None
+
+    @property
+    def upstream(self) -> tuple[TableName, ...]:
+        """Every table read: the inputs, the CDC source, and what the checks read."""
+        own = (self.cdc.source,) if self.cdc is not None else ()
+        needed = [table for check in self.checks for table in check.needs]
+        return tuple(dict.fromkeys([*own, *self.inputs, *needed]))
+
+    def check_specs(self) -> tuple[CheckSpec, ...]:
+        """Every check the table reports: its checks, its expectations, its primary key, and the
+        checks its kind adds (bronze reports the files it rejected)."""
+        specs = [*(check.spec for check in self.checks), *expectation_check_specs(self.expectations)]
+        if self.source is not None:
+            specs.append(REJECTED_FILES_CHECK)
+        if self.primary_key:
+            specs.append(PRIMARY_KEY_CHECK.with_description(self.primary_key))
+        return tuple(specs)
+
+    def code_locations(self) -> list[tuple[str, Location]]:
+        """The declaration, then the build function, as (label, location)."""
+        found = [("declaration", self.declared_at)] if self.declared_at else []
+        function = getattr(self.build, "func", self.build)  # a functools.partial's function
+        code = getattr(function, "__code__", None)
+        if code is not None:
+            found.append((f"build: {function.__name__}", Location(code.co_filename, code.co_firstlineno)))
+        return found
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A business domain's tables (a Dagster group), with defaults for its tables."""
+
+    name: str
+    description: str
+    tables: tuple[Table, ...]
+    owners: tuple[str, ...] = ()
+    freshness: Freshness | None = None
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The domains of a code location, with the defaults every table falls back to."""
+
+    domains: tuple[Domain, ...]
+    #: The job of every table that is not partitioned.
+    default_job: Job
+    default_freshness: Freshness
+
+    def __post_init__(self) -> None:
+        names = [table.name for table in self.tables]
+        duplicates = sorted({str(n) for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"tables declared twice: {', '.join(duplicates)}")
+        known = set(names)
+        for table in self.tables:
+            missing = [str(name) for name in table.upstream if name not in known]
+            if missing:
+                raise ValueError(f"{table.name} reads {', '.join(missing)}, which no domain declares")
+        quarantined = [
+            t.name.table for t in self.tables if any(e.action is Action.DROP for e in t.expectations)
+        ]
+        clashes = sorted({name for name in quarantined if quarantined.count(name) > 1})
+        if clashes:
+            raise ValueError(f"two tables would share quarantine.{clashes[0]}")
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        return tuple(table for domain in self.domains for table in domain.tables)
+
+    def table(self, name: str | TableName) -> Table:
+        wanted = TableName.parse(name) if isinstance(name, str) else name
+        for table in self.tables:
+            if table.name == wanted:
+                return table
+        known = ", ".join(str(table.name) for table in self.tables)
+        raise KeyError(f"no table {wanted} in this code location; tables are: {known}")
+
+    def domain_of(self, table: Table) -> Domain:
+        return next(domain for domain in self.domains if table in domain.tables)
+
+    def resolved(self) -> Iterator[tuple[Domain, Table]]:
+        """Every table with the defaults applied: the one place they are applied."""
+        for domain in self.domains:
+            for table in domain.tables:
+                yield (
+                    domain,
+                    replace(
+                        table,
+                        freshness=table.freshness or domain.freshness or self.default_freshness,
+                        owners=table.owners or domain.owners,
+                        declared_at=table.declared_at,
+                    ),
+                )
+
+    def partitionings(self) -> tuple[DailyPartitions, ...]:
+        return tuple(dict.fromkeys(t.partitions for t in self.tables if t.partitions is not None))
+
+    def job_tables(self, job: Job) -> tuple[Table, ...]:
+        """The tables a job runs: a partitioning's tables, or every table not partitioned."""
+        if job == self.default_job:
+            return tuple(t for t in self.tables if t.partitions is None)
+        return tuple(t for t in self.tables if t.partitions is not None and t.partitions.job == job)
+
+    def jobs(self) -> tuple[Job, ...]:
+        return (self.default_job, *dict.fromkeys(p.job for p in self.partitionings()))
+
+    def touching(self, partitions: DailyPartitions) -> tuple[Table, ...]:
+        """The CDC tables whose changes touch ``partitions`` (their dates are refreshed)."""
+        return tuple(
+            t
+            for t in self.tables
+            if t.cdc is not None and t.cdc.touches is not None and t.cdc.touches.partitions == partitions
+        )
+
+
+#: The code location's registry, as ``module:attribute``.
+DEFAULT_REGISTRY = "lakehouse_dagster.registry:REGISTRY"
+
+
+def load_registry(path: str = DEFAULT_REGISTRY) -> Registry:
+    """The registry at ``module:attribute`` (a fork or a test can bring its own)."""
+    import importlib
+
+    module, _, attribute = path.partition(":")
+    registry = getattr(importlib.import_module(module), attribute or "REGISTRY")
+    if not isinstance(registry, Registry):
+        raise TypeError(f"{path} is a {type(registry).__name__}, not a Registry")
+    return registry

@@ -1,0 +1,74 @@
+"""Unit reports to Dagster events: the one place where a report becomes what the UI shows."""
+
+# No ``from __future__ import annotations``: Dagster inspects the compute functions' annotations.
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+
+from lakehouse_dagster.declarations.table import Table
+from lakehouse_dagster.lake.layout import TableName, is_remote
+from lakehouse_dagster.quality.checks import CheckOutcome, Severity
+from lakehouse_dagster.units.report import UnitResult
+
+Events = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
+
+
+def dagster_events(table: Table, result: UnitResult) -> Events:
+    """A materialisation with its checks; or, for a failed unit, the checks it got to and a
+    failure that names the error."""
+    if result.error is not None:
+        yield from (check_result(outcome) for outcome in result.checks)
+        raise dg.Failure(
+            description=f"{table.name}: {result.error.kind}: {result.error.message}",
+            metadata={"error": dg.MetadataValue.text(result.error.traceback or result.error.message)},
+        )
+    yield dg.MaterializeResult(
+        metadata=materialization_metadata(table, result),
+        check_results=[check_result(outcome) for outcome in result.checks],
+    )
+
+
+def materialization_metadata(table: Table, result: UnitResult) -> dict[str, Any]:
+    metadata: dict[str, Any] = dict(result.metadata)
+    metadata["dagster/column_schema"] = dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                column.name,
+                column.type,
+                description=table.column_docs.get(column.name),
+                constraints=dg.TableColumnConstraints(nullable=column.nullable),
+            )
+            for column in result.columns
+        ]
+    )
+    if result.lineage:
+        metadata["dagster/column_lineage"] = dg.TableColumnLineage(
+            deps_by_column={
+                column: [
+                    dg.TableColumnDep(
+                        asset_key=dg.AssetKey(TableName.parse(source).key_path), column_name=name
+                    )
+                    for source, name in deps
+                ]
+                for column, deps in result.lineage.items()
+            }
+        )
+    if result.uri:
+        metadata["dagster/uri"] = (
+            dg.MetadataValue.url(result.uri) if is_remote(result.uri) else dg.MetadataValue.path(result.uri)
+        )
+    return metadata
+
+
+def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=outcome.name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR
+        if outcome.severity is Severity.ERROR
+        else dg.AssetCheckSeverity.WARN,
+        description=outcome.description or None,
+        metadata=outcome.metadata,
+    )

@@ -1,0 +1,1 @@
+"""The customers domain: CRM exports to customer segments."""

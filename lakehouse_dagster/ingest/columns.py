@@ -1,0 +1,110 @@
+"""How the columns of landed files map onto a bronze table: schema evolution and rescue."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from lakehouse_dagster.ingest.csv_files import MALFORMED_ROW, UnreadableFileError, read_header
+from lakehouse_dagster.ingest.sources import METADATA_COLUMNS, FileSource, SchemaEvolutionMode
+from lakehouse_dagster.lake import files
+from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.lake.layout import TableName
+
+#: A new column must be a plain identifier; other names are rescued.
+_COLUMN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+#: A file's header, ``[]`` for an empty file, or why it cannot be read.
+Header = list[str] | UnreadableFileError
+
+
+class SchemaEvolutionError(ValueError):
+    """A file brings columns the table does not have, and the mode is failOnNewColumns."""
+
+
+class MissingColumnError(ValueError):
+    """A file lacks a column its source requires (a key, say); nothing was ingested."""
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """How the columns of every file map onto the table."""
+
+    table_columns: list[str]
+    new_columns: list[str]
+    #: file uri -> header column -> table column, or None where the column is rescued
+    by_file: dict[str, dict[str, str | None]]
+
+
+def read_headers(landed_files: Sequence[files.LandingFile]) -> dict[str, Header]:
+    headers: dict[str, Header] = {}
+    for landed in landed_files:
+        if landed.size == 0:
+            headers[landed.uri] = []
+            continue
+        try:
+            headers[landed.uri] = read_header(files.read_head(landed.uri))
+        except UnreadableFileError as error:
+            headers[landed.uri] = error
+        except FileNotFoundError:
+            headers[landed.uri] = UnreadableFileError("the file vanished before it was read")
+    return headers
+
+
+def can_be_column(name: str) -> bool:
+    """A plain identifier that is not one of bronze's own columns. Other names (a metadata
+    column's, or one with spaces, dots or backticks) are rescued, never made columns."""
+    return bool(_COLUMN_NAME.match(name)) and name not in METADATA_COLUMNS and name != MALFORMED_ROW
+
+
+def plan_columns(
+    tables: DeltaTables, source: FileSource, target: TableName, headers: Mapping[str, Header]
+) -> ColumnPlan:
+    """Map every readable file's header onto the table; raise, naming the file, for a missing
+    required column or (in failOnNewColumns mode) a new one."""
+    readable = {uri: header for uri, header in headers.items() if isinstance(header, list) and header}
+    for uri, header in readable.items():
+        missing = [column for column in source.required_columns if column not in header]
+        if missing:
+            raise MissingColumnError(
+                f"{target}: file {uri} has no column(s) {', '.join(missing)}, which every file of "
+                f"{source.folder} must have; nothing was ingested"
+            )
+    existing = (
+        [c.name for c in tables.columns(target) if c.name not in METADATA_COLUMNS]
+        if tables.exists(target)
+        else []
+    )
+    table_columns = existing + [c for c in source.columns if c not in existing]
+    if not table_columns and readable:
+        table_columns = [c for c in next(iter(readable.values())) if can_be_column(c)]
+    by_lower = {c.lower(): c for c in table_columns}
+    new_columns: list[str] = []
+    refused: dict[str, list[str]] = {}
+    by_file: dict[str, dict[str, str | None]] = {}
+    for uri, header in readable.items():
+        mapping: dict[str, str | None] = {}
+        for column in header:
+            if column in table_columns:
+                mapping[column] = column
+            elif column.lower() in by_lower or not can_be_column(column):
+                mapping[column] = None
+            elif source.schema_evolution is SchemaEvolutionMode.FAIL_ON_NEW_COLUMNS:
+                refused.setdefault(uri, []).append(column)
+            elif source.schema_evolution is SchemaEvolutionMode.RESCUE:
+                mapping[column] = None
+            else:
+                new_columns.append(column)
+                table_columns.append(column)
+                by_lower[column.lower()] = column
+                mapping[column] = column
+        by_file[uri] = mapping
+    if refused:
+        first_uri, columns = next(iter(refused.items()))
+        raise SchemaEvolutionError(
+            f"{target}: file {first_uri} has new column(s) {', '.join(columns)} and the schema evolution "
+            f"mode is {SchemaEvolutionMode.FAIL_ON_NEW_COLUMNS.value}; nothing was ingested"
+            + (f" ({len(refused)} files have new columns)" if len(refused) > 1 else "")
+        )
+    return ColumnPlan(table_columns, new_columns, by_file)

@@ -1,0 +1,67 @@
+"""Run each unit in a process of its own: ``python -m lakehouse_dagster.units --request ...``.
+
+The child reads the deployment from the same environment, starts its own engine session,
+and prints its report as the last line of stdout; its log lines are forwarded to the run's
+log. A child that dies without a report (killed, out of memory, a crash in native code)
+fails the step with its exit status and last log lines. Terminating the run kills the child.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections import deque
+
+import dagster as dg
+
+from lakehouse_dagster.declarations.table import DEFAULT_REGISTRY, Table
+from lakehouse_dagster.deployment import process_environment
+from lakehouse_dagster.runners.base import UnitRunner
+from lakehouse_dagster.units.report import UnitError, UnitResult
+from lakehouse_dagster.units.request import UnitRequest
+
+_TAIL = 30
+
+
+class SubprocessRunner(UnitRunner):
+    """Runs each unit in a new Python process (isolation at the cost of an engine start per unit)."""
+
+    timeout_seconds: int = 6 * 3600
+    #: The registry the child finds the table in, as ``module:attribute``.
+    registry: str = DEFAULT_REGISTRY
+
+    def run(self, context: dg.AssetExecutionContext, table: Table, request: UnitRequest) -> UnitResult:
+        command = [
+            *[sys.executable, "-m", "lakehouse_dagster.units"],
+            *["--registry", self.registry, "--request", request.to_json()],
+        ]
+        child = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=process_environment(),
+        )
+        tail: deque[str] = deque(maxlen=_TAIL)
+        forward = threading.Thread(target=_forward, args=(child.stderr, context.log, tail), daemon=True)
+        forward.start()
+        try:
+            stdout, _ = child.communicate(timeout=self.timeout_seconds)
+        except BaseException:
+            child.kill()  # the run was terminated, or timed out: the unit must not outlive it
+            child.wait()
+            raise
+        forward.join()
+        lines = [line for line in stdout.splitlines() if line.startswith("{")]
+        if lines:
+            return UnitResult.from_json(lines[-1])
+        message = f"the unit's process exited with status {child.returncode} without a report"
+        return UnitResult(str(table.name), error=UnitError("ProcessDied", message, "\n".join(tail)))
+
+
+def _forward(stream, log, tail: deque[str]) -> None:
+    for line in stream:
+        line = line.rstrip()
+        tail.append(line)
+        log.info(line)

@@ -1,1 +1,0 @@
-"""Pure transforms: DataFrame(s) in, DataFrame out. No Dagster, no I/O, no wall clock."""

@@ -1,0 +1,64 @@
+"""What a unit of work reports: plain JSON, the same whichever runner ran it.
+
+The report of a failed unit carries the error and the outcomes of the checks it got to
+(a ``fail`` expectation's failed checks), so every runner, in this process, in another
+process or on a cluster, shows the same failed checks in the UI.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lakehouse_dagster.lake.delta import ColumnInfo
+from lakehouse_dagster.quality.checks import CheckOutcome, Severity
+
+
+@dataclass(frozen=True)
+class UnitError:
+    kind: str
+    message: str
+    traceback: str = ""
+
+    @classmethod
+    def of(cls, error: BaseException) -> UnitError:
+        return cls(type(error).__name__, str(error), "".join(traceback.format_exception(error)))
+
+
+@dataclass
+class UnitResult:
+    """A unit's report: the table as written (or the error), its metadata and check outcomes."""
+
+    table: str
+    uri: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    columns: list[ColumnInfo] = field(default_factory=list)
+    checks: list[CheckOutcome] = field(default_factory=list)
+    #: Output column -> [[table, column], ...], from the table's declaration.
+    lineage: dict[str, list[list[str]]] = field(default_factory=dict)
+    error: UnitError | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> UnitResult:
+        raw = json.loads(text)
+        return cls(
+            table=raw["table"],
+            uri=raw.get("uri"),
+            metadata=raw.get("metadata") or {},
+            columns=[ColumnInfo(**column) for column in raw.get("columns") or []],
+            checks=[
+                CheckOutcome(**{**check, "severity": Severity(check["severity"])})
+                for check in raw.get("checks") or []
+            ],
+            lineage=raw.get("lineage") or {},
+            error=UnitError(**raw["error"]) if raw.get("error") else None,
+        )

@@ -1,0 +1,73 @@
+"""What a unit of work is asked to do: plain data, the same in every runner."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+
+
+@dataclass(frozen=True)
+class PartitionWindow:
+    """A range of daily partitions: ``start`` inclusive, ``end`` exclusive."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError(f"empty partition window [{self.start}, {self.end})")
+
+    @property
+    def last(self) -> date:
+        return self.end - timedelta(days=1)
+
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days)]
+
+    def label(self) -> str:
+        """``2026-11-01..2026-11-05`` (both included), or the one day."""
+        return self.start.isoformat() if self.last == self.start else f"{self.start}..{self.last}"
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
+@dataclass(frozen=True)
+class UnitRequest:
+    """One table's materialisation: the run, its logical date, and what to read or write.
+
+    ``as_of_date`` is fixed when the request is made, so a run that crosses midnight uses
+    one date throughout. ``files`` names the landing files a bronze table ingests (all new
+    files of its folder when None)."""
+
+    table: str
+    as_of_date: date
+    run_id: str = "manual"
+    partition: PartitionWindow | None = None
+    files: tuple[str, ...] | None = None
+
+    def require_partition(self) -> PartitionWindow:
+        if self.partition is None:
+            raise ValueError(f"{self.table} is partitioned by day: give a partition (start and end date)")
+        return self.partition
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> UnitRequest:
+        raw = json.loads(text)
+        partition = raw.get("partition")
+        return cls(
+            table=raw["table"],
+            as_of_date=date.fromisoformat(raw["as_of_date"]),
+            run_id=raw.get("run_id") or "manual",
+            partition=PartitionWindow(
+                date.fromisoformat(partition["start"]), date.fromisoformat(partition["end"])
+            )
+            if partition
+            else None,
+            files=tuple(raw["files"]) if raw.get("files") is not None else None,
+        )

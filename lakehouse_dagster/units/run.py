@@ -1,0 +1,49 @@
+"""Run one table's unit of work and report it, whatever happens: the core every runner calls."""
+
+from __future__ import annotations
+
+import logging
+
+from lakehouse_dagster.declarations.table import Build, Table
+from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.quality.checks import expectation_outcomes
+from lakehouse_dagster.quality.expectations import ExpectationFailedError
+from lakehouse_dagster.quality.thresholds import Thresholds
+from lakehouse_dagster.units.context import UnitContext
+from lakehouse_dagster.units.report import UnitError, UnitResult
+from lakehouse_dagster.units.request import UnitRequest
+
+
+def build_of(table: Table) -> Build:
+    """A table's build: file ingestion, change application, or its own function."""
+    if table.source is not None:
+        from lakehouse_dagster.ingest.unit import ingest_files
+
+        return ingest_files
+    if table.cdc is not None:
+        from lakehouse_dagster.cdc.apply import apply_changes
+
+        return apply_changes
+    assert table.build is not None
+    return table.build
+
+
+def run_unit(
+    request: UnitRequest,
+    table: Table,
+    tables: DeltaTables,
+    thresholds: Thresholds,
+    log: logging.Logger | None = None,
+) -> UnitResult:
+    """The table's report. A failure is reported, not raised: its error, and the failed checks
+    of a ``fail`` expectation, so that every runner shows them the same way."""
+    context = UnitContext(request, tables, table, log or logging.getLogger(__name__), thresholds)
+    try:
+        return build_of(table)(context)
+    except ExpectationFailedError as error:
+        return UnitResult(
+            str(table.name), checks=expectation_outcomes(error.results), error=UnitError.of(error)
+        )
+    except Exception as error:
+        context.log.error("%s failed: %s", table.name, error)
+        return UnitResult(str(table.name), error=UnitError.of(error))

@@ -1,0 +1,50 @@
+"""Running a table's unit of work in tests, without Dagster."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from lakehouse_dagster.declarations.table import Table
+from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.quality.thresholds import Thresholds
+from lakehouse_dagster.registry import REGISTRY
+from lakehouse_dagster.units.report import UnitResult
+from lakehouse_dagster.units.request import PartitionWindow, UnitRequest
+from lakehouse_dagster.units.run import run_unit
+
+AS_OF = date(2026, 11, 26)
+
+
+class UnitFailed(AssertionError):
+    """A unit reported an error; the message is ``<kind>: <message>``."""
+
+    def __init__(self, result: UnitResult) -> None:
+        assert result.error is not None
+        super().__init__(f"{result.error.kind}: {result.error.message}")
+        self.result = result
+
+
+def run_table(
+    tables: DeltaTables,
+    table: str | Table,
+    *,
+    as_of_date: date = AS_OF,
+    partition: PartitionWindow | None = None,
+    files: tuple[str, ...] | None = None,
+    run_id: str = "test",
+    thresholds: Thresholds | None = None,
+) -> UnitResult:
+    """The unit's report; raises ``UnitFailed`` if the unit failed."""
+    declared = REGISTRY.table(table) if isinstance(table, str) else table
+    request = UnitRequest(str(declared.name), as_of_date, run_id=run_id, partition=partition, files=files)
+    result = run_unit(
+        request,
+        declared,
+        tables,
+        thresholds if thresholds is not None else Thresholds.load(),
+        logging.getLogger("t"),
+    )
+    if result.error is not None:
+        raise UnitFailed(result)
+    return result
