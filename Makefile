@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/customers_slice.py
 	$(BIN)/python benchmarks/retail.py
 	$(BIN)/python benchmarks/expectations.py
+	$(BIN)/python benchmarks/ledger_lookup.py
 
 clean:
 	rm -rf .lakehouse .dagster_home benchmarks/.work

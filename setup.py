@@ -1,8 +1,24 @@
 from setuptools import find_packages, setup
 
-# Exact pins: an unpinned install resolves the Dagster integration libraries to their
-# 2021 releases (see DESIGN.md §3). Upgrade dagster and its libraries together, and
-# pysail with pyspark.
+# Exact pins: an unpinned install resolves the Dagster integration libraries to their 2021
+# releases. Upgrade dagster and its libraries together, and
+# pysail with pyspark. constraints.txt pins everything they pull in.
+#
+# The package splits into what a unit of work needs (it runs on a cluster too) and what
+# orchestrating it needs:
+CORE = [  # a unit of work, wherever it runs; no Dagster but the dependency-free dagster-pipes
+    "pyarrow==26.0.1",
+    "pandas==2.3.3",
+    "deltalake==1.6.6",
+    "PyYAML==6.0.4",
+    "dagster-pipes==1.13.27",
+]
+# A Spark client, where no Spark is provided. Not for Databricks clusters: their runtime
+# ships its own Spark, which a pip-installed pyspark would shadow.
+SPARK = ["pyspark[connect]==4.2.0"]
+LOCAL = [*SPARK, "pysail==0.7.2"]  # the embedded engine
+DAGSTER = [*SPARK, "dagster==1.13.27", "dagster-webserver==1.13.27"]
+
 setup(
     name="lakehouse_dagster",
     version="0.1.0",
@@ -10,22 +26,14 @@ setup(
     packages=find_packages(exclude=["lakehouse_dagster_tests*"]),
     package_data={"lakehouse_dagster": ["quality/*.yaml"]},
     python_requires=">=3.11,<3.13",
-    install_requires=[
-        "dagster==1.13.27",
-        "dagster-webserver==1.13.27",
-        "pyspark[connect]==4.2.0",
-        "pysail==0.7.2",
-        "deltalake==1.6.6",
-        "pyarrow==26.0.1",
-        "pandas==2.3.3",
-    ],
+    install_requires=CORE,
     extras_require={
+        "core": [],  # install_requires: named for the cluster install, `lakehouse_dagster[core]`
+        "spark": SPARK,
+        "local": LOCAL,
+        "dagster": DAGSTER,
         # The production Dagster instance (infra/dagster/dagster.yaml) keeps its state in PostgreSQL.
-        "prod": ["dagster-postgres==0.29.27"],
-        "dev": [
-            "pytest==9.2.0",
-            "ruff==0.17.6",
-            "python-hcl2==8.1.4",
-        ],
+        "prod": [*DAGSTER, "dagster-postgres==0.29.27"],
+        "dev": [*LOCAL, *DAGSTER, "pytest==9.2.0", "ruff==0.17.6", "python-hcl2==8.1.4"],
     },
 )

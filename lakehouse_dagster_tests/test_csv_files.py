@@ -8,7 +8,9 @@ import random
 
 import pytest
 
-from lakehouse_dagster.ingest.csv_files import MALFORMED_ROW, SOURCE_ROW, UnreadableFileError, parse_csv
+from lakehouse_dagster.ingest.csv_files import LINE_NUMBER as SOURCE_ROW
+from lakehouse_dagster.ingest.csv_files import MALFORMED_LINE as MALFORMED_ROW
+from lakehouse_dagster.ingest.csv_files import UnreadableFileError, parse_csv
 
 
 def rows(data: bytes) -> list[dict]:
@@ -65,7 +67,7 @@ def test_parsing_matches_the_line_oracle(dirt: float) -> None:
     parsed = parse_csv(data)
 
     assert parsed.table.to_pylist() == line_oracle(data)
-    assert parsed.malformed_rows == sum(row[MALFORMED_ROW] is not None for row in line_oracle(data))
+    assert malformed_count(parsed) == sum(row[MALFORMED_ROW] is not None for row in line_oracle(data))
 
 
 def test_a_broken_quote_spoils_only_its_own_line() -> None:
@@ -82,7 +84,7 @@ def test_a_broken_quote_spoils_only_its_own_line() -> None:
 def test_wrong_field_counts_are_kept_with_their_raw_text() -> None:
     parsed = parse_csv(b"a,b,c\n1,2,3\n1,2\n1,2,3,4\n")
 
-    assert parsed.malformed_rows == 2
+    assert malformed_count(parsed) == 2
     assert [row[MALFORMED_ROW] for row in parsed.table.to_pylist()] == [None, "1,2", "1,2,3,4"]
     assert all(row["a"] is None for row in parsed.table.to_pylist()[1:])
 
@@ -117,3 +119,7 @@ def test_header_only_file_has_no_rows() -> None:
 def test_unreadable_files_raise_a_reason(data: bytes, reason: str) -> None:
     with pytest.raises(UnreadableFileError, match=reason):
         parse_csv(data)
+
+
+def malformed_count(parsed) -> int:
+    return parsed.table.num_rows - parsed.table.column(MALFORMED_ROW).null_count

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from pyspark.sql import functions as F
 
 from lakehouse_dagster.ingest.autoloader import ingest
 from lakehouse_dagster.ingest.columns import SchemaEvolutionError
+from lakehouse_dagster.ingest.discovery import FileOutsideSourceError, MissingFilesError
 from lakehouse_dagster.ingest.ledger import EMPTY, INGESTED, REJECTED, ledger_table
 from lakehouse_dagster.ingest.sources import METADATA_COLUMNS, FileSource, SchemaEvolutionMode
 from lakehouse_dagster.lake.delta import DeltaTables, SchemaMergeError
@@ -242,3 +245,120 @@ def test_a_backlog_of_thousands_of_files_is_one_batch(tables, landing, log) -> N
     assert (report.files_ingested, len(report.batches), report.rows_ingested) == (files, 1, files * 3)
     stats = tables.read(TARGET).agg(F.count_distinct("_source_file"), F.count_distinct("id")).first()
     assert tuple(stats) == (files, files * 3)
+
+
+# Hostile names, hidden paths, replaced files, and named files ---------------------------------------
+
+
+def test_file_and_folder_names_with_quotes_and_other_characters_are_ingested_as_they_are(
+    tables, landing, log
+) -> None:
+    hostile = [
+        people(landing, 'it\'s a "quoted" `tick` file.csv', [[1, "a", "2024-01-01"]]),
+        land(
+            landing / "people" / "sub folder #1 %20",
+            "o'brien; DROP TABLE x.csv",
+            csv_text(HEADER, [[2, "b", None]]),
+        ),
+    ]
+
+    report = run_ingest(tables, log)
+
+    assert report.files_ingested == 2
+    assert {r["_source_file"]: r["id"] for r in bronze_rows(tables)} == {
+        str(hostile[0]): 1,
+        str(hostile[1]): 2,
+    }
+    assert run_ingest(tables, log).files_ingested == 0, "and they are known the next time"
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        "_rescued_data",
+        "_source_row",
+        "_batch_id",
+        "_malformed_row",
+        "na`me",
+        "a.b",
+        "with space",
+        "x'y",
+        "Id",
+    ],
+)
+def test_a_header_column_that_cannot_be_a_column_is_rescued_and_the_other_files_go_in(
+    tables, landing, log, column
+) -> None:
+    hostile = people(landing, "a.csv", [[1, "a", "2024-01-01", "v"]], header=[*HEADER, column])
+    plain = people(landing, "b.csv", [[2, "b", "2024-01-02"]])
+
+    report = run_ingest(tables, log)
+
+    assert (report.files_ingested, report.files_rejected) == (2, {})
+    rows = {r["_source_file"]: r for r in bronze_rows(tables)}
+    assert json.loads(rows[str(hostile)]["_rescued_data"]) == {column: "v"}
+    assert rows[str(plain)]["_rescued_data"] is None
+    assert rows[str(hostile)]["_source_row"] == 2, "the metadata column keeps its own value"
+    assert rows[str(hostile)]["id"] == 1
+
+
+def test_files_under_hidden_folders_are_not_ingested(tables, landing, log) -> None:
+    visible = people(landing, "done.csv", [[1, "a", "2024-01-01"]])
+    for hidden in ("_temporary/0/part-0.csv", ".staging/part-1.csv", "_SUCCESS.csv", "day=1/.part-2.csv"):
+        folder, _, name = hidden.rpartition("/")
+        land(landing / "people" / folder, name, csv_text(HEADER, [[9, "tmp", "2024-01-01"]]))
+
+    report = run_ingest(tables, log)
+
+    assert report.files_ingested == 1
+    assert [r["_source_file"] for r in bronze_rows(tables)] == [str(visible)]
+
+
+def test_a_file_replaced_with_the_same_size_and_time_is_reported_as_changed(tables, landing, log) -> None:
+    path = people(landing, "a.csv", [[1, "a", "2024-01-01"]])
+    run_ingest(tables, log)
+    stat = path.stat()
+    path.write_text(csv_text(HEADER, [[7, "b", "2024-01-01"]]))  # same length
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+
+    report = run_ingest(tables, log)
+
+    assert report.files_changed_ignored == [str(path)]
+    assert [r["id"] for r in bronze_rows(tables)] == [1], "not read twice"
+
+
+def test_a_touched_file_with_the_same_bytes_is_not_reported(tables, landing, log) -> None:
+    path = people(landing, "a.csv", [[1, "a", "2024-01-01"]])
+    run_ingest(tables, log)
+    path.write_bytes(path.read_bytes())  # rewritten, same content
+
+    assert run_ingest(tables, log).files_changed_ignored == []
+
+
+def test_exactly_the_named_files_are_ingested(tables, landing, log) -> None:
+    named = [people(landing, f"p{i}.csv", [[i, "x", "2024-01-01"]]) for i in range(3)]
+    people(landing, "not-named.csv", [[99, "y", "2024-01-01"]])
+
+    report = run_ingest(tables, log, uris=[str(named[0]), str(named[2])])
+
+    assert report.files_ingested == 2
+    assert sorted(r["id"] for r in bronze_rows(tables)) == [0, 2]
+    assert run_ingest(tables, log, uris=[str(named[0])]).files_ingested == 0, "once, even when named again"
+
+
+def test_named_files_that_are_missing_or_elsewhere_fail_naming_them_and_ingest_nothing(
+    tables, landing, log, tmp_path
+) -> None:
+    good = people(landing, "a.csv", [[1, "x", "2024-01-01"]])
+    missing = landing / "people" / "gone.csv"
+    elsewhere = land(tmp_path / "other", "b.csv", csv_text(HEADER, [[2, "y", "2024-01-01"]]))
+    hidden = land(landing / "people" / "_temporary", "c.csv", csv_text(HEADER, [[3, "z", "2024-01-01"]]))
+
+    with pytest.raises(MissingFilesError, match=re.escape(str(missing))):
+        run_ingest(tables, log, uris=[str(good), str(missing)])
+    for outside in (elsewhere, hidden):
+        with pytest.raises(FileOutsideSourceError, match=re.escape(str(outside))):
+            run_ingest(tables, log, uris=[str(good), str(outside)])
+
+    assert not tables.exists(TARGET)

@@ -2,8 +2,8 @@
 
 Records are lines, as in Spark's CSV reader with ``multiLine`` off: a broken quote or a
 wrong field count spoils its own line only. Such a line is kept as a row whose data
-columns are null and whose raw text is in ``_malformed_row``. Empty fields are null;
-blank lines are skipped; ``_source_row`` is the line number.
+columns are null and whose raw text is in ``MALFORMED_LINE``. Empty fields are null;
+blank lines are skipped; ``LINE_NUMBER`` is the line number.
 
 pyarrow's reader parses the file. A quote left open would make it read on into the
 next lines, so when its records do not map one to one onto lines, the lines with an odd
@@ -22,6 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+#: Where a parsed row comes from (its line number) and, for a malformed line, its raw text.
+#: A NUL byte cannot occur in a readable file, so these names never clash with a header's.
+LINE_NUMBER = "\x00line_number"
+MALFORMED_LINE = "\x00malformed_line"
+#: The names bronze gives them: the ``_source_row`` column, and the ``_rescued_data`` key.
 SOURCE_ROW = "_source_row"
 MALFORMED_ROW = "_malformed_row"
 _QUOTE = b'"'
@@ -34,12 +39,8 @@ class UnreadableFileError(ValueError):
 @dataclass(frozen=True)
 class ParsedCsv:
     columns: list[str]
-    #: One string column per header column, plus ``_source_row`` and ``_malformed_row``.
+    #: One string column per header column, plus ``LINE_NUMBER`` and ``MALFORMED_LINE``.
     table: pa.Table
-
-    @property
-    def malformed_rows(self) -> int:
-        return self.table.num_rows - self.table.column(MALFORMED_ROW).null_count
 
 
 def decode(data: bytes) -> str:
@@ -118,8 +119,8 @@ def _parse_block(block: bytes, columns: list[str], line_numbers: np.ndarray) -> 
         return None
     valid = np.ones(len(line_numbers), dtype=bool)
     valid[[number - 1 for number, _ in invalid]] = False
-    table = table.append_column(SOURCE_ROW, pa.array(line_numbers[valid]))
-    table = table.append_column(MALFORMED_ROW, pa.nulls(table.num_rows, pa.string()))
+    table = table.append_column(LINE_NUMBER, pa.array(line_numbers[valid]))
+    table = table.append_column(MALFORMED_LINE, pa.nulls(table.num_rows, pa.string()))
     malformed = [(int(line_numbers[number - 1]), text) for number, text in invalid if text.strip()]
     return _with_malformed(table, columns, malformed)
 
@@ -151,8 +152,8 @@ def _parse_isolating_open_quotes(body: bytes, columns: list[str]) -> pa.Table:
             well_formed.append((number, fields))
     if well_formed:
         rows = {name: [fields[i] or None for _, fields in well_formed] for i, name in enumerate(columns)}
-        rows[SOURCE_ROW] = [number for number, _ in well_formed]
-        rows[MALFORMED_ROW] = [None] * len(well_formed)
+        rows[LINE_NUMBER] = [number for number, _ in well_formed]
+        rows[MALFORMED_LINE] = [None] * len(well_formed)
         table = pa.concat_tables([table, pa.table(rows, schema=table.schema)])
     return _with_malformed(table, columns, malformed)
 
@@ -161,18 +162,18 @@ def _with_malformed(table: pa.Table, columns: list[str], malformed: list[tuple[i
     if not malformed:
         return table
     rows: dict[str, list] = {name: [None] * len(malformed) for name in columns}
-    rows[SOURCE_ROW] = [number for number, _ in malformed]
-    rows[MALFORMED_ROW] = [text for _, text in malformed]
+    rows[LINE_NUMBER] = [number for number, _ in malformed]
+    rows[MALFORMED_LINE] = [text for _, text in malformed]
     combined = pa.concat_tables([table, pa.table(rows, schema=table.schema)])
-    return combined.take(pc.sort_indices(combined, [(SOURCE_ROW, "ascending")]))
+    return combined.take(pc.sort_indices(combined, [(LINE_NUMBER, "ascending")]))
 
 
 def _empty(columns: list[str]) -> pa.Table:
     schema = pa.schema(
         [
             *(pa.field(name, pa.string()) for name in columns),
-            (SOURCE_ROW, pa.int64()),
-            (MALFORMED_ROW, pa.string()),
+            (LINE_NUMBER, pa.int64()),
+            (MALFORMED_LINE, pa.string()),
         ]
     )
     return schema.empty_table()

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse_dagster.ingest.columns import ColumnPlan
-from lakehouse_dagster.ingest.csv_files import MALFORMED_ROW, ParsedCsv
+from lakehouse_dagster.ingest.csv_files import LINE_NUMBER, MALFORMED_LINE, MALFORMED_ROW, ParsedCsv
 from lakehouse_dagster.ingest.sources import (
     BATCH_ID,
     INGESTED_AT,
@@ -48,8 +48,8 @@ def staged_file(
     columns[_WHOLE_COLUMNS] = rescued_json(
         [(name, table.column(name), pc.is_valid(table.column(name))) for name in rescued], rows
     )
-    columns[SOURCE_ROW] = table.column(SOURCE_ROW)
-    columns[MALFORMED_ROW] = table.column(MALFORMED_ROW)
+    columns[SOURCE_ROW] = table.column(LINE_NUMBER)
+    columns[MALFORMED_ROW] = table.column(MALFORMED_LINE)
     columns[SOURCE_FILE] = pa.repeat(pa.scalar(landed.uri, pa.string()), rows)
     columns[SOURCE_FILE_MODIFIED_AT] = pa.repeat(pa.scalar(landed.modified_at, _TIMESTAMP), rows)
     return pa.table({name: _combined(values) for name, values in columns.items()})

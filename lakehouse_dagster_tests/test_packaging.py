@@ -1,0 +1,69 @@
+"""The package splits into the core a unit of work needs (it runs on a cluster) and the Dagster
+orchestration: the core installs and runs a unit without Dagster."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from lakehouse_dagster.sample_data.customers import generate_customers
+
+REPO = Path(__file__).parents[1]
+
+
+def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=900, **kwargs)
+    assert completed.returncode == 0, f"{command}\n{completed.stdout[-2000:]}\n{completed.stderr[-3000:]}"
+    return completed
+
+
+@pytest.fixture(scope="module")
+def core_python(tmp_path_factory) -> Path:
+    """A fresh venv with the built wheel and its core extra, plus the embedded engine to run on."""
+    scratch = tmp_path_factory.mktemp("core")
+    run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(scratch / "dist"), str(REPO)]
+    )
+    (wheel,) = (scratch / "dist").glob("lakehouse_dagster-*.whl")
+    venv.EnvBuilder(with_pip=True).create(scratch / "venv")
+    python = scratch / "venv" / "bin" / "python"
+    constraints = str(REPO / "constraints.txt")
+    run([str(python), "-m", "pip", "install", "--quiet", "-c", constraints, f"{wheel}[core,local]"])
+    return python
+
+
+def test_the_core_installs_no_dagster_but_dagster_pipes(core_python: Path) -> None:
+    installed = json.loads(run([str(core_python), "-m", "pip", "list", "--format", "json"]).stdout)
+    names = {package["name"].lower() for package in installed}
+    assert {"lakehouse_dagster", "pyarrow", "deltalake", "pyyaml", "pyspark", "pysail"} <= names
+    assert {name for name in names if name.startswith("dagster")} == {"dagster-pipes"}
+
+
+def test_a_unit_runs_from_the_core_install(core_python: Path, tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    generate_customers(root / "landing", rows=200, files=2, seed=4)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")},
+        "LAKEHOUSE_DEPLOYMENT": "test",
+        "LAKEHOUSE_ROOT": str(root),
+    }
+    completed = run(
+        [str(core_python), "-m", "lakehouse_dagster.units", "bronze.customers", "--as-of-date", "2026-11-26"],
+        env=env,
+        cwd=tmp_path,  # not the repository: the installed package, not the source tree
+    )
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert report["error"] is None
+    assert report["metadata"]["lakehouse/files_ingested"] == 2
+    assert report["uri"] == f"{root}/bronze/customers"
+    imported = run(
+        [str(core_python), "-c", "import lakehouse_dagster.units.run, sys; print('dagster' in sys.modules)"],
+        cwd=tmp_path,
+    )
+    assert imported.stdout.strip() == "False"
