@@ -11,7 +11,7 @@ Each run takes the bronze batches the table has not applied yet:
 
 A run that dies before step 3 applies the same batches again next time, which changes
 nothing. Two runs at once: one MERGE wins, the other fails with ``ConcurrentWriteError`` and
-is retried from step 1, when it finds the work done.
+the unit is run again (``units/run.py``), when it finds the work done.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from lakehouse_dagster.cdc.spec import CdcConfig
 from lakehouse_dagster.cdc.transforms import END_AT, IS_DELETE, START_AT, history, latest_changes
 from lakehouse_dagster.ingest.sources import BATCH_ID, RESCUED_DATA
-from lakehouse_dagster.lake.delta import ConcurrentWriteError, DeltaTables, Upsert
+from lakehouse_dagster.lake.delta import DeltaTables, Upsert
 from lakehouse_dagster.lake.layout import TableName, quote_identifier
 from lakehouse_dagster.quality.expectations import Action, Expectation, passing
 from lakehouse_dagster.units.context import UnitContext
@@ -35,7 +35,6 @@ from lakehouse_dagster.units.report import UnitResult
 KNOWN_OPERATIONS = ("I", "U", "D")
 #: Metadata key of the dates a run's changes touched; the touched-partitions sensor reads it.
 TOUCHED_DATES = "lakehouse/touched_dates"
-_ATTEMPTS = 3
 _PROGRESS_SCHEMA = "batch_id STRING, run_id STRING, applied_at TIMESTAMP"
 
 
@@ -81,19 +80,6 @@ def progress_table(target: TableName) -> TableName:
 
 
 def apply_changes(context: UnitContext) -> UnitResult:
-    for attempt in range(_ATTEMPTS):
-        try:
-            return _apply(context)
-        except ConcurrentWriteError:
-            if attempt == _ATTEMPTS - 1:
-                raise
-            context.log.warning(
-                "%s: a concurrent run applied changes at the same moment; again", context.name
-            )
-    raise AssertionError("unreachable")
-
-
-def _apply(context: UnitContext) -> UnitResult:
     tables, spec, target = context.tables, context.table.cdc, context.name
     assert spec is not None
     config = spec.config

@@ -59,13 +59,15 @@ class IngestReport:
     files_rejected: dict[str, str] = field(default_factory=dict)
     #: Files already ingested whose content changed since; not read again.
     files_changed_ignored: list[str] = field(default_factory=list)
-    #: Files a concurrent writer claimed first: it ingests them.
+    #: Files a concurrent writer claimed first (now, or in a batch still open): it ingests them.
     files_claimed_elsewhere: int = 0
     rows_ingested: int = 0
     rows_rescued: int = 0
     new_columns: list[str] = field(default_factory=list)
     #: Batches a run that died left open, completed by this run.
     recovered_batches: list[str] = field(default_factory=list)
+    #: Batches this run wrote too, but another writer committed first (counted there).
+    batches_committed_elsewhere: list[str] = field(default_factory=list)
 
 
 def ingest(
@@ -132,6 +134,7 @@ class _Ingestion:
 
     def _log_discovery(self, found: Discovery) -> None:
         self.report.files_changed_ignored = found.changed
+        self.report.files_claimed_elsewhere += found.in_open_batches
         if found.changed:
             self.log.warning(
                 "%s: %d ingested file(s) changed since; not read again (exactly once per path), e.g. %s",
@@ -166,14 +169,17 @@ class _Ingestion:
         parsed = [_parse_file(claim, headers.get(claim.file.uri), plan) for claim in claims]
         entries = [entry for entry, _ in parsed]
         staged = [table for _, table in parsed if table is not None]
-        staging_uri = self.tables.layout.staging_uri(self.target, batch_id)
+        # A folder of this writer's own: a run completing an open batch may write the same batch.
+        staging_uri = self.tables.layout.staging_uri(self.target, f"{batch_id}-{uuid.uuid4().hex[:8]}")
+        written_here = True
         try:
             if staged:
                 batch = bronze_batch(staged, plan, self.source, batch_id, ingested_at)
                 files.write_parquet(batch, f"{staging_uri}/data.parquet")
                 if self.check_batch is not None:
                     self.check_batch(self.tables.spark.read.parquet(staging_uri))
-                if self.tables.append_staged(self.target, staging_uri, token=batch_id):
+                written_here = self.tables.append_staged(self.target, staging_uri, token=batch_id)
+                if written_here:
                     counts = file_counts(batch)
                 else:
                     self.log.warning(
@@ -189,7 +195,10 @@ class _Ingestion:
             raise
         finally:
             files.delete_tree(staging_uri)
-        self._account(batch_id, entries)
+        if written_here:
+            self._account(batch_id, entries)
+        else:
+            self.report.batches_committed_elsewhere.append(batch_id)
 
     def _account(self, batch_id: str, entries: list[LedgerEntry]) -> None:
         report = self.report

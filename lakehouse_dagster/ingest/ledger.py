@@ -36,7 +36,8 @@ LEDGER_SCHEMA = (
 CLAIMED, COMMITTED, RELEASED = "claimed", "committed", "released"
 #: Outcomes of a file: its rows are in bronze, it had none, or it could not be parsed.
 INGESTED, EMPTY, REJECTED = "ingested", "empty", "rejected"
-#: The identity of a claim: a second claim of the same attempt of a file loses.
+#: The identity of an event: a second claim of the same attempt of a file loses, and a second
+#: commit (or release) of it adds nothing.
 CLAIM_IDENTITY = ("file_path", "attempt", "event")
 
 
@@ -135,7 +136,8 @@ class IngestLedger:
         return sorted((_claim(row) for row in won.toArrow().to_pylist()), key=lambda c: c.file)
 
     def commit(self, batch_id: str, entries: Sequence[LedgerEntry]) -> None:
-        self._append(
+        """Record the batch's outcomes, once: a run that completed the same batch may have already."""
+        self._record(
             [
                 self._row(
                     e.claim,
@@ -152,11 +154,12 @@ class IngestLedger:
         )
 
     def release(self, batch_id: str, claims: Sequence[Claim], reason: str) -> None:
-        self._append([self._row(c, batch_id, RELEASED, message=reason) for c in claims])
+        self._record([self._row(c, batch_id, RELEASED, message=reason) for c in claims])
 
-    def _append(self, rows: list[tuple]) -> None:
+    def _record(self, rows: list[tuple]) -> None:
         if rows:
-            self.tables.append(self.name, self.tables.spark.createDataFrame(rows, schema=LEDGER_SCHEMA))
+            frame = self.tables.spark.createDataFrame(rows, schema=LEDGER_SCHEMA)
+            self.tables.insert_missing(self.name, frame, CLAIM_IDENTITY)
 
     @staticmethod
     def _row(

@@ -12,6 +12,7 @@ from typing import Any
 
 from lakehouse_dagster.ingest.autoloader import IngestReport, ingest
 from lakehouse_dagster.ingest.sources import REJECTED_FILES_CHECK
+from lakehouse_dagster.lake.delta import ConcurrentWriteError
 from lakehouse_dagster.quality.checks import CheckOutcome
 from lakehouse_dagster.quality.expectations import Evaluation, ExpectationResult
 from lakehouse_dagster.units.context import UnitContext
@@ -35,6 +36,11 @@ def ingest_files(context: UnitContext) -> UnitResult:
         ),
     )
     if not tables.exists(name):
+        if report.files_claimed_elsewhere:
+            raise ConcurrentWriteError(
+                f"{name}: another writer claimed the {report.files_claimed_elsewhere} new file(s) and "
+                "has not created the table yet; this run ingested nothing"
+            )
         raise FileNotFoundError(
             f"{name}: no {source.suffix} files under {tables.layout.landing_uri(source.folder)} and the "
             "table does not exist yet. Check LAKEHOUSE_LANDING, or land sample data with "

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 
 from lakehouse_dagster.declarations.table import Build, Table
-from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.lake.delta import ConcurrentWriteError, DeltaTables
 from lakehouse_dagster.quality.checks import expectation_outcomes
 from lakehouse_dagster.quality.expectations import ExpectationFailedError
 from lakehouse_dagster.quality.thresholds import Thresholds
 from lakehouse_dagster.units.context import UnitContext
 from lakehouse_dagster.units.report import UnitError, UnitResult
 from lakehouse_dagster.units.request import UnitRequest
+
+#: How many times a unit runs when concurrent writers keep winning its commits.
+RETRIES = 4
 
 
 def build_of(table: Table) -> Build:
@@ -39,7 +44,7 @@ def run_unit(
     of a ``fail`` expectation, so that every runner shows them the same way."""
     context = UnitContext(request, tables, table, log or logging.getLogger(__name__), thresholds)
     try:
-        return build_of(table)(context)
+        return _with_retries(context, build_of(table))
     except ExpectationFailedError as error:
         return UnitResult(
             str(table.name), checks=expectation_outcomes(error.results), error=UnitError.of(error)
@@ -47,3 +52,18 @@ def run_unit(
     except Exception as error:
         context.log.error("%s failed: %s", table.name, error)
         return UnitResult(str(table.name), error=UnitError.of(error))
+
+
+def _with_retries(context: UnitContext, build: Build, attempts: int = RETRIES) -> UnitResult:
+    """Run ``build``, again after a concurrent writer won a commit: every build is idempotent
+    (it rebuilds, replaces or merges what its inputs say), so the retry finds the work done or
+    does it once."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return build(context)
+        except ConcurrentWriteError as error:
+            if attempt == attempts:
+                raise
+            context.log.warning("%s: %s; attempt %d of %d", context.name, error, attempt + 1, attempts)
+            time.sleep(random.uniform(0.2, 1.0) * attempt)
+    raise AssertionError("unreachable")
