@@ -1,0 +1,140 @@
+"""A process killed at any step of a table's write, then run again, leaves the tables a run
+that was never killed leaves: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.lake.layout import LakeLayout, TableName
+from lakehouse_dagster.quality.history import DATA_QUALITY
+from lakehouse_dagster.quality.quarantine import quarantine_table
+from lakehouse_dagster.sample_data.customers import generate_customers
+from lakehouse_dagster.sample_data.retail import simulate_retail, write_landing
+from lakehouse_dagster.units.request import PartitionWindow
+from lakehouse_dagster_tests.faults.crash import CRASH_EXIT_CODE
+from lakehouse_dagster_tests.units import run_table
+
+VOLATILE = ["_ingested_at", "_batch_id", "_run_id", "_quarantined_at"]
+BRONZE = [f"bronze.sales_{s}" for s in ("customers", "products", "orders", "order_items")]
+
+
+def frame(tables: DeltaTables, name: TableName) -> pd.DataFrame:
+    if not tables.exists(name):
+        return pd.DataFrame()
+    data = tables.read(name).toPandas().drop(columns=VOLATILE, errors="ignore")
+    data = data.apply(
+        lambda c: c.map(lambda v: tuple(v) if hasattr(v, "__len__") and not isinstance(v, str) else v)
+    )
+    return data.sort_values(list(data.columns)).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("killed") / "landing"
+    simulation = simulate_retail(days=3, seed=5, customers=150, products=25, orders_per_day=25)
+    write_landing(simulation, folder)
+    generate_customers(folder, rows=600, files=2, seed=33)
+    return folder
+
+
+def lake(spark, tmp_path: Path, landing: Path, name: str) -> DeltaTables:
+    return DeltaTables(spark, LakeLayout.local(str(tmp_path / name), str(landing)))
+
+
+def build(tables: DeltaTables, names: list[str], window: tuple[str, str] | None = None) -> None:
+    for name in names:
+        days = (
+            PartitionWindow(*map(date.fromisoformat, window)) if window and name.endswith("facts") else None
+        )
+        run_table(tables, name, partition=days)
+
+
+WINDOW = ("2026-11-20", "2026-11-27")
+CASES = {
+    # table, what it needs first, where the process dies
+    "cdc merge, before quarantine": (
+        "silver.sales_orders",
+        BRONZE,
+        "lakehouse_dagster.cdc.apply:_merge_current_state",
+        "after",
+    ),
+    "cdc quarantine, before progress": (
+        "silver.sales_orders",
+        BRONZE,
+        "lakehouse_dagster.units.context:add_to_quarantine",
+        "after",
+    ),
+    "cdc progress, before quality history": (
+        "silver.sales_orders",
+        BRONZE,
+        "lakehouse_dagster.cdc.apply:_record_applied",
+        "after",
+    ),
+    "scd2 merge, before progress": (
+        "silver.sales_customers_history",
+        BRONZE,
+        "lakehouse_dagster.cdc.apply:_merge_history",
+        "after",
+    ),
+    "rebuilt table, before its quarantine": (
+        "silver.customers",
+        ["bronze.customers"],
+        "lakehouse_dagster.units.context:replace_quarantine",
+        "before",
+    ),
+    "partitions written, before the checks and history": (
+        "silver.sales_order_facts",
+        [*BRONZE, "silver.sales_orders", "silver.sales_order_items"],
+        "lakehouse_dagster.lake.delta:DeltaTables.replace_window",
+        "after",
+    ),
+    "quality history": (
+        "gold.customer_segments",
+        ["bronze.customers", "silver.customers"],
+        "lakehouse_dagster.units.context:record_results",
+        "after",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_write_killed_at_any_step_and_run_again_ends_as_if_never_killed(
+    case, spark, sail_url, tmp_path, landing
+) -> None:
+    table, needs, target, when = CASES[case]
+    window = WINDOW if table.endswith("facts") else None
+    clean, crashed = lake(spark, tmp_path, landing, "clean"), lake(spark, tmp_path, landing, "crashed")
+    build(clean, [*needs, table], window)
+    build(crashed, needs, window)
+
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lakehouse_dagster_tests.faults.crash",
+            sail_url,
+            crashed.layout.root,
+            table,
+            target,
+            when,
+            *(window or ()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == CRASH_EXIT_CODE, completed.stderr[-3000:]
+    build(crashed, [table], window)
+
+    name = TableName.parse(table)
+    for compared in (name, quarantine_table(name)):
+        pd.testing.assert_frame_equal(frame(crashed, compared), frame(clean, compared), obj=str(compared))
+    history = crashed.read(DATA_QUALITY).where(f"asset = '{table}'").toPandas()
+    assert not history.groupby(["run_id", "expectation"]).size().gt(1).any(), "each run records once"
