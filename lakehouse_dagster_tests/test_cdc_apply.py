@@ -262,3 +262,35 @@ def test_history_is_the_same_whatever_the_delivery_order(tables, layout, landing
         for v in expected
     )
     assert len(history) == 5 and date(2026, 11, 3) in {row[4].date() for row in history}
+
+
+def test_a_history_that_holds_a_version_twice_is_repaired_by_the_next_delivery(
+    tables, layout, landing
+) -> None:
+    """Written by a version before ties were collapsed: the next change of such a key must
+    merge, and leave one row per version."""
+    customer_history(tables, layout, landing, [0, 1])
+    history = TableName("silver", "sales_customers_history")
+    doubled = tables.read(history).where("customer_id = 1").toPandas()
+    tables.append(history, tables.spark.createDataFrame(doubled))  # every version of customer 1 twice
+    assert tables.read(history).where("customer_id = 1").count() == 2 * len(doubled) > 0
+
+    rows = customer_history(tables, layout, landing, [2, 3])
+
+    versions = [(r[0], r[4]) for r in rows]
+    assert len(versions) == len(set(versions)), "one row per version"
+    changes = changes_of(*CUSTOMER_STREAM)
+    for change in changes:
+        change["dms_commit_ts"] = datetime.fromisoformat(change["dms_commit_ts"])
+        change["customer_id"] = int(change["customer_id"])
+    expected = apply_changes_scd2(
+        changes,
+        ("customer_id",),
+        ("dms_commit_ts", "_file", "_row"),
+        ("email", "street", "city", "country"),
+        "dms_commit_ts",
+    )
+    assert rows == sorted(
+        (v["customer_id"], v["email"], v["city"], v["phone"], v["__START_AT"], v["__END_AT"])
+        for v in expected
+    )

@@ -130,6 +130,7 @@ def _merge_history(tables: DeltaTables, target: TableName, config: CdcConfig, ch
     version_key = (*config.keys, START_AT)
     source = versions.withColumn("_stale", F.lit(False))
     if tables.exists(target):
+        _remove_duplicated_versions(tables, target, config, changes)
         existing = tables.read(target).join(
             changes.select(*config.keys).distinct(), list(config.keys), "left_semi"
         )
@@ -140,6 +141,19 @@ def _merge_history(tables: DeltaTables, target: TableName, config: CdcConfig, ch
         source,
         Upsert(on=version_key, columns=(*config.output_columns, START_AT, END_AT), delete_flag="_stale"),
     )
+
+
+def _remove_duplicated_versions(
+    tables: DeltaTables, target: TableName, config: CdcConfig, changes: DataFrame
+) -> None:
+    """A history written before ties were collapsed may hold a version of a touched key twice,
+    which no MERGE can update (a source row would match two target rows). Delete every version
+    of such keys first: the MERGE that follows inserts their recomputed history."""
+    keys = list(config.keys)
+    touched = tables.read(target).join(changes.select(*keys).distinct(), keys, "left_semi")
+    duplicated = touched.groupBy(*keys, START_AT).count().where(F.col("count") > 1).select(*keys).distinct()
+    if not duplicated.isEmpty():
+        tables.delete_matching(target, duplicated, on=config.keys)
 
 
 def _applied_batches(tables: DeltaTables, target: TableName) -> set[str]:

@@ -227,6 +227,15 @@ class DeltaTables:
             f"MERGE INTO {{target}} AS t USING {{source}} AS s ON {on} WHEN NOT MATCHED THEN INSERT *",
         )
 
+    def delete_matching(self, name: TableName, keys: DataFrame, on: Sequence[str]) -> None:
+        """Delete the rows whose ``on`` columns match a row of ``keys`` (a MERGE that only deletes)."""
+        condition = " AND ".join(f"t.{c} <=> s.{c}" for c in map(quote_identifier, on))
+        self._merge_sql(
+            name,
+            keys,
+            f"MERGE INTO {{target}} AS t USING {{source}} AS s ON {condition} WHEN MATCHED THEN DELETE",
+        )
+
     def register(self, name: TableName) -> None:
         """With a catalog configured (Unity Catalog in production), register the table there as an
         external table over its path. Locally tables are addressed by path only: the embedded
