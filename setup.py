@@ -17,7 +17,9 @@ CORE = [  # a unit of work, wherever it runs; no Dagster but the dependency-free
 # ships its own Spark, which a pip-installed pyspark would shadow.
 SPARK = ["pyspark[connect]==4.2.0"]
 LOCAL = [*SPARK, "pysail==0.7.2"]  # the embedded engine
-DAGSTER = [*SPARK, "dagster==1.13.27", "dagster-webserver==1.13.27"]
+# Open-source Spark with Delta (EMR, Kubernetes, self-hosted): delta-spark 4.4.1 caps pyspark at 4.2.0.
+CLASSIC = [*SPARK, "delta-spark==4.4.1"]
+DAGSTER = [*SPARK, "dagster==1.13.27", "dagster-webserver==1.13.27", "dagster-pyspark==0.29.27"]
 
 setup(
     name="lakehouse_dagster",
@@ -31,9 +33,10 @@ setup(
         "core": [],  # install_requires: named for the cluster install, `lakehouse_dagster[core]`
         "spark": SPARK,
         "local": LOCAL,
+        "classic": CLASSIC,
         "dagster": DAGSTER,
         # The production Dagster instance (infra/dagster/dagster.yaml) keeps its state in PostgreSQL.
         "prod": [*DAGSTER, "dagster-postgres==0.29.27"],
-        "dev": [*LOCAL, *DAGSTER, "pytest==9.2.0", "ruff==0.17.6", "python-hcl2==8.1.4"],
+        "dev": [*LOCAL, *CLASSIC, *DAGSTER, "pytest==9.2.0", "ruff==0.17.6", "python-hcl2==8.1.4"],
     },
 )

@@ -17,7 +17,7 @@ from datetime import date
 from enum import StrEnum
 from typing import TypeVar
 
-from lakehouse_dagster.engine.settings import EngineSettings
+from lakehouse_dagster.engine.settings import EngineMode, EngineSettings
 from lakehouse_dagster.lake.layout import LakeLayout, UnsafeRootError, check_root, join_uri, normalize_root
 from lakehouse_dagster.quality.thresholds import Thresholds, ThresholdsError
 
@@ -75,6 +75,14 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         "Spark Connect URL (sc://host:port). Unset locally: an embedded Sail server is started.",
         required_in=_PROD,
         secret=True,  # a production URL carries a token
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_ENGINE",
+        "embedded (Sail in process), remote (a Spark Connect URL) or classic_delta (open-source Spark "
+        "with delta-spark); default remote when LAKEHOUSE_SPARK_REMOTE is set, else embedded.",
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_SPARK_MASTER", "Spark master of the classic_delta engine (default local[*])."
     ),
     EnvironmentVariable(
         "LAKEHOUSE_CATALOG",
@@ -190,8 +198,13 @@ class LakehouseSettings:
             raise SettingsError(
                 f"deployment {deployment.value!r} needs environment variable(s): {', '.join(missing)}"
             )
+        mode = _choice(value, "LAKEHOUSE_ENGINE", EngineMode, None) if value("LAKEHOUSE_ENGINE") else None
         try:
-            engine = EngineSettings(remote_url=value("LAKEHOUSE_SPARK_REMOTE"))
+            engine = EngineSettings(
+                remote_url=value("LAKEHOUSE_SPARK_REMOTE"),
+                mode=mode,
+                master=value("LAKEHOUSE_SPARK_MASTER") or "local[*]",
+            )
         except ValueError as error:
             raise SettingsError(f"LAKEHOUSE_SPARK_REMOTE: {error}") from None
         thresholds_file = value("LAKEHOUSE_QUALITY_THRESHOLDS")

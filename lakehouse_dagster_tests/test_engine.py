@@ -94,3 +94,95 @@ def test_resource_starts_one_engine_per_run_and_stops_it_after() -> None:
     assert result.success
     assert len(set(seen_ports)) == 1, "both assets share the run's engine"
     assert not port_is_open(seen_ports[0])
+
+
+# dagster-pyspark and delta-spark ------------------------------------------------------------------
+
+
+def test_the_engine_resource_is_dagster_pysparks_lazy_resource_and_starts_nothing_unused() -> None:
+    from dagster_pyspark import LazyPySparkResource
+
+    before = engine_threads()
+
+    @dg.asset
+    def no_spark_needed(spark: SparkResource) -> None:
+        assert isinstance(spark, LazyPySparkResource)
+
+    assert dg.materialize([no_spark_needed], resources={"spark": SparkResource()}).success
+    assert engine_threads() == before, "a run that never asks for the session starts no engine"
+
+
+def test_spark_config_reaches_the_session(sail_url) -> None:
+    resource = SparkResource(
+        mode="remote", remote_url=sail_url, spark_config={"spark.sql.session.timeZone": "America/Lima"}
+    )
+    try:
+        session = resource.get_session()
+        assert session.conf.get("spark.sql.session.timeZone") == "America/Lima"
+    finally:
+        resource.close()
+
+
+def test_classic_spark_with_delta_gets_the_delta_jars_extension_and_catalog() -> None:
+    import delta
+    import pyspark
+
+    from lakehouse_dagster.engine.sessions import classic_delta_builder
+
+    options = classic_delta_builder("local[2]")._options
+
+    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    delta_version = delta.__version__ if hasattr(delta, "__version__") else _installed("delta_spark")
+    assert options["spark.jars.packages"] == f"io.delta:delta-spark_{spark_minor}_2.13:{delta_version}"
+    assert options["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert options["spark.sql.catalog.spark_catalog"] == "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+    assert options["spark.master"] == "local[2]"
+    assert options["spark.sql.session.timeZone"] == "UTC"
+
+
+def _installed(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+def test_the_classic_engine_is_chosen_by_the_deployment() -> None:
+    from lakehouse_dagster.definitions import build_definitions
+    from lakehouse_dagster.deployment import LakehouseSettings
+
+    settings = LakehouseSettings.from_env({"LAKEHOUSE_ENGINE": "classic_delta", "LAKEHOUSE_SPARK_MASTER": "yarn"})
+    spark = build_definitions(settings).resources["runner"].spark
+    assert (spark.mode, spark.master) == ("classic_delta", "yarn")
+
+
+class _Conf:
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.values.get(key, default)
+
+
+class _ClassicSession:
+    """Stands in for a classic (JVM) session: what the capability switch asks of one."""
+
+    def __init__(self, conf: dict[str, str]) -> None:
+        self.conf = _Conf(conf)
+
+    def sql(self, _query: str):
+        class _Rows:
+            def first(self):
+                return ("spark_catalog",)
+
+        return _Rows()
+
+
+def test_the_delta_log_backend_is_picked_by_what_the_engine_can_do(spark) -> None:
+    from lakehouse_dagster.lake.delta import DeltaRsLog, DeltaSparkLog, SparkSqlLog, log_backend_for
+
+    with_delta = _ClassicSession({"spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension"})
+    without_delta = _ClassicSession({})
+
+    assert type(log_backend_for(spark)) is DeltaRsLog, "Sail: delta-rs"
+    assert type(log_backend_for(with_delta)) is DeltaSparkLog, "classic Spark with Delta: delta-spark's API"
+    assert type(log_backend_for(without_delta)) is SparkSqlLog, "anything else: Spark SQL"

@@ -8,18 +8,23 @@ import dagster as dg
 
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings, UnitRunnerKind
 from lakehouse_dagster.engine.resource import SparkResource
+from lakehouse_dagster.engine.settings import EngineMode
 from lakehouse_dagster.lake.resource import LakeResource
 from lakehouse_dagster.runners.in_process import InProcessRunner
 from lakehouse_dagster.runners.subprocess import SubprocessRunner
 
 
 def spark_resource(settings: LakehouseSettings) -> SparkResource:
-    if settings.deployment is Deployment.PROD:
-        # Read at run time, so the URL (it may carry a token) never shows in the UI.
-        return SparkResource(mode="remote", remote_url=dg.EnvVar("LAKEHOUSE_SPARK_REMOTE"))
-    if settings.engine.remote_url:
-        return SparkResource(mode="remote", remote_url=settings.engine.remote_url)
-    return SparkResource(mode="embedded")
+    engine = settings.engine
+    if engine.mode is EngineMode.REMOTE:
+        # In production, read at run time, so the URL (it may carry a token) never shows in the UI.
+        url = (
+            dg.EnvVar("LAKEHOUSE_SPARK_REMOTE")
+            if settings.deployment is Deployment.PROD
+            else engine.remote_url
+        )
+        return SparkResource(mode="remote", remote_url=url)
+    return SparkResource(mode=engine.mode.value, master=engine.master)
 
 
 def build_resources(settings: LakehouseSettings, registry_path: str) -> dict[str, Any]:

@@ -5,8 +5,10 @@ engine cannot do is done by a *log backend*, picked by what the engine can do:
 
 - ``DeltaRsLog`` (the embedded engine, Sail): ``deltalake`` (delta-rs) reads the log and
   commits batches with application transaction ids, which Sail ignores;
-- ``SparkSqlLog`` (Databricks, Spark with delta-spark): ``DESCRIBE HISTORY`` and the Delta
-  writer's own ``txnAppId`` / ``txnVersion``.
+- ``DeltaSparkLog`` (classic Spark with delta-spark, a Databricks cluster): delta-spark's
+  ``DeltaTable`` API, and the Delta writer's own ``txnAppId`` / ``txnVersion``;
+- ``SparkSqlLog`` (any other engine, Databricks through Spark Connect): ``DESCRIBE HISTORY``
+  and the same writer options.
 
 SQL text is built here only, from table paths (checked when the settings are read) and
 column names (always quoted); values from data travel as DataFrames, never as SQL text.
@@ -407,6 +409,25 @@ class SparkSqlLog:
         return self.version(uri) != before
 
 
+class DeltaSparkLog(SparkSqlLog):
+    """The Delta log through delta-spark's ``DeltaTable`` API: classic Spark with the Delta
+    extension (open-source Spark, a Databricks cluster). Appends are Spark SQL's."""
+
+    def exists(self, uri: str) -> bool:
+        from delta.tables import DeltaTable
+
+        return DeltaTable.isDeltaTable(self.spark, uri)
+
+    def version(self, uri: str) -> int | None:
+        return self.history(uri, 1)[0]["version"] if self.exists(uri) else None
+
+    def history(self, uri: str, limit: int) -> list[dict[str, Any]]:
+        from delta.tables import DeltaTable
+
+        rows = DeltaTable.forPath(self.spark, uri).history(limit).collect()
+        return [row.asDict(recursive=True) for row in rows]
+
+
 def _nullable(schema):
     import pyarrow as pa
 
@@ -421,6 +442,26 @@ def is_embedded_engine(spark: SparkSession) -> bool:
         return False
 
 
+def has_delta_python_api(spark: SparkSession) -> bool:
+    """A classic (JVM) session with the Delta extension, and delta-spark importable: the
+    ``DeltaTable`` API works. Spark Connect sessions are told apart by their class."""
+    import importlib.util
+
+    if type(spark).__module__.startswith("pyspark.sql.connect") or importlib.util.find_spec("delta") is None:
+        return False
+    try:
+        return "DeltaSparkSessionExtension" in (spark.conf.get("spark.sql.extensions", "") or "")
+    except Exception:
+        return False
+
+
 def log_backend_for(spark: SparkSession) -> LogBackend:
-    """delta-rs where the engine lacks Delta's log commands (Sail); Spark SQL elsewhere."""
-    return DeltaRsLog() if is_embedded_engine(spark) else SparkSqlLog(spark)
+    """Picked by what the engine can do, not by deployment: delta-rs where the engine has no
+    Delta log commands and ignores application transaction ids (Sail); delta-spark's API on a
+    classic Spark session with Delta; Spark SQL on any other engine (Databricks through
+    Spark Connect)."""
+    if is_embedded_engine(spark):
+        return DeltaRsLog()
+    if has_delta_python_api(spark):
+        return DeltaSparkLog(spark)
+    return SparkSqlLog(spark)
