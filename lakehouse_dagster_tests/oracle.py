@@ -127,12 +127,17 @@ def expected_customer_segments(silver: pd.DataFrame) -> pd.DataFrame:
 # AUTO CDC, applied one change at a time -------------------------------------------------------
 
 
+def _in_order(change: dict, order: tuple[str, ...]) -> tuple:
+    """The change's place in ``order``; a null sorts first, as in Spark's ordering of a struct."""
+    return tuple((change[o] is not None, change[o]) for o in order)
+
+
 def apply_changes_scd1(
     changes: list[dict], keys: tuple[str, ...], order: tuple[str, ...]
 ) -> dict[tuple, dict]:
     """Current state per key: replay changes sorted by ``order``; ``Op == 'D'`` removes the key."""
     state: dict[tuple, dict] = {}
-    for change in sorted(changes, key=lambda c: tuple(c[o] for o in order)):
+    for change in sorted(changes, key=lambda c: _in_order(c, order)):
         key = tuple(change[k] for k in keys)
         if change.get("Op") == "D":
             state.pop(key, None)
@@ -146,29 +151,34 @@ def apply_changes_scd2(
     keys: tuple[str, ...],
     order: tuple[str, ...],
     tracked: tuple[str, ...],
-    sequence: str,
+    sequence: str | tuple[str, ...],
 ) -> list[dict]:
     """Versions per key, as Delta Live Tables' SCD type 2 keeps them. Changes of a key with the
-    same sequence are one instant: only the last of them (by ``order``) is applied."""
+    same sequence are one instant: only the last of them (by ``order``) is applied. With several
+    sequence columns, ``__START_AT`` and ``__END_AT`` are tuples of them (DLT's struct)."""
+
+    def at(change: dict) -> object:
+        return change[sequence] if isinstance(sequence, str) else tuple(change[c] for c in sequence)
+
     versions: list[dict] = []
     current: dict[tuple, dict] = {}
     instants: dict[tuple, dict] = {}
-    for change in sorted(changes, key=lambda c: tuple(c[o] for o in order)):
-        instants[(*(change[k] for k in keys), change[sequence])] = change
-    for change in sorted(instants.values(), key=lambda c: tuple(c[o] for o in order)):
+    for change in sorted(changes, key=lambda c: _in_order(c, order)):
+        instants[(*(change[k] for k in keys), at(change))] = change
+    for change in sorted(instants.values(), key=lambda c: _in_order(c, order)):
         key = tuple(change[k] for k in keys)
         open_version = current.get(key)
         if change.get("Op") == "D":
             if open_version is not None:
-                open_version["__END_AT"] = change[sequence]
+                open_version["__END_AT"] = at(change)
                 del current[key]
             continue
         if open_version is not None and all(open_version[c] == change[c] for c in tracked):
             open_version.update({k: v for k, v in change.items() if k not in ("__START_AT", "__END_AT")})
             continue
         if open_version is not None:
-            open_version["__END_AT"] = change[sequence]
-        new_version = {**change, "__START_AT": change[sequence], "__END_AT": None}
+            open_version["__END_AT"] = at(change)
+        new_version = {**change, "__START_AT": at(change), "__END_AT": None}
         versions.append(new_version)
         current[key] = new_version
     return versions

@@ -1,4 +1,8 @@
-"""Applying DMS changes to silver with MERGE: SCD1 and SCD2 against the change-at-a-time oracle."""
+"""Applying DMS changes to silver with MERGE: SCD1 and SCD2 against the change-at-a-time oracle.
+
+DMS files carry ``AR_H_CHANGE_SEQ`` last (empty in full-load rows); the sales tables order a key's
+changes by (dms_commit_ts, AR_H_CHANGE_SEQ), then by position.
+"""
 
 from __future__ import annotations
 
@@ -46,8 +50,10 @@ def dms_file(
     full_load: bool = False,
     columns: tuple[str, ...] | None = None,
 ) -> Path:
-    columns = (
-        columns or (("dms_commit_ts",) if full_load else ("Op", "dms_commit_ts")) + SOURCE_COLUMNS[table]
+    columns = columns or (
+        *(("dms_commit_ts",) if full_load else ("Op", "dms_commit_ts")),
+        *SOURCE_COLUMNS[table],
+        "AR_H_CHANGE_SEQ",
     )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -231,37 +237,172 @@ CUSTOMER_STREAM = [
 ]
 
 
+CUSTOMERS = TableName("silver", "sales_customers")
+HISTORY = TableName("silver", "sales_customers_history")
+SEQUENCE = ("dms_commit_ts", "AR_H_CHANGE_SEQ")
+TRACKED = ("email", "street", "city", "country")
+
+
+def as_tuple(at) -> tuple | None:
+    """A struct ``__START_AT`` / ``__END_AT`` as the oracle's tuple."""
+    return None if at is None else (at["dms_commit_ts"], at["AR_H_CHANGE_SEQ"])
+
+
+def versions(tables) -> list[tuple]:
+    return sorted(
+        (
+            r["customer_id"],
+            r["email"],
+            r["city"],
+            r["phone"],
+            as_tuple(r["__START_AT"]),
+            as_tuple(r["__END_AT"]),
+        )
+        for r in tables.read(HISTORY).collect()
+    )
+
+
+def typed(changes: list[dict]) -> list[dict]:
+    """The oracle's changes, typed as the lake types them (an empty field is null)."""
+    return [
+        {
+            **c,
+            "customer_id": int(c["customer_id"]),
+            "dms_commit_ts": datetime.fromisoformat(c["dms_commit_ts"]),
+            "AR_H_CHANGE_SEQ": c.get("AR_H_CHANGE_SEQ") or None,
+        }
+        for c in changes
+    ]
+
+
+def expected_versions(stream: list[tuple[str, list[dict]]]) -> list[tuple]:
+    changes = typed(changes_of(*stream))
+    expected = apply_changes_scd2(changes, ("customer_id",), (*SEQUENCE, "_file", "_row"), TRACKED, SEQUENCE)
+    return sorted(
+        (v["customer_id"], v["email"], v["city"], v["phone"], v["__START_AT"], v["__END_AT"])
+        for v in expected
+    )
+
+
 def customer_history(tables, layout, landing, delivery: list[int]) -> list[tuple]:
     for index in delivery:
         name, rows = CUSTOMER_STREAM[index]
         dms_file(landing, "customers", name, rows, full_load=name.startswith("LOAD"))
         run(tables, layout, "bronze.sales_customers", "silver.sales_customers_history")
-    rows = tables.read(TableName("silver", "sales_customers_history")).collect()
-    return sorted(
-        (r["customer_id"], r["email"], r["city"], r["phone"], r["__START_AT"], r["__END_AT"]) for r in rows
-    )
+    return versions(tables)
 
 
 @pytest.mark.parametrize("delivery", [[0, 1, 2, 3], [0, 3, 2, 1], [0, 2, 3, 1]])
 def test_history_is_the_same_whatever_the_delivery_order(tables, layout, landing, delivery) -> None:
+    """Files without AR_H_CHANGE_SEQ (a task without the header rule): the commit time orders."""
     history = customer_history(tables, layout, landing, delivery)
 
-    changes = changes_of(*CUSTOMER_STREAM)
-    for change in changes:
-        change["dms_commit_ts"] = datetime.fromisoformat(change["dms_commit_ts"])
-        change["customer_id"] = int(change["customer_id"])
-    expected = apply_changes_scd2(
-        changes,
-        ("customer_id",),
-        ("dms_commit_ts", "_file", "_row"),
-        ("email", "street", "city", "country"),
-        "dms_commit_ts",
+    assert history == expected_versions(CUSTOMER_STREAM)
+    assert len(history) == 5 and date(2026, 11, 3) in {row[4][0].date() for row in history}
+
+
+# Transactions that touch a key twice ----------------------------------------------------------
+
+
+def change(customer_id: int, email: str, city: str, phone: str, at: str, number: int | None) -> dict:
+    """A customer's ``U`` committed at ``at`` with DMS's change number ``number``; with None, its
+    full-load row (no Op, no AR_H_CHANGE_SEQ)."""
+    row = {**customer(customer_id, email, city, phone), "dms_commit_ts": at}
+    if number is None:
+        return row
+    hundredths = at.replace("-", "").replace(" ", "").replace(":", "").replace(".", "")[:16]
+    return {**row, "Op": "U", "AR_H_CHANGE_SEQ": f"{hundredths}{number:019d}"}
+
+
+TWICE_STREAM = [
+    (
+        "LOAD00000001.csv",
+        [change(1, "a@x", "Oslo", "1", ts(1), None), change(2, "b@x", "Lima", "1", ts(1), None)],
+    ),
+    ("20261101-0900000000.csv", [change(1, "a@x", "Oslo", "2", ts(1, 12), 1)]),
+    (
+        "20261102-0900000000.csv",
+        [
+            change(1, "a2@x", "Oslo", "1", ts(2), 2),  # one transaction: an e-mail change,
+            change(1, "a2@x", "Bergen", "1", ts(2), 3),  # then a move
+            change(2, "b2@x", "Lima", "1", ts(2, 10), 4),  # its move is in the next file
+        ],
+    ),
+    (
+        "20261102-1200000000.csv",
+        [
+            change(2, "b2@x", "Madrid", "1", ts(2, 10), 5),
+            change(1, "a2@x", "Oslo", "1", ts(2), 2),  # 1's first change again, in a later file
+        ],
+    ),
+    ("20261103-0900000000.csv", [change(2, "b2@x", "Lima", "1", ts(2, 10), 4)]),  # 2's first, again
+    (
+        "20261104-0900000000.csv",  # the next delivery for both keys
+        [change(1, "a2@x", "Bergen", "9", ts(4), 6), change(2, "b3@x", "Madrid", "1", ts(4), 7)],
+    ),
+]
+
+
+def primary_key_holds(result) -> bool:
+    (check,) = [c for c in result.checks if c.name == "primary_key"]
+    return check.passed
+
+
+def customers_state(tables) -> dict[int, tuple]:
+    return {r["customer_id"]: (r["email"], r["city"], r["phone"]) for r in tables.read(CUSTOMERS).collect()}
+
+
+def expected_customers_state(stream: list[tuple[str, list[dict]]]) -> dict[int, tuple]:
+    state = apply_changes_scd1(typed(changes_of(*stream)), ("customer_id",), (*SEQUENCE, "_file", "_row"))
+    return {key[0]: (c["email"], c["city"], c["phone"]) for key, c in state.items()}
+
+
+@pytest.mark.parametrize("waves", [[[0, 1, 2], [3, 4], [5]], [[0, 3, 4], [1, 2], [5]]])
+def test_a_key_changed_twice_in_one_transaction_ends_in_the_true_state_and_keeps_merging(
+    tables, layout, landing, waves
+) -> None:
+    """Two changes of a key with one dms_commit_ts, in one file and across files, the first one
+    delivered again in a later file; then the next delivery for the keys. The files come in waves,
+    a run after each (in the second order, the copies first). After every run, SCD1 and SCD2 match
+    the oracle over the files delivered so far and the primary key holds."""
+    delivered = []
+    for wave in waves:
+        delivered += [TWICE_STREAM[index] for index in wave]
+        for name, rows in (TWICE_STREAM[index] for index in wave):
+            dms_file(landing, "customers", name, rows, full_load=name.startswith("LOAD"))
+        run_table(tables, "bronze.sales_customers")
+        for table in (CUSTOMERS, HISTORY):
+            result = run_table(tables, str(table))
+            assert primary_key_holds(result), (wave, table)
+            assert result.metadata.get("lakehouse/rows_quarantined", 0) == 0, "full-load rows apply"
+        assert customers_state(tables) == expected_customers_state(delivered), wave
+        assert versions(tables) == expected_versions(delivered), wave
+
+    state, history = customers_state(tables), versions(tables)
+    assert state[1] == ("a2@x", "Bergen", "9") and state[2] == ("b3@x", "Madrid", "1")
+    within_one_commit = [v for v in history if v[5] is not None and v[4][0] == v[5][0]]
+    assert len(within_one_commit) == 2, "for 1 and 2: the e-mail change, before the move"
+    assert len({(v[0], v[4]) for v in history}) == len(history) == 7
+
+
+def test_full_load_rows_without_change_sequence_apply_and_sort_first(tables, layout, landing) -> None:
+    """A multi-column sequence whose later column is null in full-load rows: the rows are applied
+    (only the first column is required), and a change committed at the same instant comes after
+    them, although its file name sorts before LOAD00000001.csv."""
+    load = [change(5, "e@x", "Oslo", "1", ts(1), None), change(6, "f@x", "Lima", "1", ts(1), None)]
+    cdc = [change(5, "e2@x", "Oslo", "1", ts(1), 1)]
+    dms_file(landing, "customers", "LOAD00000001.csv", load, full_load=True)
+    dms_file(landing, "customers", "20261101-0900000000.csv", cdc)
+
+    results = run(tables, layout, "bronze.sales_customers", str(CUSTOMERS), str(HISTORY))
+
+    assert results[str(CUSTOMERS)].get("lakehouse/rows_quarantined", 0) == 0
+    assert {r["customer_id"]: r["email"] for r in tables.read(CUSTOMERS).collect()} == {5: "e2@x", 6: "f@x"}
+    committed = datetime.fromisoformat(ts(1))
+    loaded, changed = (committed, None), (committed, cdc[0]["AR_H_CHANGE_SEQ"])
+    assert [(v[0], v[1], v[4], v[5]) for v in versions(tables)] == sorted(
+        [(5, "e@x", loaded, changed), (5, "e2@x", changed, None), (6, "f@x", loaded, None)]
     )
-    assert history == sorted(
-        (v["customer_id"], v["email"], v["city"], v["phone"], v["__START_AT"], v["__END_AT"])
-        for v in expected
-    )
-    assert len(history) == 5 and date(2026, 11, 3) in {row[4].date() for row in history}
 
 
 def test_a_history_that_holds_a_version_twice_is_repaired_by_the_next_delivery(
@@ -270,27 +411,11 @@ def test_a_history_that_holds_a_version_twice_is_repaired_by_the_next_delivery(
     """Written by a version before ties were collapsed: the next change of such a key must
     merge, and leave one row per version."""
     customer_history(tables, layout, landing, [0, 1])
-    history = TableName("silver", "sales_customers_history")
-    doubled = tables.read(history).where("customer_id = 1").toPandas()
-    tables.append(history, tables.spark.createDataFrame(doubled))  # every version of customer 1 twice
-    assert tables.read(history).where("customer_id = 1").count() == 2 * len(doubled) > 0
+    doubled = tables.read(HISTORY).where("customer_id = 1").toPandas()
+    tables.append(HISTORY, tables.spark.createDataFrame(doubled))  # every version of customer 1 twice
+    assert tables.read(HISTORY).where("customer_id = 1").count() == 2 * len(doubled) > 0
 
     rows = customer_history(tables, layout, landing, [2, 3])
 
-    versions = [(r[0], r[4]) for r in rows]
-    assert len(versions) == len(set(versions)), "one row per version"
-    changes = changes_of(*CUSTOMER_STREAM)
-    for change in changes:
-        change["dms_commit_ts"] = datetime.fromisoformat(change["dms_commit_ts"])
-        change["customer_id"] = int(change["customer_id"])
-    expected = apply_changes_scd2(
-        changes,
-        ("customer_id",),
-        ("dms_commit_ts", "_file", "_row"),
-        ("email", "street", "city", "country"),
-        "dms_commit_ts",
-    )
-    assert rows == sorted(
-        (v["customer_id"], v["email"], v["city"], v["phone"], v["__START_AT"], v["__END_AT"])
-        for v in expected
-    )
+    assert len({(r[0], r[4]) for r in rows}) == len(rows), "one row per version"
+    assert rows == expected_versions(CUSTOMER_STREAM)

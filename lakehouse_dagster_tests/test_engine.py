@@ -150,7 +150,9 @@ def test_the_classic_engine_is_chosen_by_the_deployment() -> None:
     from lakehouse_dagster.definitions import build_definitions
     from lakehouse_dagster.deployment import LakehouseSettings
 
-    settings = LakehouseSettings.from_env({"LAKEHOUSE_ENGINE": "classic_delta", "LAKEHOUSE_SPARK_MASTER": "yarn"})
+    settings = LakehouseSettings.from_env(
+        {"LAKEHOUSE_ENGINE": "classic_delta", "LAKEHOUSE_SPARK_MASTER": "yarn"}
+    )
     spark = build_definitions(settings).resources["runner"].spark
     assert (spark.mode, spark.master) == ("classic_delta", "yarn")
 

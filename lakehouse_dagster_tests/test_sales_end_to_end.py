@@ -23,7 +23,13 @@ from lakehouse_dagster.domains.sales.transforms import USD_PER_UNIT
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import LakeLayout, TableName
-from lakehouse_dagster.sample_data.retail import TABLE_COLUMNS, simulate_retail, write_landing
+from lakehouse_dagster.sample_data.retail import (
+    CUSTOMER_HISTORY_OUTPUT_COLUMNS,
+    FIRST_TOUCH_DUPLICATES,
+    TABLE_COLUMNS,
+    simulate_retail,
+    write_landing,
+)
 
 AS_OF = date(2026, 11, 26)
 SILVER = {
@@ -81,8 +87,9 @@ class Sales:
 
 @pytest.fixture(scope="module")
 def simulation():
-    # This seed makes late CDC files for customers and order_items (late items touch old partitions).
-    return simulate_retail(days=6, seed=5, customers=300, products=40, orders_per_day=40)
+    # This seed makes late CDC files for customers and order_items (late items touch old partitions),
+    # and transactions that update a customer twice and move an order twice.
+    return simulate_retail(days=6, seed=20, customers=300, products=40, orders_per_day=40)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +101,7 @@ def sales(sail_url, spark, tmp_path_factory, simulation) -> Sales:
     settings = LakehouseSettings(Deployment.TEST, layout, EngineSettings(remote_url=sail_url))
     lake = Sales(settings, tables, landing)
     write_landing(simulation, landing, include_late=False)
-    lake.run_lakehouse()
+    lake.first_run = lake.run_lakehouse()
     days = sorted({ts[:10] for ts in simulation.truth.tables["orders"]["order_ts"]})
     lake.run_facts(range_tags(date.fromisoformat(days[0]), date.fromisoformat(days[-1])))
     sensor = lake.defs.resolve_sensor_def("refresh_touched_order_dates")
@@ -130,21 +137,35 @@ def declared_folder(table: str) -> str:
 
 
 def test_silver_current_state_and_history_equal_the_truth(sales, simulation) -> None:
-    assert simulation.stats["late_files"] >= 1 and simulation.stats["reordered"] >= 1
+    stats = simulation.stats
+    assert stats["late_files"] >= 1 and stats["reordered"] >= 1
+    assert stats["customers_updated_twice"] >= 1 and stats["orders_moved_twice"] >= 1
+    assert stats[FIRST_TOUCH_DUPLICATES] >= 2, "in customers and in orders"
     for source, silver in SILVER.items():
         truth = simulation.truth.tables[source]
         columns = TABLE_COLUMNS[source]
         assert rows(sales.read("silver", silver), columns) == rows(truth, columns), source
 
     history = simulation.truth.customers_history
-    columns = (*TABLE_COLUMNS["customers"], "__START_AT", "__END_AT")
     lake_history = sales.read("silver", "sales_customers_history")
-    assert rows(
-        lake_history.assign(
-            __START_AT=lake_history["__START_AT"].map(_micro), __END_AT=lake_history["__END_AT"].map(_micro)
-        ),
-        columns,
-    ) == rows(history, columns)
+    start, end = lake_history["__START_AT"], lake_history["__END_AT"]  # structs
+    flat = lake_history.assign(
+        __START_AT=start.map(lambda at: _micro(at["dms_commit_ts"])),
+        __START_AT_CHANGE_SEQ=start.map(lambda at: at["AR_H_CHANGE_SEQ"]),
+        __END_AT=end.map(lambda at: None if at is None else _micro(at["dms_commit_ts"])),
+        __END_AT_CHANGE_SEQ=end.map(lambda at: None if at is None else at["AR_H_CHANGE_SEQ"]),
+    )
+    assert rows(flat, CUSTOMER_HISTORY_OUTPUT_COLUMNS) == rows(history, CUSTOMER_HISTORY_OUTPUT_COLUMNS)
+    within_one_commit = history[history["__START_AT"] == history["__END_AT"]]
+    assert len(within_one_commit) >= 1, "a version that starts and ends in one transaction"
+    applied = {f"silver/{table}" for table in (*SILVER.values(), "sales_customers_history")}
+    for run in (sales.first_run, sales.second_run):
+        primary_keys = {
+            e.asset_key.to_user_string(): e.passed
+            for e in run.get_asset_check_evaluations()
+            if e.check_name == "primary_key"
+        }
+        assert {key: primary_keys[key] for key in applied} == dict.fromkeys(applied, True), "unique keys"
 
 
 def _micro(value):

@@ -4,8 +4,8 @@ The simulator's own bookkeeping (``stats``) is never trusted alone: every kind o
 found in the written files, and the truth is recomputed here by replaying the files with the csv
 module and pandas, with the documented semantics: one record per line; a line that does not parse,
 has the wrong number of fields or an Op other than I, U, D is not a change; identical lines are one
-change; changes apply in dms_commit_ts order (ties by file name, then line); full-load rows are
-inserts at the full-load time.
+change; changes apply in (dms_commit_ts, AR_H_CHANGE_SEQ) order; full-load rows are inserts at the
+full-load time, with no change sequence.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import pytest
 from lakehouse_dagster.sample_data.__main__ import main
 from lakehouse_dagster.sample_data.retail import (
     CUSTOMER_HISTORY_COLUMNS,
+    CUSTOMER_HISTORY_OUTPUT_COLUMNS,
+    FIRST_TOUCH_DUPLICATES,
     RETAIL_TABLES,
     TABLE_COLUMNS,
     TABLE_KEYS,
@@ -55,9 +57,18 @@ COLUMNS = {
 }
 KEYS = {"customers": 1, "products": 1, "orders": 1, "order_items": 2}  # leading key columns
 TRACKED = ("email", "street", "city", "country")
+# The flat SCD2 truth: DLT's struct __START_AT / __END_AT as (dms_commit_ts, AR_H_CHANGE_SEQ) columns.
+HISTORY_COLUMNS = (
+    *COLUMNS["customers"],
+    "__START_AT",
+    "__START_AT_CHANGE_SEQ",
+    "__END_AT",
+    "__END_AT_CHANGE_SEQ",
+)
 SMALL = {"days": 4, "seed": 11, "customers": 300, "products": 40, "orders_per_day": 40}
 ROWS_PER_LOAD_FILE = 64
 MICROS = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}")
+CHANGE_SEQ = re.compile(r"\d{35}")  # YYYYMMDDHHmmSShh, then a 19-digit change number
 SECONDS = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 MONEY = re.compile(r"\d+\.\d{2}")
 CDC_OPS = {"I", "U", "D"}
@@ -94,8 +105,18 @@ class Line:
         return self.fields[0] if self.load else self.fields[1]
 
     @property
+    def seq(self) -> str:
+        """AR_H_CHANGE_SEQ, the last column; empty in full-load rows."""
+        return self.fields[-1]
+
+    @property
+    def at(self) -> tuple[str, str]:
+        """The change's sequence: (dms_commit_ts, AR_H_CHANGE_SEQ)."""
+        return (self.ts, self.seq)
+
+    @property
     def values(self) -> tuple[str | None, ...]:
-        return tuple(value or None for value in self.fields[1 if self.load else 2 :])
+        return tuple(value or None for value in self.fields[1 if self.load else 2 : -1])
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -120,12 +141,15 @@ def read_lines(landing: Path, table: str) -> list[Line]:
 
 
 def ordered_changes(lines: list[Line]) -> list[Line]:
-    """The real changes, each once, in dms_commit_ts order (ties by file name, then line)."""
+    """The real changes, each once, in (dms_commit_ts, AR_H_CHANGE_SEQ) order."""
     first: dict[tuple, Line] = {}
     for line in sorted(lines, key=lambda line: (line.file, line.number)):
         if line.change:
-            first.setdefault((line.op, line.ts, line.values), line)
-    return sorted(first.values(), key=lambda line: (line.ts, line.file, line.number))
+            first.setdefault((line.op, line.at, line.values), line)
+    changes = sorted(first.values(), key=lambda line: line.at)
+    every = Counter((line.key, line.at) for line in changes)
+    assert all(count == 1 for count in every.values()), "(key, dms_commit_ts, AR_H_CHANGE_SEQ) is a change"
+    return changes
 
 
 def sort_key(key: tuple[str, ...]) -> tuple[int, ...]:
@@ -145,13 +169,15 @@ def replay(table: str, changes: list[Line]) -> pd.DataFrame:
 
 
 def scd2(changes: list[Line]) -> pd.DataFrame:
+    """DLT's SCD2 with sequence_by = struct(dms_commit_ts, AR_H_CHANGE_SEQ), the struct written flat."""
     tracked = [COLUMNS["customers"].index(name) for name in TRACKED]
     versions: dict[tuple, list[list]] = defaultdict(list)
     for change in changes:
         history = versions[change.key]
         current = history[-1] if history and history[-1][2] is None else None
+        at = (change.ts, change.seq or None)
         if change.op == "D":
-            current[2] = change.ts
+            current[2] = at
         elif (
             current is not None
             and change.op == "U"
@@ -160,14 +186,14 @@ def scd2(changes: list[Line]) -> pd.DataFrame:
             current[0] = change.values
         else:
             if current is not None:
-                current[2] = change.ts
-            history.append([change.values, change.ts, None])
+                current[2] = at
+            history.append([change.values, at, None])
     rows = [
-        (*values, start, end)
+        (*values, *start, *(end or (None, None)))
         for key in sorted(versions, key=sort_key)
         for values, start, end in versions[key]
     ]
-    return pd.DataFrame(rows, columns=[*COLUMNS["customers"], "__START_AT", "__END_AT"], dtype=object)
+    return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS), dtype=object)
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +247,7 @@ def test_the_published_names_are_the_specified_ones() -> None:
         "order_items": ("order_id", "line_number"),
     }
     assert CUSTOMER_HISTORY_COLUMNS == TRACKED
+    assert CUSTOMER_HISTORY_OUTPUT_COLUMNS == HISTORY_COLUMNS
 
 
 def test_same_arguments_same_bytes_other_seed_other_bytes(tmp_path: Path, capsys) -> None:
@@ -305,9 +332,9 @@ def test_headers_timestamps_and_values(
         for path in (landing / "dms" / "sales" / table).iterdir():
             header = path.read_text(encoding="utf-8").split("\n", 1)[0]
             if path.name.startswith("LOAD"):
-                assert header == ",".join(("dms_commit_ts", *columns))
+                assert header == ",".join(("dms_commit_ts", *columns, "AR_H_CHANGE_SEQ"))
             else:
-                assert header == ",".join(("Op", "dms_commit_ts", *columns))
+                assert header == ",".join(("Op", "dms_commit_ts", *columns, "AR_H_CHANGE_SEQ"))
         load_counts = Counter(line.file for line in lines[table] if line.load)
         assert all(count <= ROWS_PER_LOAD_FILE for count in load_counts.values())
         assert sorted(load_counts.values())[1:] == [ROWS_PER_LOAD_FILE] * (len(load_counts) - 1)
@@ -317,8 +344,10 @@ def test_headers_timestamps_and_values(
             values = dict(zip(columns, line.values, strict=True))
             assert MICROS.fullmatch(line.ts)
             if line.load:
-                assert line.ts == start_ts
+                assert line.ts == start_ts and line.seq == "", "DMS leaves header values empty in a full load"
             else:
+                assert CHANGE_SEQ.fullmatch(line.seq), line.seq
+                assert line.seq[:16] == re.sub(r"\D", "", line.ts)[:16], "the commit time, to the hundredth"
                 assert simulation.start < micros(line.ts) < simulation.end
                 assert micros(line.ts) <= cdc_time(line.file), "no change is written before it is committed"
                 if line.op != "D":
@@ -360,8 +389,12 @@ def test_u_carries_the_after_image_and_d_the_before_image(
     deleted = [line for line in changes["customers"] if line.op == "D"]
     assert deleted
     for line in deleted:
-        closed = history[(history["customer_id"] == line.key[0]) & (history["__END_AT"] == line.ts)]
-        assert len(closed) == 1, "a delete closes the current version at its commit time"
+        closed = history[
+            (history["customer_id"] == line.key[0])
+            & (history["__END_AT"] == line.ts)
+            & (history["__END_AT_CHANGE_SEQ"] == line.seq)
+        ]
+        assert len(closed) == 1, "a delete closes the current version at its sequence"
         assert tuple(closed.iloc[0][list(COLUMNS["customers"])]) == line.values, "D carries the before-image"
 
     for table in RETAIL_TABLES:
@@ -411,7 +444,7 @@ def test_changes_of_one_key_arrive_out_of_order(
                 (early, late)
                 for early in key_lines
                 for late in key_lines
-                if early.file < late.file and early.ts > late.ts and copies[late.text] == 1
+                if early.file < late.file and early.at > late.at and copies[late.text] == 1
             ]
     assert found, "a change (not a copy) sits in a later file than a later change of its key"
     assert len({late for _, late in found}) >= simulation.stats["reordered"]
@@ -455,7 +488,87 @@ def test_a_deleted_key_comes_back(simulation: RetailSimulation, changes: dict[st
             history = simulation.truth.customers_history
             key = back[0][1].key[0]
             versions = history[history["customer_id"] == key]
-            assert back[0][1].ts in set(versions["__START_AT"]), "a re-insert starts a new version"
+            starts = set(zip(versions["__START_AT"], versions["__START_AT_CHANGE_SEQ"], strict=True))
+            assert back[0][1].at in starts, "a re-insert starts a new version"
+
+
+def test_change_sequences_follow_the_commit_order_across_tables(changes: dict[str, list[Line]]) -> None:
+    cdc = [line for table_changes in changes.values() for line in table_changes if not line.load]
+    assert len({line.seq for line in cdc}) == len(cdc), "one change number per change, for the whole task"
+    by_sequence = sorted(cdc, key=lambda line: line.seq)
+    assert [line.ts for line in by_sequence] == sorted(line.ts for line in cdc), "in commit order"
+
+
+def touched_twice(changes: list[Line]) -> list[tuple[Line, Line]]:
+    """The (first, second) changes of a key in one transaction."""
+    by_transaction: dict[tuple, list[Line]] = defaultdict(list)
+    for line in changes:
+        if not line.load:
+            by_transaction[(line.key, line.ts)].append(line)
+    assert all(len(pair) <= 2 for pair in by_transaction.values())
+    return [(pair[0], pair[1]) for pair in by_transaction.values() if len(pair) == 2]
+
+
+def test_some_transactions_touch_a_key_twice(
+    simulation: RetailSimulation, changes: dict[str, list[Line]]
+) -> None:
+    customers, orders = touched_twice(changes["customers"]), touched_twice(changes["orders"])
+    assert len(customers) == simulation.stats["customers_updated_twice"] >= 1
+    assert len(orders) == simulation.stats["orders_moved_twice"] >= 1
+    assert len(customers) + len(orders) == simulation.stats["transactions_touching_a_key_twice"]
+    assert not touched_twice(changes["products"]) and not touched_twice(changes["order_items"])
+    for first, second in customers + orders:
+        assert first.op == second.op == "U"
+        assert int(second.seq[16:]) == int(first.seq[16:]) + 1, "consecutive change numbers"
+
+    email, street, city = (COLUMNS["customers"].index(name) for name in ("email", "street", "city"))
+    history = simulation.truth.customers_history
+    for first, second in customers:
+        assert first.values[email] == second.values[email], "an e-mail change, then a move"
+        assert (first.values[street], first.values[city]) != (second.values[street], second.values[city])
+        version = history[
+            (history["customer_id"] == first.key[0])
+            & (history["__START_AT_CHANGE_SEQ"] == first.seq)
+            & (history["__END_AT_CHANGE_SEQ"] == second.seq)
+        ]
+        assert len(version) == 1 and version.iloc[0]["__START_AT"] == version.iloc[0]["__END_AT"], (
+            "a version that starts and ends within one commit time"
+        )
+    status = COLUMNS["orders"].index("status")
+    assert {(first.values[status], second.values[status]) for first, second in orders} <= {
+        ("shipped", "delivered"),
+        ("paid", "cancelled"),
+    }
+
+
+def latest_images(lines: list[Line], order) -> dict[tuple, tuple]:
+    """The state per key that applying ``lines`` in ``order``, the last one winning, gives."""
+    last = {line.key: line for line in sorted(lines, key=order)}
+    return {key: line.values for key, line in last.items() if line.op != "D"}
+
+
+def test_a_duplicate_of_a_first_touch_in_a_later_file_needs_the_change_sequence(
+    simulation: RetailSimulation, lines: dict[str, list[Line]], changes: dict[str, list[Line]]
+) -> None:
+    """Ordered by dms_commit_ts and position (file, line) alone, the copy of the first change of a
+    key in a transaction, delivered in a later file, wins over the second: the state is wrong."""
+    assert simulation.stats[FIRST_TOUCH_DUPLICATES] >= 2
+    for table in ("customers", "orders"):
+        real = [line for line in lines[table] if line.change]
+        late_copies = [
+            (first, copy)
+            for first, second in touched_twice(changes[table])
+            for copy in real
+            if copy.text == first.text and copy.file > second.file
+        ]
+        assert late_copies, table
+
+        truth = simulation.truth.tables[table].itertuples(index=False, name=None)
+        truth = {row[: KEYS[table]]: row for row in truth}
+        by_position = latest_images(real, lambda line: (line.ts, line.file, line.number))
+        by_sequence = latest_images(real, lambda line: (line.at, line.file, line.number))
+        assert by_sequence == truth
+        assert all(by_position[first.key] != truth[first.key] for first, _ in late_copies), table
 
 
 def test_junk_lines_are_there_and_are_not_changes(
@@ -579,6 +692,9 @@ def test_default_parameters_make_every_kind_of_trouble_in_three_days(seed: int) 
         "unknown_op_rows",
         "deleted_customers",
         "deleted_orders",
+        "customers_updated_twice",
+        "orders_moved_twice",
+        FIRST_TOUCH_DUPLICATES,
     ):
         assert stats[kind] >= 1, kind
     assert stats["duplicates"] < stats["changes"] / 100, "trouble stays rare"

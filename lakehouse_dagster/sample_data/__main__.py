@@ -76,7 +76,8 @@ def _retail(args: argparse.Namespace) -> int:
     print(
         f"wrote {len(written)} file(s) under {args.out / 'dms' / SCHEMA} "
         f"({stats['full_load_files']} full load, {stats['cdc_files']} CDC, {stats['late_files']} late; "
-        f"{stats['changes']} changes, {stats['duplicates']} duplicated, {stats['reordered']} reordered, "
+        f"{stats['changes']} changes, {stats['transactions_touching_a_key_twice']} transactions touching "
+        f"a key twice, {stats['duplicates']} duplicated, {stats['reordered']} reordered, "
         f"{stats['malformed_rows']} malformed, {stats['unknown_op_rows']} unknown Op) "
         f"for {simulation.start:%Y-%m-%d} to {simulation.end:%Y-%m-%d}; truth in {truth}"
     )

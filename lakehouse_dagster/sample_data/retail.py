@@ -6,15 +6,20 @@ The simulator runs the shop for ``days`` days ending at ``end_date`` (the window
 ``customers``, ``products``, ``orders`` and ``order_items``:
 
 - a full load at the first instant of the window: ``LOAD00000001.csv``, ``LOAD00000002.csv``, ...
-  counting in hex, at most ``full_load_rows_per_file`` rows each, columns ``dms_commit_ts`` and the
-  table's columns, no ``Op``; ``dms_commit_ts`` is the full-load time;
+  counting in hex, at most ``full_load_rows_per_file`` rows each, columns ``dms_commit_ts``, the
+  table's columns and ``AR_H_CHANGE_SEQ``, no ``Op``; ``dms_commit_ts`` is the full-load time and
+  ``AR_H_CHANGE_SEQ`` is empty (DMS leaves header values empty in full-load rows);
 - CDC files flushed per table every 4 to 8 simulated hours (only when there are changes; the last
   flush is at the end of the window), named by the flush time (``20261126-1134010000.csv``), columns
-  ``Op, dms_commit_ts`` and the table's columns, in commit order. ``U`` carries the after-image,
-  ``D`` the whole before-image. All changes of one transaction share its commit time: an order and
-  its items, a deleted order and its items. Commit times are strictly increasing between
-  transactions, and a transaction changes a key at most once, so (key, dms_commit_ts) identifies a
-  real change.
+  ``Op, dms_commit_ts``, the table's columns and ``AR_H_CHANGE_SEQ``, in commit order. ``U`` carries
+  the after-image, ``D`` the whole before-image. All changes of one transaction share its commit
+  time: an order and its items, a deleted order and its items, and the two changes of a key that a
+  transaction touches twice (below). Commit times are strictly increasing between transactions.
+  ``AR_H_CHANGE_SEQ`` is DMS's change-sequence header, added by a transformation rule:
+  ``YYYYMMDDHHmmSShh`` of the commit time, then a 19-digit change number common to all tables,
+  strictly increasing in commit order, within a transaction too. So (key, dms_commit_ts,
+  AR_H_CHANGE_SEQ) identifies a real change, and (dms_commit_ts, AR_H_CHANGE_SEQ) orders the
+  changes of a key; (key, dms_commit_ts) does not.
 
 Every value is CSV text; an empty field is null (``phone`` is sometimes null). No value contains a
 line break, so one physical line is one record. ``updated_at`` is the commit time, to the second,
@@ -39,13 +44,26 @@ address and phone; a fifth of the deleted orders are restored later under the sa
 (status ``placed`` again, same items and prices). The first deleted customer and the first deleted
 order, both on the first day, always come back within a day.
 
+Transactions that touch a key twice, as real DMS output has: a share of the e-mail changes
+(``TWICE_EMAIL_THEN_MOVE_SHARE``) also move the customer in the same transaction (two ``U`` rows of
+two tracked changes, so the history has a version that starts and ends at one commit time), and a
+share of the order steps whose next step is final (``TWICE_ORDER_STEP_SHARE``) take that step in
+the same transaction too (shipped then delivered, or paid then cancelled). Each happens at
+least once (forced, as trouble is below) when it can; ``stats`` counts them
+(``customers_updated_twice``, ``orders_moved_twice``, ``transactions_touching_a_key_twice``). Their
+values come from a random stream of their own, so the rest of the activity stays as it was.
+
 Dirt, on purpose (rates in :class:`RetailTrouble`; if chance has not produced a kind by a random
 point in the first half of the window, the next file that allows it gets one, and if no file came
 late, one that can be is picked):
 
 1. duplicates: a CDC row written twice, byte for byte, in the same file or in the table's next file;
+   among them, a duplicate of the FIRST of two changes of a key in one transaction, delivered in the
+   table's next file (``duplicates_of_first_touch_next_file``; forced in the first file of each table
+   that has such a transaction, unless it is the table's last): ordered by dms_commit_ts and file
+   position alone, it would win over the second change;
 2. out of order: a change moved into the table's next file, while a later change of the same key
-   stays in the earlier file;
+   (later by dms_commit_ts, then AR_H_CHANGE_SEQ) stays in the earlier file;
 3. late files: a CDC file delivered 20 to 36 hours after its flush, after later-named files of its
    table (``DmsFile.late``; its mtime is the late delivery time);
 4. a key deleted and later inserted again (customers and orders, above);
@@ -55,11 +73,17 @@ late, one that can be is picked):
 6. well-formed rows whose ``Op`` is ``X`` or ``Z``, not changes: a copy of a change with one value
    altered (so that applying them would change the result).
 
-The truth (:class:`RetailTruth`) is the state the real changes give, applied in commit order, and
-the SCD2 history of customers that Delta Live Tables AUTO CDC (``keys=[customer_id]``,
-``sequence_by=dms_commit_ts``, ``apply_as_deletes=Op='D'``, ``stored_as_scd_type=2``,
-``track_history_column_list=CUSTOMER_HISTORY_COLUMNS``) gives. Duplicates, reordering, lateness and
-junk never change it. The same arguments give the same files and truth, byte for byte.
+The truth (:class:`RetailTruth`) is the state the real changes give, applied in (dms_commit_ts,
+AR_H_CHANGE_SEQ) order, and the SCD2 history of customers that Delta Live Tables AUTO CDC
+(``keys=[customer_id]``, ``sequence_by=struct(dms_commit_ts, AR_H_CHANGE_SEQ)``,
+``apply_as_deletes=Op='D'``, ``stored_as_scd_type=2``,
+``track_history_column_list=CUSTOMER_HISTORY_COLUMNS``) gives: a version starts at each insert and
+each change of a tracked column, so two tracked changes in one transaction make a version that
+starts and ends within one commit time. Its ``__START_AT`` / ``__END_AT`` are structs there; the
+flat truth has two columns for each: ``__START_AT`` (dms_commit_ts) and ``__START_AT_CHANGE_SEQ``
+(AR_H_CHANGE_SEQ, empty for versions from the full load), ``__END_AT`` and ``__END_AT_CHANGE_SEQ``
+(both empty while current). Duplicates, reordering, lateness and junk never change it. The same
+arguments give the same files and truth, byte for byte.
 """
 
 from __future__ import annotations
@@ -81,9 +105,11 @@ import numpy as np
 import pandas as pd
 
 from lakehouse_dagster.domains.sales.source import (  # noqa: F401 (re-exported for the simulator's users)
+    CHANGE_SEQUENCE,
     CUSTOMER_HISTORY_COLUMNS,
     ORDER_STATUSES,
     SCHEMA,
+    SEQUENCE,
     TABLE_COLUMNS,
     TABLE_KEYS,
     TABLES,
@@ -91,7 +117,14 @@ from lakehouse_dagster.domains.sales.source import (  # noqa: F401 (re-exported 
 from lakehouse_dagster.sample_data.customers import DEFAULT_END_DATE, FIRST_NAMES, LAST_NAMES
 
 RETAIL_TABLES = TABLES
-CUSTOMER_HISTORY_OUTPUT_COLUMNS = (*TABLE_COLUMNS["customers"], "__START_AT", "__END_AT")
+#: The SCD2 truth: DLT's struct ``__START_AT`` / ``__END_AT`` (dms_commit_ts, AR_H_CHANGE_SEQ), flat.
+CUSTOMER_HISTORY_OUTPUT_COLUMNS = (
+    *TABLE_COLUMNS["customers"],
+    "__START_AT",
+    "__START_AT_CHANGE_SEQ",
+    "__END_AT",
+    "__END_AT_CHANGE_SEQ",
+)
 OPEN_STATUSES = frozenset({"placed", "paid", "shipped"})
 CDC_OPS = ("I", "U", "D")
 HISTORIC_ORDER_DAYS = 30
@@ -166,6 +199,9 @@ PRICE_CHANGE_RATE = 0.02
 NEW_PRODUCT_RATE = 0.003
 ORDER_DELETE_RATE = 0.002
 ORDER_RESTORE_SHARE = 0.2
+# Transactions that touch a key twice: shares of e-mail changes and of order steps to a final status.
+TWICE_EMAIL_THEN_MOVE_SHARE = 0.15
+TWICE_ORDER_STEP_SHARE = 0.02
 
 _US = 1_000_000
 _MINUTE = 60 * _US
@@ -206,7 +242,7 @@ class DmsFile:
 class RetailTruth:
     # Final state per table: the table's columns, CSV text (None for null), sorted by key.
     tables: dict[str, pd.DataFrame]
-    # SCD2 of customers: the customer columns, __START_AT and __END_AT, by (customer_id, __START_AT).
+    # SCD2 of customers: CUSTOMER_HISTORY_OUTPUT_COLUMNS, by customer_id, then start.
     customers_history: pd.DataFrame
 
 
@@ -352,6 +388,9 @@ _FORCED_KINDS = (
     "malformed_broken_quote",
     "unknown_op_rows",
 )
+#: Forced as well, at points drawn from a random stream of their own (the others' stay as they were).
+_TWICE_KINDS = ("customers_updated_twice", "orders_moved_twice")
+FIRST_TOUCH_DUPLICATES = "duplicates_of_first_touch_next_file"
 _STAT_NAMES = (
     "inserts",
     "updates",
@@ -365,7 +404,11 @@ _STAT_NAMES = (
     "late_files",
     "malformed_rows",
     *_FORCED_KINDS,
+    *_TWICE_KINDS,
+    "transactions_touching_a_key_twice",
+    FIRST_TOUCH_DUPLICATES,
 )
+_NOT_DIGITS = str.maketrans("", "", "-: ")
 
 
 @dataclass
@@ -385,11 +428,17 @@ class _Simulation:
     def __post_init__(self) -> None:
         self.rng = random.Random(f"retail:{self.seed}:activity")
         self.trng = random.Random(f"retail:{self.seed}:trouble")  # trouble never shifts the activity
+        # Keys touched twice in a transaction take their values from their own stream, too.
+        self.twice_rng = random.Random(f"retail:{self.seed}:twice")
         self.end_us = self.start_us + self.days * _DAY
         self.last = self.start_us
         self._minutes: dict[int, str] = {}
         self._cached_second = -1
         self._cached_text = ""
+        self._cached_digits = ""
+        # AR_H_CHANGE_SEQ: the commit time's digits to the hundredth, then the task's change number.
+        self.change_prefix = ""
+        self.change_number = 0
         self.start_ts = f"{self._seconds(self.start_us)}.000000"
         # State.
         self.customer_rows: dict[int, tuple] = {}
@@ -424,6 +473,10 @@ class _Simulation:
         self.forced_at = {
             kind: self.start_us + int(window * self.trng.uniform(0.1, 0.5)) for kind in _FORCED_KINDS
         }
+        forced = random.Random(f"retail:{self.seed}:forced-twice")
+        for kind in _TWICE_KINDS:
+            self.forced_at[kind] = self.start_us + int(window * forced.uniform(0.1, 0.5))
+        self.first_touch_duplicated: set[str] = set()  # tables
         self.stats.update(dict.fromkeys(_STAT_NAMES, 0))
 
     # -- time ------------------------------------------------------------------------------------
@@ -448,7 +501,22 @@ class _Simulation:
         if second != self._cached_second:
             self._cached_second = second
             self._cached_text = self._seconds(commit)
+            self._cached_digits = self._cached_text.translate(_NOT_DIGITS)
+        self.change_prefix = f"{self._cached_digits}{micro // 10_000:02d}"
         return f"{self._cached_text}.{micro:06d}", self._cached_text
+
+    def _emit(self, table: str, op: str, commit_ts: str, row: tuple) -> str:
+        """Write a change of the transaction committed last; return its AR_H_CHANGE_SEQ."""
+        self.change_number += 1
+        change_seq = f"{self.change_prefix}{self.change_number:019d}"
+        self.buffers[table].append((op, commit_ts, *row, change_seq))
+        return change_seq
+
+    def _twice(self, kind: str, share: float) -> bool:
+        """Whether the transaction committed last touches its key a second time."""
+        if self.twice_rng.random() < share:
+            return True
+        return self.trouble.forced and self.stats[kind] == 0 and self.last >= self.forced_at[kind]
 
     def _after_flush(self, flush_us: int) -> int:
         step = self.trng.randrange(4 * 36_000_000, 8 * 36_000_000) * 100  # 4 to 8 hours, in 100 µs
@@ -469,8 +537,8 @@ class _Simulation:
         handle = re.sub(r"[^a-z.]", "", f"{first}.{last.split(',')[0]}".lower().replace("ü", "ue"))
         return f"{handle}{customer_id}@{self.rng.choice(DOMAINS)}"
 
-    def _address(self, country: str) -> tuple[str, str]:
-        rng = self.rng
+    def _address(self, country: str, rng: random.Random | None = None) -> tuple[str, str]:
+        rng = rng or self.rng
         street = f"{rng.randint(1, 250)} {rng.choice(STREET_NAMES)} {rng.choice(STREET_KINDS)}"
         if rng.random() < 0.15:
             street = f"{street}, Apt {rng.randint(1, 40)}"  # needs quoting
@@ -482,8 +550,14 @@ class _Simulation:
             return None
         return f"+{DIAL_CODES[country]} {rng.randint(100, 999)} {rng.randint(100_000, 999_999)}"
 
-    def _country(self) -> str:
-        return self.rng.choices(COUNTRIES, cum_weights=_COUNTRY_CUMULATIVE)[0]
+    def _country(self, rng: random.Random | None = None) -> str:
+        return (rng or self.rng).choices(COUNTRIES, cum_weights=_COUNTRY_CUMULATIVE)[0]
+
+    def _relocate(self, row: list, rng: random.Random) -> None:
+        """A move: a new street and city, sometimes in another country."""
+        if rng.random() < 0.15:
+            row[7] = self._country(rng)
+        row[5], row[6] = self._address(row[7], rng)
 
     def _customer(self, customer_id: int, created: str, updated: str) -> tuple:
         rng = self.rng
@@ -574,24 +648,25 @@ class _Simulation:
             self.live[position] = last
             self.live_pos[last] = position
 
-    def _history(self, customer_id: int, op: str, row: tuple, commit_ts: str) -> None:
-        """The SCD2 rule: a new version at an insert or a change of a tracked column, else in place."""
+    def _history(self, customer_id: int, op: str, row: tuple, at: tuple[str, str | None]) -> None:
+        """The SCD2 rule: a new version at an insert or a change of a tracked column, else in place.
+        ``at`` is the change's sequence: (dms_commit_ts, AR_H_CHANGE_SEQ)."""
         versions = self.history.setdefault(customer_id, [])
         current = versions[-1] if versions and versions[-1][2] is None else None
         if op == "D":
             if current is not None:
-                current[2] = commit_ts
+                current[2] = at
             return
         if current is not None:
             if op == "U" and all(current[0][i] == row[i] for i in _TRACKED):
                 current[0] = row
                 return
-            current[2] = commit_ts
-        versions.append([row, commit_ts, None])
+            current[2] = at
+        versions.append([row, at, None])
 
     def _emit_customer(self, op: str, row: tuple, commit_ts: str) -> None:
-        self.buffers["customers"].append((op, commit_ts, *row))
-        self._history(int(row[0]), op, row, commit_ts)
+        change_seq = self._emit("customers", op, commit_ts, row)
+        self._history(int(row[0]), op, row, (commit_ts, change_seq))
 
     # -- the initial database and its full load --------------------------------------------------
 
@@ -606,7 +681,7 @@ class _Simulation:
             row = self._customer(customer_id, self._seconds(created), self._seconds(updated))
             self.customer_rows[customer_id] = row
             self._add_live(customer_id)
-            self._history(customer_id, "I", row, self.start_ts)
+            self._history(customer_id, "I", row, (self.start_ts, None))
         for _ in range(self.products):
             product_id = self.next_product
             self.next_product += 1
@@ -652,12 +727,12 @@ class _Simulation:
             "orders": (self.order_rows[key] for key in sorted(self.order_rows)),
             "order_items": (item for key in sorted(self.item_rows) for item in self.item_rows[key]),
         }
-        prefix = (self.start_ts,)
+        prefix, no_change_seq = (self.start_ts,), (None,)
         delivered = self.start_us
         for table, rows in tables.items():
-            header = ("dms_commit_ts", *TABLE_COLUMNS[table])
+            header = (SEQUENCE, *TABLE_COLUMNS[table], CHANGE_SEQUENCE)
             for number in itertools.count(1):
-                chunk = [prefix + row for row in itertools.islice(rows, self.rows_per_file)]
+                chunk = [prefix + row + no_change_seq for row in itertools.islice(rows, self.rows_per_file)]
                 if not chunk and number > 1:
                     break
                 buffer = io.StringIO()
@@ -727,10 +802,11 @@ class _Simulation:
         text = str(order_id)
         row = (text, customer[0], updated, "placed", currency, updated)
         self.order_rows[order_id] = row
-        self.buffers["orders"].append(("I", commit_ts, *row))
+        self._emit("orders", "I", commit_ts, row)
         items = self._items(text, currency, updated)
         self.item_rows[order_id] = items
-        self.buffers["order_items"].extend([("I", commit_ts, *item) for item in items])
+        for item in items:
+            self._emit("order_items", "I", commit_ts, item)
         self.stats["inserts"] += 1 + len(items)
         self.open_orders[customer[0]] = self.open_orders.get(customer[0], 0) + 1
         step = self._next_step("placed", self.last)
@@ -743,17 +819,29 @@ class _Simulation:
         committed = self._commit(moment)
         if committed is None:
             return
-        commit_ts, updated = committed
-        row = (expected[0], expected[1], expected[2], status, expected[4], updated)
+        self._set_status(order_id, expected, status, *committed)
+
+    def _set_status(self, order_id: int, previous: tuple, status: str, commit_ts: str, updated: str) -> None:
+        row = (previous[0], previous[1], previous[2], status, previous[4], updated)
         self.order_rows[order_id] = row
-        self.buffers["orders"].append(("U", commit_ts, *row))
+        self._emit("orders", "U", commit_ts, row)
         self.stats["updates"] += 1
-        if status in OPEN_STATUSES:
-            step = self._next_step(status, self.last)
-            if step is not None:
-                self._schedule(step[1], self._advance_order, order_id, row, step[0])
-        else:
+        if status not in OPEN_STATUSES:
             self.open_orders[row[1]] -= 1
+            return
+        step = self._next_step(status, self.last)
+        if step is None:
+            return
+        if step[0] not in OPEN_STATUSES and self._twice("orders_moved_twice", TWICE_ORDER_STEP_SHARE):
+            # The final step happens in this transaction too: shipped then delivered, paid then cancelled.
+            self._set_status(order_id, row, step[0], commit_ts, updated)
+            self._count_twice("orders_moved_twice")
+        else:
+            self._schedule(step[1], self._advance_order, order_id, row, step[0])
+
+    def _count_twice(self, kind: str) -> None:
+        self.stats[kind] += 1
+        self.stats["transactions_touching_a_key_twice"] += 1
 
     def _delete_order(self, moment: int) -> None:
         low = max(1, self.next_order - HISTORIC_ORDER_DAYS * max(1, self.orders_per_day))
@@ -769,8 +857,9 @@ class _Simulation:
         commit_ts, _ = committed
         row = self.order_rows.pop(order_id)
         items = self.item_rows.pop(order_id)
-        self.buffers["orders"].append(("D", commit_ts, *row))
-        self.buffers["order_items"].extend(("D", commit_ts, *item) for item in items)
+        self._emit("orders", "D", commit_ts, row)
+        for item in items:
+            self._emit("order_items", "D", commit_ts, item)
         self.stats["deletes"] += 1 + len(items)
         self.stats["deleted_orders"] += 1
         if row[3] in OPEN_STATUSES:
@@ -791,8 +880,9 @@ class _Simulation:
         items = tuple((*item[:5], updated) for item in old_items)
         self.order_rows[order_id] = row
         self.item_rows[order_id] = items
-        self.buffers["orders"].append(("I", commit_ts, *row))
-        self.buffers["order_items"].extend(("I", commit_ts, *item) for item in items)
+        self._emit("orders", "I", commit_ts, row)
+        for item in items:
+            self._emit("order_items", "I", commit_ts, item)
         self.stats["inserts"] += 1 + len(items)
         self.stats["reinserts"] += 1 + len(items)
         self.stats["reinserted_orders"] += 1
@@ -831,9 +921,7 @@ class _Simulation:
             if rng.random() < 0.3:
                 row[4] = self._phone(row[7])  # an untracked column changes too
         elif kind == "move":
-            if rng.random() < 0.15:
-                row[7] = self._country()
-            row[5], row[6] = self._address(row[7])
+            self._relocate(row, rng)
         elif kind == "phone":
             row[4] = self._phone(row[7])
         elif kind == "name":
@@ -843,6 +931,13 @@ class _Simulation:
         self.customer_rows[customer_id] = new
         self._emit_customer("U", new, commit_ts)
         self.stats["updates"] += 1
+        if kind == "email" and self._twice("customers_updated_twice", TWICE_EMAIL_THEN_MOVE_SHARE):
+            self._relocate(row, self.twice_rng)  # and, in the same transaction, a move
+            moved = tuple(row)
+            self.customer_rows[customer_id] = moved
+            self._emit_customer("U", moved, commit_ts)
+            self.stats["updates"] += 1
+            self._count_twice("customers_updated_twice")
 
     def _change_email(self, moment: int) -> None:
         self._customer_update(moment, "email")
@@ -917,7 +1012,7 @@ class _Simulation:
         old = self.product_rows[product_id]
         row = (*old[:4], _money(cents), old[5], updated)
         self.product_rows[product_id] = row
-        self.buffers["products"].append(("U", commit_ts, *row))
+        self._emit("products", "U", commit_ts, row)
         self.stats["updates"] += 1
 
     def _new_product(self, moment: int) -> None:
@@ -930,7 +1025,7 @@ class _Simulation:
         row = self._product(product_id, updated)
         self.product_rows[product_id] = row
         self.product_ids.append(product_id)
-        self.buffers["products"].append(("I", commit_ts, *row))
+        self._emit("products", "I", commit_ts, row)
         self.stats["inserts"] += 1
 
     # -- flushing, with trouble ------------------------------------------------------------------
@@ -970,7 +1065,7 @@ class _Simulation:
         next_due = not final and self._due("duplicates_next_file", flush_us, 0.0)
         for index in sorted(picks, reverse=True):
             if not final and (next_due or trng.random() < 0.5):
-                self._carry(table, rows[index], "duplicates_next_file")
+                self._carry(table, rows[index], rows)
                 next_due = False
             else:
                 rows.insert(trng.randint(index + 1, len(rows)), rows[index])
@@ -981,7 +1076,11 @@ class _Simulation:
             rows.insert(trng.randint(index + 1, len(rows)), rows[index])
             self._count_duplicate("duplicates_same_file")
         if next_due:
-            self._carry(table, rows[trng.randrange(len(rows))], "duplicates_next_file")
+            self._carry(table, rows[trng.randrange(len(rows))], rows)
+        if not final and self.trouble.forced and table not in self.first_touch_duplicated:
+            firsts = _first_touches(table, rows)
+            if firsts:
+                self._carry(table, firsts[0], rows)
         # 6. unknown Op
         if self._due("unknown_op_rows", flush_us, trouble.unknown_op_rate):
             rows.insert(trng.randint(0, len(rows)), self._unknown_op(table, rows[trng.randrange(len(rows))]))
@@ -1018,7 +1117,7 @@ class _Simulation:
             self.stats["malformed_rows"] += 1
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(("Op", "dms_commit_ts", *TABLE_COLUMNS[table]))
+        writer.writerow(("Op", SEQUENCE, *TABLE_COLUMNS[table], CHANGE_SEQUENCE))
         done = 0
         for position in sorted(junk):
             writer.writerows(rows[done:position])
@@ -1029,16 +1128,21 @@ class _Simulation:
         name = cdc_file_name(_from_us(flush_us))
         self.flushed.append(_Flushed(table, name, flush_us, buffer.getvalue().encode()))
 
-    def _carry(self, table: str, row: tuple, kind: str) -> None:
+    def _carry(self, table: str, row: tuple, rows: list[tuple]) -> None:
+        """Write ``row``, a change of ``rows``, again in the table's next file."""
         self.carried[table].append(row)
-        self._count_duplicate(kind)
+        self._count_duplicate("duplicates_next_file")
+        if row in _first_touches(table, rows):
+            self.stats[FIRST_TOUCH_DUPLICATES] += 1
+            self.first_touch_duplicated.add(table)
 
     def _count_duplicate(self, kind: str) -> None:
         self.stats[kind] += 1
         self.stats["duplicates"] += 1
 
     def _reorder(self, table: str, rows: list[tuple]) -> tuple | None:
-        """Take out a change (for the next file) that has a later change of its key in ``rows``."""
+        """Take out a change (for the next file) that has a later change of its key in ``rows``
+        (later by AR_H_CHANGE_SEQ, which follows the commit order)."""
         width = len(TABLE_KEYS[table])
         latest: dict[tuple, str] = {}
         candidates = []
@@ -1046,10 +1150,10 @@ class _Simulation:
             row = rows[index]
             key = row[2 : 2 + width]
             later = latest.get(key)
-            if later is not None and later > row[1]:
+            if later is not None and later > row[-1]:
                 candidates.append(index)
             else:
-                latest[key] = row[1]
+                latest[key] = row[-1]
         if not candidates:
             return None
         self.stats["reordered"] += 1
@@ -1118,9 +1222,21 @@ class _Simulation:
         }
         tables = {table: _frame(rows, TABLE_COLUMNS[table]) for table, rows in states.items()}
         history = [
-            (*row, start, end) for key in sorted(self.history) for row, start, end in self.history[key]
+            (*row, *start, *(end or (None, None)))
+            for key in sorted(self.history)
+            for row, start, end in self.history[key]
         ]
         return RetailTruth(tables=tables, customers_history=_frame(history, CUSTOMER_HISTORY_OUTPUT_COLUMNS))
+
+
+def _first_touches(table: str, rows: list[tuple]) -> list[tuple]:
+    """The changes of ``rows`` followed by another change of their key in the same transaction."""
+    width = len(TABLE_KEYS[table])
+    last: dict[tuple, str] = {}
+    for row in rows:
+        transaction_key = (row[1], *row[2 : 2 + width])
+        last[transaction_key] = max(last.get(transaction_key, ""), row[-1])
+    return [row for row in rows if row[-1] < last[(row[1], *row[2 : 2 + width])]]
 
 
 def _frame(rows: list[tuple], columns: tuple[str, ...]) -> pd.DataFrame:

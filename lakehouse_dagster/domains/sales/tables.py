@@ -29,7 +29,16 @@ from lakehouse_dagster.units.report import UnitResult
 from lakehouse_dagster.units.writes import overwrite_table, replace_partitions
 
 from . import transforms as sales
-from .source import CUSTOMER_HISTORY_COLUMNS, DMS_FOLDER, ORDER_STATUSES, SEQUENCE, TABLE_COLUMNS, TABLE_KEYS
+from .source import (
+    CHANGE_SEQUENCE,
+    CUSTOMER_HISTORY_COLUMNS,
+    DMS_FOLDER,
+    ORDER_STATUSES,
+    SEQUENCE,
+    SEQUENCE_BY,
+    TABLE_COLUMNS,
+    TABLE_KEYS,
+)
 
 #: The partition column of the facts and of daily sales.
 ORDER_DATE = "order_date"
@@ -79,8 +88,11 @@ ORDER_DATES = DailyPartitions(
 
 
 def dms_files(source: str) -> FileSource:
-    """Full-load files (``LOAD00000001.csv``) have no ``Op``; CDC files start with ``Op, dms_commit_ts``."""
-    columns = ("Op", SEQUENCE, *TABLE_COLUMNS[source])
+    """Full-load files (``LOAD00000001.csv``) have no ``Op``; CDC files start with ``Op, dms_commit_ts``.
+    Both end with ``AR_H_CHANGE_SEQ``, a zero-padded string (no type: it sorts as text), empty in
+    full-load rows. It is not required: in a file without it, the changes of one commit time are
+    ordered by position."""
+    columns = ("Op", SEQUENCE, *TABLE_COLUMNS[source], CHANGE_SEQUENCE)
     return FileSource(
         folder=f"{DMS_FOLDER}/{source}",
         columns=columns,
@@ -94,8 +106,8 @@ def cdc_config(
 ) -> CdcConfig:
     return CdcConfig(
         keys=TABLE_KEYS[source],
-        sequence_by=(SEQUENCE,),
-        columns=("Op", *TABLE_COLUMNS[source], SEQUENCE),
+        sequence_by=SEQUENCE_BY,
+        columns=("Op", *TABLE_COLUMNS[source], *SEQUENCE_BY),
         apply_as_deletes="Op = 'D'",
         except_columns=("Op",),
         scd_type=scd_type,
@@ -153,6 +165,8 @@ ORDER_ITEM_RULES = (
 _COLUMN_DOCS = {
     "Op": "DMS operation: I(nsert), U(pdate, after-image), D(elete, before-image); null in full loads.",
     SEQUENCE: "Commit time of the change in the source database (DMS TimestampColumnName).",
+    CHANGE_SEQUENCE: "DMS's change sequence (header AR_H_CHANGE_SEQ): strictly increasing in commit "
+    "order, within a transaction too; null in full-load rows.",
 }
 
 
@@ -160,7 +174,7 @@ def _bronze(source: str) -> Table:
     return Table(
         name=bronze_table(source),
         description=f"DMS full-load and CDC rows of sales.{source}, as landed: Op, dms_commit_ts, the "
-        "table's columns, ingestion metadata and _rescued_data.",
+        "table's columns, AR_H_CHANGE_SEQ, ingestion metadata and _rescued_data.",
         source=dms_files(source),
         expectations=(
             Expectation(
@@ -184,6 +198,10 @@ def _cdc(
     **config,
 ) -> Table:
     spec = cdc_config(source, **config)
+    change_docs = {
+        SEQUENCE: "Commit time of the change that produced the row.",
+        CHANGE_SEQUENCE: "DMS's change sequence of that change (null for a full-load row).",
+    }
     return Table(
         name=name,
         description=description,
@@ -196,14 +214,17 @@ def _cdc(
         primary_key=spec.keys if spec.scd_type == 1 else (*spec.keys, START_AT),
         checks=checks,
         column_docs={
-            SEQUENCE: "Commit time of the change that produced the row.",
+            **change_docs,
             "_source_file": "The landed file of that change.",
             "_source_row": "Its line in the file.",
-            START_AT: "SCD2: when the version started (the sequence of its first change).",
-            END_AT: "SCD2: when it ended; null while current.",
+            START_AT: f"SCD2: when the version started: the sequence of its first change, a struct "
+            f"({SEQUENCE}, {CHANGE_SEQUENCE}); two tracked changes in one transaction share the "
+            f"{SEQUENCE} and differ in {CHANGE_SEQUENCE}.",
+            END_AT: "SCD2: when it ended (the same struct: the sequence of the change that ended it); "
+            "null while current.",
         }
         if spec.scd_type == 2
-        else {SEQUENCE: "Commit time of the change that produced the row."},
+        else change_docs,
     )
 
 
