@@ -114,23 +114,18 @@ def _json_string(values: pa.Array) -> pa.Array:
 
 def rescued_json(entries: list[tuple[str, pa.Array, pa.Array]], rows: int) -> pa.Array:
     """``{"name": "value", ...}`` of the (name, values, present) entries present in each row;
-    null where none is."""
-    members = [
-        pc.if_else(
-            pc.fill_null(present, False),
-            pc.binary_join_element_wise(
-                json.dumps(name) + ":",
-                _json_string(pc.fill_null(_combined(values).cast(pa.string()), "")),
-                ",",
-                "",
-            ),
-            "",
-        )
-        for name, values, present in entries
-    ]
+    null where none is. Only the rows that have an entry are escaped (usually few)."""
+    members = []
+    for name, values, present in entries:
+        mask = pc.fill_null(present, False)
+        if not pc.any(mask).as_py():
+            continue
+        text = pc.filter(_combined(values).cast(pa.string()), mask)
+        member = pc.binary_join_element_wise(json.dumps(name) + ":", _json_string(pc.fill_null(text, "")), ",", "")
+        members.append(pc.replace_with_mask(pa.repeat(pa.scalar("", pa.string()), rows), mask, member))
     if not members:
         return pa.nulls(rows, pa.string())
-    return _as_object(pc.binary_join_element_wise(*members, ""))
+    return _as_object(pc.binary_join_element_wise(*members, "") if len(members) > 1 else members[0])
 
 
 def merge_json(first: pa.Array, second: pa.Array) -> pa.Array:
