@@ -40,7 +40,8 @@ def oracle(value: str | None, sql_type: str):
             return None
     if sql_type == "TIMESTAMP":
         match = re.fullmatch(
-            r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?)?"
+            r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
+            r"(?:[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?)?"
             r"\s*(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?",
             text,
         )
@@ -65,14 +66,20 @@ def random_text(rng: random.Random, sql_type: str) -> str | None:
     if pick < 0.05:
         return None
     if pick < 0.15:
-        return rng.choice(["", " ", "abc", "1e3", "--1", "1.2.3", "2024-13-45", "2023-02-29", "12:00", "+", "."])
+        return rng.choice(
+            ["", " ", "abc", "1e3", "--1", "1.2.3", "2024-13-45", "2023-02-29", "12:00", "+", "."]
+        )
     if sql_type in ("BIGINT", "INT"):
         digits = rng.randint(1, 21)
         return rng.choice(["", "-", "+", " "]) + "".join(rng.choice("0123456789") for _ in range(digits))
     if sql_type == "DECIMAL(12,2)":
         whole = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 12)))
         fraction = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 5)))
-        return rng.choice(["", "-"]) + (whole or "0") + ("." + fraction if fraction or rng.random() < 0.2 else "")
+        return (
+            rng.choice(["", "-"])
+            + (whole or "0")
+            + ("." + fraction if fraction or rng.random() < 0.2 else "")
+        )
     day = date(2020, 1, 1) + timedelta(days=rng.randint(0, 2_500))
     text = f"{day.year}-{day.month:0{rng.choice([1, 2])}d}-{day.day:02d}"
     if sql_type == "TIMESTAMP" and rng.random() < 0.8:

@@ -160,7 +160,9 @@ def _days(text: pa.Array, pattern: str) -> pa.Array:
     if pc.any(loose).as_py():
         parts = pc.extract_regex(pc.filter(text, loose), pattern)
         year, month, day = (pc.struct_field(parts, name) for name in ("y", "m", "d"))
-        padded = pc.binary_join_element_wise(year, pc.utf8_lpad(month, 2, "0"), pc.utf8_lpad(day, 2, "0"), "-")
+        padded = pc.binary_join_element_wise(
+            year, pc.utf8_lpad(month, 2, "0"), pc.utf8_lpad(day, 2, "0"), "-"
+        )
         normalized = pc.replace_with_mask(normalized, loose, padded)
     parsed = pc.strptime(normalized, format="%Y-%m-%d", unit="s", error_is_null=True)
     # strptime rolls 2023-02-29 over into March: the parsed day must be the one written.

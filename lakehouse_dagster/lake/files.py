@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlparse
@@ -159,10 +160,13 @@ def read_head(uri: str, size: int = 65536) -> bytes:
         return handle.read(size)
 
 
-def write_parquet(table: pa.Table, uri: str) -> None:
+@contextmanager
+def parquet_writer(uri: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+    """A Parquet file written a table at a time."""
     filesystem, path = _filesystem(uri)
     filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    pq.write_table(table, path, filesystem=filesystem)
+    with pq.ParquetWriter(path, schema, filesystem=filesystem) as writer:
+        yield writer
 
 
 def delete_tree(uri: str) -> None:
