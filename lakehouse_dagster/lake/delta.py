@@ -176,9 +176,13 @@ class DeltaTables:
         Two writers of the same token at the same moment: one commits, the other finds the
         token and commits nothing. This is what makes a retried or recovered batch land once.
         """
-        return self._commit(
+        created = not self.exists(name)
+        committed = self._commit(
             name, lambda: self.log.append_staged(self.uri(name), staged_uri, token, partition_by)
         )
+        if created:
+            self.register(name)  # the log backend created it
+        return committed
 
     def overwrite(self, name: TableName, frame: DataFrame, *, partition_by: Sequence[str] = ()) -> None:
         """Replace the whole table, schema included, in one commit."""
