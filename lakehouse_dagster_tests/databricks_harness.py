@@ -35,12 +35,15 @@ JOB_CLUSTER = {
 
 
 @contextmanager
-def fake_workspace(root: Path, sail_url: str, *, wheel: bool = True, **options) -> Iterator[FakeWorkspace]:
-    """A running fake workspace with the Pipes and artifacts volumes (and the wheel, unless not)."""
+def fake_workspace(
+    root: Path, sail_url: str, *, wheel: bool = True, pythonpath: tuple[str, ...] = (str(REPO),), **options
+) -> Iterator[FakeWorkspace]:
+    """A running fake workspace with the Pipes and artifacts volumes (and the wheel, unless not).
+    Its tasks see this repository (the tests' registries, as a fork's would be in its wheel)."""
     workspace = FakeWorkspace(
         root,
         spark_remote=sail_url,
-        pythonpath=[str(REPO)],  # the tests' registries, as a fork's would be in its wheel
+        pythonpath=pythonpath,
         volumes=[PIPES_VOLUME, ARTIFACTS],
         clusters=[CLUSTER_ID],
         **options,
