@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/retail.py
 	$(BIN)/python benchmarks/expectations.py
 	$(BIN)/python benchmarks/ledger_lookup.py
+	$(BIN)/python benchmarks/pipes_overhead.py
 
 ## wheel: build dist/lakehouse_dagster-<version>-py3-none-any.whl, what Databricks clusters install
 ## (its core dependencies only; see docs/deploying-to-databricks.md)

@@ -86,6 +86,10 @@ class FakeRun:
     cancel_requested: bool = False
     folder: Path | None = None
     states_seen: list[str] = field(default_factory=list)
+    #: time.monotonic() at submission, at the task's process start and at its end.
+    submitted_at: float = field(default_factory=time.monotonic)
+    started_at: float | None = None
+    ended_at: float | None = None
 
     def move(self, life_cycle_state: str, result_state: str | None = None, message: str = "") -> None:
         self.life_cycle_state, self.result_state, self.state_message = life_cycle_state, result_state, message
@@ -349,9 +353,11 @@ class FakeWorkspace:
             **(task.get("new_cluster") or {}).get("spark_env_vars", {}),
         }
         with open(run.folder / "stdout", "wb") as out, open(run.folder / "stderr", "wb") as err:
+            run.started_at = time.monotonic()
             run.process = subprocess.Popen(command, env=env, cwd=run.folder, stdout=out, stderr=err)
             run.move("RUNNING")
             returncode = run.process.wait()
+            run.ended_at = time.monotonic()
         stderr = (run.folder / "stderr").read_text(errors="replace").strip().splitlines()
         if run.cancel_requested:
             run.move("TERMINATED", "CANCELED", "Run cancelled.")

@@ -13,6 +13,7 @@ Verified on dagster-databricks 0.29.27 / databricks-sdk 0.60:
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib.metadata import version
@@ -218,12 +219,15 @@ def run_on_databricks(
     unit = RemoteUnit(request, runner.lake.layout(), Thresholds.load(runner.thresholds_file), runner.registry)
     failure: DagsterPipesExecutionError | None = None
     try:
-        client.run(  # type: ignore[attr-defined]
-            context=context,
-            extras=unit.to_extras(),
-            task=submit_task(runner, table, cluster_tags(context, table)),
-            submit_args=submit_args(runner, context, table, request),
-        )
+        with warnings.catch_warnings():
+            # Dagster 1.13's Pipes session and dagster-databricks call helpers Dagster marks preview.
+            warnings.filterwarnings("ignore", "Function `Pipes", dg.PreviewWarning)
+            client.run(  # type: ignore[attr-defined]
+                context=context,
+                extras=unit.to_extras(),
+                task=submit_task(runner, table, cluster_tags(context, table)),
+                submit_args=submit_args(runner, context, table, request),
+            )
     except DagsterPipesExecutionError as error:
         failure = error
     if client.interrupted:
