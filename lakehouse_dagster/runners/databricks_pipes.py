@@ -234,7 +234,9 @@ def run_on_databricks(
         raise dg.DagsterExecutionInterruptedError(
             f"{table.name}: the Dagster run was terminated; Databricks run {client.run_id} was cancelled"
         )
-    assert client.run_id is not None
+    if client.run_id is None:  # Pipes failed before the run was submitted
+        assert failure is not None
+        raise failure
     run = workspace.jobs.get_run(client.run_id)
     result = report_from_messages(reader.custom_messages())
     if result is None:
