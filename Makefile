@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHECKOV := .venv-checkov/bin/checkov
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: run test dev lint format bench clean
+.PHONY: run test dev lint format bench wheel clean
 
 $(STAMP): setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,14 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/retail.py
 	$(BIN)/python benchmarks/expectations.py
 	$(BIN)/python benchmarks/ledger_lookup.py
+	$(BIN)/python benchmarks/pipes_overhead.py
+
+## wheel: build dist/lakehouse_dagster-<version>-py3-none-any.whl, what Databricks clusters install
+## (its core dependencies only; see docs/deploying-to-databricks.md)
+wheel: $(STAMP)
+	rm -rf build dist/lakehouse_dagster-*.whl
+	$(BIN)/pip wheel --quiet --no-deps -w dist .
+	@ls dist/lakehouse_dagster-*.whl
 
 clean:
-	rm -rf .lakehouse .dagster_home benchmarks/.work
+	rm -rf .lakehouse .dagster_home benchmarks/.work build dist

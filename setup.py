@@ -19,7 +19,15 @@ SPARK = ["pyspark[connect]==4.2.0"]
 LOCAL = [*SPARK, "pysail==0.7.2"]  # the embedded engine
 # Open-source Spark with Delta (EMR, Kubernetes, self-hosted): delta-spark 4.4.1 caps pyspark at 4.2.0.
 CLASSIC = [*SPARK, "delta-spark==4.4.1"]
-DAGSTER = [*SPARK, "dagster==1.13.27", "dagster-webserver==1.13.27", "dagster-pyspark==0.29.27"]
+DAGSTER = [
+    *SPARK,
+    "dagster==1.13.27",
+    "dagster-webserver==1.13.27",
+    "dagster-pyspark==0.29.27",
+    # The Databricks runner (Pipes clients, the workspace SDK); dagster-databricks needs databricks-sdk<0.61.
+    "dagster-databricks==0.29.27",
+    "databricks-sdk==0.60.0",
+]
 
 setup(
     name="lakehouse_dagster",
@@ -29,6 +37,8 @@ setup(
     package_data={"lakehouse_dagster": ["quality/*.yaml"]},
     python_requires=">=3.11,<3.13",
     install_requires=CORE,
+    # The unit of work on a Databricks cluster, through Dagster Pipes (the python_wheel_task's entry point).
+    entry_points={"console_scripts": ["lakehouse-pipes-unit = lakehouse_dagster.units.pipes_entry:main"]},
     extras_require={
         "core": [],  # install_requires: named for the cluster install, `lakehouse_dagster[core]`
         "spark": SPARK,

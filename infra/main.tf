@@ -174,3 +174,11 @@ resource "aws_secretsmanager_secret" "databricks_token" {
   kms_key_id              = module.encryption.platform_key_arn
   recovery_window_in_days = 30
 }
+
+resource "aws_secretsmanager_secret" "databricks_client_secret" {
+  #checkov:skip=CKV2_AWS_57:An OAuth secret of a Databricks service principal is minted by Databricks, not by AWS; rotation happens in Databricks and the new value is put here. A rotation Lambda would need workspace-admin credentials, which is worse.
+  name                    = "${local.name_prefix}/dagster/DATABRICKS_CLIENT_SECRET"
+  description             = "OAuth secret of the Dagster service principal (with DATABRICKS_CLIENT_ID); the preferred credential, instead of DATABRICKS_TOKEN."
+  kms_key_id              = module.encryption.platform_key_arn
+  recovery_window_in_days = 30
+}

@@ -28,7 +28,13 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
         # Single-run backfill policies and schema-change checks are beta in Dagster 1.13; chosen on purpose.
         warnings.simplefilter("ignore", dg.BetaWarning)
         assets = [
-            table_asset(domain, table, partitions.get(table.partitions), settings.as_of_date)
+            table_asset(
+                domain,
+                table,
+                partitions.get(table.partitions),
+                settings.as_of_date,
+                settings.layout.catalog_name(table.name),
+            )
             for domain, table in registry.resolved()
         ]
         schema_change_checks = dg.build_column_schema_change_checks(assets=assets)

@@ -6,6 +6,8 @@ import ast
 import json
 import os
 import re
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,17 +24,34 @@ from lakehouse_dagster.engine.resource import SparkResource
 from lakehouse_dagster.ingest.sources import FileSource
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.registry import REGISTRY
+from lakehouse_dagster.runners.databricks import DatabricksRunner
 from lakehouse_dagster.runners.in_process import InProcessRunner
 from lakehouse_dagster.runners.subprocess import SubprocessRunner
 
-PROD_ENV = {
+PROD_ENV = {  # dummy values of every setting the production deployment gets from Terraform
     "LAKEHOUSE_DEPLOYMENT": "prod",
     "LAKEHOUSE_ROOT": "s3://acme-silver/_lakehouse",
     "LAKEHOUSE_ROOT_BRONZE": "s3://acme-bronze",
     "LAKEHOUSE_LANDING": "s3://acme-landing",
-    "LAKEHOUSE_SPARK_REMOTE": "sc://spark.internal:15002",
+    "LAKEHOUSE_CATALOG": "lakehouse",
     "AWS_REGION": "eu-west-1",
     "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/dagster",
+    "LAKEHOUSE_UNIT_RUNNER": "databricks",
+    "DATABRICKS_HOST": "https://dbc-12345678-9abc.cloud.databricks.com",
+    "DATABRICKS_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+    "DATABRICKS_CLIENT_SECRET": "dose-not-a-real-secret",
+    "LAKEHOUSE_DATABRICKS_COMPUTE": "job_cluster",
+    "LAKEHOUSE_DATABRICKS_ARTIFACTS": "/Volumes/lakehouse/ops/artifacts",
+    "LAKEHOUSE_DATABRICKS_PIPES_CHANNEL": "volume",
+    "LAKEHOUSE_DATABRICKS_VOLUME": "/Volumes/lakehouse/ops/pipes",
+    "LAKEHOUSE_DATABRICKS_CLUSTER_POLICY_ID": "E0123456789ABCDE",
+    "LAKEHOUSE_DATABRICKS_INSTANCE_PROFILE_ARN": "arn:aws:iam::123456789012:instance-profile/lakehouse",
+    "LAKEHOUSE_DATABRICKS_SPARK_VERSION": "16.4.x-scala2.12",
+    "LAKEHOUSE_DATABRICKS_NODE_TYPE": "m6gd.xlarge",
+    "LAKEHOUSE_DATABRICKS_MIN_WORKERS": "1",
+    "LAKEHOUSE_DATABRICKS_MAX_WORKERS": "4",
+    "LAKEHOUSE_DATABRICKS_CLUSTER_TAGS": '{"Project": "lakehouse-prod"}',
+    "LAKEHOUSE_DATABRICKS_SERVERLESS_ENVIRONMENT": "3",
 }
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -210,15 +229,106 @@ def test_units_can_run_in_processes_of_their_own() -> None:
     assert isinstance(runner, SubprocessRunner) and runner.registry == "lakehouse_dagster.registry:REGISTRY"
 
 
-def test_production_reads_s3_roots_and_a_remote_engine() -> None:
+def test_production_runs_units_on_databricks_over_s3_roots_and_unity_catalog_names() -> None:
     defs = definitions(PROD_ENV)
 
     runner = defs.resources["runner"]
+    assert isinstance(runner, DatabricksRunner)
     layout = runner.lake.layout()
     assert layout.table_uri(TableName("bronze", "customers")) == "s3://acme-bronze/customers"
     assert layout.table_uri(TableName("ops", "x")) == "s3://acme-silver/_lakehouse/ops/x"
     assert defs.resolve_job_def("lakehouse_job").executor_def.name == dg.multiprocess_executor.name
-    assert runner.spark.mode == "remote"
+    assert runner.workspace.host == PROD_ENV["DATABRICKS_HOST"]
+    assert (runner.compute, runner.channel, runner.volume, runner.artifacts) == (
+        "job_cluster",
+        "volume",
+        "/Volumes/lakehouse/ops/pipes",
+        "/Volumes/lakehouse/ops/artifacts",
+    )
+    cluster = runner.job_cluster
+    assert (cluster.policy_id, cluster.spark_version, cluster.node_type) == (
+        "E0123456789ABCDE",
+        "16.4.x-scala2.12",
+        "m6gd.xlarge",
+    )
+    assert (cluster.min_workers, cluster.max_workers, cluster.tags) == (1, 4, {"Project": "lakehouse-prod"})
+    assert cluster.instance_profile_arn == PROD_ENV["LAKEHOUSE_DATABRICKS_INSTANCE_PROFILE_ARN"]
+    spec = defs.resolve_assets_def(dg.AssetKey(["silver", "customers"])).specs_by_key[
+        dg.AssetKey(["silver", "customers"])
+    ]
+    assert spec.metadata["dagster/table_name"] == "lakehouse.silver.customers"
+
+
+def test_the_databricks_runner_is_the_production_default_and_a_spark_connect_url_an_option() -> None:
+    default = {k: v for k, v in PROD_ENV.items() if k != "LAKEHOUSE_UNIT_RUNNER"}
+    assert isinstance(definitions(default).resources["runner"], DatabricksRunner)
+    here = definitions(
+        {
+            **default,
+            "LAKEHOUSE_UNIT_RUNNER": "in_process",
+            "LAKEHOUSE_SPARK_REMOTE": "sc://spark.internal:15002",
+        }
+    ).resources["runner"]
+    assert isinstance(here, InProcessRunner) and here.spark.mode == "remote"
+
+
+def test_serverless_and_existing_clusters_need_only_their_own_settings() -> None:
+    job_cluster = {
+        f"LAKEHOUSE_DATABRICKS_{name}"
+        for name in (
+            "CLUSTER_POLICY_ID",
+            "INSTANCE_PROFILE_ARN",
+            "SPARK_VERSION",
+            "NODE_TYPE",
+            "MIN_WORKERS",
+            "MAX_WORKERS",
+            "CLUSTER_TAGS",
+        )
+    }
+    lean = {k: v for k, v in PROD_ENV.items() if k not in job_cluster}
+    serverless = definitions({**lean, "LAKEHOUSE_DATABRICKS_COMPUTE": "serverless"}).resources["runner"]
+    assert (serverless.compute, serverless.job_cluster, serverless.serverless_environment) == (
+        "serverless",
+        None,
+        "3",
+    )
+    existing = definitions(
+        {
+            **lean,
+            "LAKEHOUSE_DATABRICKS_COMPUTE": "existing_cluster",
+            "LAKEHOUSE_DATABRICKS_CLUSTER_ID": "0101-a",
+        }
+    ).resources["runner"]
+    assert (existing.compute, existing.cluster_id, existing.job_cluster) == (
+        "existing_cluster",
+        "0101-a",
+        None,
+    )
+
+
+def test_dagster_validates_the_production_code_location_with_dummy_settings(tmp_path) -> None:
+    """What a deploy runs before it ships: loads the definitions in a fresh process, offline."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("LAKEHOUSE_", "DATABRICKS_"))},
+        **PROD_ENV,
+        "DAGSTER_HOME": str(tmp_path),
+    }
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-m",
+            "lakehouse_dagster.definitions",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "Validation successful" in completed.stdout + completed.stderr
 
 
 def test_the_deployment_can_move_the_first_day_of_the_partitions() -> None:
@@ -232,7 +342,45 @@ def test_the_deployment_can_move_the_first_day_of_the_partitions() -> None:
     [
         ({"LAKEHOUSE_DEPLOYMENT": "staging"}, "LAKEHOUSE_DEPLOYMENT='staging'"),
         ({"LAKEHOUSE_DEPLOYMENT": "test"}, "LAKEHOUSE_ROOT"),
-        ({**PROD_ENV, "LAKEHOUSE_SPARK_REMOTE": ""}, "LAKEHOUSE_SPARK_REMOTE"),
+        (
+            {**PROD_ENV, "LAKEHOUSE_UNIT_RUNNER": "in_process"},
+            "in_process in prod needs LAKEHOUSE_SPARK_REMOTE",
+        ),
+        ({**PROD_ENV, "DATABRICKS_HOST": ""}, "needs DATABRICKS_HOST"),
+        ({**PROD_ENV, "DATABRICKS_HOST": "dbc-1.cloud.databricks.com"}, "DATABRICKS_HOST=.*expected a URL"),
+        ({**PROD_ENV, "DATABRICKS_CLIENT_SECRET": ""}, "needs credentials: DATABRICKS_CLIENT_SECRET"),
+        ({**PROD_ENV, "DATABRICKS_TOKEN": "dapi1"}, "both DATABRICKS_TOKEN and DATABRICKS_CLIENT_ID"),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_ARTIFACTS": ""}, "needs LAKEHOUSE_DATABRICKS_ARTIFACTS"),
+        (
+            {**PROD_ENV, "LAKEHOUSE_DATABRICKS_ARTIFACTS": "artifacts"},
+            "LAKEHOUSE_DATABRICKS_ARTIFACTS='artifacts'",
+        ),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_COMPUTE": "gpu"}, "LAKEHOUSE_DATABRICKS_COMPUTE='gpu'"),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_VOLUME": ""}, "needs LAKEHOUSE_DATABRICKS_VOLUME"),
+        (
+            {**PROD_ENV, "LAKEHOUSE_DATABRICKS_VOLUME": "/Volumes/lakehouse/ops"},
+            "LAKEHOUSE_DATABRICKS_VOLUME=",
+        ),
+        (
+            {
+                **PROD_ENV,
+                "LAKEHOUSE_DATABRICKS_COMPUTE": "serverless",
+                "LAKEHOUSE_DATABRICKS_PIPES_CHANNEL": "dbfs",
+            },
+            "PIPES_CHANNEL=dbfs: serverless",
+        ),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_SPARK_VERSION": ""}, "needs LAKEHOUSE_DATABRICKS_SPARK_VERSION"),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_MIN_WORKERS": "5"}, "MIN_WORKERS=5 and .*MAX_WORKERS=4"),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_MAX_WORKERS": "two"}, "LAKEHOUSE_DATABRICKS_MAX_WORKERS='two'"),
+        (
+            {**PROD_ENV, "LAKEHOUSE_DATABRICKS_CLUSTER_TAGS": "Project=x"},
+            "LAKEHOUSE_DATABRICKS_CLUSTER_TAGS: not JSON",
+        ),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_CLUSTER_TAGS": '{"n": 1}'}, "CLUSTER_TAGS=.*string values"),
+        (
+            {**PROD_ENV, "LAKEHOUSE_DATABRICKS_COMPUTE": "existing_cluster"},
+            "needs LAKEHOUSE_DATABRICKS_CLUSTER_ID",
+        ),
         ({"LAKEHOUSE_SPARK_REMOTE": "localhost:15002"}, "LAKEHOUSE_SPARK_REMOTE: .*sc://"),
         ({"LAKEHOUSE_AS_OF_DATE": "26/11/2026"}, "LAKEHOUSE_AS_OF_DATE"),
         ({"LAKEHOUSE_PARTITIONS_START": "soon"}, "LAKEHOUSE_PARTITIONS_START"),

@@ -33,7 +33,10 @@ def table_asset(
     table: Table,
     partitions_def: dg.DailyPartitionsDefinition | None,
     default_as_of: date | None,
+    table_name: str | None = None,
 ) -> dg.AssetsDefinition:
+    """The table's asset; ``table_name`` is how the catalog names it (``catalog.layer.table`` in
+    Unity Catalog), ``layer.table`` by default."""
     key = dg.AssetKey(table.name.key_path)
     check_specs = [
         dg.AssetCheckSpec(
@@ -56,7 +59,7 @@ def table_asset(
         kinds={"spark", "delta"},
         check_specs=check_specs,
         metadata={
-            "dagster/table_name": str(table.name),
+            "dagster/table_name": table_name or str(table.name),
             "dagster/code_references": dg.CodeReferencesMetadataValue(
                 code_references=[
                     dg.LocalFileCodeReference(file_path=location.file, line_number=location.line, label=label)

@@ -32,6 +32,11 @@ from pyspark.sql import functions as F
 
 from lakehouse_dagster.lake.layout import LakeLayout, TableName, quote_identifier
 
+#: How engines say a schema does not exist (Databricks, Spark, the embedded engine).
+_NO_SCHEMA = re.compile(
+    r"SCHEMA_NOT_FOUND|NoSuch(Database|Namespace)|Database not found|Database '.*' not found"
+)
+
 
 class TableNotFoundError(LookupError):
     def __init__(self, name: TableName, uri: str) -> None:
@@ -178,9 +183,13 @@ class DeltaTables:
         Two writers of the same token at the same moment: one commits, the other finds the
         token and commits nothing. This is what makes a retried or recovered batch land once.
         """
-        return self._commit(
+        created = not self.exists(name)
+        committed = self._commit(
             name, lambda: self.log.append_staged(self.uri(name), staged_uri, token, partition_by)
         )
+        if created:
+            self.register(name)  # the log backend created it
+        return committed
 
     def overwrite(self, name: TableName, frame: DataFrame, *, partition_by: Sequence[str] = ()) -> None:
         """Replace the whole table, schema included, in one commit."""
@@ -241,14 +250,23 @@ class DeltaTables:
     def register(self, name: TableName) -> None:
         """With a catalog configured (Unity Catalog in production), register the table there as an
         external table over its path. Locally tables are addressed by path only: the embedded
-        engine's catalog does not outlive it."""
+        engine's catalog does not outlive it.
+
+        The schema is created only when it is missing: in Unity Catalog Terraform creates the
+        layers' schemas, and the pipeline's principal needs no right to create schemas."""
         if not self.layout.catalog:
             return
         parts = [*self.layout.catalog.split("."), name.layer, name.table]
         qualified = ".".join(quote_identifier(p) for p in parts)
         schema = ".".join(quote_identifier(p) for p in parts[:-1])
-        self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {qualified} USING DELTA LOCATION '{self.uri(name)}'")
+        create = f"CREATE TABLE IF NOT EXISTS {qualified} USING DELTA LOCATION '{self.uri(name)}'"
+        try:
+            self.spark.sql(create)
+        except Exception as error:
+            if not _NO_SCHEMA.search(str(error)):
+                raise
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            self.spark.sql(create)
 
     # Internals ---------------------------------------------------------------------------------
 
