@@ -17,7 +17,14 @@ CORE = [  # a unit of work, wherever it runs; no Dagster but the dependency-free
 # ships its own Spark, which a pip-installed pyspark would shadow.
 SPARK = ["pyspark[connect]==4.2.0"]
 LOCAL = [*SPARK, "pysail==0.7.2"]  # the embedded engine
-DAGSTER = [*SPARK, "dagster==1.13.27", "dagster-webserver==1.13.27"]
+# The orchestrating process also serves gold: a PostgreSQL warehouse locally (psycopg), Redshift
+# Serverless through the Redshift Data API and the Glue catalog in production (boto3).
+WAREHOUSE = ["psycopg[binary]==3.3.9", "boto3==1.44.5"]
+DAGSTER = [*SPARK, *WAREHOUSE, "dagster==1.13.27", "dagster-webserver==1.13.27"]
+# The BI dashboard over the warehouse (`make dashboard`).
+DASHBOARD = ["streamlit==1.67.0", "psycopg[binary]==3.3.9"]
+# Test-only: a moto server on loopback for AWS, Playwright to drive Debian's Chromium.
+TEST = ["pytest==9.2.0", "moto[server]==5.2.5", "playwright==1.65.2"]
 
 setup(
     name="lakehouse_dagster",
@@ -34,6 +41,7 @@ setup(
         "dagster": DAGSTER,
         # The production Dagster instance (infra/dagster/dagster.yaml) keeps its state in PostgreSQL.
         "prod": [*DAGSTER, "dagster-postgres==0.29.27"],
-        "dev": [*LOCAL, *DAGSTER, "pytest==9.2.0", "ruff==0.17.6", "python-hcl2==8.1.4"],
+        "dashboard": DASHBOARD,
+        "dev": [*LOCAL, *DAGSTER, *DASHBOARD, *TEST, "ruff==0.17.6", "python-hcl2==8.1.4"],
     },
 )

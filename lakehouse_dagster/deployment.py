@@ -100,6 +100,25 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         "Log filter of the embedded engine; set to warnings and errors when unset.",
     ),
     EnvironmentVariable(
+        "LAKEHOUSE_WAREHOUSE_URL",
+        "PostgreSQL URL of the warehouse (local, test). Default locally: the project-local server "
+        "of `make warehouse` (its URL is in .warehouse/url).",
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_WAREHOUSE_WORKGROUP",
+        "Redshift Serverless workgroup that gold is served to (prod).",
+        required_in=_PROD,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_WAREHOUSE_DATABASE", "Database of that workgroup (prod).", required_in=_PROD
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_GLUE_DATABASE",
+        "Glue database in which silver and gold tables are registered as Delta tables (required in "
+        "prod; optional elsewhere).",
+        required_in=_PROD,
+    ),
+    EnvironmentVariable(
         "AWS_REGION", "AWS region of the lake buckets (read by the AWS SDKs).", required_in=_PROD
     ),
     EnvironmentVariable(
@@ -134,14 +153,6 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         "Instance profile of those job clusters.",
         planned_for="Databricks Pipes engine",
     ),
-    EnvironmentVariable(
-        "LAKEHOUSE_GLUE_DATABASE", "Glue database of the lake.", planned_for="warehouse serving"
-    ),
-    EnvironmentVariable(
-        "LAKEHOUSE_WAREHOUSE_WORKGROUP",
-        "Redshift Serverless workgroup for BI.",
-        planned_for="warehouse serving",
-    ),
 )
 
 
@@ -150,6 +161,8 @@ def declared_variable_names() -> set[str]:
 
 
 LOCAL_DEFAULT_ROOT = "./.lakehouse"
+#: The project-local PostgreSQL of `make warehouse` (relative to the working directory, like the root).
+LOCAL_WAREHOUSE_DIR = "./.warehouse"
 _LAYER_ROOT_VARIABLES = {
     "bronze": "LAKEHOUSE_ROOT_BRONZE",
     "silver": "LAKEHOUSE_ROOT_SILVER",
@@ -158,6 +171,20 @@ _LAYER_ROOT_VARIABLES = {
 _CATALOG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Sail logs every session at INFO level on stderr; keep its warnings and errors only.
 ENGINE_LOG_FILTER = "warn,sail_common::actor=error"
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """Where gold is served: PostgreSQL (``url``, or the project-local server in ``local_dir``)
+    locally and in tests; Redshift Serverless (``workgroup``, ``database``) in production; and
+    the Glue database silver and gold are registered in, when there is one."""
+
+    url: str | None = None
+    local_dir: str = LOCAL_WAREHOUSE_DIR
+    workgroup: str | None = None
+    database: str | None = None
+    glue_database: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +199,7 @@ class LakehouseSettings:
     thresholds_file: str | None = None
     thresholds: Thresholds = field(default_factory=Thresholds.load)
     unit_runner: UnitRunnerKind = UnitRunnerKind.IN_PROCESS
+    warehouse: WarehouseSettings = field(default_factory=lambda: WarehouseSettings())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakehouseSettings:
@@ -208,6 +236,13 @@ class LakehouseSettings:
             thresholds_file=thresholds_file,
             thresholds=thresholds,
             unit_runner=_choice(value, "LAKEHOUSE_UNIT_RUNNER", UnitRunnerKind, UnitRunnerKind.IN_PROCESS),
+            warehouse=WarehouseSettings(
+                url=value("LAKEHOUSE_WAREHOUSE_URL"),
+                workgroup=value("LAKEHOUSE_WAREHOUSE_WORKGROUP"),
+                database=value("LAKEHOUSE_WAREHOUSE_DATABASE"),
+                glue_database=value("LAKEHOUSE_GLUE_DATABASE"),
+                region=value("AWS_REGION"),
+            ),
         )
 
 

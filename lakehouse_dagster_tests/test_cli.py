@@ -11,7 +11,7 @@ from lakehouse_dagster import cli
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch, sail_url) -> Path:
+def project(tmp_path: Path, monkeypatch, sail_url, warehouse_url) -> Path:
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((Path(__file__).parents[1] / "dagster.yaml").read_text())
@@ -19,6 +19,7 @@ def project(tmp_path: Path, monkeypatch, sail_url) -> Path:
     monkeypatch.setenv("LAKEHOUSE_DEPLOYMENT", "local")
     monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))
     monkeypatch.setenv("LAKEHOUSE_SPARK_REMOTE", sail_url)
+    monkeypatch.setenv("LAKEHOUSE_WAREHOUSE_URL", warehouse_url)
     monkeypatch.setattr(cli, "SAMPLE_ROWS", 400)
     monkeypatch.setattr(cli, "SAMPLE_RETAIL_DAYS", 3)
     return tmp_path

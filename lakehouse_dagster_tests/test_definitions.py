@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 
 import lakehouse_dagster
+from lakehouse_dagster.catalog.glue import GlueCatalog
 from lakehouse_dagster.declarations.table import Domain, Registry, Table
 from lakehouse_dagster.declarations.timing import DailyPartitions, Freshness, Job
 from lakehouse_dagster.definitions import build_definitions
@@ -24,6 +25,9 @@ from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.runners.in_process import InProcessRunner
 from lakehouse_dagster.runners.subprocess import SubprocessRunner
+from lakehouse_dagster.serving.postgres import PostgresWarehouse
+from lakehouse_dagster.serving.redshift import RedshiftWarehouse
+from lakehouse_dagster.serving.spec import Serving
 
 PROD_ENV = {
     "LAKEHOUSE_DEPLOYMENT": "prod",
@@ -33,6 +37,10 @@ PROD_ENV = {
     "LAKEHOUSE_SPARK_REMOTE": "sc://spark.internal:15002",
     "AWS_REGION": "eu-west-1",
     "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/dagster",
+    "LAKEHOUSE_ROOT_GOLD": "s3://acme-gold",
+    "LAKEHOUSE_WAREHOUSE_WORKGROUP": "acme-bi",
+    "LAKEHOUSE_WAREHOUSE_DATABASE": "lakehouse",
+    "LAKEHOUSE_GLUE_DATABASE": "acme_lake",
 }
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -219,6 +227,58 @@ def test_production_reads_s3_roots_and_a_remote_engine() -> None:
     assert layout.table_uri(TableName("ops", "x")) == "s3://acme-silver/_lakehouse/ops/x"
     assert defs.resolve_job_def("lakehouse_job").executor_def.name == dg.multiprocess_executor.name
     assert runner.spark.mode == "remote"
+
+
+def test_production_serves_redshift_through_a_staging_prefix_of_gold_and_registers_in_glue() -> None:
+    resources = definitions(PROD_ENV).resources
+    warehouse, catalog = resources["warehouse"], resources["catalog"]
+    assert isinstance(warehouse, RedshiftWarehouse)
+    assert (warehouse.workgroup, warehouse.database, warehouse.region_name) == (
+        "acme-bi",
+        "lakehouse",
+        "eu-west-1",
+    )
+    assert warehouse.staging_uri == "s3://acme-gold/_serving_staging"
+    assert isinstance(catalog, GlueCatalog) and catalog.database == "acme_lake"
+
+
+def test_locally_the_warehouse_is_postgresql_and_nothing_is_registered_in_glue() -> None:
+    resources = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}).resources
+    assert isinstance(resources["warehouse"], PostgresWarehouse)
+    assert resources["warehouse"].url is None and resources["warehouse"].local_dir == "./.warehouse"
+    assert resources["catalog"].database is None
+    url = "postgresql://bi@db.internal:5432/lakehouse"
+    assert definitions({"LAKEHOUSE_WAREHOUSE_URL": url}).resources["warehouse"].url == url
+
+
+def test_every_gold_table_is_served_downstream_of_itself_in_its_own_job() -> None:
+    defs = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"})
+    graph = defs.resolve_asset_graph()
+    gold = [table for table in REGISTRY.tables if table.name.layer == "gold"]
+    assert gold and all(table.served is not None for table in gold)
+    for table in gold:
+        key = dg.AssetKey(["serving", table.name.table])
+        assert graph.get(key).parent_keys == {dg.AssetKey(table.name.key_path)}
+        assert graph.get(key).partitions_def == graph.get(dg.AssetKey(table.name.key_path)).partitions_def
+        job = table.partitions.job.name if table.partitions else REGISTRY.default_job.name
+        assert key in defs.resolve_job_def(job).asset_layer.executable_asset_keys
+
+
+def test_two_tables_served_under_one_name_are_refused() -> None:
+    twin = Table(
+        TableName("gold", "daily_sales_copy"),
+        "a copy",
+        build=lambda c: None,
+        serving=Serving(name="daily_sales"),
+    )
+    with pytest.raises(ValueError, match=r"two tables would be served as serving\.daily_sales"):
+        Registry(
+            domains=(*REGISTRY.domains, Domain("copies", "copies", (twin,))),
+            default_job=REGISTRY.default_job,
+            default_freshness=REGISTRY.default_freshness,
+        )
+    with pytest.raises(ValueError, match="serving name"):
+        Serving(name="Daily Sales")
 
 
 def test_the_deployment_can_move_the_first_day_of_the_partitions() -> None:
