@@ -129,7 +129,8 @@ def print_summary(result: dg.ExecutionResult) -> None:
     for key, (metadata, partitions) in materialized.items():
         rows, version = metadata.get("dagster/row_count"), metadata.get("lakehouse/delta_version")
         written = f" [{partitions[0]} .. {partitions[-1]}: {len(partitions)} days]" if partitions else ""
-        print(f"  {key}{written}  rows={rows.value:,}  delta version={version.value}")
+        where = f"delta version={version.value}" if version else "loaded into the warehouse"
+        print(f"  {key}{written}  rows={rows.value:,}  {where}")
         for name, status in checks.get(key, {}).items():
             print(f"    check {name:34} {status}")
 
