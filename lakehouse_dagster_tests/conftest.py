@@ -23,6 +23,8 @@ from lakehouse_dagster.lake.resource import LakeResource
 from lakehouse_dagster.runners.in_process import InProcessRunner
 from lakehouse_dagster.serving.local_server import LocalPostgres
 
+from .served_pipeline import ServedPipeline, build_served_pipeline
+
 
 @pytest.fixture(scope="session")
 def sail_url() -> Iterator[str]:
@@ -118,3 +120,9 @@ def moto_server() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def served_pipeline(sail_url, tmp_path_factory, postgres, moto_server) -> ServedPipeline:
+    """Both domains built and served once (tests that use it only read, or reload the same data)."""
+    return build_served_pipeline(sail_url, tmp_path_factory.mktemp("served"), postgres.new(), moto_server)
