@@ -37,6 +37,7 @@ def test_make_run_lands_sample_data_records_runs_and_prints_gold(project: Path, 
     assert "landing zone was empty" in first and "landing zone was empty" not in second
     assert "no DMS files" in first and "no DMS files" not in second
     assert "gold.customer_segments" in second and "gold.daily_sales" in second and "FAILURE" not in second
+    assert "serving.daily_sales" in second and "make dashboard" in second and "not loaded yet" not in second
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
         assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 4

@@ -149,7 +149,7 @@ class LocalPostgres:
                     USER,
                     "--auth=trust",
                     "--encoding=UTF8",
-                    "--locale=C.UTF-8",
+                    "--locale=C",
                     "--no-sync",
                 ]
             )
