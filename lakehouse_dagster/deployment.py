@@ -175,12 +175,13 @@ ENGINE_LOG_FILTER = "warn,sail_common::actor=error"
 
 @dataclass(frozen=True)
 class WarehouseSettings:
-    """Where gold is served: PostgreSQL (``url``, or the project-local server in ``local_dir``)
-    locally and in tests; Redshift Serverless (``workgroup``, ``database``) in production; and
-    the Glue database silver and gold are registered in, when there is one."""
+    """Where gold is served: PostgreSQL (``url``; locally, by default, the project-local server
+    in ``local_dir``) locally and in tests; Redshift Serverless (``workgroup``, ``database``) in
+    production; and the Glue database silver and gold are registered in, when there is one."""
 
     url: str | None = None
-    local_dir: str = LOCAL_WAREHOUSE_DIR
+    #: Only the local deployment falls back on the project-local server: tests never touch it.
+    local_dir: str | None = None
     workgroup: str | None = None
     database: str | None = None
     glue_database: str | None = None
@@ -238,6 +239,7 @@ class LakehouseSettings:
             unit_runner=_choice(value, "LAKEHOUSE_UNIT_RUNNER", UnitRunnerKind, UnitRunnerKind.IN_PROCESS),
             warehouse=WarehouseSettings(
                 url=value("LAKEHOUSE_WAREHOUSE_URL"),
+                local_dir=LOCAL_WAREHOUSE_DIR if deployment is Deployment.LOCAL else None,
                 workgroup=value("LAKEHOUSE_WAREHOUSE_WORKGROUP"),
                 database=value("LAKEHOUSE_WAREHOUSE_DATABASE"),
                 glue_database=value("LAKEHOUSE_GLUE_DATABASE"),

@@ -28,6 +28,7 @@ from lakehouse_dagster.runners.subprocess import SubprocessRunner
 from lakehouse_dagster.serving.postgres import PostgresWarehouse
 from lakehouse_dagster.serving.redshift import RedshiftWarehouse
 from lakehouse_dagster.serving.spec import Serving
+from lakehouse_dagster.serving.warehouse import WarehouseUnavailableError
 
 PROD_ENV = {
     "LAKEHOUSE_DEPLOYMENT": "prod",
@@ -249,6 +250,11 @@ def test_locally_the_warehouse_is_postgresql_and_nothing_is_registered_in_glue()
     assert resources["catalog"].database is None
     url = "postgresql://bi@db.internal:5432/lakehouse"
     assert definitions({"LAKEHOUSE_WAREHOUSE_URL": url}).resources["warehouse"].url == url
+    tests = definitions({"LAKEHOUSE_DEPLOYMENT": "test", "LAKEHOUSE_ROOT": "/tmp/lake"}).resources[
+        "warehouse"
+    ]
+    with pytest.raises(WarehouseUnavailableError, match="LAKEHOUSE_WAREHOUSE_URL"):
+        tests.resolved_url()  # tests never fall back on the project-local warehouse
 
 
 def test_every_gold_table_is_served_downstream_of_itself_in_its_own_job() -> None:

@@ -45,7 +45,8 @@ class PostgresWarehouse(Warehouse):
     ``make warehouse`` starts (its URL is in ``<local_dir>/url``)."""
 
     url: str | None = None
-    local_dir: str = ".warehouse"
+    #: Where ``make warehouse`` keeps the project-local server; None: ``url`` is required.
+    local_dir: str | None = ".warehouse"
 
     @property
     def kind(self) -> str:
@@ -56,6 +57,11 @@ class PostgresWarehouse(Warehouse):
     def resolved_url(self) -> str:
         if self.url:
             return self.url
+        if self.local_dir is None:
+            raise WarehouseUnavailableError(
+                "no warehouse: set LAKEHOUSE_WAREHOUSE_URL to a PostgreSQL URL (only the local "
+                "deployment falls back on the project-local server of `make warehouse`)"
+            )
         path = Path(self.local_dir) / LOCAL_URL_FILE
         if not path.is_file():
             raise WarehouseUnavailableError(
