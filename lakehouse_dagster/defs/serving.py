@@ -94,7 +94,15 @@ def serving_asset(
                 description=f"The warehouse rows match {table.name} at the version loaded, {what}.",
             )
         ],
-        metadata={"dagster/table_name": served.qualified},
+        metadata={
+            "dagster/table_name": served.qualified,
+            "dagster/code_references": dg.CodeReferencesMetadataValue(
+                code_references=[
+                    dg.LocalFileCodeReference(file_path=location.file, line_number=location.line, label=label)
+                    for label, location in table.code_locations()[:1]
+                ]
+            ),
+        },
         tags={"lakehouse/layer": "serving"},
         pool=served.qualified,
         partitions_def=partitions_def,
