@@ -1,4 +1,6 @@
 # The README's two commands: `make run` and `make test`. Each creates .venv if needed.
+# `make run` also starts the project-local warehouse (PostgreSQL in .warehouse/); `make dashboard`
+# shows it in a browser; `make warehouse-stop` stops it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +9,10 @@ STAMP := $(VENV)/.installed
 CHECKOV := .venv-checkov/bin/checkov
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: run test dev lint format bench wheel clean
+WAREHOUSE_DIR := .warehouse
+DASHBOARD_PORT ?= 8501
+
+.PHONY: run test dev lint format bench wheel clean warehouse warehouse-stop dashboard system-packages
 
 $(STAMP): setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +30,28 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
-## run: land sample data if needed, materialise every asset on the embedded engine, print gold
-run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+## run: land sample data if needed, materialise every asset on the embedded engine, load the
+## warehouse, print gold and where the dashboard is
+run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml warehouse
 	$(BIN)/python -m lakehouse_dagster.cli run
+
+## warehouse: start the project-local PostgreSQL (data in .warehouse/, 127.0.0.1 only)
+warehouse: $(STAMP)
+	$(BIN)/python -m lakehouse_dagster.serving.local_server start --dir $(WAREHOUSE_DIR)
+
+## warehouse-stop: stop it (the data stays in .warehouse/ for the next start)
+warehouse-stop: $(STAMP)
+	$(BIN)/python -m lakehouse_dagster.serving.local_server stop --dir $(WAREHOUSE_DIR)
+
+## dashboard: the BI dashboard over the warehouse on http://127.0.0.1:8501
+dashboard: $(STAMP) warehouse
+	$(BIN)/streamlit run lakehouse_dagster/dashboard/app.py --server.address 127.0.0.1 \
+		--server.port $(DASHBOARD_PORT) --server.headless true --browser.gatherUsageStats false \
+		--client.toolbarMode viewer
+
+## system-packages: the Debian packages besides Python (PostgreSQL server, Chromium for a test)
+system-packages:
+	bash scripts/system_packages.sh
 
 ## test: run the test suite (with the offline Terraform checks: terraform fmt, HCL assertions, checkov)
 test: $(STAMP) $(CHECKOV)
@@ -52,6 +76,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/expectations.py
 	$(BIN)/python benchmarks/ledger_lookup.py
 	$(BIN)/python benchmarks/pipes_overhead.py
+	$(BIN)/python benchmarks/warehouse_load.py
 
 ## wheel: build dist/lakehouse_dagster-<version>-py3-none-any.whl, what Databricks clusters install
 ## (its core dependencies only; see docs/deploying-to-databricks.md)
@@ -61,4 +86,5 @@ wheel: $(STAMP)
 	@ls dist/lakehouse_dagster-*.whl
 
 clean:
-	rm -rf .lakehouse .dagster_home benchmarks/.work build dist
+	if [ -x $(BIN)/python ]; then $(BIN)/python -m lakehouse_dagster.serving.local_server stop --dir $(WAREHOUSE_DIR); fi
+	rm -rf .lakehouse .dagster_home .warehouse benchmarks/.work build dist

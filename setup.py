@@ -12,6 +12,7 @@ CORE = [  # a unit of work, wherever it runs; no Dagster but the dependency-free
     "deltalake==1.6.6",
     "PyYAML==6.0.4",
     "dagster-pipes==1.13.27",
+    "boto3==1.44.5",  # S3 listing with ETags; SQS, Kinesis, Glue and the Redshift Data API
 ]
 # A Spark client, where no Spark is provided. Not for Databricks clusters: their runtime
 # ships its own Spark, which a pip-installed pyspark would shadow.
@@ -19,8 +20,12 @@ SPARK = ["pyspark[connect]==4.2.0"]
 LOCAL = [*SPARK, "pysail==0.7.2"]  # the embedded engine
 # Open-source Spark with Delta (EMR, Kubernetes, self-hosted): delta-spark 4.4.1 caps pyspark at 4.2.0.
 CLASSIC = [*SPARK, "delta-spark==4.4.1"]
+# The orchestrating process also serves gold: a PostgreSQL warehouse locally (psycopg), Redshift
+# Serverless through the Redshift Data API and the Glue catalog in production (boto3, in the core).
+WAREHOUSE = ["psycopg[binary]==3.3.9"]
 DAGSTER = [
     *SPARK,
+    *WAREHOUSE,
     "dagster==1.13.27",
     "dagster-webserver==1.13.27",
     "dagster-pyspark==0.29.27",
@@ -28,6 +33,10 @@ DAGSTER = [
     "dagster-databricks==0.29.27",
     "databricks-sdk==0.60.0",
 ]
+# The BI dashboard over the warehouse (`make dashboard`).
+DASHBOARD = ["streamlit==1.67.0", "psycopg[binary]==3.3.9"]
+# Test-only: a moto server on loopback for AWS, Playwright to drive Debian's Chromium.
+TEST = ["pytest==9.2.0", "moto[server]==5.2.5", "playwright==1.65.2"]
 
 setup(
     name="lakehouse_dagster",
@@ -47,6 +56,7 @@ setup(
         "dagster": DAGSTER,
         # The production Dagster instance (infra/dagster/dagster.yaml) keeps its state in PostgreSQL.
         "prod": [*DAGSTER, "dagster-postgres==0.29.27"],
-        "dev": [*LOCAL, *CLASSIC, *DAGSTER, "pytest==9.2.0", "ruff==0.17.6", "python-hcl2==8.1.4"],
+        "dashboard": DASHBOARD,
+        "dev": [*LOCAL, *CLASSIC, *DAGSTER, *DASHBOARD, *TEST, "ruff==0.17.6", "python-hcl2==8.1.4"],
     },
 )

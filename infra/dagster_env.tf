@@ -30,6 +30,7 @@ locals {
     instance_profile_arn        = module.databricks_workspace.instance_profile_arn
     glue_database_name          = module.warehouse.glue_database_name
     warehouse_workgroup_name    = module.warehouse.workgroup_name
+    warehouse_database_name     = module.warehouse.database_name
     spark_remote_secret_arn     = aws_secretsmanager_secret.spark_remote.arn
     databricks_token_secret_arn = aws_secretsmanager_secret.databricks_token.arn
 
@@ -67,6 +68,7 @@ locals {
     LAKEHOUSE_DATABRICKS_INSTANCE_PROFILE_ARN   = "instance_profile_arn"
     LAKEHOUSE_GLUE_DATABASE                     = "glue_database_name"
     LAKEHOUSE_WAREHOUSE_WORKGROUP               = "warehouse_workgroup_name"
+    LAKEHOUSE_WAREHOUSE_DATABASE                = "warehouse_database_name"
     LAKEHOUSE_UNIT_RUNNER                       = "lakehouse_unit_runner"
     DATABRICKS_CLIENT_ID                        = "databricks_client_id"
     LAKEHOUSE_DATABRICKS_COMPUTE                = "databricks_compute"

@@ -92,6 +92,9 @@ module "iam" {
   events_queue_arn               = module.events.queue_arn
   kinesis_stream_arn             = module.streaming.stream_arn
   dagster_trusted_principal_arns = var.dagster_trusted_principal_arns
+  glue_database_name             = module.warehouse.glue_database_name
+  glue_database_arn              = module.warehouse.glue_database_arn
+  warehouse_workgroup_arn        = module.warehouse.workgroup_arn
 }
 
 module "monitoring" {

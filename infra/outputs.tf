@@ -71,13 +71,18 @@ output "instance_profile_arn" {
 }
 
 output "glue_database_name" {
-  description = "Glue database of the lake (LAKEHOUSE_GLUE_DATABASE)."
+  description = "Glue database where silver and gold are registered as Delta tables (LAKEHOUSE_GLUE_DATABASE)."
   value       = local.wiring.glue_database_name
 }
 
 output "warehouse_workgroup_name" {
-  description = "Redshift Serverless workgroup for BI (LAKEHOUSE_WAREHOUSE_WORKGROUP)."
+  description = "Redshift Serverless workgroup that gold is served to (LAKEHOUSE_WAREHOUSE_WORKGROUP)."
   value       = local.wiring.warehouse_workgroup_name
+}
+
+output "warehouse_database_name" {
+  description = "Database of the Redshift Serverless workgroup that gold is served to (LAKEHOUSE_WAREHOUSE_DATABASE)."
+  value       = local.wiring.warehouse_database_name
 }
 
 output "spark_remote_secret_arn" {

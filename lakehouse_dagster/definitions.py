@@ -1,7 +1,8 @@
 """The code location: ``dagster dev`` and ``dagster definitions validate`` load ``defs``.
 
 Everything is derived from the registry's declarations: an asset per table, its checks,
-the jobs and schedules, and a sensor per partitioning that late changes touch.
+a serving asset per served table, the jobs and schedules, and a sensor per partitioning that
+late changes touch.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from lakehouse_dagster.declarations.table import DEFAULT_REGISTRY, load_registry
 from lakehouse_dagster.defs.assets import table_asset
 from lakehouse_dagster.defs.jobs import build_jobs, build_schedules
 from lakehouse_dagster.defs.partitions import partitions_definition
-from lakehouse_dagster.defs.resources import build_resources, executor_for
+from lakehouse_dagster.defs.resources import build_resources, executor_for, warehouse_resource
 from lakehouse_dagster.defs.sensors import touched_partitions_sensor
+from lakehouse_dagster.defs.serving import freshness_check, serving_asset
 from lakehouse_dagster.deployment import LakehouseSettings
 
 
@@ -27,6 +29,8 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
     with warnings.catch_warnings():
         # Single-run backfill policies and schema-change checks are beta in Dagster 1.13; chosen on purpose.
         warnings.simplefilter("ignore", dg.BetaWarning)
+        resolved = list(registry.resolved())
+        warehouse_kind = warehouse_resource(settings).kind
         assets = [
             table_asset(
                 domain,
@@ -35,7 +39,11 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
                 settings.as_of_date,
                 settings.layout.catalog_name(table.name),
             )
-            for domain, table in registry.resolved()
+            for domain, table in resolved
+        ] + [
+            serving_asset(domain, table, partitions.get(table.partitions), warehouse_kind)
+            for domain, table in resolved
+            if table.serving is not None
         ]
         schema_change_checks = dg.build_column_schema_change_checks(assets=assets)
     sensors = [
@@ -46,7 +54,10 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
     return dg.Definitions(
         assets=assets,
         # Compare each materialisation's dagster/column_schema with the one before.
-        asset_checks=schema_change_checks,
+        asset_checks=[
+            *schema_change_checks,
+            *(freshness_check(table) for _, table in resolved if table.serving is not None),
+        ],
         jobs=list(jobs.values()),
         schedules=build_schedules(registry, jobs),
         sensors=sensors,

@@ -128,6 +128,30 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         "Log filter of the embedded engine; set to warnings and errors when unset.",
     ),
     EnvironmentVariable(
+        "LAKEHOUSE_WAREHOUSE_URL",
+        "PostgreSQL URL of the warehouse (local, test). Default locally: the project-local server "
+        "of `make warehouse` (its URL is in .warehouse/url).",
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_WAREHOUSE_WORKGROUP",
+        "Redshift Serverless workgroup that gold is served to (prod).",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_WAREHOUSE_DATABASE",
+        "Database of that workgroup (prod).",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_GLUE_DATABASE",
+        "Glue database in which silver and gold tables are registered as Delta tables (required in "
+        "prod; optional elsewhere).",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
         "AWS_REGION", "AWS region of the lake buckets (read by the AWS SDKs).", required_in=_PROD
     ),
     EnvironmentVariable(
@@ -142,14 +166,6 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
     ),
     EnvironmentVariable(
         "LAKEHOUSE_KINESIS_STREAM", "Kinesis stream of events.", planned_for="Kinesis ingestion"
-    ),
-    EnvironmentVariable(
-        "LAKEHOUSE_GLUE_DATABASE", "Glue database of the lake.", planned_for="warehouse serving"
-    ),
-    EnvironmentVariable(
-        "LAKEHOUSE_WAREHOUSE_WORKGROUP",
-        "Redshift Serverless workgroup for BI.",
-        planned_for="warehouse serving",
     ),
     # The Databricks runner (runners/databricks.py). Credentials are read by the Databricks SDK.
     EnvironmentVariable("DATABRICKS_HOST", "Databricks workspace URL (https://...).", terraform=True),
@@ -245,6 +261,8 @@ def declared_variable_names() -> set[str]:
 
 
 LOCAL_DEFAULT_ROOT = "./.lakehouse"
+#: The project-local PostgreSQL of `make warehouse` (relative to the working directory, like the root).
+LOCAL_WAREHOUSE_DIR = "./.warehouse"
 _LAYER_ROOT_VARIABLES = {
     "bronze": "LAKEHOUSE_ROOT_BRONZE",
     "silver": "LAKEHOUSE_ROOT_SILVER",
@@ -253,6 +271,21 @@ _LAYER_ROOT_VARIABLES = {
 _CATALOG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Sail logs every session at INFO level on stderr; keep its warnings and errors only.
 ENGINE_LOG_FILTER = "warn,sail_common::actor=error"
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """Where gold is served: PostgreSQL (``url``; locally, by default, the project-local server
+    in ``local_dir``) locally and in tests; Redshift Serverless (``workgroup``, ``database``) in
+    production; and the Glue database silver and gold are registered in, when there is one."""
+
+    url: str | None = None
+    #: Only the local deployment falls back on the project-local server: tests never touch it.
+    local_dir: str | None = None
+    workgroup: str | None = None
+    database: str | None = None
+    glue_database: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -269,6 +302,7 @@ class LakehouseSettings:
     unit_runner: UnitRunnerKind = UnitRunnerKind.IN_PROCESS
     #: How units run on Databricks, with the databricks runner.
     databricks: DatabricksSettings | None = None
+    warehouse: WarehouseSettings = field(default_factory=lambda: WarehouseSettings())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakehouseSettings:
@@ -326,6 +360,14 @@ class LakehouseSettings:
             thresholds=thresholds,
             unit_runner=unit_runner,
             databricks=_databricks(value, deployment) if unit_runner is UnitRunnerKind.DATABRICKS else None,
+            warehouse=WarehouseSettings(
+                url=value("LAKEHOUSE_WAREHOUSE_URL"),
+                local_dir=LOCAL_WAREHOUSE_DIR if deployment is Deployment.LOCAL else None,
+                workgroup=value("LAKEHOUSE_WAREHOUSE_WORKGROUP"),
+                database=value("LAKEHOUSE_WAREHOUSE_DATABASE"),
+                glue_database=value("LAKEHOUSE_GLUE_DATABASE"),
+                region=value("AWS_REGION"),
+            ),
         )
 
 

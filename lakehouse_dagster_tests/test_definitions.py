@@ -15,6 +15,7 @@ import dagster as dg
 import pytest
 
 import lakehouse_dagster
+from lakehouse_dagster.catalog.glue import GlueCatalog
 from lakehouse_dagster.declarations.table import Domain, Registry, Table
 from lakehouse_dagster.declarations.timing import DailyPartitions, Freshness, Job
 from lakehouse_dagster.definitions import build_definitions
@@ -27,6 +28,10 @@ from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.runners.databricks import DatabricksRunner
 from lakehouse_dagster.runners.in_process import InProcessRunner
 from lakehouse_dagster.runners.subprocess import SubprocessRunner
+from lakehouse_dagster.serving.postgres import PostgresWarehouse
+from lakehouse_dagster.serving.redshift import RedshiftWarehouse
+from lakehouse_dagster.serving.spec import Serving
+from lakehouse_dagster.serving.warehouse import WarehouseUnavailableError
 
 PROD_ENV = {  # dummy values of every setting the production deployment gets from Terraform
     "LAKEHOUSE_DEPLOYMENT": "prod",
@@ -52,6 +57,10 @@ PROD_ENV = {  # dummy values of every setting the production deployment gets fro
     "LAKEHOUSE_DATABRICKS_MAX_WORKERS": "4",
     "LAKEHOUSE_DATABRICKS_CLUSTER_TAGS": '{"Project": "lakehouse-prod"}',
     "LAKEHOUSE_DATABRICKS_SERVERLESS_ENVIRONMENT": "3",
+    "LAKEHOUSE_ROOT_GOLD": "s3://acme-gold",
+    "LAKEHOUSE_WAREHOUSE_WORKGROUP": "acme-bi",
+    "LAKEHOUSE_WAREHOUSE_DATABASE": "lakehouse",
+    "LAKEHOUSE_GLUE_DATABASE": "acme_lake",
 }
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -329,6 +338,63 @@ def test_dagster_validates_the_production_code_location_with_dummy_settings(tmp_
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert "Validation successful" in completed.stdout + completed.stderr
+
+
+def test_production_serves_redshift_through_a_staging_prefix_of_gold_and_registers_in_glue() -> None:
+    resources = definitions(PROD_ENV).resources
+    warehouse, catalog = resources["warehouse"], resources["catalog"]
+    assert isinstance(warehouse, RedshiftWarehouse)
+    assert (warehouse.workgroup, warehouse.database, warehouse.region_name) == (
+        "acme-bi",
+        "lakehouse",
+        "eu-west-1",
+    )
+    assert warehouse.staging_uri == "s3://acme-gold/_serving_staging"
+    assert isinstance(catalog, GlueCatalog) and catalog.database == "acme_lake"
+
+
+def test_locally_the_warehouse_is_postgresql_and_nothing_is_registered_in_glue() -> None:
+    resources = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}).resources
+    assert isinstance(resources["warehouse"], PostgresWarehouse)
+    assert resources["warehouse"].url is None and resources["warehouse"].local_dir == "./.warehouse"
+    assert resources["catalog"].database is None
+    url = "postgresql://bi@db.internal:5432/lakehouse"
+    assert definitions({"LAKEHOUSE_WAREHOUSE_URL": url}).resources["warehouse"].url == url
+    tests = definitions({"LAKEHOUSE_DEPLOYMENT": "test", "LAKEHOUSE_ROOT": "/tmp/lake"}).resources[
+        "warehouse"
+    ]
+    with pytest.raises(WarehouseUnavailableError, match="LAKEHOUSE_WAREHOUSE_URL"):
+        tests.resolved_url()  # tests never fall back on the project-local warehouse
+
+
+def test_every_gold_table_is_served_downstream_of_itself_in_its_own_job() -> None:
+    defs = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"})
+    graph = defs.resolve_asset_graph()
+    gold = [table for table in REGISTRY.tables if table.name.layer == "gold"]
+    assert gold and all(table.served is not None for table in gold)
+    for table in gold:
+        key = dg.AssetKey(["serving", table.name.table])
+        assert graph.get(key).parent_keys == {dg.AssetKey(table.name.key_path)}
+        assert graph.get(key).partitions_def == graph.get(dg.AssetKey(table.name.key_path)).partitions_def
+        job = table.partitions.job.name if table.partitions else REGISTRY.default_job.name
+        assert key in defs.resolve_job_def(job).asset_layer.executable_asset_keys
+
+
+def test_two_tables_served_under_one_name_are_refused() -> None:
+    twin = Table(
+        TableName("gold", "daily_sales_copy"),
+        "a copy",
+        build=lambda c: None,
+        serving=Serving(name="daily_sales"),
+    )
+    with pytest.raises(ValueError, match=r"two tables would be served as serving\.daily_sales"):
+        Registry(
+            domains=(*REGISTRY.domains, Domain("copies", "copies", (twin,))),
+            default_job=REGISTRY.default_job,
+            default_freshness=REGISTRY.default_freshness,
+        )
+    with pytest.raises(ValueError, match="serving name"):
+        Serving(name="Daily Sales")
 
 
 def test_the_deployment_can_move_the_first_day_of_the_partitions() -> None:

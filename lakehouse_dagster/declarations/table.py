@@ -22,6 +22,7 @@ from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality.checks import PRIMARY_KEY_CHECK, CheckSpec, expectation_check_specs
 from lakehouse_dagster.quality.expectations import Action, Expectation
 from lakehouse_dagster.quality.table_checks import TableCheck
+from lakehouse_dagster.serving.spec import ServedTable, Serving
 
 if TYPE_CHECKING:
     from lakehouse_dagster.units.context import UnitContext
@@ -77,6 +78,8 @@ class Table:
     freshness: Freshness | None = None
     automation: Automation | None = None
     owners: tuple[str, ...] = ()
+    #: Load the table into the warehouse as ``serving.<name>`` (see ``Serving``).
+    serving: Serving | None = None
     #: Column -> description.
     column_docs: Mapping[str, str] = field(default_factory=dict)
     #: Output column -> the input columns it is computed from.
@@ -99,6 +102,11 @@ class Table:
     @property
     def partitioned(self) -> bool:
         return self.partitions is not None
+
+    @property
+    def served(self) -> ServedTable | None:
+        """The warehouse table it is loaded into, if it is served."""
+        return ServedTable.of(self) if self.serving is not None else None
 
     @property
     def upstream(self) -> tuple[TableName, ...]:
@@ -163,6 +171,10 @@ class Registry:
         clashes = sorted({name for name in quarantined if quarantined.count(name) > 1})
         if clashes:
             raise ValueError(f"two tables would share quarantine.{clashes[0]}")
+        served = [t.served.name for t in self.tables if t.served is not None]
+        clashes = sorted({name for name in served if served.count(name) > 1})
+        if clashes:
+            raise ValueError(f"two tables would be served as serving.{clashes[0]}")
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -192,6 +204,10 @@ class Registry:
                         declared_at=table.declared_at,
                     ),
                 )
+
+    def served(self) -> tuple[Table, ...]:
+        """The tables loaded into the warehouse."""
+        return tuple(t for t in self.tables if t.serving is not None)
 
     def partitionings(self) -> tuple[DailyPartitions, ...]:
         return tuple(dict.fromkeys(t.partitions for t in self.tables if t.partitions is not None))

@@ -7,6 +7,7 @@ from datetime import date
 import dagster as dg
 from pydantic import Field
 
+from lakehouse_dagster.catalog.glue import CATALOGED_LAYERS, GlueCatalog
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import Automation
 from lakehouse_dagster.defs.report import Events, dagster_events
@@ -80,7 +81,9 @@ def table_asset(
         # A backfill of any range is one run, and each asset writes the range at once.
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
     )
-    def materialize(context: dg.AssetExecutionContext, runner: UnitRunner, config: TableRunConfig) -> Events:
+    def materialize(
+        context: dg.AssetExecutionContext, runner: UnitRunner, catalog: GlueCatalog, config: TableRunConfig
+    ) -> Events:
         if config.files is not None and table.source is None:
             raise dg.Failure(
                 f"{table.name} is not fed by files: the files setting applies to bronze tables only"
@@ -98,6 +101,12 @@ def table_asset(
             partition=partition,
             files=tuple(config.files) if config.files is not None else None,
         )
-        yield from dagster_events(table, runner.run(context, table, request))
+        result = runner.run(context, table, request)
+        if result.succeeded and result.uri and table.name.layer in CATALOGED_LAYERS:
+            # Athena and Redshift Spectrum see the new schema as soon as the table has it.
+            result.metadata.update(
+                catalog.register(table.name, result.uri, table.description, table.column_docs)
+            )
+        yield from dagster_events(table, result)
 
     return materialize

@@ -1,4 +1,5 @@
-"""Resources by deployment: the runner (with the engine, the lake or the workspace it needs)."""
+"""Resources by deployment: the runner (with the engine, the lake or the workspace it needs),
+the lake, the warehouse gold is served to, and the catalog silver and gold are registered in."""
 
 from __future__ import annotations
 
@@ -6,13 +7,21 @@ from typing import Any
 
 import dagster as dg
 
+from lakehouse_dagster.catalog.glue import GlueCatalog
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings, UnitRunnerKind
 from lakehouse_dagster.engine.resource import SparkResource
 from lakehouse_dagster.engine.settings import EngineMode
+from lakehouse_dagster.lake.layout import join_uri
 from lakehouse_dagster.lake.resource import LakeResource
 from lakehouse_dagster.runners.databricks import DatabricksRunner, DatabricksWorkspace, JobCluster
 from lakehouse_dagster.runners.in_process import InProcessRunner
 from lakehouse_dagster.runners.subprocess import SubprocessRunner
+from lakehouse_dagster.serving.postgres import PostgresWarehouse
+from lakehouse_dagster.serving.redshift import RedshiftWarehouse
+from lakehouse_dagster.serving.warehouse import Warehouse
+
+#: Where production stages the Parquet files that Redshift COPYs, under the gold root.
+REDSHIFT_STAGING = "_serving_staging"
 
 
 def spark_resource(settings: LakehouseSettings) -> SparkResource:
@@ -28,17 +37,37 @@ def spark_resource(settings: LakehouseSettings) -> SparkResource:
     return SparkResource(mode=engine.mode.value, master=engine.master)
 
 
+def warehouse_resource(settings: LakehouseSettings) -> Warehouse:
+    """Redshift Serverless in production; PostgreSQL elsewhere."""
+    warehouse = settings.warehouse
+    if settings.deployment is Deployment.PROD:
+        assert warehouse.workgroup and warehouse.database  # required in prod: checked with the settings
+        return RedshiftWarehouse(
+            workgroup=warehouse.workgroup,
+            database=warehouse.database,
+            staging_uri=join_uri(settings.layout.layer_root("gold"), REDSHIFT_STAGING),
+            region_name=warehouse.region,
+        )
+    return PostgresWarehouse(url=warehouse.url, local_dir=warehouse.local_dir)
+
+
+def catalog_resource(settings: LakehouseSettings) -> GlueCatalog:
+    """The Glue database when one is configured (always in production); none locally."""
+    return GlueCatalog(database=settings.warehouse.glue_database, region_name=settings.warehouse.region)
+
+
 def build_resources(settings: LakehouseSettings, registry_path: str) -> dict[str, Any]:
+    lake = LakeResource.from_layout(settings.layout)
+    shared = {"lake": lake, "warehouse": warehouse_resource(settings), "catalog": catalog_resource(settings)}
     if settings.unit_runner is UnitRunnerKind.SUBPROCESS:
-        return {"runner": SubprocessRunner(registry=registry_path)}
+        return {"runner": SubprocessRunner(registry=registry_path), **shared}
     if settings.unit_runner is UnitRunnerKind.DATABRICKS:
-        return {"runner": databricks_runner(settings, registry_path)}
+        return {"runner": databricks_runner(settings, registry_path), **shared}
     return {
         "runner": InProcessRunner(
-            spark=spark_resource(settings),
-            lake=LakeResource.from_layout(settings.layout),
-            thresholds_file=settings.thresholds_file,
-        )
+            spark=spark_resource(settings), lake=lake, thresholds_file=settings.thresholds_file
+        ),
+        **shared,
     }
 
 
