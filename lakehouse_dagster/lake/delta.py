@@ -30,7 +30,8 @@ from typing import Any, Protocol
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_dagster.lake.layout import LakeLayout, TableName, quote_identifier
+from lakehouse_dagster.lake.files import delete_tree
+from lakehouse_dagster.lake.layout import LakeLayout, TableName, join_uri, quote_identifier
 
 #: How engines say a schema does not exist (Databricks, Spark, the embedded engine).
 _NO_SCHEMA = re.compile(
@@ -71,14 +72,16 @@ class ColumnInfo:
 class Upsert:
     """How ``DeltaTables.merge`` applies a source to a table.
 
-    Rows match on ``on`` (null-safe equality). A matched row whose source ``delete_flag`` is
-    true is deleted; otherwise it is updated when one of ``columns`` differs. An unmatched
-    row is inserted unless its ``delete_flag`` is true.
+    Rows match on ``on``: equal values (never null), and equal or both null in the
+    ``null_safe`` columns among them. A matched row whose source ``delete_flag`` is true is
+    deleted; otherwise it is updated when one of ``columns`` differs. An unmatched row is
+    inserted unless its ``delete_flag`` is true.
     """
 
     on: tuple[str, ...]
     columns: tuple[str, ...]
     delete_flag: str | None = None
+    null_safe: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,7 @@ class DeltaTables:
         """MERGE ``source`` into the table (see ``Upsert``). A merge that changes nothing commits nothing."""
         flag = upsert.delete_flag
         self._create_if_missing(name, source.drop(flag) if flag else source)
-        on = " AND ".join(f"t.{c} <=> s.{c}" for c in map(quote_identifier, upsert.on))
+        on = _matching(upsert.on, upsert.null_safe)
         columns = [quote_identifier(c) for c in upsert.columns]
         differs = "NOT (" + " AND ".join(f"t.{c} <=> s.{c}" for c in columns) + ")"
         assignments = ", ".join(f"t.{c} = s.{c}" for c in columns)
@@ -223,15 +226,21 @@ class DeltaTables:
             f"WHEN MATCHED AND {differs} THEN UPDATE SET {assignments} "
             f"WHEN NOT MATCHED AND NOT {deleted} THEN INSERT {insert}"
         )
-        self._merge_sql(name, source, statement)
+        # The source is computed once into staging: a MERGE over a lazy plan (windows, joins)
+        # evaluates it more than once (three times slower on the engine here).
+        staging = join_uri(self.layout.staging_root(name), f"merge-{uuid.uuid4().hex}")
+        try:
+            source.write.mode("overwrite").parquet(staging)
+            self._merge_sql(name, self.spark.read.parquet(staging), statement)
+        finally:
+            delete_tree(staging)
 
     def insert_missing(self, name: TableName, frame: DataFrame, identity: Sequence[str]) -> None:
-        """Insert the rows whose ``identity`` is not in the table yet (an insert-only MERGE).
-
-        Two writers inserting the same identity at the same moment: one wins, the other
+        """Insert the rows whose ``identity`` (never null) is not in the table yet (an insert-only
+        MERGE). Two writers inserting the same identity at the same moment: one wins, the other
         raises ``ConcurrentWriteError``."""
         self._create_if_missing(name, frame)
-        on = " AND ".join(f"t.{c} <=> s.{c}" for c in map(quote_identifier, identity))
+        on = _matching(identity)
         self._merge_sql(
             name,
             frame,
@@ -239,8 +248,9 @@ class DeltaTables:
         )
 
     def delete_matching(self, name: TableName, keys: DataFrame, on: Sequence[str]) -> None:
-        """Delete the rows whose ``on`` columns match a row of ``keys`` (a MERGE that only deletes)."""
-        condition = " AND ".join(f"t.{c} <=> s.{c}" for c in map(quote_identifier, on))
+        """Delete the rows whose ``on`` columns (never null) match a row of ``keys`` (a MERGE that
+        only deletes)."""
+        condition = _matching(on)
         self._merge_sql(
             name,
             keys,
@@ -444,6 +454,16 @@ class DeltaSparkLog(SparkSqlLog):
 
         rows = DeltaTable.forPath(self.spark, uri).history(limit).collect()
         return [row.asDict(recursive=True) for row in rows]
+
+
+def _matching(on: Sequence[str], null_safe: Sequence[str] = ()) -> str:
+    """A MERGE condition. Plain equality lets the engine hash-join on the columns; null-safe
+    equality (``<=>``) only where a value may be null: with it alone, Sail compares every
+    target row with every source row."""
+    return " AND ".join(
+        f"t.{c} <=> s.{c}" if name in null_safe else f"t.{c} = s.{c}"
+        for name, c in ((name, quote_identifier(name)) for name in on)
+    )
 
 
 def _nullable(schema):
