@@ -12,12 +12,16 @@ CORE = [  # a unit of work, wherever it runs; no Dagster but the dependency-free
     "deltalake==1.6.6",
     "PyYAML==6.0.4",
     "dagster-pipes==1.13.27",
+    # Kinesis records and S3 landing files are read by the unit itself.
+    "boto3==1.44.8",
 ]
 # A Spark client, where no Spark is provided. Not for Databricks clusters: their runtime
 # ships its own Spark, which a pip-installed pyspark would shadow.
 SPARK = ["pyspark[connect]==4.2.0"]
 LOCAL = [*SPARK, "pysail==0.7.2"]  # the embedded engine
-DAGSTER = [*SPARK, "dagster==1.13.27", "dagster-webserver==1.13.27"]
+DAGSTER = [*SPARK, "dagster==1.13.27", "dagster-webserver==1.13.27", "dagster-aws==0.29.27"]
+# A local AWS for tests and `make aws-local`: moto's services the project uses, and its HTTP server.
+MOTO = ["moto[events,kinesis,s3,sqs]==5.2.5", "flask==3.1.3", "flask-cors==6.0.5"]
 
 setup(
     name="lakehouse_dagster",
@@ -34,6 +38,6 @@ setup(
         "dagster": DAGSTER,
         # The production Dagster instance (infra/dagster/dagster.yaml) keeps its state in PostgreSQL.
         "prod": [*DAGSTER, "dagster-postgres==0.29.27"],
-        "dev": [*LOCAL, *DAGSTER, "pytest==9.2.0", "ruff==0.17.6", "python-hcl2==8.1.4"],
+        "dev": [*LOCAL, *DAGSTER, *MOTO, "pytest==9.2.0", "ruff==0.17.6", "python-hcl2==8.1.4"],
     },
 )
