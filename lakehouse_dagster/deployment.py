@@ -17,6 +17,7 @@ from datetime import date
 from enum import StrEnum
 from typing import TypeVar
 
+from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.layout import LakeLayout, UnsafeRootError, check_root, join_uri, normalize_root
 from lakehouse_dagster.quality.thresholds import Thresholds, ThresholdsError
@@ -100,21 +101,37 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         "Log filter of the embedded engine; set to warnings and errors when unset.",
     ),
     EnvironmentVariable(
-        "AWS_REGION", "AWS region of the lake buckets (read by the AWS SDKs).", required_in=_PROD
+        "AWS_REGION",
+        "AWS region of the lake buckets, the events queue and the stream (us-east-1 against a local "
+        "endpoint when unset).",
+        required_in=_PROD,
     ),
     EnvironmentVariable(
         "AWS_ROLE_ARN", "IAM role the Dagster deployment assumes (read by the AWS SDKs).", required_in=_PROD
     ),
-    # Production settings of components that later issues build. Declared now so that the
-    # Terraform outputs and the deployment agree on one set of names.
+    EnvironmentVariable(
+        "LAKEHOUSE_AWS_ENDPOINT_URL",
+        "Local and test only: the AWS endpoint (a moto server, http://127.0.0.1:PORT). Unset in "
+        "production, where boto3's default credential chain signs the calls.",
+    ),
     EnvironmentVariable(
         "LAKEHOUSE_EVENTS_QUEUE_URL",
-        "SQS queue fed by the EventBridge 'Object Created' rule.",
-        planned_for="S3/EventBridge sensor",
+        "SQS queue fed by the EventBridge 'Object Created' rule; its sensor requests runs of the "
+        "bronze tables whose files landed. Unset: the landing sensor lists the folders instead.",
+        required_in=_PROD,
     ),
     EnvironmentVariable(
-        "LAKEHOUSE_KINESIS_STREAM", "Kinesis stream of events.", planned_for="Kinesis ingestion"
+        "LAKEHOUSE_KINESIS_STREAM",
+        "Kinesis stream that the stream sources (bronze.events) read. Unset: their micro-batch "
+        "sensor starts stopped.",
+        required_in=_PROD,
     ),
+    EnvironmentVariable(
+        "LAKEHOUSE_STREAM_INTERVAL_SECONDS",
+        "Seconds between two micro-batches of a stream (default 15; 5 to 3600).",
+    ),
+    # Production settings of components that later issues build. Declared now so that the
+    # Terraform outputs and the deployment agree on one set of names.
     EnvironmentVariable(
         "DATABRICKS_HOST", "Databricks workspace URL.", planned_for="Databricks Pipes engine"
     ),
@@ -158,6 +175,9 @@ _LAYER_ROOT_VARIABLES = {
 _CATALOG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Sail logs every session at INFO level on stderr; keep its warnings and errors only.
 ENGINE_LOG_FILTER = "warn,sail_common::actor=error"
+#: Against a local endpoint without AWS_REGION (moto serves any region).
+LOCAL_AWS_REGION = "us-east-1"
+DEFAULT_STREAM_INTERVAL_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -172,6 +192,13 @@ class LakehouseSettings:
     thresholds_file: str | None = None
     thresholds: Thresholds = field(default_factory=Thresholds.load)
     unit_runner: UnitRunnerKind = UnitRunnerKind.IN_PROCESS
+    #: The SQS queue of the landing bucket's "Object Created" events.
+    events_queue_url: str | None = None
+    stream_interval_seconds: int = DEFAULT_STREAM_INTERVAL_SECONDS
+
+    @property
+    def aws(self) -> AwsConfig:
+        return self.layout.aws
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakehouseSettings:
@@ -181,6 +208,11 @@ class LakehouseSettings:
             return (env.get(name) or "").strip() or None
 
         deployment = _choice(value, "LAKEHOUSE_DEPLOYMENT", Deployment, Deployment.LOCAL)
+        if deployment is Deployment.PROD and value("LAKEHOUSE_AWS_ENDPOINT_URL"):
+            raise SettingsError(
+                "LAKEHOUSE_AWS_ENDPOINT_URL is for local and test deployments (a moto server); "
+                "production talks to AWS itself"
+            )
         missing = [
             variable.name
             for variable in ENVIRONMENT_VARIABLES
@@ -201,13 +233,15 @@ class LakehouseSettings:
             raise SettingsError(f"LAKEHOUSE_QUALITY_THRESHOLDS: {error}") from None
         return cls(
             deployment=deployment,
-            layout=_layout(value),
+            layout=_layout(value, _aws(value)),
             engine=engine,
             as_of_date=_date(value, "LAKEHOUSE_AS_OF_DATE"),
             partitions_start=_date(value, "LAKEHOUSE_PARTITIONS_START"),
             thresholds_file=thresholds_file,
             thresholds=thresholds,
             unit_runner=_choice(value, "LAKEHOUSE_UNIT_RUNNER", UnitRunnerKind, UnitRunnerKind.IN_PROCESS),
+            events_queue_url=value("LAKEHOUSE_EVENTS_QUEUE_URL"),
+            stream_interval_seconds=_seconds(value, "LAKEHOUSE_STREAM_INTERVAL_SECONDS"),
         )
 
 
@@ -225,7 +259,24 @@ def _choice(
         raise SettingsError(f"{name}={raw!r}: expected one of {known}") from None
 
 
-def _layout(value: Callable[[str], str | None]) -> LakeLayout:
+def _aws(value: Callable[[str], str | None]) -> AwsConfig:
+    endpoint = value("LAKEHOUSE_AWS_ENDPOINT_URL")
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise SettingsError(f"LAKEHOUSE_AWS_ENDPOINT_URL={endpoint!r}: expected http://host:port")
+    region = value("AWS_REGION") or (LOCAL_AWS_REGION if endpoint else None)
+    return AwsConfig(region=region, endpoint_url=endpoint)
+
+
+def _seconds(value: Callable[[str], str | None], name: str) -> int:
+    raw = value(name)
+    if raw is None:
+        return DEFAULT_STREAM_INTERVAL_SECONDS
+    if not raw.isdigit() or not 5 <= int(raw) <= 3600:
+        raise SettingsError(f"{name}={raw!r}: expected a whole number of seconds from 5 to 3600")
+    return int(raw)
+
+
+def _layout(value: Callable[[str], str | None], aws: AwsConfig) -> LakeLayout:
     def root(name: str, default: str | None = None) -> str | None:
         raw = value(name) or default
         if raw is None:
@@ -251,6 +302,8 @@ def _layout(value: Callable[[str], str | None]) -> LakeLayout:
             if (layer_root := root(variable)) is not None
         },
         catalog=catalog,
+        aws=aws,
+        landing_stream=value("LAKEHOUSE_KINESIS_STREAM"),
     )
 
 

@@ -28,6 +28,19 @@ class TableRunConfig(dg.Config):
     )
 
 
+def eager_on_new_data() -> dg.AutomationCondition:
+    """Dagster's eager condition, where a table read counts as updated only when its data
+    version (its Delta version) changed: a micro-batch that brought nothing rebuilds nothing."""
+    eager = dg.AutomationCondition.eager()
+    return eager.replace(
+        "newly_updated_without_root",
+        (
+            dg.AutomationCondition.data_version_changed()
+            & ~dg.AutomationCondition.executed_with_root_target()
+        ).with_label("new_data_without_root"),
+    ).with_label("eager_on_new_data")
+
+
 def table_asset(
     domain: Domain,
     table: Table,
@@ -73,7 +86,7 @@ def table_asset(
         )
         if freshness
         else None,
-        automation_condition=dg.AutomationCondition.eager() if table.automation is Automation.EAGER else None,
+        automation_condition=eager_on_new_data() if table.automation is Automation.EAGER else None,
         # A backfill of any range is one run, and each asset writes the range at once.
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
     )

@@ -1,4 +1,5 @@
-"""Resources by deployment: the runner (with the engine and the lake it needs)."""
+"""Resources by deployment: the runner (with the engine and the lake it needs), and the AWS
+clients of the sensors (a moto endpoint locally, the default credential chain in production)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 
+from lakehouse_dagster.aws.resources import aws_resources
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings, UnitRunnerKind
 from lakehouse_dagster.engine.resource import SparkResource
 from lakehouse_dagster.lake.resource import LakeResource
@@ -23,14 +25,17 @@ def spark_resource(settings: LakehouseSettings) -> SparkResource:
 
 
 def build_resources(settings: LakehouseSettings, registry_path: str) -> dict[str, Any]:
+    """The runner, and the AWS clients the sensors use (``s3``, ``sqs``, ``kinesis``)."""
+    aws = aws_resources(settings.aws)
     if settings.unit_runner is UnitRunnerKind.SUBPROCESS:
-        return {"runner": SubprocessRunner(registry=registry_path)}
+        return {"runner": SubprocessRunner(registry=registry_path), **aws}
     return {
         "runner": InProcessRunner(
             spark=spark_resource(settings),
             lake=LakeResource.from_layout(settings.layout),
             thresholds_file=settings.thresholds_file,
-        )
+        ),
+        **aws,
     }
 
 

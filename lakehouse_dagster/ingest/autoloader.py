@@ -29,6 +29,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.ingest.columns import ColumnPlan, Header, plan_columns, read_headers
 from lakehouse_dagster.ingest.csv_files import UnreadableFileError, parse_csv
 from lakehouse_dagster.ingest.discovery import Discovery, discover, list_candidates, named_candidates
@@ -119,7 +120,7 @@ class _Ingestion:
         self._log_discovery(found)
         if not found.new:
             return self.report
-        headers = read_headers([claim.file for claim in found.new])
+        headers = read_headers([claim.file for claim in found.new], layout.aws)
         plan = plan_columns(self.tables, self.source, self.target, headers)
         self.report.new_columns = plan.new_columns
         for batch in _batches(found.new, self.source):
@@ -154,7 +155,7 @@ class _Ingestion:
         if counts:
             self.ledger.commit(batch_id, [_entry_from_counts(claim, counts) for claim in claims])
             return
-        headers = read_headers([claim.file for claim in claims])
+        headers = read_headers([claim.file for claim in claims], self.tables.layout.aws)
         self._ingest_batch(
             plan_columns(self.tables, self.source, self.target, headers), headers, batch_id, claims
         )
@@ -163,7 +164,8 @@ class _Ingestion:
         self, plan: ColumnPlan, headers: Mapping[str, Header], batch_id: str, claims: list[Claim]
     ) -> None:
         ingested_at = datetime.now(UTC)
-        parsed = [_parse_file(claim, headers.get(claim.file.uri), plan) for claim in claims]
+        aws = self.tables.layout.aws
+        parsed = [_parse_file(claim, headers.get(claim.file.uri), plan, aws) for claim in claims]
         entries = [entry for entry, _ in parsed]
         staged = [table for _, table in parsed if table is not None]
         staging_uri = self.tables.layout.staging_uri(self.target, batch_id)
@@ -262,7 +264,9 @@ def _entry_from_counts(
     return LedgerEntry(claim, INGESTED, rows=rows, rescued_rows=rescued, content_hash=content_hash)
 
 
-def _parse_file(claim: Claim, header: Header | None, plan: ColumnPlan) -> tuple[LedgerEntry, pa.Table | None]:
+def _parse_file(
+    claim: Claim, header: Header | None, plan: ColumnPlan, aws: AwsConfig
+) -> tuple[LedgerEntry, pa.Table | None]:
     """The file's entry in the ledger, and its rows (None for an empty or rejected file)."""
     landed = claim.file
     if isinstance(header, UnreadableFileError):
@@ -272,7 +276,7 @@ def _parse_file(claim: Claim, header: Header | None, plan: ColumnPlan) -> tuple[
     if not header:
         return LedgerEntry(claim, EMPTY, message="empty file"), None
     try:
-        data = files.read_bytes(landed.uri)
+        data = files.read_bytes(landed.uri, aws)
         parsed = parse_csv(data)
     except UnreadableFileError as error:
         return LedgerEntry(claim, REJECTED, message=str(error)), None
