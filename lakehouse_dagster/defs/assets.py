@@ -9,6 +9,7 @@ from pydantic import Field
 
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import Automation
+from lakehouse_dagster.defs.automation import eager_on_new_data
 from lakehouse_dagster.defs.report import Events, dagster_events
 from lakehouse_dagster.quality.checks import Severity
 from lakehouse_dagster.runners.base import UnitRunner
@@ -26,19 +27,6 @@ class TableRunConfig(dg.Config):
         default=None,
         description="Bronze tables fed by files: ingest exactly these landed files (default: all new ones).",
     )
-
-
-def eager_on_new_data() -> dg.AutomationCondition:
-    """Dagster's eager condition, where a table read counts as updated only when its data
-    version (its Delta version) changed: a micro-batch that brought nothing rebuilds nothing."""
-    eager = dg.AutomationCondition.eager()
-    return eager.replace(
-        "newly_updated_without_root",
-        (
-            dg.AutomationCondition.data_version_changed()
-            & ~dg.AutomationCondition.executed_with_root_target()
-        ).with_label("new_data_without_root"),
-    ).with_label("eager_on_new_data")
 
 
 def table_asset(

@@ -76,6 +76,8 @@ def automation_sensor(interval_seconds: int) -> dg.AutomationConditionSensorDefi
         target=dg.AssetSelection.all(),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=interval_seconds,
+        # The eager_on_new_data condition is ours (defs/automation.py): evaluated in the code location.
+        use_user_code_server=True,
         description="Declarative automation: rebuilds the tables declared Automation.EAGER when a "
         "table they read has new data (the real-time gold after each micro-batch).",
     )

@@ -63,11 +63,10 @@ def typed_events(bronze: DataFrame) -> DataFrame:
 
 def flag_lateness(events: DataFrame, watermark: datetime | None, lateness: timedelta) -> DataFrame:
     """``_within_lateness``: the event is no older than ``lateness`` before the watermark (the
-    newest event time accepted before this batch). Without a watermark every event is in time."""
-    if watermark is None:
-        return events.withColumn(WITHIN_LATENESS, F.lit(True))
-    horizon = watermark - lateness
-    return events.withColumn(WITHIN_LATENESS, F.col("event_time") >= F.lit(horizon))
+    newest event time accepted before this batch). Without a watermark, or without an event
+    time (another expectation judges that), it is in time. Never null, the same type each batch."""
+    in_time = F.lit(True) if watermark is None else F.col("event_time") >= F.lit(watermark - lateness)
+    return events.withColumn(WITHIN_LATENESS, F.coalesce(in_time, F.lit(True)))
 
 
 def first_per_event(events: DataFrame) -> DataFrame:
@@ -141,7 +140,7 @@ def funnel(events: DataFrame, window_end: datetime | None) -> DataFrame:
         )
     )
     rows = counts.select(F.explode(steps).alias("s")).select("s.*")
-    ordered = Window.orderBy("step_number")
+    ordered = Window.partitionBy(F.lit(1)).orderBy("step_number")  # four rows
     first = F.first("sessions").over(ordered)
     previous = F.coalesce(F.lag("sessions").over(ordered), F.col("sessions"))
     return rows.select(
