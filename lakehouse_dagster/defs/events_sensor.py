@@ -41,6 +41,7 @@ from lakehouse_dagster.defs.landing import (
     DEFAULT_MAX_FILES_PER_RUN,
     Memory,
     Route,
+    file_digest,
     route_of,
     routes,
     run_requests,
@@ -90,13 +91,16 @@ def events_sensor(
         handled: list[str] = []
         by_table: dict[str, list[LandingFile]] = defaultdict(list)
         tables = {}
+        this_tick: set[str] = set()
         for message in _receive(client, queue_url, wait_seconds, max_messages):
             outcome = _handle(message, watched, layout, context.log)
             if outcome is None:
                 continue  # left to the redrive policy
             handled.append(message["ReceiptHandle"])
             for route, landed in outcome:
-                if not memory.knows(landed) and landed not in by_table[str(route.table.name)]:
+                digest = file_digest(landed.uri, landed.fingerprint)
+                if not memory.knows(landed) and digest not in this_tick:
+                    this_tick.add(digest)
                     by_table[str(route.table.name)].append(landed)
                     tables[str(route.table.name)] = route.table
         requests = []

@@ -17,7 +17,6 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -84,8 +83,9 @@ def _walk_local(folder: str) -> Iterator[tuple[str, os.DirEntry]]:
 
 
 def _bucket_and_key(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    return parsed.netloc, parsed.path.lstrip("/")
+    """Split by hand: ``urlparse`` would take a key's ``#`` or ``?`` for a fragment or a query."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
 
 
 def _s3_landing_file(bucket: str, key: str, modified_at: datetime, size: int, etag: str) -> LandingFile:
