@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 CHECKOV := .venv-checkov/bin/checkov
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: run test dev lint format bench clean
+.PHONY: run test dev lint format bench clean aws-local
+AWS_LOCAL_PORT ?= 5000
 
 $(STAMP): setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,11 @@ test: $(STAMP) $(CHECKOV)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+## aws-local: moto on 127.0.0.1 with the landing bucket (EventBridge), rule, queue + DLQ and stream;
+## writes .aws-local.env (load it with `set -a; . ./.aws-local.env; set +a`). `make run` never needs it.
+aws-local: $(STAMP)
+	$(BIN)/python -m lakehouse_dagster.aws.local serve --port $(AWS_LOCAL_PORT)
+
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
@@ -51,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/retail.py
 	$(BIN)/python benchmarks/expectations.py
 	$(BIN)/python benchmarks/ledger_lookup.py
+	$(BIN)/python benchmarks/events_latency.py
 
 clean:
 	rm -rf .lakehouse .dagster_home benchmarks/.work

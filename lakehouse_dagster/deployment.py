@@ -115,6 +115,15 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         "production, where boto3's default credential chain signs the calls.",
     ),
     EnvironmentVariable(
+        "AWS_ACCESS_KEY_ID",
+        "Local demo only: `make aws-local` writes a dummy value for moto (boto3 reads it). Never set "
+        "in production, where the role's credentials are used.",
+    ),
+    EnvironmentVariable(
+        "AWS_SECRET_ACCESS_KEY",
+        "Local demo only, like AWS_ACCESS_KEY_ID: a dummy value that opens nothing but moto.",
+    ),
+    EnvironmentVariable(
         "LAKEHOUSE_EVENTS_QUEUE_URL",
         "SQS queue fed by the EventBridge 'Object Created' rule; its sensor requests runs of the "
         "bronze tables whose files landed. Unset: the landing sensor lists the folders instead.",
@@ -321,6 +330,18 @@ def quiet_engine_logs(env: MutableMapping[str, str] | None = None) -> None:
     """Keep the embedded engine's logs to warnings and errors, unless ``RUST_LOG`` says otherwise.
     Called before the engine starts, never at import."""
     (os.environ if env is None else env).setdefault("RUST_LOG", ENGINE_LOG_FILTER)
+
+
+#: What moto accepts as credentials; they open nothing else.
+MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def use_moto_credentials(endpoint_url: str | None) -> None:
+    """Against a local endpoint (moto), give boto3 in this process and its children the dummy
+    credentials it wants, unless some are set. Does nothing without an endpoint (production)."""
+    if endpoint_url:
+        for name, value in MOTO_CREDENTIALS.items():
+            os.environ.setdefault(name, value)
 
 
 def process_environment() -> dict[str, str]:

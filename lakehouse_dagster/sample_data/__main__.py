@@ -96,10 +96,11 @@ def _retail(args: argparse.Namespace) -> int:
 
 
 def _events(args: argparse.Namespace) -> int:
-    from lakehouse_dagster.deployment import LakehouseSettings
+    from lakehouse_dagster.deployment import LakehouseSettings, use_moto_credentials
     from lakehouse_dagster.sample_data.events import Clickstream, produce
 
     aws = LakehouseSettings.from_env().aws
+    use_moto_credentials(aws.endpoint_url)
     truth = args.truth.open("w") if args.truth else None
     try:
         stats = produce(
