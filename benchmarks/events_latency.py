@@ -174,7 +174,7 @@ def _report(
         for batch in batches
     }
     events = bronze[bronze["data"].notna()]
-    arrival = pd.to_datetime(events["approximate_arrival_timestamp"], utc=True).astype("int64") / 1e9
+    arrival = pd.to_datetime(events["approximate_arrival_timestamp"], utc=True).map(lambda t: t.timestamp())
     latency = events["_batch_id"].map(when) - arrival
     silver = _delta(work, "silver", "events")
     gold = _delta(work, "gold", "events_per_minute")

@@ -33,8 +33,9 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
     with warnings.catch_warnings():
         # Single-run backfill policies and schema-change checks are beta in Dagster 1.13; chosen on purpose.
         warnings.simplefilter("ignore", dg.BetaWarning)
+        stream_tables = frozenset(table.name for table in registry.tables if table.stream is not None)
         assets = [
-            table_asset(domain, table, partitions.get(table.partitions), settings.as_of_date)
+            table_asset(domain, table, partitions.get(table.partitions), settings.as_of_date, stream_tables)
             for domain, table in registry.resolved()
         ]
         schema_change_checks = dg.build_column_schema_change_checks(assets=assets)

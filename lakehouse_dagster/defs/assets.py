@@ -34,7 +34,9 @@ def table_asset(
     table: Table,
     partitions_def: dg.DailyPartitionsDefinition | None,
     default_as_of: date | None,
+    stream_tables: frozenset = frozenset(),
 ) -> dg.AssetsDefinition:
+    """``stream_tables``: the tables fed by a stream (written by one micro-batch after another)."""
     key = dg.AssetKey(table.name.key_path)
     check_specs = [
         dg.AssetCheckSpec(
@@ -74,7 +76,11 @@ def table_asset(
         )
         if freshness
         else None,
-        automation_condition=eager_on_new_data() if table.automation is Automation.EAGER else None,
+        automation_condition=eager_on_new_data(
+            [dg.AssetKey(name.key_path) for name in table.upstream if name in stream_tables]
+        )
+        if table.automation is Automation.EAGER
+        else None,
         # A backfill of any range is one run, and each asset writes the range at once.
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
     )

@@ -14,6 +14,8 @@ A failed run is retried when a table it reads has new data again, not at every t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 DATA_VERSION_TAG = "dagster/data_version"
@@ -47,13 +49,20 @@ def _data_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
     return materialization.tags.get(DATA_VERSION_TAG) if materialization else None
 
 
-def eager_on_new_data() -> dg.AutomationCondition:
+def eager_on_new_data(always_in_progress: Sequence[dg.AssetKey] = ()) -> dg.AutomationCondition:
+    """``always_in_progress``: tables that are written nearly all the time (a stream's bronze,
+    one micro-batch after the other). What reads them does not wait for their runs to end, or
+    it would hardly ever run; it reads their last commit (Delta snapshots), and the next
+    micro-batch's new version requests it again."""
     condition = dg.AutomationCondition
+    deps_in_progress = condition.any_deps_in_progress()
+    if always_in_progress:
+        deps_in_progress = deps_in_progress.ignore(dg.AssetSelection.assets(*always_in_progress))
     return (
         # A table requested on this tick is new data too: what reads it joins the same run.
         (InputsChanged() | condition.any_deps_match(condition.will_be_requested()))
         & ~condition.any_deps_missing()
-        & ~condition.any_deps_in_progress()
+        & ~deps_in_progress
         # A run requested on the previous tick is in progress until it ends: no second request.
         & ~condition.in_progress()
         & (~condition.execution_failed() | condition.any_deps_updated())

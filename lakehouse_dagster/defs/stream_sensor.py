@@ -10,6 +10,8 @@ default, at the stream's cadence.
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from lakehouse_dagster.declarations.table import Registry, Table
@@ -71,6 +73,12 @@ def _microbatch_sensor(
 
 
 def automation_sensor(interval_seconds: int) -> dg.AutomationConditionSensorDefinition:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # use_user_code_server: chosen on purpose
+        return _automation_sensor(interval_seconds)
+
+
+def _automation_sensor(interval_seconds: int) -> dg.AutomationConditionSensorDefinition:
     return dg.AutomationConditionSensorDefinition(
         AUTOMATION_SENSOR,
         target=dg.AssetSelection.all(),

@@ -77,6 +77,8 @@ def build_silver_events(context: UnitContext, lateness: timedelta) -> UnitResult
     bronze = tables.read(BRONZE_EVENTS)
     pending = bronze.where(F.col(BATCH_ID) > F.lit(applied)) if applied else bronze
     newest_batch = pending.agg(F.max(BATCH_ID)).first()[0]
+    # Micro-batches keep committing while this runs: take those up to the newest seen now.
+    pending = pending.where(F.col(BATCH_ID) <= F.lit(newest_batch)) if newest_batch else pending
     evaluation = context.evaluate(
         events.flag_lateness(events.typed_events(pending), watermark, lateness), key_columns=RECORD_POSITION
     )
