@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +35,30 @@ from harness import WORK, fresh
 
 REPO = Path(__file__).resolve().parent.parent
 SILVER, GOLD = ("silver", "events"), ("gold", "events_per_minute")
+
+
+def _serialise_moto_kinesis() -> None:
+    """moto's Kinesis is not thread-safe: a GetRecords that iterates a shard while a PutRecords
+    appends to it fails ("OrderedDict mutated during iteration"). Its threaded server runs in
+    this process: one lock around the record operations makes it behave like the real thing."""
+    from moto.kinesis.models import KinesisBackend
+
+    lock = threading.Lock()
+    for name in ("put_record", "put_records", "get_records"):
+        method = getattr(KinesisBackend, name)
+
+        def locked(*args, _method=method, **kwargs):
+            with lock:
+                return _method(*args, **kwargs)
+
+        setattr(KinesisBackend, name, locked)
+
+
+def _stop_on_sigterm() -> None:
+    def stop(_signum, _frame):
+        raise SystemExit("terminated")  # run the finally blocks: stop the daemon and moto
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def main() -> int:
@@ -53,6 +78,8 @@ def main() -> int:
     work = fresh(WORK / "events_latency")
     home = fresh(work / "dagster_home")
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    _stop_on_sigterm()
+    _serialise_moto_kinesis()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

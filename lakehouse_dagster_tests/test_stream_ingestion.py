@@ -180,3 +180,39 @@ def test_a_parent_shard_is_read_to_its_end_before_its_children(tables, moto_serv
     for key, events in by_key.items():
         put_order = [index for _, index in sorted(events)]
         assert put_order == sorted(put_order), f"session {key} read out of order"
+
+
+def test_the_unit_of_an_empty_stream_creates_bronze_empty_and_names_a_missing_stream(
+    spark, layout, moto_server, log
+) -> None:
+    from dataclasses import replace
+
+    from lakehouse_dagster.lake.delta import DeltaTables
+    from lakehouse_dagster.quality.thresholds import Thresholds
+    from lakehouse_dagster.registry import REGISTRY
+    from lakehouse_dagster.units.request import UnitRequest
+    from lakehouse_dagster.units.run import run_unit
+
+    table = REGISTRY.table("bronze.events")
+    request = UnitRequest(table="bronze.events", as_of_date=datetime.now(UTC).date())
+    unconfigured = DeltaTables(spark, replace(layout, aws=moto_server.aws))
+    failed = run_unit(request, table, unconfigured, Thresholds(), log)
+    assert failed.error is not None and "LAKEHOUSE_KINESIS_STREAM" in failed.error.message
+
+    tables = DeltaTables(
+        spark, replace(layout, aws=moto_server.aws, landing_stream=create_stream(moto_server))
+    )
+    result = run_unit(request, table, tables, Thresholds(), log)
+    assert result.error is None, result.error
+    assert result.metadata["dagster/row_count"] == 0 and result.metadata["lakehouse/records_ingested"] == 0
+    assert [c.name for c in result.columns][:5] == [
+        "data",
+        "shard_id",
+        "sequence_number",
+        "partition_key",
+        "approximate_arrival_timestamp",
+    ]
+
+    put(moto_server, tables.layout.landing_stream, clicks(Clickstream(seed=1), 50))
+    later = run_unit(request, table, tables, Thresholds(), log)
+    assert later.error is None and later.metadata["dagster/row_count"] == 50

@@ -68,6 +68,13 @@ BRONZE_SCHEMA = pa.schema(
 )
 
 
+#: The same columns in Spark SQL, for the table a stream creates before its first record.
+BRONZE_DDL = ", ".join(
+    f"`{field.name}` {'TIMESTAMP' if pa.types.is_timestamp(field.type) else 'STRING'}"
+    for field in BRONZE_SCHEMA
+)
+
+
 @dataclass
 class StreamReport:
     target: TableName

@@ -10,7 +10,7 @@ from typing import Any
 
 from lakehouse_dagster.ingest.unit import combined_results
 from lakehouse_dagster.quality.expectations import Evaluation
-from lakehouse_dagster.stream.microbatch import BRONZE_SCHEMA, StreamReport, ingest_stream
+from lakehouse_dagster.stream.microbatch import BRONZE_DDL, StreamReport, ingest_stream
 from lakehouse_dagster.stream.sources import RECORD_POSITION
 from lakehouse_dagster.units.context import UnitContext
 from lakehouse_dagster.units.report import UnitResult
@@ -33,7 +33,7 @@ def ingest_stream_records(context: UnitContext) -> UnitResult:
     )
     if not tables.exists(name):
         # Nothing arrived yet: an empty table, so that what reads it can run.
-        tables.append(name, tables.spark.createDataFrame(BRONZE_SCHEMA.empty_table()))
+        tables.append(name, tables.spark.createDataFrame([], BRONZE_DDL))
     quality = context.report_results(combined_results(context, evaluations), report.records_ingested, 0)
     return context.result({**stream_metadata(report), **quality.metadata}, quality.outcomes)
 
