@@ -382,7 +382,7 @@ def test_which_sensors_run_by_default_follows_the_deployment() -> None:
     assert sensor_status(prod, "landing_files_sensor") is stopped, "events, not listings, in production"
     assert sensor_status(prod, "bronze_events_microbatch_sensor") is running
     automation = prod.resolve_sensor_def("lakehouse_automation_sensor")
-    assert automation.minimum_interval_seconds == 15
+    assert automation.minimum_interval_seconds == 5, "a third of the stream's 15 s"
 
 
 def test_aws_clients_point_at_the_local_endpoint_and_never_carry_a_key() -> None:

@@ -41,8 +41,9 @@ class Deployment:
 
     def micro_batch(self) -> None:
         sensor = self.defs.resolve_sensor_def("bronze_events_microbatch_sensor")
-        request = sensor(dg.build_sensor_context(instance=self.instance, definitions=self.defs))
-        assert isinstance(request, dg.RunRequest)
+        result = sensor(dg.build_sensor_context(instance=self.instance, definitions=self.defs))
+        assert isinstance(result, dg.SensorResult)
+        [request] = result.run_requests
         job = self.defs.resolve_job_def("bronze_events_microbatch_job")
         assert job.execute_in_process(instance=self.instance, tags=request.tags).success
 
@@ -187,3 +188,19 @@ def _event(event_id: str, at: datetime) -> ClickRecord:
         "event_time": at.isoformat().replace("+00:00", "Z"),
     }
     return ClickRecord(event["session_id"], json.dumps(event).encode(), "event")
+
+
+def test_the_micro_batch_sensor_keeps_its_cadence(deployment) -> None:
+    runner, _ = deployment
+    sensor = runner.defs.resolve_sensor_def("bronze_events_microbatch_sensor")
+    assert sensor.default_status is dg.DefaultSensorStatus.RUNNING, "a stream is configured"
+
+    def tick(cursor):
+        return sensor(
+            dg.build_sensor_context(instance=runner.instance, cursor=cursor, definitions=runner.defs)
+        )
+
+    first = tick(None)
+    assert len(first.run_requests) == 1
+    assert isinstance(tick(first.cursor), dg.SkipReason), "15 s have not passed"
+    assert len(tick(str(float(first.cursor) - 16)).run_requests) == 1
