@@ -11,8 +11,9 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
 WAREHOUSE_DIR := .warehouse
 DASHBOARD_PORT ?= 8501
+AWS_LOCAL_PORT ?= 5000
 
-.PHONY: run test dev lint format bench wheel clean warehouse warehouse-stop dashboard system-packages
+.PHONY: run test dev lint format bench wheel clean warehouse warehouse-stop dashboard system-packages aws-local
 
 $(STAMP): setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +62,11 @@ test: $(STAMP) $(CHECKOV)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+## aws-local: moto on 127.0.0.1 with the landing bucket (EventBridge), rule, queue + DLQ and stream;
+## writes .aws-local.env (load it with `set -a; . ./.aws-local.env; set +a`). `make run` never needs it.
+aws-local: $(STAMP)
+	$(BIN)/python -m lakehouse_dagster.aws.local serve --port $(AWS_LOCAL_PORT)
+
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
@@ -77,6 +83,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ledger_lookup.py
 	$(BIN)/python benchmarks/pipes_overhead.py
 	$(BIN)/python benchmarks/warehouse_load.py
+	$(BIN)/python benchmarks/cdc_incremental.py
+	$(BIN)/python benchmarks/events_latency.py
 
 ## wheel: build dist/lakehouse_dagster-<version>-py3-none-any.whl, what Databricks clusters install
 ## (its core dependencies only; see docs/deploying-to-databricks.md)

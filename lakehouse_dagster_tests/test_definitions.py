@@ -61,6 +61,8 @@ PROD_ENV = {  # dummy values of every setting the production deployment gets fro
     "LAKEHOUSE_WAREHOUSE_WORKGROUP": "acme-bi",
     "LAKEHOUSE_WAREHOUSE_DATABASE": "lakehouse",
     "LAKEHOUSE_GLUE_DATABASE": "acme_lake",
+    "LAKEHOUSE_EVENTS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/acme-landing-events",
+    "LAKEHOUSE_KINESIS_STREAM": "acme-events",
 }
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -124,7 +126,8 @@ def describe(defs: dg.Definitions, registry: Registry) -> dict:
     for unresolved in defs.sensors:
         s = defs.resolve_sensor_def(unresolved.name)
         sensors[s.name] = {
-            "job": s.job_name,
+            # The automation condition sensor targets assets, not a job.
+            "job": None if isinstance(s, dg.AutomationConditionSensorDefinition) else s.job_name,
             "default_status": s.default_status.value,
             "interval": s.minimum_interval_seconds,
         }
@@ -183,13 +186,13 @@ def test_each_partitioning_has_its_own_job_and_only_its_tables_join_it() -> None
         "event_date", "event_date", date(2026, 11, 1), Job("events_job", "events")
     )
     events = Table(
-        TableName("bronze", "events"),
+        TableName("bronze", "page_events"),
         "events",
-        source=FileSource(folder="events"),
+        source=FileSource(folder="page_events"),
         partitions=events_by_day,
     )
     registry = Registry(
-        domains=(*REGISTRY.domains, Domain("events", "events", (events,))),
+        domains=(*REGISTRY.domains, Domain("page_events", "events", (events,))),
         default_job=REGISTRY.default_job,
         default_freshness=REGISTRY.default_freshness,
     )
@@ -209,7 +212,7 @@ def test_declarations_that_do_not_add_up_are_refused() -> None:
     )
     with pytest.raises(ValueError, match=r"silver\.stray reads bronze\.missing, which no domain declares"):
         Registry((Domain("d", "d", (stray,)),), Job("j", "j"), Freshness(timedelta(1), timedelta(2)))
-    with pytest.raises(ValueError, match="exactly one of source, cdc and build"):
+    with pytest.raises(ValueError, match="exactly one of source, stream, cdc and build"):
         Table(TableName("silver", "nothing"), "no rows from anywhere")
 
 
@@ -376,6 +379,9 @@ def test_every_gold_table_is_served_downstream_of_itself_in_its_own_job() -> Non
         key = dg.AssetKey(["serving", table.name.table])
         assert graph.get(key).parent_keys == {dg.AssetKey(table.name.key_path)}
         assert graph.get(key).partitions_def == graph.get(dg.AssetKey(table.name.key_path)).partitions_def
+        if REGISTRY.follows_a_stream(table):  # real-time: served as soon as it is rebuilt
+            assert graph.get(key).automation_condition is not None
+            continue
         job = table.partitions.job.name if table.partitions else REGISTRY.default_job.name
         assert key in defs.resolve_job_def(job).asset_layer.executable_asset_keys
 
@@ -458,6 +464,13 @@ def test_the_deployment_can_move_the_first_day_of_the_partitions() -> None:
         ({"LAKEHOUSE_ROOT": "/tmp/o'brien"}, r"LAKEHOUSE_ROOT=.*contains \"'\""),
         ({"LAKEHOUSE_ROOT_GOLD": "s3://gold bucket/x"}, r"LAKEHOUSE_ROOT_GOLD=.*contains ' '"),
         ({"LAKEHOUSE_ROOT": "s3://lake/a%20b"}, r"LAKEHOUSE_ROOT=.*contains '%'"),
+        ({**PROD_ENV, "LAKEHOUSE_KINESIS_STREAM": ""}, "LAKEHOUSE_KINESIS_STREAM"),
+        (
+            {**PROD_ENV, "LAKEHOUSE_AWS_ENDPOINT_URL": "http://127.0.0.1:5000"},
+            "LAKEHOUSE_AWS_ENDPOINT_URL is for",
+        ),
+        ({"LAKEHOUSE_AWS_ENDPOINT_URL": "127.0.0.1:5000"}, "LAKEHOUSE_AWS_ENDPOINT_URL=.*http://"),
+        ({"LAKEHOUSE_STREAM_INTERVAL_SECONDS": "2"}, "LAKEHOUSE_STREAM_INTERVAL_SECONDS='2'"),
     ],
 )
 def test_wrong_settings_name_the_variable(env, message) -> None:
@@ -551,3 +564,53 @@ def test_every_asset_has_a_freshness_policy_and_a_schema_change_check() -> None:
 
     assert all(graph.get(key).freshness_policy is not None for key in keys)
     assert {key.asset_key for key in check_keys if key.name == "column_schema_change"} == keys
+
+
+# Sensors and streams -------------------------------------------------------------------------------
+
+
+def test_make_run_needs_no_stream_the_stream_tables_join_no_job() -> None:
+    streaming = {str(t.name) for t in REGISTRY.tables if REGISTRY.follows_a_stream(t)}
+    assert streaming == {
+        "bronze.events",
+        "silver.events",
+        "gold.events_per_minute",
+        "gold.funnel_last_hour",
+        "gold.revenue_last_hour",
+    }
+    for job in REGISTRY.jobs():
+        assert not {str(t.name) for t in REGISTRY.job_tables(job)} & streaming, job.name
+
+
+def sensor_status(defs: dg.Definitions, name: str) -> dg.DefaultSensorStatus:
+    return defs.resolve_sensor_def(name).default_status
+
+
+def test_which_sensors_run_by_default_follows_the_deployment() -> None:
+    local = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"})
+    running, stopped = dg.DefaultSensorStatus.RUNNING, dg.DefaultSensorStatus.STOPPED
+    assert sensor_status(local, "lakehouse_automation_sensor") is running
+    assert sensor_status(local, "landing_files_sensor") is running, "no queue: the folders are listed"
+    assert sensor_status(local, "landing_events_sensor") is stopped
+    assert sensor_status(local, "bronze_events_microbatch_sensor") is stopped, "no stream to read"
+
+    prod = definitions(PROD_ENV)
+    assert sensor_status(prod, "landing_events_sensor") is running
+    assert sensor_status(prod, "landing_files_sensor") is stopped, "events, not listings, in production"
+    assert sensor_status(prod, "bronze_events_microbatch_sensor") is running
+    automation = prod.resolve_sensor_def("lakehouse_automation_sensor")
+    assert automation.minimum_interval_seconds == 5, "a third of the stream's 15 s"
+
+
+def test_aws_clients_point_at_the_local_endpoint_and_never_carry_a_key() -> None:
+    local = definitions(
+        {"LAKEHOUSE_AWS_ENDPOINT_URL": "http://127.0.0.1:5123", "LAKEHOUSE_KINESIS_STREAM": "s"}
+    )
+    for name in ("s3", "sqs", "kinesis"):
+        resource = local.resources[name]
+        assert (resource.endpoint_url, resource.region_name) == ("http://127.0.0.1:5123", "us-east-1")
+        assert resource.aws_access_key_id is None and resource.aws_secret_access_key is None
+    lake = local.resources["runner"].lake
+    assert (lake.aws_endpoint_url, lake.landing_stream) == ("http://127.0.0.1:5123", "s")
+    prod = definitions(PROD_ENV)
+    assert (prod.resources["sqs"].endpoint_url, prod.resources["sqs"].region_name) == (None, "eu-west-1")

@@ -23,6 +23,7 @@ from lakehouse_dagster.quality.checks import PRIMARY_KEY_CHECK, CheckSpec, expec
 from lakehouse_dagster.quality.expectations import Action, Expectation
 from lakehouse_dagster.quality.table_checks import TableCheck
 from lakehouse_dagster.serving.spec import ServedTable, Serving
+from lakehouse_dagster.stream.sources import StreamSource
 
 if TYPE_CHECKING:
     from lakehouse_dagster.units.context import UnitContext
@@ -54,13 +55,15 @@ def _caller_location() -> Location | None:
 class Table:
     """One table: where its rows come from, what they must satisfy, and how it is run.
 
-    Exactly one of ``source`` (bronze from landing files), ``cdc`` (applied from change data)
-    and ``build`` (a function of the unit's context) says where the rows come from.
+    Exactly one of ``source`` (bronze from landing files), ``stream`` (bronze from a Kinesis
+    stream, one micro-batch at a time), ``cdc`` (applied from change data) and ``build`` (a
+    function of the unit's context) says where the rows come from.
     """
 
     name: TableName
     description: str
     source: FileSource | None = None
+    stream: StreamSource | None = None
     cdc: AutoCdc | None = None
     build: Build | None = None
     #: Tables the build reads (sources and CDC tables derive theirs).
@@ -87,10 +90,10 @@ class Table:
     declared_at: Location | None = field(default_factory=_caller_location, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        kinds = [kind for kind in (self.source, self.cdc, self.build) if kind is not None]
+        kinds = [kind for kind in (self.source, self.stream, self.cdc, self.build) if kind is not None]
         if len(kinds) != 1:
-            raise ValueError(f"{self.name}: declare exactly one of source, cdc and build")
-        if self.source is not None:
+            raise ValueError(f"{self.name}: declare exactly one of source, stream, cdc and build")
+        if self.source is not None or self.stream is not None:
             if any(e.action is Action.DROP for e in self.expectations):
                 raise ValueError(f"{self.name}: bronze keeps every landed row; its expectations warn or fail")
             if NO_RESCUED_DATA not in self.expectations:
@@ -212,10 +215,18 @@ class Registry:
     def partitionings(self) -> tuple[DailyPartitions, ...]:
         return tuple(dict.fromkeys(t.partitions for t in self.tables if t.partitions is not None))
 
+    def follows_a_stream(self, table: Table) -> bool:
+        """Fed by a stream, or built from such a table: kept fresh by the stream's micro-batch
+        sensor and declarative automation, in no job (``make run`` needs no stream)."""
+        return table.stream is not None or any(
+            self.follows_a_stream(self.table(name)) for name in table.upstream
+        )
+
     def job_tables(self, job: Job) -> tuple[Table, ...]:
-        """The tables a job runs: a partitioning's tables, or every table not partitioned."""
+        """The tables a job runs: a partitioning's tables, or every table not partitioned that
+        does not follow a stream."""
         if job == self.default_job:
-            return tuple(t for t in self.tables if t.partitions is None)
+            return tuple(t for t in self.tables if t.partitions is None and not self.follows_a_stream(t))
         return tuple(t for t in self.tables if t.partitions is not None and t.partitions.job == job)
 
     def jobs(self) -> tuple[Job, ...]:

@@ -10,6 +10,7 @@ from pydantic import Field
 from lakehouse_dagster.catalog.glue import CATALOGED_LAYERS, GlueCatalog
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import Automation
+from lakehouse_dagster.defs.automation import eager_on_new_data
 from lakehouse_dagster.defs.report import Events, dagster_events
 from lakehouse_dagster.quality.checks import Severity
 from lakehouse_dagster.runners.base import UnitRunner
@@ -35,9 +36,11 @@ def table_asset(
     partitions_def: dg.DailyPartitionsDefinition | None,
     default_as_of: date | None,
     table_name: str | None = None,
+    stream_tables: frozenset = frozenset(),
 ) -> dg.AssetsDefinition:
     """The table's asset; ``table_name`` is how the catalog names it (``catalog.layer.table`` in
-    Unity Catalog), ``layer.table`` by default."""
+    Unity Catalog), ``layer.table`` by default; ``stream_tables`` are the tables fed by a stream
+    (written by one micro-batch after another)."""
     key = dg.AssetKey(table.name.key_path)
     check_specs = [
         dg.AssetCheckSpec(
@@ -77,7 +80,11 @@ def table_asset(
         )
         if freshness
         else None,
-        automation_condition=dg.AutomationCondition.eager() if table.automation is Automation.EAGER else None,
+        automation_condition=eager_on_new_data(
+            [dg.AssetKey(name.key_path) for name in table.upstream if name in stream_tables]
+        )
+        if table.automation is Automation.EAGER
+        else None,
         # A backfill of any range is one run, and each asset writes the range at once.
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
     )

@@ -27,9 +27,12 @@ def dagster_events(table: Table, result: UnitResult) -> Events:
                 "error": dg.MetadataValue.text(result.error.traceback or result.error.message),
             },
         )
+    version = result.metadata.get("lakehouse/delta_version")
     yield dg.MaterializeResult(
         metadata=materialization_metadata(table, result),
         check_results=[check_result(outcome) for outcome in result.checks],
+        # The table's Delta version: unchanged when a run wrote nothing (eager tables downstream wait).
+        data_version=dg.DataVersion(str(version)) if version is not None else None,
     )
 
 

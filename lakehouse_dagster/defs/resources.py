@@ -1,5 +1,7 @@
 """Resources by deployment: the runner (with the engine, the lake or the workspace it needs),
-the lake, the warehouse gold is served to, and the catalog silver and gold are registered in."""
+the lake, the warehouse gold is served to, the catalog silver and gold are registered in, and
+the AWS clients of the sensors (a moto endpoint locally, the default credential chain in
+production)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 
+from lakehouse_dagster.aws.resources import aws_resources
 from lakehouse_dagster.catalog.glue import GlueCatalog
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings, UnitRunnerKind
 from lakehouse_dagster.engine.resource import SparkResource
@@ -57,8 +60,15 @@ def catalog_resource(settings: LakehouseSettings) -> GlueCatalog:
 
 
 def build_resources(settings: LakehouseSettings, registry_path: str) -> dict[str, Any]:
+    """The runner, the lake, the warehouse, the catalog, and the AWS clients the sensors use
+    (``s3``, ``sqs``, ``kinesis``)."""
     lake = LakeResource.from_layout(settings.layout)
-    shared = {"lake": lake, "warehouse": warehouse_resource(settings), "catalog": catalog_resource(settings)}
+    shared = {
+        "lake": lake,
+        "warehouse": warehouse_resource(settings),
+        "catalog": catalog_resource(settings),
+        **aws_resources(settings.aws),
+    }
     if settings.unit_runner is UnitRunnerKind.SUBPROCESS:
         return {"runner": SubprocessRunner(registry=registry_path), **shared}
     if settings.unit_runner is UnitRunnerKind.DATABRICKS:

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from lakehouse_dagster.declarations.table import Domain, Table
+from lakehouse_dagster.declarations.timing import Automation
+from lakehouse_dagster.defs.automation import eager_on_new_data
 from lakehouse_dagster.lake.resource import LakeResource
 from lakehouse_dagster.serving.lake_reads import LakeSnapshot
 from lakehouse_dagster.serving.schema import warehouse_columns
@@ -112,6 +114,8 @@ def serving_asset(
         if freshness
         else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
+        # A real-time table is served as soon as it changes, as it is rebuilt.
+        automation_condition=eager_on_new_data() if table.automation is Automation.EAGER else None,
     )
     def load(
         context: dg.AssetExecutionContext, warehouse: Warehouse, lake: LakeResource

@@ -24,7 +24,7 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from pyspark.sql import DataFrame, SparkSession
@@ -101,6 +101,28 @@ class DateWindow:
         return (column >= F.lit(self.start)) & (column < F.lit(self.end))
 
 
+@dataclass(frozen=True)
+class TimeSince:
+    """Rows whose timestamp ``column`` is at or after ``start``, in the daily partitions of
+    ``date_column`` from ``start``'s day on: the recent rows a real-time table replaces."""
+
+    column: str
+    date_column: str
+    start: datetime
+
+    def predicate(self) -> str:
+        column, day = quote_identifier(self.column), quote_identifier(self.date_column)
+        return (
+            f"{day} >= DATE'{self.start.date().isoformat()}' AND "
+            f"{column} >= TIMESTAMP'{self.start.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+        )
+
+    def condition(self):
+        return (F.col(quote_identifier(self.date_column)) >= F.lit(self.start.date())) & (
+            F.col(quote_identifier(self.column)) >= F.lit(self.start)
+        )
+
+
 class LogBackend(Protocol):
     """What the seam asks of the Delta log, beyond Spark's reads and writes."""
 
@@ -168,9 +190,17 @@ class DeltaTables:
 
     # Writes ----------------------------------------------------------------------------------
 
-    def append(self, name: TableName, frame: DataFrame, *, merge_schema: bool = False) -> None:
-        """Add rows in one commit. Appends never conflict with each other."""
-        self._create_if_missing(name, frame)
+    def append(
+        self,
+        name: TableName,
+        frame: DataFrame,
+        *,
+        merge_schema: bool = False,
+        partition_by: Sequence[str] = (),
+    ) -> None:
+        """Add rows in one commit. Appends never conflict with each other. ``partition_by``
+        applies when the append creates the table."""
+        self._create_if_missing(name, frame, partition_by)
         writer = frame.write.format("delta").mode("append")
         if merge_schema:
             self._check_schema_can_grow(name, frame)
@@ -203,9 +233,15 @@ class DeltaTables:
         self._commit(name, lambda: writer.save(self.uri(name)))
 
     def replace_window(
-        self, name: TableName, frame: DataFrame, window: DateWindow, *, partition_by: Sequence[str] = ()
+        self,
+        name: TableName,
+        frame: DataFrame,
+        window: DateWindow | TimeSince,
+        *,
+        partition_by: Sequence[str] = (),
     ) -> None:
-        """Replace the rows of ``window`` (a range of daily partitions) in one commit."""
+        """Replace the rows of ``window`` (a range of daily partitions, or the rows since a
+        moment) in one commit."""
         self._create_if_missing(name, frame, partition_by)
         writer = frame.write.format("delta").mode("overwrite").option("replaceWhere", window.predicate())
         self._commit(name, lambda: writer.save(self.uri(name)))
