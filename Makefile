@@ -77,6 +77,7 @@ format: $(STAMP)
 
 ## bench: print wall time and peak memory per asset (see benchmarks/README.md)
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python benchmarks/customers_slice.py
 	$(BIN)/python benchmarks/retail.py
 	$(BIN)/python benchmarks/expectations.py

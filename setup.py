@@ -46,6 +46,8 @@ TEST = [
     "flask-cors==6.0.5",
     "playwright==1.65.2",
 ]
+# The benchmarks' hand-written reference builds (benchmarks/reference) and the profiler.
+BENCH = ["polars==2.1.0", "py-spy==0.4.3"]
 
 setup(
     name="lakehouse_dagster",
@@ -66,6 +68,7 @@ setup(
         # The production Dagster instance (infra/dagster/dagster.yaml) keeps its state in PostgreSQL.
         "prod": [*DAGSTER, "dagster-postgres==0.29.27"],
         "dashboard": DASHBOARD,
+        "bench": BENCH,
         "dev": [*LOCAL, *CLASSIC, *DAGSTER, *DASHBOARD, *TEST, "ruff==0.17.6", "python-hcl2==8.1.4"],
     },
 )
