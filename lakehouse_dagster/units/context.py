@@ -32,6 +32,8 @@ from lakehouse_dagster.units.request import UnitRequest
 
 if TYPE_CHECKING:
     from lakehouse_dagster.declarations.table import Table
+    from lakehouse_dagster.ml.models import ModelStore
+    from lakehouse_dagster.ml.settings import MlflowSettings
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class UnitContext:
     table: Table
     log: logging.Logger
     thresholds: Thresholds = field(default_factory=Thresholds)
+    #: Where models are tracked and registered (the MLflow seam); None where none is configured.
+    models: MlflowSettings | None = None
 
     @property
     def spark(self) -> SparkSession:
@@ -63,6 +67,17 @@ class UnitContext:
         if self.table.partitions is None:
             raise ValueError(f"{self.name} is not partitioned")
         return self.table.partitions.column
+
+    def model_store(self) -> ModelStore:
+        """The MLflow seam, for a table built by a model; a clear error where none is configured."""
+        from lakehouse_dagster.ml.models import ModelStore
+
+        if self.models is None:
+            raise ValueError(
+                f"{self.name} needs MLflow, and this runner was given none (the deployment's mlflow "
+                "resource; LAKEHOUSE_MLFLOW_TRACKING_URI)"
+            )
+        return ModelStore(self.models)
 
     def partition_window(self) -> DateWindow | None:
         """The rows of the partitions this run writes (None when not partitioned)."""

@@ -8,6 +8,7 @@ import time
 
 from lakehouse_dagster.declarations.table import Build, Table
 from lakehouse_dagster.lake.delta import ConcurrentWriteError, DeltaTables
+from lakehouse_dagster.ml.settings import MlflowSettings
 from lakehouse_dagster.quality.checks import expectation_outcomes
 from lakehouse_dagster.quality.expectations import ExpectationFailedError
 from lakehouse_dagster.quality.thresholds import Thresholds
@@ -43,10 +44,11 @@ def run_unit(
     tables: DeltaTables,
     thresholds: Thresholds,
     log: logging.Logger | None = None,
+    models: MlflowSettings | None = None,
 ) -> UnitResult:
     """The table's report. A failure is reported, not raised: its error, and the failed checks
     of a ``fail`` expectation, so that every runner shows them the same way."""
-    context = UnitContext(request, tables, table, log or logging.getLogger(__name__), thresholds)
+    context = UnitContext(request, tables, table, log or logging.getLogger(__name__), thresholds, models)
     try:
         return _with_retries(context, build_of(table))
     except ExpectationFailedError as error:

@@ -25,14 +25,14 @@ def _in_window(column: Column, start: date, end: date) -> Column:
     return (column >= F.lit(start)) & (column < F.lit(end))
 
 
-def _to_usd(amount: Column, currency: Column) -> Column:
+def to_usd(amount: Column, currency: Column) -> Column:
     rate = F.create_map(
         *(part for code, value in USD_PER_UNIT.items() for part in (F.lit(code), F.lit(value)))
     )
     return (amount.cast("double") * rate[currency]).alias("amount_usd")
 
 
-def _line_amount() -> Column:
+def line_amount() -> Column:
     return (F.col("quantity") * F.col("unit_price")).cast("decimal(18,2)")
 
 
@@ -41,7 +41,7 @@ def order_facts(orders: DataFrame, order_items: DataFrame, start: date, end: dat
     lines = order_items.groupBy("order_id").agg(
         F.count(F.lit(1)).alias("line_count"),
         F.sum("quantity").cast("bigint").alias("units"),
-        F.sum(_line_amount()).cast("decimal(18,2)").alias("order_amount"),
+        F.sum(line_amount()).cast("decimal(18,2)").alias("order_amount"),
     )
     placed = orders.withColumn("order_date", F.to_date("order_ts")).where(
         _in_window(F.col("order_date"), start, end)
@@ -75,7 +75,7 @@ def order_item_facts(orders: DataFrame, order_items: DataFrame, start: date, end
         "product_id",
         "quantity",
         "unit_price",
-        _line_amount().alias("line_amount"),
+        line_amount().alias("line_amount"),
         "currency",
         "status",
         (F.col("status") == CANCELLED).alias("is_cancelled"),
@@ -117,13 +117,13 @@ def customer_360(
 ) -> DataFrame:
     """One row per customer: orders, revenue in USD, first and last order, days since the last
     order and the segment from the customers slice's rules."""
-    amounts = order_items.groupBy("order_id").agg(F.sum(_line_amount()).alias("order_amount"))
+    amounts = order_items.groupBy("order_id").agg(F.sum(line_amount()).alias("order_amount"))
     order_values = orders.join(amounts, "order_id", "left").select(
         "customer_id",
         "order_id",
         F.to_date("order_ts").alias("order_date"),
         (F.col("status") == CANCELLED).alias("is_cancelled"),
-        _to_usd(F.coalesce("order_amount", F.lit(0)), F.col("currency")).alias("amount_usd"),
+        to_usd(F.coalesce("order_amount", F.lit(0)), F.col("currency")).alias("amount_usd"),
     )
     kept = ~F.col("is_cancelled")
     per_customer = order_values.groupBy("customer_id").agg(
@@ -165,7 +165,7 @@ def product_performance(products: DataFrame, orders: DataFrame, order_items: Dat
         "order_id",
         "quantity",
         (F.col("status") == CANCELLED).alias("is_cancelled"),
-        _to_usd(_line_amount(), F.col("currency")).alias("amount_usd"),
+        to_usd(line_amount(), F.col("currency")).alias("amount_usd"),
     )
     kept = ~F.col("is_cancelled")
     sold = lines.groupBy("product_id").agg(
