@@ -2,7 +2,9 @@
 with MLflow, and churn scores of every customer by the champion model.
 
     silver.sales_* -> gold.customer_features (as of the run's date) ----> gold.customer_churn_scores
-                   -> gold.churn_training_set -> ml.churn_model (champion) --^
+                   -> ml.churn_training_set -> ml.churn_model (champion) ----^
+
+The gold tables are served to the warehouse like every gold table (BI sees each customer's risk).
 
 Every table is a unit like any other (it runs in process, in a subprocess or on a Databricks
 cluster); the units that train and score reach MLflow through the unit's model store.
@@ -28,6 +30,7 @@ from lakehouse_dagster.ml.training import ClassifierSpec, predict, train_and_reg
 from lakehouse_dagster.quality.checks import CheckOutcome, CheckSpec, Severity
 from lakehouse_dagster.quality.expectations import Action, Expectation
 from lakehouse_dagster.quality.table_checks import TableCheck, table_check
+from lakehouse_dagster.serving.spec import Serving
 from lakehouse_dagster.units.context import UnitContext
 from lakehouse_dagster.units.report import UnitResult
 from lakehouse_dagster.units.writes import overwrite_table
@@ -35,7 +38,7 @@ from lakehouse_dagster.units.writes import overwrite_table
 from . import features as ml
 
 CUSTOMER_FEATURES = TableName("gold", "customer_features")
-CHURN_TRAINING_SET = TableName("gold", "churn_training_set")
+CHURN_TRAINING_SET = TableName("ml", "churn_training_set")
 CHURN_MODEL = TableName("ml", "churn_model")
 CHURN_SCORES = TableName("gold", "customer_churn_scores")
 
@@ -377,6 +380,7 @@ DOMAIN = Domain(
     tables=(
         Table(
             name=CUSTOMER_FEATURES,
+            serving=Serving(),
             description="One row per customer existing at the end of the run's as-of date: recency, "
             "frequency, monetary value (USD), tenure, segment, cancel share and orders in the last "
             "30 / 90 days, from nothing later than that date.",
@@ -441,6 +445,7 @@ DOMAIN = Domain(
         ),
         Table(
             name=CHURN_SCORES,
+            serving=Serving(),
             description="Every customer's churn probability as of the run's date, by the champion model "
             "(its version in every row); a rerun for a date replaces that date's scores.",
             build=build_churn_scores,
