@@ -20,6 +20,7 @@ def project(tmp_path: Path, monkeypatch, sail_url, warehouse_url) -> Path:
     monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))
     monkeypatch.setenv("LAKEHOUSE_SPARK_REMOTE", sail_url)
     monkeypatch.setenv("LAKEHOUSE_WAREHOUSE_URL", warehouse_url)
+    monkeypatch.setenv("LAKEHOUSE_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
     monkeypatch.setattr(cli, "SAMPLE_ROWS", 400)
     monkeypatch.setattr(cli, "SAMPLE_RETAIL_DAYS", 3)
     return tmp_path

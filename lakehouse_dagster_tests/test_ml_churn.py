@@ -398,3 +398,30 @@ def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shift() -> None:
     after = np.repeat([0.1, 0.3, 0.7], (shares_after * 1000).astype(int))
     assert population_stability_index(before, after, np.array(CHURN.risk_bands)) == pytest.approx(expected)
     assert expected > CHURN.default_max_psi
+
+
+def test_too_little_history_trains_nothing_and_says_so(spark: SparkSession, tmp_path: Path) -> None:
+    """Before the orders go back two horizons, the chain writes nothing, and its warnings say why,
+    without failing the run."""
+    short = simulate_retail(days=20, seed=2, end_date=END, customers=200, orders_per_day=30)
+    tables = DeltaTables(spark, LakeLayout.local(str(tmp_path / "lake")))
+    for name, frame in _silver(spark, short).items():
+        tables.overwrite(name, frame)
+    models = MlflowSettings.local(tmp_path / "mlflow")
+    training_set = run(tables, models, CHURN_TRAINING_SET)
+    model = run(tables, models, CHURN_MODEL)
+    run(tables, models, CUSTOMER_FEATURES)
+    scores = run(tables, models, CHURN_SCORES)
+
+    assert tables.read(CHURN_TRAINING_SET).count() == 0
+    (history,) = [c for c in training_set.checks if c.name == "enough_history"]
+    assert (
+        not history.passed
+        and history.severity.value == "WARN"
+        and "not enough history" in history.description
+    )
+    assert model.metadata["ml/trained"] is False and tables.read(CHURN_MODEL).count() == 0
+    assert ModelStore(models).champion(CHURN.name) is None
+    assert scores.metadata["ml/scored"] is False and tables.read(CHURN_SCORES).count() == 0
+    (scored,) = [c for c in scores.checks if c.name == "every_customer_scored"]
+    assert not scored.passed and scored.severity.value == "WARN" and "no champion" in scored.description

@@ -41,6 +41,10 @@ FEATURE_DATE = "feature_date"
 AS_OF_DATE = "as_of_date"
 
 
+class NotEnoughHistoryError(ValueError):
+    """The orders do not reach far enough back for a training feature date."""
+
+
 def _end_of(day: date) -> Column:
     """The first instant after ``day`` (UTC): what was known on ``day`` is strictly before it."""
     return F.lit(datetime.combine(day + timedelta(days=1), datetime.min.time()))
@@ -160,7 +164,7 @@ def training_dates(
         day for k in range(snapshots) if (day := latest_training - timedelta(days=k * step_days)) >= earliest
     ]
     if not training:
-        raise ValueError(
+        raise NotEnoughHistoryError(
             f"not enough history to train as of {as_of}: with a horizon of {horizon_days} days the "
             f"latest training feature date is {latest_training}, but orders start on {first_order} and "
             f"features need {min_history_days} days of them (first possible: {earliest})"

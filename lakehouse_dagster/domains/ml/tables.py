@@ -69,6 +69,7 @@ class ChurnModel:
 
 CHURN = ChurnModel()
 DRIFT_CHECK = "high_risk_drift"
+ENOUGH_HISTORY = "enough_history"
 
 
 # Writes of one as-of date ---------------------------------------------------------------------
@@ -118,32 +119,56 @@ def training_as_of(context: UnitContext, orders: DataFrame) -> date:
     return min(context.request.as_of_date, order_dates(orders)[1])
 
 
-def build_churn_training_set(context: UnitContext) -> UnitResult:
-    tables = context.tables
-    orders = tables.read(SALES_ORDERS)
+def _training_dates(context: UnitContext) -> tuple[date, tuple[date, list[date]]]:
+    """The labels' end (see ``training_as_of``), the holdout and the training feature dates; raises
+    ``NotEnoughHistoryError`` while the orders are too recent."""
+    orders = context.tables.read(SALES_ORDERS)
     first_order, _ = order_dates(orders)
     as_of = training_as_of(context, orders)
-    holdout, training = ml.training_dates(
+    return as_of, ml.training_dates(
         as_of, CHURN.horizon_days, first_order, CHURN.step_days, CHURN.snapshots, CHURN.min_history_days
     )
-    frame = ml.churn_training_set(
-        tables.read(SALES_CUSTOMERS_HISTORY),
-        orders,
-        tables.read(SALES_ORDER_ITEMS),
-        holdout,
-        training,
-        CHURN.horizon_days,
+
+
+def build_churn_training_set(context: UnitContext) -> UnitResult:
+    """The training set; empty (its check says why) while the orders do not go back far enough."""
+    tables = context.tables
+    history, orders, items = (
+        tables.read(n) for n in (SALES_CUSTOMERS_HISTORY, SALES_ORDERS, SALES_ORDER_ITEMS)
     )
+    metadata: dict[str, Any] = {
+        "lakehouse/as_of_date": context.request.as_of_date.isoformat(),
+        "ml/horizon_days": CHURN.horizon_days,
+    }
+    try:
+        as_of, (holdout, training) = _training_dates(context)
+    except ml.NotEnoughHistoryError as error:
+        day = context.request.as_of_date
+        empty = ml.churn_training_set(history, orders, items, day, [day], CHURN.horizon_days).limit(0)
+        return overwrite_table(context, empty, {**metadata, "ml/decision": str(error)})
+    frame = ml.churn_training_set(history, orders, items, holdout, training, CHURN.horizon_days)
     return overwrite_table(
         context,
         frame,
         {
-            "lakehouse/as_of_date": context.request.as_of_date.isoformat(),
+            **metadata,
             "ml/labels_end": as_of.isoformat(),
             "ml/holdout_feature_date": holdout.isoformat(),
             "ml/training_feature_dates": ", ".join(d.isoformat() for d in training),
-            "ml/horizon_days": CHURN.horizon_days,
         },
+    )
+
+
+def _enough_history(context: UnitContext) -> CheckOutcome:
+    try:
+        _, (holdout, training) = _training_dates(context)
+    except ml.NotEnoughHistoryError as error:
+        return CheckOutcome(ENOUGH_HISTORY, passed=False, severity=Severity.WARN, description=str(error))
+    return CheckOutcome(
+        ENOUGH_HISTORY,
+        passed=True,
+        severity=Severity.WARN,
+        metadata={"holdout_feature_date": holdout.isoformat(), "training_feature_dates": len(training)},
     )
 
 
@@ -152,6 +177,10 @@ def build_churn_model(context: UnitContext) -> UnitResult:
     version, promote it only if it beats the champion on the same holdout; one row per as-of date."""
     as_of = training_as_of(context, context.tables.read(SALES_ORDERS))
     rows = context.tables.read(CHURN_TRAINING_SET).toPandas()
+    if rows.empty:
+        nothing = context.spark.createDataFrame([], schema=_MODEL_SCHEMA)
+        reason = f"not trained: {CHURN_TRAINING_SET} is empty (see its {ENOUGH_HISTORY} check)"
+        return replace_as_of(context, nothing, {"ml/trained": False, "ml/decision": reason})
     expected_holdout = as_of - timedelta(days=CHURN.horizon_days)
     holdout_dates = set(rows.loc[rows["split"] == "holdout", ml.FEATURE_DATE])
     if holdout_dates != {expected_holdout}:
@@ -193,6 +222,7 @@ def build_churn_model(context: UnitContext) -> UnitResult:
         "mlflow/run_id": outcome.version.run_id,
         "mlflow/model_name": outcome.version.name,
         "mlflow/model_version": outcome.version.version,
+        "ml/trained": True,
         "ml/champion_version": champion_version,
         "ml/promoted": outcome.promoted,
         "ml/decision": outcome.reason,
@@ -231,11 +261,10 @@ def build_churn_scores(context: UnitContext) -> UnitResult:
         )
     store = context.model_store()
     champion = store.champion(CHURN.name)
-    if champion is None:
-        raise ValueError(
-            f"model {store.settings.model_name(CHURN.name)} has no champion yet: "
-            f"materialise {CHURN_MODEL} first"
-        )
+    if champion is None:  # nothing trained yet: the every_customer_scored check says so
+        nothing = context.spark.createDataFrame([], schema=_SCORES_SCHEMA)
+        reason = f"not scored: model {store.settings.model_name(CHURN.name)} has no champion yet"
+        return replace_as_of(context, nothing, {"ml/scored": False, "ml/decision": reason})
     probabilities = predict(store.load(champion), features)
     scores = pd.DataFrame(
         {
@@ -253,6 +282,7 @@ def build_churn_scores(context: UnitContext) -> UnitResult:
         frame,
         {
             "lakehouse/as_of_date": as_of.isoformat(),
+            "ml/scored": True,
             "mlflow/model_name": champion.name,
             "mlflow/model_version": champion.version,
             "ml/high_risk_share": float((probabilities >= CHURN.high_risk).mean()),
@@ -265,7 +295,15 @@ def build_churn_scores(context: UnitContext) -> UnitResult:
 
 
 def _every_customer_scored(context: UnitContext) -> CheckOutcome:
+    """Every customer has a score; a warning, not an error, while no model has been trained."""
     as_of = context.request.as_of_date
+    if context.model_store().champion(CHURN.name) is None:
+        return CheckOutcome(
+            "every_customer_scored",
+            passed=False,
+            severity=Severity.WARN,
+            description=f"no champion model yet: nothing scored (see {CHURN_MODEL})",
+        )
     expected = ml.customers_as_of(context.tables.read(SALES_CUSTOMERS_HISTORY), as_of).select("customer_id")
     scored = _as_of_rows(context, CHURN_SCORES, as_of).select("customer_id")
     missing = expected.join(scored, "customer_id", "left_anti")
@@ -292,7 +330,9 @@ def _high_risk_drift(context: UnitContext) -> CheckOutcome:
     previous_date = scores.where(F.col(ml.AS_OF_DATE) < F.lit(as_of)).agg(F.max(ml.AS_OF_DATE)).first()[0]
     current = _as_of_rows(context, CHURN_SCORES, as_of).select("churn_probability").toPandas()
     current_values = current["churn_probability"].to_numpy()
-    high_now = float((current_values >= CHURN.high_risk).mean()) if len(current_values) else 0.0
+    if not len(current_values):
+        return CheckOutcome(DRIFT_CHECK, passed=True, severity=Severity.WARN, description="nothing scored")
+    high_now = float((current_values >= CHURN.high_risk).mean())
     if previous_date is None:
         return CheckOutcome(
             DRIFT_CHECK,
@@ -406,6 +446,15 @@ DOMAIN = Domain(
             uses_as_of_date=True,
             expectations=(_SHARE,),
             primary_key=(ml.FEATURE_DATE, "customer_id"),
+            checks=(
+                table_check(
+                    ENOUGH_HISTORY,
+                    "The orders go back far enough for a training feature date (else the set is empty "
+                    "and no model is trained).",
+                    _enough_history,
+                    Severity.WARN,
+                ),
+            ),
             column_docs={
                 **{k: v for k, v in _FEATURE_DOCS.items() if k != "as_of_date"},
                 ml.FEATURE_DATE: "The features are as of the end of this day.",
