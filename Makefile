@@ -77,6 +77,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ledger_lookup.py
 	$(BIN)/python benchmarks/pipes_overhead.py
 	$(BIN)/python benchmarks/warehouse_load.py
+	$(BIN)/python benchmarks/maintenance.py
 
 ## wheel: build dist/lakehouse_dagster-<version>-py3-none-any.whl, what Databricks clusters install
 ## (its core dependencies only; see docs/deploying-to-databricks.md)

@@ -302,7 +302,7 @@ class DeltaTables:
         """Delete the files no version younger than ``retention_hours`` needs (time travel inside
         the window keeps working), and stray files older than the window. Returns how many
         files were deleted, or None where the engine does not say."""
-        return self.log.vacuum(self.uri(name), int(retention_hours))
+        return self._commit(name, lambda: self.log.vacuum(self.uri(name), int(retention_hours)))
 
     def delete_older_than(
         self, name: TableName, column: str, cutoff: datetime, where: Mapping[str, str] | None = None
