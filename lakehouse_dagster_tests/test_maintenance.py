@@ -347,6 +347,10 @@ def test_the_registry_applies_the_default_maintenance_and_tables_override_it() -
     assert DEFAULT_MAINTENANCE.cron == "0 3 * * 0" and DEFAULT_MAINTENANCE.retention.keeps_everything
 
 
+def silver_x(maintenance: Maintenance, **declaration) -> Table:
+    return Table(TableName("silver", "x"), "x", build=untouched, maintenance=maintenance, **declaration)
+
+
 @pytest.mark.parametrize(
     ("declare", "message"),
     [
@@ -355,30 +359,17 @@ def test_the_registry_applies_the_default_maintenance_and_tables_override_it() -
         (lambda: Maintenance(zorder_by="id"), "zorder_by must be a tuple"),
         (lambda: Maintenance(cron="weekly"), "cron expression of 5 fields"),
         (
-            lambda: Table(
-                TableName("silver", "x"),
-                "x",
-                build=untouched,
-                maintenance=Maintenance(retention=Retention(raw_rows_days=30)),
-            ),
+            lambda: silver_x(Maintenance(retention=Retention(raw_rows_days=30))),
             "silver.x: Retention.raw_rows_days applies to bronze tables",
         ),
         (
-            lambda: Table(
-                TableName("silver", "x"),
-                "x",
-                build=untouched,
-                maintenance=Maintenance(retention=Retention(quarantine_days=30)),
-            ),
+            lambda: silver_x(Maintenance(retention=Retention(quarantine_days=30))),
             "silver.x: Retention.quarantine_days, but no drop expectation",
         ),
         (
-            lambda: Table(
-                TableName("silver", "x"),
-                "x",
-                build=untouched,
+            lambda: silver_x(
+                Maintenance(zorder_by=("day",)),
                 partitions=DailyPartitions("day", "day", date(2026, 1, 1), Job("days", "d")),
-                maintenance=Maintenance(zorder_by=("day",)),
             ),
             "cannot Z-order by 'day', the partition column",
         ),

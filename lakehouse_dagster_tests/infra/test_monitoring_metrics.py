@@ -14,7 +14,9 @@ from .terraform_config import child_module, decode_call, policy_statements, root
 
 NAMESPACE = "var.metrics_namespace"
 #: A SEARCH expression: {namespace,dimension,...} MetricName="name".
-_SEARCH = re.compile(r"SEARCH\('\{(?P<schema>(?:\$\{[^}]*\}|[^}])*)\}\s+MetricName=\\?\"(?P<name>[A-Za-z]+)\\?\"")
+_SEARCH = re.compile(
+    r"SEARCH\('\{(?P<schema>(?:\$\{[^}]*\}|[^}])*)\}\s+MetricName=\\?\"(?P<name>[A-Za-z]+)\\?\""
+)
 
 
 def _ours(namespace: str) -> bool:
