@@ -520,12 +520,9 @@ def _mlflow(value: Callable[[str], str | None], deployment: Deployment) -> Mlflo
     workspace with Unity Catalog models in prod; LAKEHOUSE_MLFLOW_TRACKING_URI overrides either."""
     uri, experiment = value("LAKEHOUSE_MLFLOW_TRACKING_URI"), value("LAKEHOUSE_MLFLOW_EXPERIMENT")
     if uri == DATABRICKS_TRACKING or (uri is None and deployment is Deployment.PROD):
-        try:
-            return MlflowSettings.databricks(
-                value("LAKEHOUSE_CATALOG"), experiment=experiment or DATABRICKS_EXPERIMENT
-            )
-        except ValueError as error:
-            raise SettingsError(f"LAKEHOUSE_MLFLOW_TRACKING_URI: {error}") from None
+        return MlflowSettings.databricks(
+            value("LAKEHOUSE_CATALOG"), experiment=experiment or DATABRICKS_EXPERIMENT
+        )
     if uri is not None:
         if uri.startswith("sqlite:///"):
             folder = Path(uri.removeprefix("sqlite:///")).parent

@@ -425,3 +425,24 @@ def test_too_little_history_trains_nothing_and_says_so(spark: SparkSession, tmp_
     assert scores.metadata["ml/scored"] is False and tables.read(CHURN_SCORES).count() == 0
     (scored,) = [c for c in scores.checks if c.name == "every_customer_scored"]
     assert not scored.passed and scored.severity.value == "WARN" and "no champion" in scored.description
+
+
+def test_the_deployment_chooses_the_mlflow_store() -> None:
+    from lakehouse_dagster.deployment import LakehouseSettings
+    from lakehouse_dagster.ml.resource import DatabricksMlflow, LocalMlflow, mlflow_resource
+
+    local = LakehouseSettings.from_env({}).mlflow
+    assert local.tracking_uri == local.registry_uri == f"sqlite:///{Path('.mlflow').resolve() / 'mlflow.db'}"
+    assert isinstance(mlflow_resource(local), LocalMlflow) and mlflow_resource(local).settings() == local
+    test = LakehouseSettings.from_env({"LAKEHOUSE_DEPLOYMENT": "test", "LAKEHOUSE_ROOT": "/tmp/lake"}).mlflow
+    assert test.local_folder == Path("/tmp/lake/_mlflow")
+
+    prod = LakehouseSettings.from_env(
+        {"LAKEHOUSE_MLFLOW_TRACKING_URI": "databricks", "LAKEHOUSE_CATALOG": "acme"}
+    ).mlflow
+    assert (prod.tracking_uri, prod.registry_uri) == ("databricks", "databricks-uc")
+    assert prod.model_name(CHURN.name) == "acme.ml.churn_model"  # Unity Catalog: catalog.schema.model
+    resource = mlflow_resource(prod)
+    assert isinstance(resource, DatabricksMlflow) and resource.settings() == prod
+    without_catalog = LakehouseSettings.from_env({"LAKEHOUSE_MLFLOW_TRACKING_URI": "databricks"}).mlflow
+    assert (without_catalog.registry_uri, without_catalog.model_name("m")) == ("databricks", "m")

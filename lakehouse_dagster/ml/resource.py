@@ -7,7 +7,12 @@ from abc import ABC, abstractmethod
 
 import dagster as dg
 
-from lakehouse_dagster.ml.settings import DATABRICKS_EXPERIMENT, DEFAULT_EXPERIMENT, MlflowSettings
+from lakehouse_dagster.ml.settings import (
+    DATABRICKS_EXPERIMENT,
+    DEFAULT_EXPERIMENT,
+    UNITY_CATALOG_REGISTRY,
+    MlflowSettings,
+)
 
 
 class MlflowResource(dg.ConfigurableResource, ABC):
@@ -18,7 +23,8 @@ class MlflowResource(dg.ConfigurableResource, ABC):
 
 
 class LocalMlflow(MlflowResource):
-    """A tracking server by URI; by default the project-local SQLite store (``make mlflow-ui``)."""
+    """A tracking server (and its registry) by URI: by default the project-local SQLite store
+    (``make mlflow-ui``); any other server, a Databricks workspace's own registry included."""
 
     tracking_uri: str
     artifact_location: str | None = None
@@ -44,7 +50,7 @@ class DatabricksMlflow(MlflowResource):
 
 def mlflow_resource(settings: MlflowSettings) -> MlflowResource:
     """The resource that gives back ``settings``."""
-    if settings.registry_uri.startswith("databricks-uc"):
+    if settings.registry_uri == UNITY_CATALOG_REGISTRY:
         catalog, schema, _ = settings.model_prefix.split(".")
         return DatabricksMlflow(catalog=catalog, uc_schema=schema, experiment=settings.experiment)
     return LocalMlflow(

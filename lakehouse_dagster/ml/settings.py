@@ -43,9 +43,10 @@ class MlflowSettings:
     def databricks(
         cls, catalog: str | None, schema: str = "ml", experiment: str = DATABRICKS_EXPERIMENT
     ) -> MlflowSettings:
-        """The workspace's tracking server, models in Unity Catalog as ``catalog.schema.<model>``."""
+        """The workspace's tracking server, models in Unity Catalog as ``catalog.schema.<model>``;
+        without a catalog, in the workspace's own model registry."""
         if not catalog:
-            raise ValueError("models in Unity Catalog need a catalog (LAKEHOUSE_CATALOG)")
+            return cls(DATABRICKS_TRACKING, DATABRICKS_TRACKING, experiment)
         return cls(
             DATABRICKS_TRACKING, UNITY_CATALOG_REGISTRY, experiment, model_prefix=f"{catalog}.{schema}."
         )

@@ -150,7 +150,7 @@ def run_remote(pipes: PipesContext, log: logging.Logger) -> UnitResult:
     from lakehouse_dagster.ml.settings import MlflowSettings
 
     # On the cluster, MLflow is the workspace's, with models in the lake's Unity Catalog catalog.
-    models = MlflowSettings.databricks(unit.layout.catalog) if unit.layout.catalog else None
+    models = MlflowSettings.databricks(unit.layout.catalog)
     return run_unit(unit.request, table, DeltaTables(spark, unit.layout), unit.thresholds, log, models)
 
 
