@@ -77,7 +77,7 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 mlflow-ui: $(MLFLOW_UI)
 	mkdir -p $(MLFLOW_DIR)/artifacts
 	$(MLFLOW_UI) ui --backend-store-uri sqlite:///$(CURDIR)/$(MLFLOW_DIR)/mlflow.db \
-		--default-artifact-root $(CURDIR)/$(MLFLOW_DIR)/artifacts --host 127.0.0.1 --port $(MLFLOW_PORT)
+		--default-artifact-root $(CURDIR)/$(MLFLOW_DIR)/artifacts --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 ## aws-local: moto on 127.0.0.1 with the landing bucket (EventBridge), rule, queue + DLQ and stream;
 ## writes .aws-local.env (load it with `set -a; . ./.aws-local.env; set +a`). `make run` never needs it.

@@ -417,9 +417,14 @@ class LakehouseSettings:
     #: The SQS queue of the landing bucket's "Object Created" events.
     events_queue_url: str | None = None
     stream_interval_seconds: int = DEFAULT_STREAM_INTERVAL_SECONDS
-    #: Where the ML assets track runs and register models.
-    mlflow: MlflowSettings = field(default_factory=MlflowSettings.local)
+    #: Where the ML assets track runs and register models; when not given, the deployment's
+    #: default store (``default_mlflow``), set by ``__post_init__``.
+    mlflow: MlflowSettings | None = None
     monitoring: MonitoringSettings = field(default_factory=lambda: MonitoringSettings())
+
+    def __post_init__(self) -> None:
+        if self.mlflow is None:
+            object.__setattr__(self, "mlflow", default_mlflow(self.deployment, self.layout.root))
 
     @property
     def aws(self) -> AwsConfig:
@@ -530,10 +535,16 @@ def _mlflow(value: Callable[[str], str | None], deployment: Deployment) -> Mlflo
                 uri, uri, experiment or DEFAULT_EXPERIMENT, (folder / "artifacts").resolve().as_uri()
             )
         return MlflowSettings(uri, uri, experiment or DEFAULT_EXPERIMENT)
-    root = value("LAKEHOUSE_ROOT")
+    return default_mlflow(deployment, value("LAKEHOUSE_ROOT"), experiment or DEFAULT_EXPERIMENT)
+
+
+def default_mlflow(
+    deployment: Deployment, root: str | None, experiment: str = DEFAULT_EXPERIMENT
+) -> MlflowSettings:
+    """A SQLite store: in tests under the lake root (never the project's), else ./.mlflow."""
     if deployment is Deployment.TEST and root and not is_remote(root):
-        return MlflowSettings.local(Path(root) / "_mlflow", experiment or DEFAULT_EXPERIMENT)
-    return MlflowSettings.local(LOCAL_MLFLOW_FOLDER, experiment or DEFAULT_EXPERIMENT)
+        return MlflowSettings.local(Path(root) / "_mlflow", experiment)
+    return MlflowSettings.local(LOCAL_MLFLOW_FOLDER, experiment)
 
 
 def _aws(value: Callable[[str], str | None]) -> AwsConfig:
