@@ -1,4 +1,6 @@
 # The README's two commands: `make run` and `make test`. Each creates .venv if needed.
+# `make run` also starts the project-local warehouse (PostgreSQL in .warehouse/); `make dashboard`
+# shows it in a browser; `make warehouse-stop` stops it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +9,11 @@ STAMP := $(VENV)/.installed
 CHECKOV := .venv-checkov/bin/checkov
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: run test dev lint format bench clean
+WAREHOUSE_DIR := .warehouse
+DASHBOARD_PORT ?= 8501
+AWS_LOCAL_PORT ?= 5000
+
+.PHONY: run test dev lint format bench wheel clean warehouse warehouse-stop dashboard system-packages aws-local
 
 $(STAMP): setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +31,28 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
-## run: land sample data if needed, materialise every asset on the embedded engine, print gold
-run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+## run: land sample data if needed, materialise every asset on the embedded engine, load the
+## warehouse, print gold and where the dashboard is
+run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml warehouse
 	$(BIN)/python -m lakehouse_dagster.cli run
+
+## warehouse: start the project-local PostgreSQL (data in .warehouse/, 127.0.0.1 only)
+warehouse: $(STAMP)
+	$(BIN)/python -m lakehouse_dagster.serving.local_server start --dir $(WAREHOUSE_DIR)
+
+## warehouse-stop: stop it (the data stays in .warehouse/ for the next start)
+warehouse-stop: $(STAMP)
+	$(BIN)/python -m lakehouse_dagster.serving.local_server stop --dir $(WAREHOUSE_DIR)
+
+## dashboard: the BI dashboard over the warehouse on http://127.0.0.1:8501
+dashboard: $(STAMP) warehouse
+	$(BIN)/streamlit run lakehouse_dagster/dashboard/app.py --server.address 127.0.0.1 \
+		--server.port $(DASHBOARD_PORT) --server.headless true --browser.gatherUsageStats false \
+		--client.toolbarMode viewer
+
+## system-packages: the Debian packages besides Python (PostgreSQL server, Chromium for a test)
+system-packages:
+	bash scripts/system_packages.sh
 
 ## test: run the test suite (with the offline Terraform checks: terraform fmt, HCL assertions, checkov)
 test: $(STAMP) $(CHECKOV)
@@ -36,6 +61,11 @@ test: $(STAMP) $(CHECKOV)
 ## dev: open the Dagster UI on http://127.0.0.1:3000 with the runs of `make run`
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## aws-local: moto on 127.0.0.1 with the landing bucket (EventBridge), rule, queue + DLQ and stream;
+## writes .aws-local.env (load it with `set -a; . ./.aws-local.env; set +a`). `make run` never needs it.
+aws-local: $(STAMP)
+	$(BIN)/python -m lakehouse_dagster.aws.local serve --port $(AWS_LOCAL_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
@@ -47,10 +77,23 @@ format: $(STAMP)
 
 ## bench: print wall time and peak memory per asset (see benchmarks/README.md)
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python benchmarks/customers_slice.py
 	$(BIN)/python benchmarks/retail.py
 	$(BIN)/python benchmarks/expectations.py
 	$(BIN)/python benchmarks/ledger_lookup.py
+	$(BIN)/python benchmarks/pipes_overhead.py
+	$(BIN)/python benchmarks/warehouse_load.py
+	$(BIN)/python benchmarks/cdc_incremental.py
+	$(BIN)/python benchmarks/events_latency.py
+
+## wheel: build dist/lakehouse_dagster-<version>-py3-none-any.whl, what Databricks clusters install
+## (its core dependencies only; see docs/deploying-to-databricks.md)
+wheel: $(STAMP)
+	rm -rf build dist/lakehouse_dagster-*.whl
+	$(BIN)/pip wheel --quiet --no-deps -w dist .
+	@ls dist/lakehouse_dagster-*.whl
 
 clean:
-	rm -rf .lakehouse .dagster_home benchmarks/.work
+	if [ -x $(BIN)/python ]; then $(BIN)/python -m lakehouse_dagster.serving.local_server stop --dir $(WAREHOUSE_DIR); fi
+	rm -rf .lakehouse .dagster_home .warehouse benchmarks/.work build dist

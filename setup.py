@@ -12,6 +12,8 @@ CORE = [  # a unit of work, wherever it runs; no Dagster but the dependency-free
     "deltalake==1.6.6",
     "PyYAML==6.0.4",
     "dagster-pipes==1.13.27",
+    # S3 listing with ETags, Kinesis records (read by the unit itself); SQS, Glue, the Redshift Data API.
+    "boto3==1.44.8",
 ]
 # A Spark client, where no Spark is provided. Not for Databricks clusters: their runtime
 # ships its own Spark, which a pip-installed pyspark would shadow.
@@ -19,7 +21,33 @@ SPARK = ["pyspark[connect]==4.2.0"]
 LOCAL = [*SPARK, "pysail==0.7.2"]  # the embedded engine
 # Open-source Spark with Delta (EMR, Kubernetes, self-hosted): delta-spark 4.4.1 caps pyspark at 4.2.0.
 CLASSIC = [*SPARK, "delta-spark==4.4.1"]
-DAGSTER = [*SPARK, "dagster==1.13.27", "dagster-webserver==1.13.27", "dagster-pyspark==0.29.27"]
+# The orchestrating process also serves gold: a PostgreSQL warehouse locally (psycopg), Redshift
+# Serverless through the Redshift Data API and the Glue catalog in production (boto3, in the core).
+WAREHOUSE = ["psycopg[binary]==3.3.9"]
+DAGSTER = [
+    *SPARK,
+    *WAREHOUSE,
+    "dagster==1.13.27",
+    "dagster-webserver==1.13.27",
+    "dagster-pyspark==0.29.27",
+    "dagster-aws==0.29.27",
+    # The Databricks runner (Pipes clients, the workspace SDK); dagster-databricks needs databricks-sdk<0.61.
+    "dagster-databricks==0.29.27",
+    "databricks-sdk==0.60.0",
+]
+# The BI dashboard over the warehouse (`make dashboard`).
+DASHBOARD = ["streamlit==1.67.0", "psycopg[binary]==3.3.9"]
+# Test-only: a moto server on loopback for AWS (the services the project uses), Playwright to
+# drive Debian's Chromium.
+TEST = [
+    "pytest==9.2.0",
+    "moto[server,events,glue,kinesis,s3,sqs]==5.2.5",
+    "flask==3.1.3",
+    "flask-cors==6.0.5",
+    "playwright==1.65.2",
+]
+# The benchmarks' hand-written reference builds (benchmarks/reference) and the profiler.
+BENCH = ["polars==2.1.0", "py-spy==0.4.3"]
 
 setup(
     name="lakehouse_dagster",
@@ -29,6 +57,8 @@ setup(
     package_data={"lakehouse_dagster": ["quality/*.yaml"]},
     python_requires=">=3.11,<3.13",
     install_requires=CORE,
+    # The unit of work on a Databricks cluster, through Dagster Pipes (the python_wheel_task's entry point).
+    entry_points={"console_scripts": ["lakehouse-pipes-unit = lakehouse_dagster.units.pipes_entry:main"]},
     extras_require={
         "core": [],  # install_requires: named for the cluster install, `lakehouse_dagster[core]`
         "spark": SPARK,
@@ -37,6 +67,8 @@ setup(
         "dagster": DAGSTER,
         # The production Dagster instance (infra/dagster/dagster.yaml) keeps its state in PostgreSQL.
         "prod": [*DAGSTER, "dagster-postgres==0.29.27"],
-        "dev": [*LOCAL, *CLASSIC, *DAGSTER, "pytest==9.2.0", "ruff==0.17.6", "python-hcl2==8.1.4"],
+        "dashboard": DASHBOARD,
+        "bench": BENCH,
+        "dev": [*LOCAL, *CLASSIC, *DAGSTER, *DASHBOARD, *TEST, "ruff==0.17.6", "python-hcl2==8.1.4"],
     },
 )

@@ -92,6 +92,9 @@ module "iam" {
   events_queue_arn               = module.events.queue_arn
   kinesis_stream_arn             = module.streaming.stream_arn
   dagster_trusted_principal_arns = var.dagster_trusted_principal_arns
+  glue_database_name             = module.warehouse.glue_database_name
+  glue_database_arn              = module.warehouse.glue_database_arn
+  warehouse_workgroup_arn        = module.warehouse.workgroup_arn
 }
 
 module "monitoring" {
@@ -171,6 +174,14 @@ resource "aws_secretsmanager_secret" "databricks_token" {
   #checkov:skip=CKV2_AWS_57:A Databricks token (or OAuth secret) is minted by Databricks, not by AWS; rotation happens in Databricks and the new value is put here. A rotation Lambda would need workspace-admin credentials, which is worse.
   name                    = "${local.name_prefix}/dagster/DATABRICKS_TOKEN"
   description             = "Databricks token of the Dagster service principal."
+  kms_key_id              = module.encryption.platform_key_arn
+  recovery_window_in_days = 30
+}
+
+resource "aws_secretsmanager_secret" "databricks_client_secret" {
+  #checkov:skip=CKV2_AWS_57:An OAuth secret of a Databricks service principal is minted by Databricks, not by AWS; rotation happens in Databricks and the new value is put here. A rotation Lambda would need workspace-admin credentials, which is worse.
+  name                    = "${local.name_prefix}/dagster/DATABRICKS_CLIENT_SECRET"
+  description             = "OAuth secret of the Dagster service principal (with DATABRICKS_CLIENT_ID); the preferred credential, instead of DATABRICKS_TOKEN."
   kms_key_id              = module.encryption.platform_key_arn
   recovery_window_in_days = 30
 }

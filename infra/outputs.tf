@@ -71,13 +71,18 @@ output "instance_profile_arn" {
 }
 
 output "glue_database_name" {
-  description = "Glue database of the lake (LAKEHOUSE_GLUE_DATABASE)."
+  description = "Glue database where silver and gold are registered as Delta tables (LAKEHOUSE_GLUE_DATABASE)."
   value       = local.wiring.glue_database_name
 }
 
 output "warehouse_workgroup_name" {
-  description = "Redshift Serverless workgroup for BI (LAKEHOUSE_WAREHOUSE_WORKGROUP)."
+  description = "Redshift Serverless workgroup that gold is served to (LAKEHOUSE_WAREHOUSE_WORKGROUP)."
   value       = local.wiring.warehouse_workgroup_name
+}
+
+output "warehouse_database_name" {
+  description = "Database of the Redshift Serverless workgroup that gold is served to (LAKEHOUSE_WAREHOUSE_DATABASE)."
+  value       = local.wiring.warehouse_database_name
 }
 
 output "spark_remote_secret_arn" {
@@ -88,4 +93,74 @@ output "spark_remote_secret_arn" {
 output "databricks_token_secret_arn" {
   description = "Secrets Manager secret holding the Databricks token of the Dagster service principal (DATABRICKS_TOKEN)."
   value       = local.wiring.databricks_token_secret_arn
+}
+
+output "lakehouse_unit_runner" {
+  description = "Where units of work run in production: databricks (LAKEHOUSE_UNIT_RUNNER)."
+  value       = local.wiring.lakehouse_unit_runner
+}
+
+output "databricks_client_id" {
+  description = "OAuth client ID of the Dagster service principal (DATABRICKS_CLIENT_ID); empty with a token."
+  value       = local.wiring.databricks_client_id
+}
+
+output "databricks_client_secret_secret_arn" {
+  description = "Secrets Manager secret holding the OAuth secret of the Dagster service principal (DATABRICKS_CLIENT_SECRET)."
+  value       = local.wiring.databricks_client_secret_secret_arn
+}
+
+output "databricks_compute" {
+  description = "Compute of the units' Databricks runs: job_cluster, serverless or existing_cluster (LAKEHOUSE_DATABRICKS_COMPUTE)."
+  value       = local.wiring.databricks_compute
+}
+
+output "databricks_artifacts_path" {
+  description = "Unity Catalog volume the project's wheel is uploaded to (LAKEHOUSE_DATABRICKS_ARTIFACTS)."
+  value       = local.wiring.databricks_artifacts_path
+}
+
+output "databricks_pipes_channel" {
+  description = "Where Pipes exchanges context and messages with a cluster: volume or dbfs (LAKEHOUSE_DATABRICKS_PIPES_CHANNEL)."
+  value       = local.wiring.databricks_pipes_channel
+}
+
+output "databricks_pipes_volume_path" {
+  description = "Unity Catalog volume of the Pipes channel (LAKEHOUSE_DATABRICKS_VOLUME)."
+  value       = local.wiring.databricks_pipes_volume_path
+}
+
+output "databricks_spark_version" {
+  description = "Databricks Runtime of the Pipes job clusters (LAKEHOUSE_DATABRICKS_SPARK_VERSION)."
+  value       = local.wiring.databricks_spark_version
+}
+
+output "databricks_node_type" {
+  description = "Node type of the Pipes job clusters (LAKEHOUSE_DATABRICKS_NODE_TYPE)."
+  value       = local.wiring.databricks_node_type
+}
+
+output "databricks_min_workers" {
+  description = "Fewest workers of a Pipes job cluster (LAKEHOUSE_DATABRICKS_MIN_WORKERS)."
+  value       = local.wiring.databricks_min_workers
+}
+
+output "databricks_max_workers" {
+  description = "Most workers of a Pipes job cluster (LAKEHOUSE_DATABRICKS_MAX_WORKERS)."
+  value       = local.wiring.databricks_max_workers
+}
+
+output "databricks_cluster_tags" {
+  description = "Custom tags of the Pipes job clusters, as JSON: those the cluster policy fixes (LAKEHOUSE_DATABRICKS_CLUSTER_TAGS)."
+  value       = local.wiring.databricks_cluster_tags
+}
+
+output "databricks_existing_cluster_id" {
+  description = "Cluster of existing_cluster compute; empty otherwise (LAKEHOUSE_DATABRICKS_CLUSTER_ID)."
+  value       = local.wiring.databricks_existing_cluster_id
+}
+
+output "databricks_serverless_environment" {
+  description = "Environment version of serverless compute (LAKEHOUSE_DATABRICKS_SERVERLESS_ENVIRONMENT)."
+  value       = local.wiring.databricks_serverless_environment
 }

@@ -187,6 +187,47 @@ variable "cluster_policy" {
   default = {}
 }
 
+variable "databricks_client_id" {
+  description = "OAuth client ID (application ID) of the Dagster service principal (becomes DATABRICKS_CLIENT_ID; its secret goes into the databricks_client_secret secret). Empty when the deployment authenticates with a token."
+  type        = string
+  default     = ""
+}
+
+variable "databricks_jobs" {
+  description = "How the Dagster Pipes runner runs each unit on Databricks (the LAKEHOUSE_DATABRICKS_* settings)."
+  type = object({
+    compute                = optional(string, "job_cluster") # job_cluster, serverless or existing_cluster
+    pipes_channel          = optional(string, "volume")      # volume or dbfs (DBFS is off with "Disable legacy features")
+    spark_version          = optional(string, "16.4.x-scala2.12")
+    node_type              = optional(string) # default: the policy's first allowed node type
+    min_workers            = optional(number, 1)
+    max_workers            = optional(number, 2)
+    existing_cluster_id    = optional(string, "")
+    serverless_environment = optional(string, "3")
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["job_cluster", "serverless", "existing_cluster"], var.databricks_jobs.compute)
+    error_message = "databricks_jobs.compute must be job_cluster, serverless or existing_cluster."
+  }
+
+  validation {
+    condition     = contains(["volume", "dbfs"], var.databricks_jobs.pipes_channel) && !(var.databricks_jobs.compute == "serverless" && var.databricks_jobs.pipes_channel == "dbfs")
+    error_message = "databricks_jobs.pipes_channel must be volume or dbfs; serverless compute needs volume."
+  }
+
+  validation {
+    condition     = 1 <= var.databricks_jobs.min_workers && var.databricks_jobs.min_workers <= var.databricks_jobs.max_workers && var.databricks_jobs.max_workers <= var.cluster_policy.max_workers
+    error_message = "databricks_jobs needs 1 <= min_workers <= max_workers <= cluster_policy.max_workers."
+  }
+
+  validation {
+    condition     = var.databricks_jobs.compute != "existing_cluster" || var.databricks_jobs.existing_cluster_id != ""
+    error_message = "databricks_jobs.compute = existing_cluster needs existing_cluster_id."
+  }
+}
+
 variable "pii_email_columns" {
   description = "E-mail columns masked for everyone outside the engineers group, as <schema>.<table>.<column>."
   type        = list(string)

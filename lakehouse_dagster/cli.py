@@ -1,4 +1,5 @@
-"""``make run``: land sample data if the landing zone is empty, run every asset, print gold.
+"""``make run``: land sample data if the landing zone is empty, run every asset (the warehouse
+is loaded by the serving assets), print gold, the warehouse and where the dashboard is.
 
     DAGSTER_HOME=.dagster_home python -m lakehouse_dagster.cli run
 
@@ -24,6 +25,7 @@ from lakehouse_dagster.defs.partitions import existing_partition_days, partition
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings
 from lakehouse_dagster.lake import files
 from lakehouse_dagster.lake.layout import is_remote
+from lakehouse_dagster.serving.postgres import PostgresWarehouse
 
 SAMPLE_ROWS, SAMPLE_FILES, SAMPLE_SEED = 20_000, 6, 7
 SAMPLE_RETAIL_DAYS = 30
@@ -129,7 +131,8 @@ def print_summary(result: dg.ExecutionResult) -> None:
     for key, (metadata, partitions) in materialized.items():
         rows, version = metadata.get("dagster/row_count"), metadata.get("lakehouse/delta_version")
         written = f" [{partitions[0]} .. {partitions[-1]}: {len(partitions)} days]" if partitions else ""
-        print(f"  {key}{written}  rows={rows.value:,}  delta version={version.value}")
+        where = f"delta version={version.value}" if version else "loaded into the warehouse"
+        print(f"  {key}{written}  rows={rows.value:,}  {where}")
         for name, status in checks.get(key, {}).items():
             print(f"    check {name:34} {status}")
 
@@ -152,6 +155,31 @@ def print_gold(settings: LakehouseSettings, registry: Registry) -> None:
         rows = query(sql, t=uri)
         print(f"\n{table.name} ({'latest day' if table.partitions else 'first rows'}):")
         print(rows.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+
+DASHBOARD_URL = "http://127.0.0.1:8501"
+
+
+def print_warehouse(settings: LakehouseSettings, registry: Registry) -> None:
+    """Rows and last load of every served table, and how to look at them."""
+    from lakehouse_dagster.defs.resources import warehouse_resource
+
+    warehouse = warehouse_resource(settings)
+    print("\nwarehouse:")
+    for table in registry.served():
+        served = table.served
+        assert served is not None
+        loaded = warehouse.loaded_at(served)
+        if loaded:
+            when = f"loaded {loaded:%Y-%m-%d %H:%M:%S %Z}"
+        elif registry.follows_a_stream(table):
+            when = "follows a stream: loaded by declarative automation once one runs (`make aws-local`)"
+        else:
+            when = "not loaded yet"
+        print(f"  {served.qualified:28} rows={warehouse.row_count(served) or 0:,}  {when}")
+    if isinstance(warehouse, PostgresWarehouse):
+        print(f"  PostgreSQL: {warehouse.resolved_url()}  (psql, or any BI tool: see README)")
+    print(f"\ndashboard: `make dashboard`, then open {DASHBOARD_URL}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             if not result.success:
                 return 1
     print_gold(settings, registry)
+    print_warehouse(settings, registry)
     return 0
 
 

@@ -1,7 +1,10 @@
 """The code location: ``dagster dev`` and ``dagster definitions validate`` load ``defs``.
 
-Everything is derived from the registry's declarations: an asset per table, its checks,
-the jobs and schedules, and a sensor per partitioning that late changes touch.
+Everything is derived from the registry's declarations: an asset per table, its checks, a
+serving asset per served table, the jobs and schedules, a sensor per partitioning that late
+changes touch, the file sensors (folder listing, or S3 events through SQS), a micro-batch
+sensor per stream table, and the automation condition sensor (running by default) that keeps
+the real-time tables fresh.
 """
 
 from __future__ import annotations
@@ -12,10 +15,15 @@ import dagster as dg
 
 from lakehouse_dagster.declarations.table import DEFAULT_REGISTRY, load_registry
 from lakehouse_dagster.defs.assets import table_asset
-from lakehouse_dagster.defs.jobs import build_jobs, build_schedules
+from lakehouse_dagster.defs.events_sensor import events_sensor
+from lakehouse_dagster.defs.jobs import SPARK_TAGS, build_jobs, build_schedules
+from lakehouse_dagster.defs.landing import landing_files_job
+from lakehouse_dagster.defs.landing_sensor import landing_sensor
 from lakehouse_dagster.defs.partitions import partitions_definition
-from lakehouse_dagster.defs.resources import build_resources, executor_for
+from lakehouse_dagster.defs.resources import build_resources, executor_for, warehouse_resource
 from lakehouse_dagster.defs.sensors import touched_partitions_sensor
+from lakehouse_dagster.defs.serving import freshness_check, serving_asset
+from lakehouse_dagster.defs.stream_sensor import automation_sensor, stream_jobs_and_sensors
 from lakehouse_dagster.deployment import LakehouseSettings
 
 
@@ -27,9 +35,23 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
     with warnings.catch_warnings():
         # Single-run backfill policies and schema-change checks are beta in Dagster 1.13; chosen on purpose.
         warnings.simplefilter("ignore", dg.BetaWarning)
+        resolved = list(registry.resolved())
+        stream_tables = frozenset(table.name for table in registry.tables if table.stream is not None)
+        warehouse_kind = warehouse_resource(settings).kind
         assets = [
-            table_asset(domain, table, partitions.get(table.partitions), settings.as_of_date)
-            for domain, table in registry.resolved()
+            table_asset(
+                domain,
+                table,
+                partitions.get(table.partitions),
+                settings.as_of_date,
+                settings.layout.catalog_name(table.name),
+                stream_tables,
+            )
+            for domain, table in resolved
+        ] + [
+            serving_asset(domain, table, partitions.get(table.partitions), warehouse_kind)
+            for domain, table in resolved
+            if table.serving is not None
         ]
         schema_change_checks = dg.build_column_schema_change_checks(assets=assets)
     sensors = [
@@ -37,11 +59,34 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
         for p in registry.partitionings()
         if registry.touching(p)
     ]
+    files_job = landing_files_job(registry, SPARK_TAGS)
+    # With a queue of S3 events, the events sensor runs and the listing sensor waits stopped.
+    by_events = settings.events_queue_url is not None
+    running, stopped = dg.DefaultSensorStatus.RUNNING, dg.DefaultSensorStatus.STOPPED
+    sensors += [
+        landing_sensor(
+            registry, settings.layout, files_job, default_status=stopped if by_events else running
+        ),
+        events_sensor(
+            registry,
+            settings.layout,
+            settings.events_queue_url,
+            files_job,
+            default_status=running if by_events else stopped,
+        ),
+    ]
+    stream_jobs, stream_sensors = stream_jobs_and_sensors(
+        registry, settings.layout, settings.stream_interval_seconds, SPARK_TAGS
+    )
+    sensors += [*stream_sensors, automation_sensor(settings.stream_interval_seconds)]
     return dg.Definitions(
         assets=assets,
-        # Compare each materialisation's dagster/column_schema with the one before.
-        asset_checks=schema_change_checks,
-        jobs=list(jobs.values()),
+        asset_checks=[
+            # Compare each materialisation's dagster/column_schema with the one before.
+            *schema_change_checks,
+            *(freshness_check(table) for _, table in resolved if table.serving is not None),
+        ],
+        jobs=[*jobs.values(), files_job, *stream_jobs],
         schedules=build_schedules(registry, jobs),
         sensors=sensors,
         resources=build_resources(settings, registry_path),

@@ -9,6 +9,7 @@ production variable is produced by an output.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Mapping, MutableMapping
@@ -17,9 +18,16 @@ from datetime import date
 from enum import StrEnum
 from typing import TypeVar
 
+from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.engine.settings import EngineMode, EngineSettings
 from lakehouse_dagster.lake.layout import LakeLayout, UnsafeRootError, check_root, join_uri, normalize_root
 from lakehouse_dagster.quality.thresholds import Thresholds, ThresholdsError
+from lakehouse_dagster.runners.settings import (
+    DatabricksCompute,
+    DatabricksSettings,
+    JobClusterSettings,
+    PipesChannel,
+)
 
 
 class Deployment(StrEnum):
@@ -33,6 +41,7 @@ class UnitRunnerKind(StrEnum):
 
     IN_PROCESS = "in_process"
     SUBPROCESS = "subprocess"
+    DATABRICKS = "databricks"
 
 
 class SettingsError(ValueError):
@@ -47,6 +56,9 @@ class EnvironmentVariable:
     #: Declared for a component that is not built yet; read by no code today.
     planned_for: str | None = None
     secret: bool = False
+    #: The production deployment gets it from a Terraform output (infra/dagster_env.tf), possibly
+    #: empty where it is optional.
+    terraform: bool = False
 
 
 _PROD = frozenset({Deployment.PROD})
@@ -59,12 +71,18 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         required_in=frozenset({Deployment.TEST, Deployment.PROD}),
     ),
     EnvironmentVariable(
-        "LAKEHOUSE_ROOT_BRONZE", "Optional root for the bronze layer (default <root>/bronze)."
+        "LAKEHOUSE_ROOT_BRONZE",
+        "Optional root for the bronze layer (default <root>/bronze).",
+        terraform=True,
     ),
     EnvironmentVariable(
-        "LAKEHOUSE_ROOT_SILVER", "Optional root for the silver layer (default <root>/silver)."
+        "LAKEHOUSE_ROOT_SILVER",
+        "Optional root for the silver layer (default <root>/silver).",
+        terraform=True,
     ),
-    EnvironmentVariable("LAKEHOUSE_ROOT_GOLD", "Optional root for the gold layer (default <root>/gold)."),
+    EnvironmentVariable(
+        "LAKEHOUSE_ROOT_GOLD", "Optional root for the gold layer (default <root>/gold).", terraform=True
+    ),
     EnvironmentVariable(
         "LAKEHOUSE_LANDING",
         "Landing zone that sources write files to. Default <root>/landing locally.",
@@ -72,8 +90,8 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
     ),
     EnvironmentVariable(
         "LAKEHOUSE_SPARK_REMOTE",
-        "Spark Connect URL (sc://host:port). Unset locally: an embedded Sail server is started.",
-        required_in=_PROD,
+        "Spark Connect URL (sc://host:port) of the in_process and subprocess runners. Unset locally: "
+        "an embedded Sail server is started. Required in prod with those runners.",
         secret=True,  # a production URL carries a token
     ),
     EnvironmentVariable(
@@ -87,6 +105,7 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
     EnvironmentVariable(
         "LAKEHOUSE_CATALOG",
         "Unity Catalog catalog; when set, tables are also registered as <catalog>.<layer>.<table>.",
+        terraform=True,
     ),
     EnvironmentVariable(
         "LAKEHOUSE_AS_OF_DATE", "Optional fixed as-of date (YYYY-MM-DD) for reproducible runs."
@@ -101,54 +120,164 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
     ),
     EnvironmentVariable(
         "LAKEHOUSE_UNIT_RUNNER",
-        "Where units of work run: in_process (default) or subprocess (one process per table).",
+        "Where units of work run: databricks (default in prod: a Databricks job run through Dagster Pipes), "
+        "in_process (default elsewhere) or subprocess (one process per table).",
+        terraform=True,
     ),
     EnvironmentVariable(
         "RUST_LOG",
         "Log filter of the embedded engine; set to warnings and errors when unset.",
     ),
     EnvironmentVariable(
-        "AWS_REGION", "AWS region of the lake buckets (read by the AWS SDKs).", required_in=_PROD
+        "LAKEHOUSE_WAREHOUSE_URL",
+        "PostgreSQL URL of the warehouse (local, test). Default locally: the project-local server "
+        "of `make warehouse` (its URL is in .warehouse/url).",
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_WAREHOUSE_WORKGROUP",
+        "Redshift Serverless workgroup that gold is served to (prod).",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_WAREHOUSE_DATABASE",
+        "Database of that workgroup (prod).",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_GLUE_DATABASE",
+        "Glue database in which silver and gold tables are registered as Delta tables (required in "
+        "prod; optional elsewhere).",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "AWS_REGION",
+        "AWS region of the lake buckets, the events queue and the stream (us-east-1 against a local "
+        "endpoint when unset).",
+        required_in=_PROD,
     ),
     EnvironmentVariable(
         "AWS_ROLE_ARN", "IAM role the Dagster deployment assumes (read by the AWS SDKs).", required_in=_PROD
     ),
-    # Production settings of components that later issues build. Declared now so that the
-    # Terraform outputs and the deployment agree on one set of names.
+    EnvironmentVariable(
+        "LAKEHOUSE_AWS_ENDPOINT_URL",
+        "Local and test only: the AWS endpoint (a moto server, http://127.0.0.1:PORT). Unset in "
+        "production, where boto3's default credential chain signs the calls.",
+    ),
+    EnvironmentVariable(
+        "AWS_ACCESS_KEY_ID",
+        "Local demo only: `make aws-local` writes a dummy value for moto (boto3 reads it). Never set "
+        "in production, where the role's credentials are used.",
+    ),
+    EnvironmentVariable(
+        "AWS_SECRET_ACCESS_KEY",
+        "Local demo only, like AWS_ACCESS_KEY_ID: a dummy value that opens nothing but moto.",
+    ),
     EnvironmentVariable(
         "LAKEHOUSE_EVENTS_QUEUE_URL",
-        "SQS queue fed by the EventBridge 'Object Created' rule.",
-        planned_for="S3/EventBridge sensor",
+        "SQS queue fed by the EventBridge 'Object Created' rule; its sensor requests runs of the "
+        "bronze tables whose files landed. Unset: the landing sensor lists the folders instead.",
+        required_in=_PROD,
+        terraform=True,
     ),
     EnvironmentVariable(
-        "LAKEHOUSE_KINESIS_STREAM", "Kinesis stream of events.", planned_for="Kinesis ingestion"
+        "LAKEHOUSE_KINESIS_STREAM",
+        "Kinesis stream that the stream sources (bronze.events) read. Unset: their micro-batch "
+        "sensor starts stopped.",
+        required_in=_PROD,
+        terraform=True,
     ),
     EnvironmentVariable(
-        "DATABRICKS_HOST", "Databricks workspace URL.", planned_for="Databricks Pipes engine"
+        "LAKEHOUSE_STREAM_INTERVAL_SECONDS",
+        "Seconds between two micro-batches of a stream (default 15; 5 to 3600).",
+    ),
+    # The Databricks runner (runners/databricks.py). Credentials are read by the Databricks SDK.
+    EnvironmentVariable("DATABRICKS_HOST", "Databricks workspace URL (https://...).", terraform=True),
+    EnvironmentVariable(
+        "DATABRICKS_CLIENT_ID",
+        "OAuth (machine-to-machine) client ID of the Dagster service principal, with "
+        "DATABRICKS_CLIENT_SECRET.",
+        terraform=True,
     ),
     EnvironmentVariable(
-        "DATABRICKS_TOKEN",
-        "Databricks token (from a secret store).",
-        planned_for="Databricks Pipes engine",
+        "DATABRICKS_CLIENT_SECRET",
+        "OAuth secret of the Dagster service principal (from a secret store).",
+        terraform=True,
         secret=True,
     ),
     EnvironmentVariable(
+        "DATABRICKS_TOKEN",
+        "Instead of OAuth: a Databricks token of the Dagster service principal (from a secret store).",
+        terraform=True,
+        secret=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_DATABRICKS_COMPUTE",
+        "Where units run: job_cluster (default, a new cluster per unit), serverless or existing_cluster.",
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_DATABRICKS_ARTIFACTS",
+        "Folder holding the project's wheel: a volume (/Volumes/<catalog>/<schema>/<volume>) or "
+        "/Workspace/...",
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_DATABRICKS_PIPES_CHANNEL",
+        "Where Pipes exchanges context and messages with a cluster: volume (default) or dbfs. "
+        "Serverless: volume.",
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_DATABRICKS_VOLUME",
+        "Unity Catalog volume of the Pipes channel: /Volumes/<catalog>/<schema>/<volume>.",
+        terraform=True,
+    ),
+    EnvironmentVariable(
         "LAKEHOUSE_DATABRICKS_CLUSTER_POLICY_ID",
-        "Cluster policy for job clusters submitted through Pipes.",
-        planned_for="Databricks Pipes engine",
+        "Cluster policy of the job clusters.",
+        terraform=True,
     ),
     EnvironmentVariable(
-        "LAKEHOUSE_DATABRICKS_INSTANCE_PROFILE_ARN",
-        "Instance profile of those job clusters.",
-        planned_for="Databricks Pipes engine",
+        "LAKEHOUSE_DATABRICKS_INSTANCE_PROFILE_ARN", "Instance profile of the job clusters.", terraform=True
     ),
     EnvironmentVariable(
-        "LAKEHOUSE_GLUE_DATABASE", "Glue database of the lake.", planned_for="warehouse serving"
+        "LAKEHOUSE_DATABRICKS_SPARK_VERSION",
+        "Databricks Runtime of the job clusters, e.g. 16.4.x-scala2.12 (Python 3.11 or 3.12).",
+        terraform=True,
+    ),
+    EnvironmentVariable("LAKEHOUSE_DATABRICKS_NODE_TYPE", "Node type of the job clusters.", terraform=True),
+    EnvironmentVariable(
+        "LAKEHOUSE_DATABRICKS_MIN_WORKERS",
+        "Fewest workers of a job cluster (autoscale; default 1).",
+        terraform=True,
     ),
     EnvironmentVariable(
-        "LAKEHOUSE_WAREHOUSE_WORKGROUP",
-        "Redshift Serverless workgroup for BI.",
-        planned_for="warehouse serving",
+        "LAKEHOUSE_DATABRICKS_MAX_WORKERS",
+        "Most workers of a job cluster (autoscale; default 2).",
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_DATABRICKS_CLUSTER_TAGS",
+        'Custom tags of the job clusters, as a JSON object of strings (e.g. {"Project": "lakehouse"}).',
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_DATABRICKS_CLUSTER_ID",
+        "The running cluster units use when LAKEHOUSE_DATABRICKS_COMPUTE=existing_cluster.",
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_DATABRICKS_SERVERLESS_ENVIRONMENT",
+        "Environment version of serverless jobs compute (default 3: Python 3.12).",
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_PIPES_MOUNT_ROOT",
+        "On the machine that runs a Pipes task: where DBFS (<root>/dbfs) and volumes (<root>/Volumes) are "
+        "mounted. / on Databricks (the default); tests point it at a fake workspace's folder.",
     ),
 )
 
@@ -158,6 +287,8 @@ def declared_variable_names() -> set[str]:
 
 
 LOCAL_DEFAULT_ROOT = "./.lakehouse"
+#: The project-local PostgreSQL of `make warehouse` (relative to the working directory, like the root).
+LOCAL_WAREHOUSE_DIR = "./.warehouse"
 _LAYER_ROOT_VARIABLES = {
     "bronze": "LAKEHOUSE_ROOT_BRONZE",
     "silver": "LAKEHOUSE_ROOT_SILVER",
@@ -166,6 +297,24 @@ _LAYER_ROOT_VARIABLES = {
 _CATALOG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Sail logs every session at INFO level on stderr; keep its warnings and errors only.
 ENGINE_LOG_FILTER = "warn,sail_common::actor=error"
+#: Against a local endpoint without AWS_REGION (moto serves any region).
+LOCAL_AWS_REGION = "us-east-1"
+DEFAULT_STREAM_INTERVAL_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """Where gold is served: PostgreSQL (``url``; locally, by default, the project-local server
+    in ``local_dir``) locally and in tests; Redshift Serverless (``workgroup``, ``database``) in
+    production; and the Glue database silver and gold are registered in, when there is one."""
+
+    url: str | None = None
+    #: Only the local deployment falls back on the project-local server: tests never touch it.
+    local_dir: str | None = None
+    workgroup: str | None = None
+    database: str | None = None
+    glue_database: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +329,16 @@ class LakehouseSettings:
     thresholds_file: str | None = None
     thresholds: Thresholds = field(default_factory=Thresholds.load)
     unit_runner: UnitRunnerKind = UnitRunnerKind.IN_PROCESS
+    #: How units run on Databricks, with the databricks runner.
+    databricks: DatabricksSettings | None = None
+    warehouse: WarehouseSettings = field(default_factory=lambda: WarehouseSettings())
+    #: The SQS queue of the landing bucket's "Object Created" events.
+    events_queue_url: str | None = None
+    stream_interval_seconds: int = DEFAULT_STREAM_INTERVAL_SECONDS
+
+    @property
+    def aws(self) -> AwsConfig:
+        return self.layout.aws
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakehouseSettings:
@@ -189,6 +348,11 @@ class LakehouseSettings:
             return (env.get(name) or "").strip() or None
 
         deployment = _choice(value, "LAKEHOUSE_DEPLOYMENT", Deployment, Deployment.LOCAL)
+        if deployment is Deployment.PROD and value("LAKEHOUSE_AWS_ENDPOINT_URL"):
+            raise SettingsError(
+                "LAKEHOUSE_AWS_ENDPOINT_URL is for local and test deployments (a moto server); "
+                "production talks to AWS itself"
+            )
         missing = [
             variable.name
             for variable in ENVIRONMENT_VARIABLES
@@ -212,15 +376,41 @@ class LakehouseSettings:
             thresholds = Thresholds.load(thresholds_file)
         except ThresholdsError as error:
             raise SettingsError(f"LAKEHOUSE_QUALITY_THRESHOLDS: {error}") from None
+        unit_runner = _choice(
+            value,
+            "LAKEHOUSE_UNIT_RUNNER",
+            UnitRunnerKind,
+            UnitRunnerKind.DATABRICKS if deployment is Deployment.PROD else UnitRunnerKind.IN_PROCESS,
+        )
+        if (
+            deployment is Deployment.PROD
+            and unit_runner is not UnitRunnerKind.DATABRICKS
+            and not engine.remote_url
+        ):
+            raise SettingsError(
+                f"LAKEHOUSE_UNIT_RUNNER={unit_runner.value} in prod needs LAKEHOUSE_SPARK_REMOTE "
+                "(the engine these units run on)"
+            )
         return cls(
             deployment=deployment,
-            layout=_layout(value),
+            layout=_layout(value, _aws(value)),
             engine=engine,
             as_of_date=_date(value, "LAKEHOUSE_AS_OF_DATE"),
             partitions_start=_date(value, "LAKEHOUSE_PARTITIONS_START"),
             thresholds_file=thresholds_file,
             thresholds=thresholds,
-            unit_runner=_choice(value, "LAKEHOUSE_UNIT_RUNNER", UnitRunnerKind, UnitRunnerKind.IN_PROCESS),
+            unit_runner=unit_runner,
+            databricks=_databricks(value, deployment) if unit_runner is UnitRunnerKind.DATABRICKS else None,
+            warehouse=WarehouseSettings(
+                url=value("LAKEHOUSE_WAREHOUSE_URL"),
+                local_dir=LOCAL_WAREHOUSE_DIR if deployment is Deployment.LOCAL else None,
+                workgroup=value("LAKEHOUSE_WAREHOUSE_WORKGROUP"),
+                database=value("LAKEHOUSE_WAREHOUSE_DATABASE"),
+                glue_database=value("LAKEHOUSE_GLUE_DATABASE"),
+                region=value("AWS_REGION"),
+            ),
+            events_queue_url=value("LAKEHOUSE_EVENTS_QUEUE_URL"),
+            stream_interval_seconds=_seconds(value, "LAKEHOUSE_STREAM_INTERVAL_SECONDS"),
         )
 
 
@@ -238,7 +428,24 @@ def _choice(
         raise SettingsError(f"{name}={raw!r}: expected one of {known}") from None
 
 
-def _layout(value: Callable[[str], str | None]) -> LakeLayout:
+def _aws(value: Callable[[str], str | None]) -> AwsConfig:
+    endpoint = value("LAKEHOUSE_AWS_ENDPOINT_URL")
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise SettingsError(f"LAKEHOUSE_AWS_ENDPOINT_URL={endpoint!r}: expected http://host:port")
+    region = value("AWS_REGION") or (LOCAL_AWS_REGION if endpoint else None)
+    return AwsConfig(region=region, endpoint_url=endpoint)
+
+
+def _seconds(value: Callable[[str], str | None], name: str) -> int:
+    raw = value(name)
+    if raw is None:
+        return DEFAULT_STREAM_INTERVAL_SECONDS
+    if not raw.isdigit() or not 5 <= int(raw) <= 3600:
+        raise SettingsError(f"{name}={raw!r}: expected a whole number of seconds from 5 to 3600")
+    return int(raw)
+
+
+def _layout(value: Callable[[str], str | None], aws: AwsConfig) -> LakeLayout:
     def root(name: str, default: str | None = None) -> str | None:
         raw = value(name) or default
         if raw is None:
@@ -264,7 +471,138 @@ def _layout(value: Callable[[str], str | None]) -> LakeLayout:
             if (layer_root := root(variable)) is not None
         },
         catalog=catalog,
+        aws=aws,
+        landing_stream=value("LAKEHOUSE_KINESIS_STREAM"),
     )
+
+
+_VOLUME = re.compile(r"^/Volumes/[^/]+/[^/]+/[^/]+(/[^/]+)*$")
+_LIBRARY_ROOTS = ("/Volumes/", "/Workspace/", "dbfs:/", "s3://")
+
+
+def _databricks(value: Callable[[str], str | None], deployment: Deployment) -> DatabricksSettings:
+    """The Databricks runner's settings; every error names its variable."""
+
+    def required(name: str, why: str) -> str:
+        raw = value(name)
+        if raw is None:
+            raise SettingsError(f"LAKEHOUSE_UNIT_RUNNER=databricks needs {name} ({why})")
+        return raw
+
+    host = required("DATABRICKS_HOST", "the workspace URL")
+    if not host.startswith(("https://", "http://")):
+        raise SettingsError(
+            f"DATABRICKS_HOST={host!r}: expected a URL like https://dbc-1234.cloud.databricks.com"
+        )
+    if deployment is Deployment.PROD:
+        _check_credentials(value)
+    artifacts = required("LAKEHOUSE_DATABRICKS_ARTIFACTS", "the folder of the project's wheel").rstrip("/")
+    if not artifacts.startswith(_LIBRARY_ROOTS):
+        raise SettingsError(
+            f"LAKEHOUSE_DATABRICKS_ARTIFACTS={artifacts!r}: "
+            f"expected a folder under {', '.join(_LIBRARY_ROOTS)}"
+        )
+    compute = _choice(value, "LAKEHOUSE_DATABRICKS_COMPUTE", DatabricksCompute, DatabricksCompute.JOB_CLUSTER)
+    channel = _choice(value, "LAKEHOUSE_DATABRICKS_PIPES_CHANNEL", PipesChannel, PipesChannel.VOLUME)
+    if compute is DatabricksCompute.SERVERLESS and channel is PipesChannel.DBFS:
+        raise SettingsError(
+            "LAKEHOUSE_DATABRICKS_PIPES_CHANNEL=dbfs: serverless compute exchanges Pipes messages through a "
+            "Unity Catalog volume only (LAKEHOUSE_DATABRICKS_VOLUME)"
+        )
+    volume = value("LAKEHOUSE_DATABRICKS_VOLUME")
+    if channel is PipesChannel.VOLUME:
+        volume = required("LAKEHOUSE_DATABRICKS_VOLUME", "the Unity Catalog volume Pipes exchanges files in")
+    if volume is not None:
+        volume = volume.rstrip("/")
+        if not _VOLUME.match(volume):
+            raise SettingsError(
+                f"LAKEHOUSE_DATABRICKS_VOLUME={volume!r}: expected /Volumes/<catalog>/<schema>/<volume>"
+            )
+    job_cluster = cluster_id = None
+    if compute is DatabricksCompute.JOB_CLUSTER:
+        job_cluster = _job_cluster(value, required)
+    elif compute is DatabricksCompute.EXISTING_CLUSTER:
+        cluster_id = required("LAKEHOUSE_DATABRICKS_CLUSTER_ID", "the cluster of existing_cluster compute")
+    return DatabricksSettings(
+        host=host.rstrip("/"),
+        artifacts=artifacts,
+        compute=compute,
+        channel=channel,
+        volume=volume,
+        job_cluster=job_cluster,
+        cluster_id=cluster_id,
+        serverless_environment=value("LAKEHOUSE_DATABRICKS_SERVERLESS_ENVIRONMENT") or "3",
+    )
+
+
+def _check_credentials(value: Callable[[str], str | None]) -> None:
+    """One way to authenticate, as the Databricks SDK will find it: OAuth, or a token."""
+    oauth = [name for name in ("DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET") if value(name)]
+    token = value("DATABRICKS_TOKEN") is not None
+    if token and oauth:
+        raise SettingsError(
+            f"both DATABRICKS_TOKEN and {', '.join(oauth)} are set: give the Databricks SDK one way to "
+            "authenticate (OAuth client ID and secret, or a token)"
+        )
+    if not token and len(oauth) < 2:
+        missing = {"DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET"} - set(oauth)
+        raise SettingsError(
+            f"LAKEHOUSE_UNIT_RUNNER=databricks in prod needs credentials: {' and '.join(sorted(missing))} "
+            "(OAuth of the Dagster service principal), or DATABRICKS_TOKEN"
+        )
+
+
+def _job_cluster(
+    value: Callable[[str], str | None], required: Callable[[str, str], str]
+) -> JobClusterSettings:
+    min_workers = _count(value, "LAKEHOUSE_DATABRICKS_MIN_WORKERS", 1)
+    max_workers = _count(value, "LAKEHOUSE_DATABRICKS_MAX_WORKERS", max(2, min_workers))
+    if not 1 <= min_workers <= max_workers:
+        raise SettingsError(
+            f"LAKEHOUSE_DATABRICKS_MIN_WORKERS={min_workers} and "
+            f"LAKEHOUSE_DATABRICKS_MAX_WORKERS={max_workers}: expected 1 <= min <= max"
+        )
+    return JobClusterSettings(
+        spark_version=required(
+            "LAKEHOUSE_DATABRICKS_SPARK_VERSION", "the Databricks Runtime of job clusters"
+        ),
+        node_type=required("LAKEHOUSE_DATABRICKS_NODE_TYPE", "the node type of job clusters"),
+        min_workers=min_workers,
+        max_workers=max_workers,
+        policy_id=value("LAKEHOUSE_DATABRICKS_CLUSTER_POLICY_ID"),
+        instance_profile_arn=value("LAKEHOUSE_DATABRICKS_INSTANCE_PROFILE_ARN"),
+        tags=_tags(value, "LAKEHOUSE_DATABRICKS_CLUSTER_TAGS"),
+    )
+
+
+def _count(value: Callable[[str], str | None], name: str, default: int) -> int:
+    raw = value(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise SettingsError(f"{name}={raw!r}: expected a whole number")
+    return int(raw)
+
+
+def _tags(value: Callable[[str], str | None], name: str) -> dict[str, str]:
+    raw = value(name)
+    if raw is None:
+        return {}
+    try:
+        tags = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise SettingsError(
+            f'{name}: not JSON ({error}); expected an object like {{"Project": "x"}}'
+        ) from None
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise SettingsError(f"{name}={raw!r}: expected a JSON object of string values")
+    return tags
+
+
+def pipes_mount_root(env: Mapping[str, str] | None = None) -> str:
+    """Where a Pipes task finds DBFS and the volumes (``LAKEHOUSE_PIPES_MOUNT_ROOT``; ``/`` on Databricks)."""
+    env = os.environ if env is None else env
+    return (env.get("LAKEHOUSE_PIPES_MOUNT_ROOT") or "").strip() or "/"
 
 
 def _date(value: Callable[[str], str | None], name: str) -> date | None:
@@ -281,6 +619,18 @@ def quiet_engine_logs(env: MutableMapping[str, str] | None = None) -> None:
     """Keep the embedded engine's logs to warnings and errors, unless ``RUST_LOG`` says otherwise.
     Called before the engine starts, never at import."""
     (os.environ if env is None else env).setdefault("RUST_LOG", ENGINE_LOG_FILTER)
+
+
+#: What moto accepts as credentials; they open nothing else.
+MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def use_moto_credentials(endpoint_url: str | None) -> None:
+    """Against a local endpoint (moto), give boto3 in this process and its children the dummy
+    credentials it wants, unless some are set. Does nothing without an endpoint (production)."""
+    if endpoint_url:
+        for name, value in MOTO_CREDENTIALS.items():
+            os.environ.setdefault(name, value)
 
 
 def process_environment() -> dict[str, str]:

@@ -1,7 +1,10 @@
-"""Registries for tests: the customers domain, and a table whose ``fail`` expectation always fails."""
+"""Registries for tests: the customers domain, a table whose ``fail`` expectation always fails,
+and tables that fail, die or hang (for the Databricks runner)."""
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import timedelta
 
 from lakehouse_dagster.declarations.table import Domain, Registry, Table
@@ -43,4 +46,46 @@ CUSTOMERS_AND_STRICT = Registry(
     domains=(CUSTOMERS, STRICT),
     default_job=Job("all_job", "Every table."),
     default_freshness=Freshness(warn_after=timedelta(hours=26), fail_after=timedelta(hours=50)),
+)
+
+
+# Tables that go wrong on a cluster: run through the Databricks runner's fake workspace only
+# (``gold.dies`` would end any process that ran it).
+RAISES, DIES, WAITS = (TableName("gold", name) for name in ("raises", "dies", "waits"))
+REFUSAL = "the source system refused the request (HTTP 503)"
+
+
+def build_raises(context: UnitContext) -> UnitResult:
+    raise RuntimeError(REFUSAL)
+
+
+def build_dies(context: UnitContext) -> UnitResult:
+    os._exit(3)  # killed: no report, no Pipes "closed" message
+
+
+def build_waits(context: UnitContext) -> UnitResult:
+    """Runs until it is cancelled (two minutes at most)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+    raise TimeoutError("nobody cancelled the run")
+
+
+TROUBLE = Registry(
+    domains=(
+        Domain(
+            "trouble",
+            "Units that fail, die or hang on the cluster.",
+            tuple(
+                Table(name, description, build=build)
+                for name, description, build in (
+                    (RAISES, "Raises an exception.", build_raises),
+                    (DIES, "Its process dies.", build_dies),
+                    (WAITS, "Waits until it is cancelled.", build_waits),
+                )
+            ),
+        ),
+    ),
+    default_job=Job("trouble_job", "Every table that goes wrong."),
+    default_freshness=CUSTOMERS_AND_STRICT.default_freshness,
 )

@@ -12,7 +12,7 @@ from lakehouse_dagster import cli
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch, sail_url) -> Path:
+def project(tmp_path: Path, monkeypatch, sail_url, warehouse_url) -> Path:
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((Path(__file__).parents[1] / "dagster.yaml").read_text())
@@ -20,6 +20,7 @@ def project(tmp_path: Path, monkeypatch, sail_url) -> Path:
     monkeypatch.setenv("LAKEHOUSE_DEPLOYMENT", "local")
     monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))
     monkeypatch.setenv("LAKEHOUSE_SPARK_REMOTE", sail_url)
+    monkeypatch.setenv("LAKEHOUSE_WAREHOUSE_URL", warehouse_url)
     monkeypatch.setattr(cli, "SAMPLE_ROWS", 400)
     monkeypatch.setattr(cli, "SAMPLE_RETAIL_DAYS", 3)
     return tmp_path
@@ -37,6 +38,7 @@ def test_make_run_lands_sample_data_records_runs_and_prints_gold(project: Path, 
     assert "landing zone was empty" in first and "landing zone was empty" not in second
     assert "no DMS files" in first and "no DMS files" not in second
     assert "gold.customer_segments" in second and "gold.daily_sales" in second and "FAILURE" not in second
+    assert "serving.daily_sales" in second and "make dashboard" in second and "not loaded yet" not in second
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
         assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 4

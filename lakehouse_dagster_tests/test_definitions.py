@@ -6,6 +6,8 @@ import ast
 import json
 import os
 import re
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import dagster as dg
 import pytest
 
 import lakehouse_dagster
+from lakehouse_dagster.catalog.glue import GlueCatalog
 from lakehouse_dagster.declarations.table import Domain, Registry, Table
 from lakehouse_dagster.declarations.timing import DailyPartitions, Freshness, Job
 from lakehouse_dagster.definitions import build_definitions
@@ -22,17 +25,44 @@ from lakehouse_dagster.engine.resource import SparkResource
 from lakehouse_dagster.ingest.sources import FileSource
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.registry import REGISTRY
+from lakehouse_dagster.runners.databricks import DatabricksRunner
 from lakehouse_dagster.runners.in_process import InProcessRunner
 from lakehouse_dagster.runners.subprocess import SubprocessRunner
+from lakehouse_dagster.serving.postgres import PostgresWarehouse
+from lakehouse_dagster.serving.redshift import RedshiftWarehouse
+from lakehouse_dagster.serving.spec import Serving
+from lakehouse_dagster.serving.warehouse import WarehouseUnavailableError
 
-PROD_ENV = {
+PROD_ENV = {  # dummy values of every setting the production deployment gets from Terraform
     "LAKEHOUSE_DEPLOYMENT": "prod",
     "LAKEHOUSE_ROOT": "s3://acme-silver/_lakehouse",
     "LAKEHOUSE_ROOT_BRONZE": "s3://acme-bronze",
     "LAKEHOUSE_LANDING": "s3://acme-landing",
-    "LAKEHOUSE_SPARK_REMOTE": "sc://spark.internal:15002",
+    "LAKEHOUSE_CATALOG": "lakehouse",
     "AWS_REGION": "eu-west-1",
     "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/dagster",
+    "LAKEHOUSE_UNIT_RUNNER": "databricks",
+    "DATABRICKS_HOST": "https://dbc-12345678-9abc.cloud.databricks.com",
+    "DATABRICKS_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+    "DATABRICKS_CLIENT_SECRET": "dose-not-a-real-secret",
+    "LAKEHOUSE_DATABRICKS_COMPUTE": "job_cluster",
+    "LAKEHOUSE_DATABRICKS_ARTIFACTS": "/Volumes/lakehouse/ops/artifacts",
+    "LAKEHOUSE_DATABRICKS_PIPES_CHANNEL": "volume",
+    "LAKEHOUSE_DATABRICKS_VOLUME": "/Volumes/lakehouse/ops/pipes",
+    "LAKEHOUSE_DATABRICKS_CLUSTER_POLICY_ID": "E0123456789ABCDE",
+    "LAKEHOUSE_DATABRICKS_INSTANCE_PROFILE_ARN": "arn:aws:iam::123456789012:instance-profile/lakehouse",
+    "LAKEHOUSE_DATABRICKS_SPARK_VERSION": "16.4.x-scala2.12",
+    "LAKEHOUSE_DATABRICKS_NODE_TYPE": "m6gd.xlarge",
+    "LAKEHOUSE_DATABRICKS_MIN_WORKERS": "1",
+    "LAKEHOUSE_DATABRICKS_MAX_WORKERS": "4",
+    "LAKEHOUSE_DATABRICKS_CLUSTER_TAGS": '{"Project": "lakehouse-prod"}',
+    "LAKEHOUSE_DATABRICKS_SERVERLESS_ENVIRONMENT": "3",
+    "LAKEHOUSE_ROOT_GOLD": "s3://acme-gold",
+    "LAKEHOUSE_WAREHOUSE_WORKGROUP": "acme-bi",
+    "LAKEHOUSE_WAREHOUSE_DATABASE": "lakehouse",
+    "LAKEHOUSE_GLUE_DATABASE": "acme_lake",
+    "LAKEHOUSE_EVENTS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/acme-landing-events",
+    "LAKEHOUSE_KINESIS_STREAM": "acme-events",
 }
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -96,7 +126,8 @@ def describe(defs: dg.Definitions, registry: Registry) -> dict:
     for unresolved in defs.sensors:
         s = defs.resolve_sensor_def(unresolved.name)
         sensors[s.name] = {
-            "job": s.job_name,
+            # The automation condition sensor targets assets, not a job.
+            "job": None if isinstance(s, dg.AutomationConditionSensorDefinition) else s.job_name,
             "default_status": s.default_status.value,
             "interval": s.minimum_interval_seconds,
         }
@@ -155,13 +186,13 @@ def test_each_partitioning_has_its_own_job_and_only_its_tables_join_it() -> None
         "event_date", "event_date", date(2026, 11, 1), Job("events_job", "events")
     )
     events = Table(
-        TableName("bronze", "events"),
+        TableName("bronze", "page_events"),
         "events",
-        source=FileSource(folder="events"),
+        source=FileSource(folder="page_events"),
         partitions=events_by_day,
     )
     registry = Registry(
-        domains=(*REGISTRY.domains, Domain("events", "events", (events,))),
+        domains=(*REGISTRY.domains, Domain("page_events", "events", (events,))),
         default_job=REGISTRY.default_job,
         default_freshness=REGISTRY.default_freshness,
     )
@@ -181,7 +212,7 @@ def test_declarations_that_do_not_add_up_are_refused() -> None:
     )
     with pytest.raises(ValueError, match=r"silver\.stray reads bronze\.missing, which no domain declares"):
         Registry((Domain("d", "d", (stray,)),), Job("j", "j"), Freshness(timedelta(1), timedelta(2)))
-    with pytest.raises(ValueError, match="exactly one of source, cdc and build"):
+    with pytest.raises(ValueError, match="exactly one of source, stream, cdc and build"):
         Table(TableName("silver", "nothing"), "no rows from anywhere")
 
 
@@ -210,15 +241,166 @@ def test_units_can_run_in_processes_of_their_own() -> None:
     assert isinstance(runner, SubprocessRunner) and runner.registry == "lakehouse_dagster.registry:REGISTRY"
 
 
-def test_production_reads_s3_roots_and_a_remote_engine() -> None:
+def test_production_runs_units_on_databricks_over_s3_roots_and_unity_catalog_names() -> None:
     defs = definitions(PROD_ENV)
 
     runner = defs.resources["runner"]
+    assert isinstance(runner, DatabricksRunner)
     layout = runner.lake.layout()
     assert layout.table_uri(TableName("bronze", "customers")) == "s3://acme-bronze/customers"
     assert layout.table_uri(TableName("ops", "x")) == "s3://acme-silver/_lakehouse/ops/x"
     assert defs.resolve_job_def("lakehouse_job").executor_def.name == dg.multiprocess_executor.name
-    assert runner.spark.mode == "remote"
+    assert runner.workspace.host == PROD_ENV["DATABRICKS_HOST"]
+    assert (runner.compute, runner.channel, runner.volume, runner.artifacts) == (
+        "job_cluster",
+        "volume",
+        "/Volumes/lakehouse/ops/pipes",
+        "/Volumes/lakehouse/ops/artifacts",
+    )
+    cluster = runner.job_cluster
+    assert (cluster.policy_id, cluster.spark_version, cluster.node_type) == (
+        "E0123456789ABCDE",
+        "16.4.x-scala2.12",
+        "m6gd.xlarge",
+    )
+    assert (cluster.min_workers, cluster.max_workers, cluster.tags) == (1, 4, {"Project": "lakehouse-prod"})
+    assert cluster.instance_profile_arn == PROD_ENV["LAKEHOUSE_DATABRICKS_INSTANCE_PROFILE_ARN"]
+    spec = defs.resolve_assets_def(dg.AssetKey(["silver", "customers"])).specs_by_key[
+        dg.AssetKey(["silver", "customers"])
+    ]
+    assert spec.metadata["dagster/table_name"] == "lakehouse.silver.customers"
+
+
+def test_the_databricks_runner_is_the_production_default_and_a_spark_connect_url_an_option() -> None:
+    default = {k: v for k, v in PROD_ENV.items() if k != "LAKEHOUSE_UNIT_RUNNER"}
+    assert isinstance(definitions(default).resources["runner"], DatabricksRunner)
+    here = definitions(
+        {
+            **default,
+            "LAKEHOUSE_UNIT_RUNNER": "in_process",
+            "LAKEHOUSE_SPARK_REMOTE": "sc://spark.internal:15002",
+        }
+    ).resources["runner"]
+    assert isinstance(here, InProcessRunner) and here.spark.mode == "remote"
+
+
+def test_serverless_and_existing_clusters_need_only_their_own_settings() -> None:
+    job_cluster = {
+        f"LAKEHOUSE_DATABRICKS_{name}"
+        for name in (
+            "CLUSTER_POLICY_ID",
+            "INSTANCE_PROFILE_ARN",
+            "SPARK_VERSION",
+            "NODE_TYPE",
+            "MIN_WORKERS",
+            "MAX_WORKERS",
+            "CLUSTER_TAGS",
+        )
+    }
+    lean = {k: v for k, v in PROD_ENV.items() if k not in job_cluster}
+    serverless = definitions({**lean, "LAKEHOUSE_DATABRICKS_COMPUTE": "serverless"}).resources["runner"]
+    assert (serverless.compute, serverless.job_cluster, serverless.serverless_environment) == (
+        "serverless",
+        None,
+        "3",
+    )
+    existing = definitions(
+        {
+            **lean,
+            "LAKEHOUSE_DATABRICKS_COMPUTE": "existing_cluster",
+            "LAKEHOUSE_DATABRICKS_CLUSTER_ID": "0101-a",
+        }
+    ).resources["runner"]
+    assert (existing.compute, existing.cluster_id, existing.job_cluster) == (
+        "existing_cluster",
+        "0101-a",
+        None,
+    )
+
+
+def test_dagster_validates_the_production_code_location_with_dummy_settings(tmp_path) -> None:
+    """What a deploy runs before it ships: loads the definitions in a fresh process, offline."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("LAKEHOUSE_", "DATABRICKS_"))},
+        **PROD_ENV,
+        "DAGSTER_HOME": str(tmp_path),
+    }
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-m",
+            "lakehouse_dagster.definitions",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "Validation successful" in completed.stdout + completed.stderr
+
+
+def test_production_serves_redshift_through_a_staging_prefix_of_gold_and_registers_in_glue() -> None:
+    resources = definitions(PROD_ENV).resources
+    warehouse, catalog = resources["warehouse"], resources["catalog"]
+    assert isinstance(warehouse, RedshiftWarehouse)
+    assert (warehouse.workgroup, warehouse.database, warehouse.region_name) == (
+        "acme-bi",
+        "lakehouse",
+        "eu-west-1",
+    )
+    assert warehouse.staging_uri == "s3://acme-gold/_serving_staging"
+    assert isinstance(catalog, GlueCatalog) and catalog.database == "acme_lake"
+
+
+def test_locally_the_warehouse_is_postgresql_and_nothing_is_registered_in_glue() -> None:
+    resources = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}).resources
+    assert isinstance(resources["warehouse"], PostgresWarehouse)
+    assert resources["warehouse"].url is None and resources["warehouse"].local_dir == "./.warehouse"
+    assert resources["catalog"].database is None
+    url = "postgresql://bi@db.internal:5432/lakehouse"
+    assert definitions({"LAKEHOUSE_WAREHOUSE_URL": url}).resources["warehouse"].url == url
+    tests = definitions({"LAKEHOUSE_DEPLOYMENT": "test", "LAKEHOUSE_ROOT": "/tmp/lake"}).resources[
+        "warehouse"
+    ]
+    with pytest.raises(WarehouseUnavailableError, match="LAKEHOUSE_WAREHOUSE_URL"):
+        tests.resolved_url()  # tests never fall back on the project-local warehouse
+
+
+def test_every_gold_table_is_served_downstream_of_itself_in_its_own_job() -> None:
+    defs = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"})
+    graph = defs.resolve_asset_graph()
+    gold = [table for table in REGISTRY.tables if table.name.layer == "gold"]
+    assert gold and all(table.served is not None for table in gold)
+    for table in gold:
+        key = dg.AssetKey(["serving", table.name.table])
+        assert graph.get(key).parent_keys == {dg.AssetKey(table.name.key_path)}
+        assert graph.get(key).partitions_def == graph.get(dg.AssetKey(table.name.key_path)).partitions_def
+        if REGISTRY.follows_a_stream(table):  # real-time: served as soon as it is rebuilt
+            assert graph.get(key).automation_condition is not None
+            continue
+        job = table.partitions.job.name if table.partitions else REGISTRY.default_job.name
+        assert key in defs.resolve_job_def(job).asset_layer.executable_asset_keys
+
+
+def test_two_tables_served_under_one_name_are_refused() -> None:
+    twin = Table(
+        TableName("gold", "daily_sales_copy"),
+        "a copy",
+        build=lambda c: None,
+        serving=Serving(name="daily_sales"),
+    )
+    with pytest.raises(ValueError, match=r"two tables would be served as serving\.daily_sales"):
+        Registry(
+            domains=(*REGISTRY.domains, Domain("copies", "copies", (twin,))),
+            default_job=REGISTRY.default_job,
+            default_freshness=REGISTRY.default_freshness,
+        )
+    with pytest.raises(ValueError, match="serving name"):
+        Serving(name="Daily Sales")
 
 
 def test_the_deployment_can_move_the_first_day_of_the_partitions() -> None:
@@ -232,7 +414,45 @@ def test_the_deployment_can_move_the_first_day_of_the_partitions() -> None:
     [
         ({"LAKEHOUSE_DEPLOYMENT": "staging"}, "LAKEHOUSE_DEPLOYMENT='staging'"),
         ({"LAKEHOUSE_DEPLOYMENT": "test"}, "LAKEHOUSE_ROOT"),
-        ({**PROD_ENV, "LAKEHOUSE_SPARK_REMOTE": ""}, "LAKEHOUSE_SPARK_REMOTE"),
+        (
+            {**PROD_ENV, "LAKEHOUSE_UNIT_RUNNER": "in_process"},
+            "in_process in prod needs LAKEHOUSE_SPARK_REMOTE",
+        ),
+        ({**PROD_ENV, "DATABRICKS_HOST": ""}, "needs DATABRICKS_HOST"),
+        ({**PROD_ENV, "DATABRICKS_HOST": "dbc-1.cloud.databricks.com"}, "DATABRICKS_HOST=.*expected a URL"),
+        ({**PROD_ENV, "DATABRICKS_CLIENT_SECRET": ""}, "needs credentials: DATABRICKS_CLIENT_SECRET"),
+        ({**PROD_ENV, "DATABRICKS_TOKEN": "dapi1"}, "both DATABRICKS_TOKEN and DATABRICKS_CLIENT_ID"),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_ARTIFACTS": ""}, "needs LAKEHOUSE_DATABRICKS_ARTIFACTS"),
+        (
+            {**PROD_ENV, "LAKEHOUSE_DATABRICKS_ARTIFACTS": "artifacts"},
+            "LAKEHOUSE_DATABRICKS_ARTIFACTS='artifacts'",
+        ),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_COMPUTE": "gpu"}, "LAKEHOUSE_DATABRICKS_COMPUTE='gpu'"),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_VOLUME": ""}, "needs LAKEHOUSE_DATABRICKS_VOLUME"),
+        (
+            {**PROD_ENV, "LAKEHOUSE_DATABRICKS_VOLUME": "/Volumes/lakehouse/ops"},
+            "LAKEHOUSE_DATABRICKS_VOLUME=",
+        ),
+        (
+            {
+                **PROD_ENV,
+                "LAKEHOUSE_DATABRICKS_COMPUTE": "serverless",
+                "LAKEHOUSE_DATABRICKS_PIPES_CHANNEL": "dbfs",
+            },
+            "PIPES_CHANNEL=dbfs: serverless",
+        ),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_SPARK_VERSION": ""}, "needs LAKEHOUSE_DATABRICKS_SPARK_VERSION"),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_MIN_WORKERS": "5"}, "MIN_WORKERS=5 and .*MAX_WORKERS=4"),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_MAX_WORKERS": "two"}, "LAKEHOUSE_DATABRICKS_MAX_WORKERS='two'"),
+        (
+            {**PROD_ENV, "LAKEHOUSE_DATABRICKS_CLUSTER_TAGS": "Project=x"},
+            "LAKEHOUSE_DATABRICKS_CLUSTER_TAGS: not JSON",
+        ),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_CLUSTER_TAGS": '{"n": 1}'}, "CLUSTER_TAGS=.*string values"),
+        (
+            {**PROD_ENV, "LAKEHOUSE_DATABRICKS_COMPUTE": "existing_cluster"},
+            "needs LAKEHOUSE_DATABRICKS_CLUSTER_ID",
+        ),
         ({"LAKEHOUSE_SPARK_REMOTE": "localhost:15002"}, "LAKEHOUSE_SPARK_REMOTE: .*sc://"),
         ({"LAKEHOUSE_AS_OF_DATE": "26/11/2026"}, "LAKEHOUSE_AS_OF_DATE"),
         ({"LAKEHOUSE_PARTITIONS_START": "soon"}, "LAKEHOUSE_PARTITIONS_START"),
@@ -244,6 +464,13 @@ def test_the_deployment_can_move_the_first_day_of_the_partitions() -> None:
         ({"LAKEHOUSE_ROOT": "/tmp/o'brien"}, r"LAKEHOUSE_ROOT=.*contains \"'\""),
         ({"LAKEHOUSE_ROOT_GOLD": "s3://gold bucket/x"}, r"LAKEHOUSE_ROOT_GOLD=.*contains ' '"),
         ({"LAKEHOUSE_ROOT": "s3://lake/a%20b"}, r"LAKEHOUSE_ROOT=.*contains '%'"),
+        ({**PROD_ENV, "LAKEHOUSE_KINESIS_STREAM": ""}, "LAKEHOUSE_KINESIS_STREAM"),
+        (
+            {**PROD_ENV, "LAKEHOUSE_AWS_ENDPOINT_URL": "http://127.0.0.1:5000"},
+            "LAKEHOUSE_AWS_ENDPOINT_URL is for",
+        ),
+        ({"LAKEHOUSE_AWS_ENDPOINT_URL": "127.0.0.1:5000"}, "LAKEHOUSE_AWS_ENDPOINT_URL=.*http://"),
+        ({"LAKEHOUSE_STREAM_INTERVAL_SECONDS": "2"}, "LAKEHOUSE_STREAM_INTERVAL_SECONDS='2'"),
     ],
 )
 def test_wrong_settings_name_the_variable(env, message) -> None:
@@ -337,3 +564,53 @@ def test_every_asset_has_a_freshness_policy_and_a_schema_change_check() -> None:
 
     assert all(graph.get(key).freshness_policy is not None for key in keys)
     assert {key.asset_key for key in check_keys if key.name == "column_schema_change"} == keys
+
+
+# Sensors and streams -------------------------------------------------------------------------------
+
+
+def test_make_run_needs_no_stream_the_stream_tables_join_no_job() -> None:
+    streaming = {str(t.name) for t in REGISTRY.tables if REGISTRY.follows_a_stream(t)}
+    assert streaming == {
+        "bronze.events",
+        "silver.events",
+        "gold.events_per_minute",
+        "gold.funnel_last_hour",
+        "gold.revenue_last_hour",
+    }
+    for job in REGISTRY.jobs():
+        assert not {str(t.name) for t in REGISTRY.job_tables(job)} & streaming, job.name
+
+
+def sensor_status(defs: dg.Definitions, name: str) -> dg.DefaultSensorStatus:
+    return defs.resolve_sensor_def(name).default_status
+
+
+def test_which_sensors_run_by_default_follows_the_deployment() -> None:
+    local = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"})
+    running, stopped = dg.DefaultSensorStatus.RUNNING, dg.DefaultSensorStatus.STOPPED
+    assert sensor_status(local, "lakehouse_automation_sensor") is running
+    assert sensor_status(local, "landing_files_sensor") is running, "no queue: the folders are listed"
+    assert sensor_status(local, "landing_events_sensor") is stopped
+    assert sensor_status(local, "bronze_events_microbatch_sensor") is stopped, "no stream to read"
+
+    prod = definitions(PROD_ENV)
+    assert sensor_status(prod, "landing_events_sensor") is running
+    assert sensor_status(prod, "landing_files_sensor") is stopped, "events, not listings, in production"
+    assert sensor_status(prod, "bronze_events_microbatch_sensor") is running
+    automation = prod.resolve_sensor_def("lakehouse_automation_sensor")
+    assert automation.minimum_interval_seconds == 5, "a third of the stream's 15 s"
+
+
+def test_aws_clients_point_at_the_local_endpoint_and_never_carry_a_key() -> None:
+    local = definitions(
+        {"LAKEHOUSE_AWS_ENDPOINT_URL": "http://127.0.0.1:5123", "LAKEHOUSE_KINESIS_STREAM": "s"}
+    )
+    for name in ("s3", "sqs", "kinesis"):
+        resource = local.resources[name]
+        assert (resource.endpoint_url, resource.region_name) == ("http://127.0.0.1:5123", "us-east-1")
+        assert resource.aws_access_key_id is None and resource.aws_secret_access_key is None
+    lake = local.resources["runner"].lake
+    assert (lake.aws_endpoint_url, lake.landing_stream) == ("http://127.0.0.1:5123", "s")
+    prod = definitions(PROD_ENV)
+    assert (prod.resources["sqs"].endpoint_url, prod.resources["sqs"].region_name) == (None, "eu-west-1")

@@ -99,17 +99,30 @@ def test_resource_starts_one_engine_per_run_and_stops_it_after() -> None:
 # dagster-pyspark and delta-spark ------------------------------------------------------------------
 
 
-def test_the_engine_resource_is_dagster_pysparks_lazy_resource_and_starts_nothing_unused() -> None:
+def test_the_engine_resource_is_dagster_pysparks_lazy_resource_and_starts_nothing_unused(monkeypatch) -> None:
     from dagster_pyspark import LazyPySparkResource
 
-    before = engine_threads()
+    started: list[object] = []
+
+    class RecordingServer(EmbeddedSail):
+        def start(self) -> str:
+            started.append(self)
+            return super().start()
+
+    monkeypatch.setattr(sessions, "EmbeddedSail", RecordingServer)
 
     @dg.asset
     def no_spark_needed(spark: SparkResource) -> None:
         assert isinstance(spark, LazyPySparkResource)
 
+    @dg.asset
+    def spark_needed(spark: SparkResource) -> None:
+        assert spark.get_session().range(1).count() == 1
+
     assert dg.materialize([no_spark_needed], resources={"spark": SparkResource()}).success
-    assert engine_threads() == before, "a run that never asks for the session starts no engine"
+    assert started == [], "a run that never asks for the session starts no engine"
+    assert dg.materialize([spark_needed], resources={"spark": SparkResource()}).success
+    assert len(started) == 1
 
 
 def test_spark_config_reaches_the_session(sail_url) -> None:

@@ -1,5 +1,6 @@
 """The package splits into the core a unit of work needs (it runs on a cluster) and the Dagster
-orchestration: the core installs and runs a unit without Dagster."""
+orchestration: the core installs and runs a unit without Dagster, alone or launched through
+Pipes by the Databricks runner."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import sys
 import venv
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from lakehouse_dagster.sample_data.customers import generate_customers
+from lakehouse_dagster_tests.databricks_harness import databricks_definitions, databricks_env, fake_workspace
 
 REPO = Path(__file__).parents[1]
 
@@ -67,3 +70,33 @@ def test_a_unit_runs_from_the_core_install(core_python: Path, tmp_path: Path) ->
         cwd=tmp_path,
     )
     assert imported.stdout.strip() == "False"
+
+
+def test_the_wheels_pipes_entry_point_refuses_to_run_outside_pipes(core_python: Path, tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [str(core_python.parent / "lakehouse-pipes-unit")], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert completed.returncode == 1
+    assert "NotLaunchedByPipesError" in completed.stderr and "--dagster-pipes-context" in completed.stderr
+
+
+def test_a_cluster_with_only_the_core_runs_a_unit_through_pipes(
+    core_python: Path, tmp_path: Path, sail_url: str, monkeypatch
+) -> None:
+    """The Databricks runner here, its task in the core venv: no Dagster on the "cluster"."""
+    landing = tmp_path / "landing"
+    generate_customers(landing, rows=100, files=2, seed=6)
+    with fake_workspace(
+        tmp_path / "workspace", sail_url, python=str(core_python), pythonpath=()
+    ) as workspace:
+        env = databricks_env(workspace, tmp_path / "lake", landing)
+        _, defs = databricks_definitions(env, "lakehouse_dagster.registry:REGISTRY", monkeypatch)
+        result = defs.resolve_job_def("lakehouse_job").execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), asset_selection=[dg.AssetKey(["bronze", "customers"])]
+        )
+        (run,) = workspace.runs.values()
+
+    assert result.success
+    assert run.states_seen[-1] == "TERMINATED/SUCCESS"
+    (materialization,) = result.asset_materializations_for_node("bronze__customers")
+    assert materialization.metadata["lakehouse/files_ingested"].value == 2

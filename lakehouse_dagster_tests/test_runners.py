@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from lakehouse_dagster.declarations.table import load_registry
 from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.deployment import LakehouseSettings, UnitRunnerKind
 from lakehouse_dagster.lake.delta import DeltaTables
@@ -42,8 +43,12 @@ def build(kind: UnitRunnerKind, root: Path, landing: Path, sail_url: str, monkey
         SubprocessRunner if kind is UnitRunnerKind.SUBPROCESS else InProcessRunner
     )
     config = {"ops": {"silver__customers": {"config": {"as_of_date": AS_OF.isoformat()}}}}
+    units = [dg.AssetKey(t.name.key_path) for t in load_registry(REGISTRY_PATH).tables]  # not serving
     result = defs.resolve_job_def("all_job").execute_in_process(
-        run_config=config, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+        run_config=config,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        asset_selection=units,
     )
     return settings, result
 

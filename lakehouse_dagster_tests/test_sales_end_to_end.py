@@ -16,7 +16,7 @@ import pytest
 
 from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.defs.partitions import range_tags
-from lakehouse_dagster.deployment import Deployment, LakehouseSettings
+from lakehouse_dagster.deployment import Deployment, LakehouseSettings, WarehouseSettings
 from lakehouse_dagster.domains.sales.tables import CUSTOMER_360 as CUSTOMER_360_TABLE
 from lakehouse_dagster.domains.sales.tables import DAILY_SALES, dms_files
 from lakehouse_dagster.domains.sales.tables import DOMAIN as SALES_DOMAIN
@@ -97,12 +97,17 @@ def simulation():
 
 
 @pytest.fixture(scope="module")
-def sales(sail_url, spark, tmp_path_factory, simulation) -> Sales:
+def sales(sail_url, spark, tmp_path_factory, simulation, postgres) -> Sales:
     """The pipeline built once for the module's tests (they only read, but the last one)."""
     layout = LakeLayout.local(str(tmp_path_factory.mktemp("sales") / "lake"))
     tables = DeltaTables(spark, layout)
     landing = Path(layout.landing)
-    settings = LakehouseSettings(Deployment.TEST, layout, EngineSettings(remote_url=sail_url))
+    settings = LakehouseSettings(
+        Deployment.TEST,
+        layout,
+        EngineSettings(remote_url=sail_url),
+        warehouse=WarehouseSettings(url=postgres.new()),  # the facts job ends with serving.daily_sales
+    )
     lake = Sales(settings, tables, landing)
     write_landing(simulation, landing, include_late=False)
     lake.first_run = lake.run_lakehouse()

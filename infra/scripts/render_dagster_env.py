@@ -16,9 +16,11 @@ Output: ``KEY=VALUE`` lines. Secret variables are handled by ``--secrets``:
   after ``aws secretsmanager get-secret-value``) and written out.
 
 The script refuses (exit status 2, naming the variable) when a variable that the code requires in
-prod, or that is declared for a planned component, has no value; when a variable is not declared in
-``lakehouse_dagster.deployment.ENVIRONMENT_VARIABLES``; or, with ``--secrets env``, when a secret's
-value is missing from the environment.
+prod, or that is declared for a planned component, has no value; when a variable the code says comes
+from Terraform has no output at all (an optional one may be empty: it is left out); when a variable
+is not declared in ``lakehouse_dagster.deployment.ENVIRONMENT_VARIABLES``; or, with ``--secrets env``,
+when the value of a secret the code requires is missing from the environment (an optional secret,
+such as DATABRICKS_TOKEN next to OAuth, is then left out with a comment).
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ def expected_variables() -> list[str]:
     ]
 
 
+def wired_variables() -> list[str]:
+    """Variables Terraform must produce an output for (possibly empty, where they are optional)."""
+    return [variable.name for variable in ENVIRONMENT_VARIABLES if variable.terraform]
+
+
 def _output_map(outputs: Mapping[str, Any], name: str) -> dict[str, str | None]:
     if name not in outputs:
         raise RenderError(f"terraform output {name!r} is missing: is this the infra/ root module's output?")
@@ -78,6 +85,9 @@ def render(outputs: Mapping[str, Any], *, secrets: str, environ: Mapping[str, st
     missing = [name for name in expected_variables() if not plain.get(name) and not secret_arns.get(name)]
     if missing:
         raise RenderError(f"required in production but produced by no output: {', '.join(missing)}")
+    unwired = [name for name in wired_variables() if name not in plain and name not in secret_arns]
+    if unwired:
+        raise RenderError(f"produced by Terraform per the code, but no output holds: {', '.join(unwired)}")
     if plain.get("LAKEHOUSE_DEPLOYMENT") != Deployment.PROD.value:
         raise RenderError(f"LAKEHOUSE_DEPLOYMENT must be {Deployment.PROD.value!r} in production")
 
@@ -93,9 +103,12 @@ def render(outputs: Mapping[str, Any], *, secrets: str, environ: Mapping[str, st
         arn = secret_arns[name]
         if secrets == "env":
             value = environ.get(name)
-            if not value:
+            if value:
+                lines.append(f"{name}={value}")
+            elif name in expected_variables():
                 raise RenderError(f"{name} is a secret: export its value (Secrets Manager {arn}) first")
-            lines.append(f"{name}={value}")
+            else:
+                lines.append(f"# {name}: optional secret, not set (Secrets Manager {arn})")
         else:
             lines.append(f"# {name}: secret, inject from Secrets Manager {arn}")
     return lines

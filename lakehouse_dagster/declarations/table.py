@@ -22,6 +22,8 @@ from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality.checks import PRIMARY_KEY_CHECK, CheckSpec, expectation_check_specs
 from lakehouse_dagster.quality.expectations import Action, Expectation
 from lakehouse_dagster.quality.table_checks import TableCheck
+from lakehouse_dagster.serving.spec import ServedTable, Serving
+from lakehouse_dagster.stream.sources import StreamSource
 
 if TYPE_CHECKING:
     from lakehouse_dagster.units.context import UnitContext
@@ -53,13 +55,15 @@ def _caller_location() -> Location | None:
 class Table:
     """One table: where its rows come from, what they must satisfy, and how it is run.
 
-    Exactly one of ``source`` (bronze from landing files), ``cdc`` (applied from change data)
-    and ``build`` (a function of the unit's context) says where the rows come from.
+    Exactly one of ``source`` (bronze from landing files), ``stream`` (bronze from a Kinesis
+    stream, one micro-batch at a time), ``cdc`` (applied from change data) and ``build`` (a
+    function of the unit's context) says where the rows come from.
     """
 
     name: TableName
     description: str
     source: FileSource | None = None
+    stream: StreamSource | None = None
     cdc: AutoCdc | None = None
     build: Build | None = None
     #: Tables the build reads (sources and CDC tables derive theirs).
@@ -77,6 +81,8 @@ class Table:
     freshness: Freshness | None = None
     automation: Automation | None = None
     owners: tuple[str, ...] = ()
+    #: Load the table into the warehouse as ``serving.<name>`` (see ``Serving``).
+    serving: Serving | None = None
     #: Column -> description.
     column_docs: Mapping[str, str] = field(default_factory=dict)
     #: Output column -> the input columns it is computed from.
@@ -84,10 +90,10 @@ class Table:
     declared_at: Location | None = field(default_factory=_caller_location, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        kinds = [kind for kind in (self.source, self.cdc, self.build) if kind is not None]
+        kinds = [kind for kind in (self.source, self.stream, self.cdc, self.build) if kind is not None]
         if len(kinds) != 1:
-            raise ValueError(f"{self.name}: declare exactly one of source, cdc and build")
-        if self.source is not None:
+            raise ValueError(f"{self.name}: declare exactly one of source, stream, cdc and build")
+        if self.source is not None or self.stream is not None:
             if any(e.action is Action.DROP for e in self.expectations):
                 raise ValueError(f"{self.name}: bronze keeps every landed row; its expectations warn or fail")
             if NO_RESCUED_DATA not in self.expectations:
@@ -99,6 +105,11 @@ class Table:
     @property
     def partitioned(self) -> bool:
         return self.partitions is not None
+
+    @property
+    def served(self) -> ServedTable | None:
+        """The warehouse table it is loaded into, if it is served."""
+        return ServedTable.of(self) if self.serving is not None else None
 
     @property
     def upstream(self) -> tuple[TableName, ...]:
@@ -163,6 +174,10 @@ class Registry:
         clashes = sorted({name for name in quarantined if quarantined.count(name) > 1})
         if clashes:
             raise ValueError(f"two tables would share quarantine.{clashes[0]}")
+        served = [t.served.name for t in self.tables if t.served is not None]
+        clashes = sorted({name for name in served if served.count(name) > 1})
+        if clashes:
+            raise ValueError(f"two tables would be served as serving.{clashes[0]}")
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -193,13 +208,25 @@ class Registry:
                     ),
                 )
 
+    def served(self) -> tuple[Table, ...]:
+        """The tables loaded into the warehouse."""
+        return tuple(t for t in self.tables if t.serving is not None)
+
     def partitionings(self) -> tuple[DailyPartitions, ...]:
         return tuple(dict.fromkeys(t.partitions for t in self.tables if t.partitions is not None))
 
+    def follows_a_stream(self, table: Table) -> bool:
+        """Fed by a stream, or built from such a table: kept fresh by the stream's micro-batch
+        sensor and declarative automation, in no job (``make run`` needs no stream)."""
+        return table.stream is not None or any(
+            self.follows_a_stream(self.table(name)) for name in table.upstream
+        )
+
     def job_tables(self, job: Job) -> tuple[Table, ...]:
-        """The tables a job runs: a partitioning's tables, or every table not partitioned."""
+        """The tables a job runs: a partitioning's tables, or every table not partitioned that
+        does not follow a stream."""
         if job == self.default_job:
-            return tuple(t for t in self.tables if t.partitions is None)
+            return tuple(t for t in self.tables if t.partitions is None and not self.follows_a_stream(t))
         return tuple(t for t in self.tables if t.partitions is not None and t.partitions.job == job)
 
     def jobs(self) -> tuple[Job, ...]:

@@ -7,8 +7,10 @@ from datetime import date
 import dagster as dg
 from pydantic import Field
 
+from lakehouse_dagster.catalog.glue import CATALOGED_LAYERS, GlueCatalog
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import Automation
+from lakehouse_dagster.defs.automation import eager_on_new_data
 from lakehouse_dagster.defs.report import Events, dagster_events
 from lakehouse_dagster.quality.checks import Severity
 from lakehouse_dagster.runners.base import UnitRunner
@@ -33,7 +35,12 @@ def table_asset(
     table: Table,
     partitions_def: dg.DailyPartitionsDefinition | None,
     default_as_of: date | None,
+    table_name: str | None = None,
+    stream_tables: frozenset = frozenset(),
 ) -> dg.AssetsDefinition:
+    """The table's asset; ``table_name`` is how the catalog names it (``catalog.layer.table`` in
+    Unity Catalog), ``layer.table`` by default; ``stream_tables`` are the tables fed by a stream
+    (written by one micro-batch after another)."""
     key = dg.AssetKey(table.name.key_path)
     check_specs = [
         dg.AssetCheckSpec(
@@ -56,7 +63,7 @@ def table_asset(
         kinds={"spark", "delta"},
         check_specs=check_specs,
         metadata={
-            "dagster/table_name": str(table.name),
+            "dagster/table_name": table_name or str(table.name),
             "dagster/code_references": dg.CodeReferencesMetadataValue(
                 code_references=[
                     dg.LocalFileCodeReference(file_path=location.file, line_number=location.line, label=label)
@@ -73,11 +80,17 @@ def table_asset(
         )
         if freshness
         else None,
-        automation_condition=dg.AutomationCondition.eager() if table.automation is Automation.EAGER else None,
+        automation_condition=eager_on_new_data(
+            [dg.AssetKey(name.key_path) for name in table.upstream if name in stream_tables]
+        )
+        if table.automation is Automation.EAGER
+        else None,
         # A backfill of any range is one run, and each asset writes the range at once.
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
     )
-    def materialize(context: dg.AssetExecutionContext, runner: UnitRunner, config: TableRunConfig) -> Events:
+    def materialize(
+        context: dg.AssetExecutionContext, runner: UnitRunner, catalog: GlueCatalog, config: TableRunConfig
+    ) -> Events:
         if config.files is not None and table.source is None:
             raise dg.Failure(
                 f"{table.name} is not fed by files: the files setting applies to bronze tables only"
@@ -95,6 +108,12 @@ def table_asset(
             partition=partition,
             files=tuple(config.files) if config.files is not None else None,
         )
-        yield from dagster_events(table, runner.run(context, table, request))
+        result = runner.run(context, table, request)
+        if result.succeeded and result.uri and table.name.layer in CATALOGED_LAYERS:
+            # Athena and Redshift Spectrum see the new schema as soon as the table has it.
+            result.metadata.update(
+                catalog.register(table.name, result.uri, table.description, table.column_docs)
+            )
+        yield from dagster_events(table, result)
 
     return materialize

@@ -13,18 +13,23 @@ SPARK_TAGS = {"lakehouse/engine": "spark"}
 
 def build_jobs(registry: Registry) -> dict[Job, dg.UnresolvedAssetJobDefinition]:
     """One asset job per declared job: the default job runs every table that is not
-    partitioned; each partitioning's job runs its tables by range."""
+    partitioned; each partitioning's job runs its tables by range. A served table's serving
+    asset joins its table's job: the job ends with the warehouse loaded."""
     return {
         job: dg.define_asset_job(
             job.name,
-            selection=dg.AssetSelection.assets(
-                *(dg.AssetKey(t.name.key_path) for t in registry.job_tables(job))
-            ),
+            selection=dg.AssetSelection.assets(*job_asset_keys(registry, job)),
             description=job.description,
             tags=SPARK_TAGS,
         )
         for job in registry.jobs()
     }
+
+
+def job_asset_keys(registry: Registry, job: Job) -> list[dg.AssetKey]:
+    tables = registry.job_tables(job)
+    keys = [dg.AssetKey(t.name.key_path) for t in tables]
+    return keys + [dg.AssetKey(t.served.key_path) for t in tables if t.served is not None]
 
 
 def build_schedules(

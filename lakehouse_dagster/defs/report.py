@@ -22,16 +22,30 @@ def dagster_events(table: Table, result: UnitResult) -> Events:
         yield from (check_result(outcome) for outcome in result.checks)
         raise dg.Failure(
             description=f"{table.name}: {result.error.kind}: {result.error.message}",
-            metadata={"error": dg.MetadataValue.text(result.error.traceback or result.error.message)},
+            metadata={
+                **plain_metadata(result.metadata),  # where it ran, e.g. the Databricks run's URL
+                "error": dg.MetadataValue.text(result.error.traceback or result.error.message),
+            },
         )
+    version = result.metadata.get("lakehouse/delta_version")
     yield dg.MaterializeResult(
         metadata=materialization_metadata(table, result),
         check_results=[check_result(outcome) for outcome in result.checks],
+        # The table's Delta version: unchanged when a run wrote nothing (eager tables downstream wait).
+        data_version=dg.DataVersion(str(version)) if version is not None else None,
     )
 
 
+def plain_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A report's metadata; the values of ``*_url`` keys are links."""
+    return {
+        key: dg.MetadataValue.url(value) if key.endswith("_url") and isinstance(value, str) else value
+        for key, value in metadata.items()
+    }
+
+
 def materialization_metadata(table: Table, result: UnitResult) -> dict[str, Any]:
-    metadata: dict[str, Any] = dict(result.metadata)
+    metadata: dict[str, Any] = plain_metadata(result.metadata)
     metadata["dagster/column_schema"] = dg.TableSchema(
         columns=[
             dg.TableColumn(

@@ -22,15 +22,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.ingest.columns import ColumnPlan, Header, plan_columns, read_headers
-from lakehouse_dagster.ingest.csv_files import UnreadableFileError, parse_csv
+from lakehouse_dagster.ingest.csv_files import ParsedCsv, UnreadableFileError, parse_csv
 from lakehouse_dagster.ingest.discovery import Discovery, discover, list_candidates, named_candidates
 from lakehouse_dagster.ingest.ledger import (
     EMPTY,
@@ -42,7 +42,7 @@ from lakehouse_dagster.ingest.ledger import (
     claim_with_retries,
 )
 from lakehouse_dagster.ingest.sources import BATCH_ID, RESCUED_DATA, SOURCE_FILE, FileSource
-from lakehouse_dagster.ingest.staging import bronze_batch, file_counts, staged_file
+from lakehouse_dagster.ingest.staging import bronze_rows, bronze_schema
 from lakehouse_dagster.lake import files
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import TableName
@@ -121,7 +121,7 @@ class _Ingestion:
         self._log_discovery(found)
         if not found.new:
             return self.report
-        headers = read_headers([claim.file for claim in found.new])
+        headers = read_headers([claim.file for claim in found.new], layout.aws)
         plan = plan_columns(self.tables, self.source, self.target, headers)
         self.report.new_columns = plan.new_columns
         for batch in _batches(found.new, self.source):
@@ -157,7 +157,7 @@ class _Ingestion:
         if counts:
             self.ledger.commit(batch_id, [_entry_from_counts(claim, counts) for claim in claims])
             return
-        headers = read_headers([claim.file for claim in claims])
+        headers = read_headers([claim.file for claim in claims], self.tables.layout.aws)
         self._ingest_batch(
             plan_columns(self.tables, self.source, self.target, headers), headers, batch_id, claims
         )
@@ -165,30 +165,24 @@ class _Ingestion:
     def _ingest_batch(
         self, plan: ColumnPlan, headers: Mapping[str, Header], batch_id: str, claims: list[Claim]
     ) -> None:
-        ingested_at = datetime.now(UTC)
-        parsed = [_parse_file(claim, headers.get(claim.file.uri), plan) for claim in claims]
-        entries = [entry for entry, _ in parsed]
-        staged = [table for _, table in parsed if table is not None]
         # A folder of this writer's own: a run completing an open batch may write the same batch.
         staging_uri = self.tables.layout.staging_uri(self.target, f"{batch_id}-{uuid.uuid4().hex[:8]}")
         written_here = True
         try:
-            if staged:
-                batch = bronze_batch(staged, plan, self.source, batch_id, ingested_at)
-                files.write_parquet(batch, f"{staging_uri}/data.parquet")
+            entries = self._stage(plan, headers, batch_id, claims, f"{staging_uri}/data.parquet")
+            if any(entry.rows for entry in entries):
                 if self.check_batch is not None:
                     self.check_batch(self.tables.spark.read.parquet(staging_uri))
                 written_here = self.tables.append_staged(self.target, staging_uri, token=batch_id)
-                if written_here:
-                    counts = file_counts(batch)
-                else:
+                if not written_here:
                     self.log.warning(
                         "%s: batch %s was committed by another writer meanwhile", self.target, batch_id
                     )
                     counts = self._bronze_counts(batch_id)
-                entries = [
-                    _entry_from_counts(e.claim, counts, e) if e.outcome == INGESTED else e for e in entries
-                ]
+                    entries = [
+                        _entry_from_counts(e.claim, counts, e) if e.outcome == INGESTED else e
+                        for e in entries
+                    ]
             self.ledger.commit(batch_id, entries)
         except BaseException as error:
             self._release_unless_written(batch_id, claims, error)
@@ -199,6 +193,23 @@ class _Ingestion:
             self._account(batch_id, entries)
         else:
             self.report.batches_committed_elsewhere.append(batch_id)
+
+    def _stage(
+        self, plan: ColumnPlan, headers: Mapping[str, Header], batch_id: str, claims: list[Claim], uri: str
+    ) -> list[LedgerEntry]:
+        """Parse, type and write each file of the batch to the staged Parquet file, one at a time."""
+        ingested_at = datetime.now(UTC)
+        entries: list[LedgerEntry] = []
+        with files.parquet_writer(uri, bronze_schema(plan, self.source)) as writer:
+            for claim in claims:
+                entry, parsed = _parse_file(claim, headers.get(claim.file.uri), plan, self.tables.layout.aws)
+                if parsed is not None:
+                    mapping = plan.by_file[claim.file.uri]
+                    rows = bronze_rows(parsed, mapping, plan, self.source, claim.file, batch_id, ingested_at)
+                    writer.write_table(rows)
+                    entry = replace(entry, rescued_rows=rows.num_rows - rows.column(RESCUED_DATA).null_count)
+                entries.append(entry)
+        return entries
 
     def _account(self, batch_id: str, entries: list[LedgerEntry]) -> None:
         report = self.report
@@ -271,8 +282,10 @@ def _entry_from_counts(
     return LedgerEntry(claim, INGESTED, rows=rows, rescued_rows=rescued, content_hash=content_hash)
 
 
-def _parse_file(claim: Claim, header: Header | None, plan: ColumnPlan) -> tuple[LedgerEntry, pa.Table | None]:
-    """The file's entry in the ledger, and its rows (None for an empty or rejected file)."""
+def _parse_file(
+    claim: Claim, header: Header | None, plan: ColumnPlan, aws: AwsConfig
+) -> tuple[LedgerEntry, ParsedCsv | None]:
+    """The file's entry in the ledger, and its parsed rows (None for an empty or rejected file)."""
     landed = claim.file
     if isinstance(header, UnreadableFileError):
         return LedgerEntry(claim, REJECTED, message=str(header)), None
@@ -281,7 +294,7 @@ def _parse_file(claim: Claim, header: Header | None, plan: ColumnPlan) -> tuple[
     if not header:
         return LedgerEntry(claim, EMPTY, message="empty file"), None
     try:
-        data = files.read_bytes(landed.uri)
+        data = files.read_bytes(landed.uri, aws)
         parsed = parse_csv(data)
     except UnreadableFileError as error:
         return LedgerEntry(claim, REJECTED, message=str(error)), None
@@ -294,5 +307,4 @@ def _parse_file(claim: Claim, header: Header | None, plan: ColumnPlan) -> tuple[
     if mapping is None or set(mapping) != set(parsed.columns):
         # The file changed between the reading of its header and now: its next attempt reads it anew.
         return LedgerEntry(claim, REJECTED, message="the header changed while the batch was read"), None
-    entry = LedgerEntry(claim, INGESTED, rows=parsed.table.num_rows, content_hash=digest)
-    return entry, staged_file(parsed, mapping, plan, landed)
+    return LedgerEntry(claim, INGESTED, rows=parsed.table.num_rows, content_hash=digest), parsed

@@ -1,9 +1,10 @@
-"""A batch of landed files as bronze rows, built with Arrow a whole column at a time.
+"""Landed files as bronze rows, built with Arrow a whole column at a time, a file at a time.
 
-Each file is parsed (``csv_files.py``) and mapped onto the table's columns; the batch is
-then typed (``typing.py``), and what did not fit goes, as a JSON object, into
-``_rescued_data``: values that fail their column's type, rescued columns, and malformed
-lines under ``_malformed_row``. No row is ever dropped.
+Each file is parsed (``csv_files.py``), mapped onto the table's columns and typed
+(``typing.py``); what did not fit goes, as a JSON object, into ``_rescued_data``: values
+that fail their column's type, rescued columns, and malformed lines under ``_malformed_row``.
+No row is ever dropped. A batch's files are written one after the other to one staged
+Parquet file, so memory holds one file, not the batch.
 """
 
 from __future__ import annotations
@@ -26,45 +27,47 @@ from lakehouse_dagster.ingest.sources import (
     SOURCE_ROW,
     FileSource,
 )
-from lakehouse_dagster.ingest.typing import try_cast
+from lakehouse_dagster.ingest.typing import arrow_type, try_cast
 from lakehouse_dagster.lake.files import LandingFile
 
-_WHOLE_COLUMNS = "_rescued_columns"
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
-def staged_file(
-    parsed: ParsedCsv, mapping: dict[str, str | None], plan: ColumnPlan, landed: LandingFile
+def bronze_schema(plan: ColumnPlan, source: FileSource) -> pa.Schema:
+    """The staged batch's schema: the table's columns, typed where hinted, then the metadata."""
+    return pa.schema(
+        [
+            *(
+                pa.field(name, arrow_type(source.column_types.get(name, "STRING")))
+                for name in plan.table_columns
+            ),
+            pa.field(SOURCE_FILE, pa.string()),
+            pa.field(SOURCE_FILE_MODIFIED_AT, _TIMESTAMP),
+            pa.field(SOURCE_ROW, pa.int64()),
+            pa.field(INGESTED_AT, _TIMESTAMP),
+            pa.field(BATCH_ID, pa.string()),
+            pa.field(RESCUED_DATA, pa.string()),
+        ]
+    )
+
+
+def bronze_rows(
+    parsed: ParsedCsv,
+    mapping: dict[str, str | None],
+    plan: ColumnPlan,
+    source: FileSource,
+    landed: LandingFile,
+    batch_id: str,
+    ingested_at: datetime,
 ) -> pa.Table:
-    """One file's rows as text in the table's columns, its rescued columns as JSON, and where
-    each row came from."""
+    """One file's rows as bronze keeps them: the table's columns typed where hinted, and
+    everything that did not fit in ``_rescued_data``."""
     table, rows = parsed.table, parsed.table.num_rows
     by_column = {column: header for header, column in mapping.items() if column is not None}
-    columns = {
-        name: table.column(by_column[name]) if name in by_column else pa.nulls(rows, pa.string())
-        for name in plan.table_columns
-    }
-    rescued = [header for header, column in mapping.items() if column is None]
-    columns[_WHOLE_COLUMNS] = rescued_json(
-        [(name, table.column(name), pc.is_valid(table.column(name))) for name in rescued], rows
-    )
-    columns[SOURCE_ROW] = table.column(LINE_NUMBER)
-    columns[MALFORMED_ROW] = table.column(MALFORMED_LINE)
-    columns[SOURCE_FILE] = pa.repeat(pa.scalar(landed.uri, pa.string()), rows)
-    columns[SOURCE_FILE_MODIFIED_AT] = pa.repeat(pa.scalar(landed.modified_at, _TIMESTAMP), rows)
-    return pa.table({name: _combined(values) for name, values in columns.items()})
-
-
-def bronze_batch(
-    staged: list[pa.Table], plan: ColumnPlan, source: FileSource, batch_id: str, ingested_at: datetime
-) -> pa.Table:
-    """Type the hinted columns and gather everything that did not fit into ``_rescued_data``."""
-    batch = pa.concat_tables(staged, promote_options="permissive")
-    rows = batch.num_rows
     output: dict[str, pa.Array] = {}
     failed: list[tuple[str, pa.Array, pa.Array]] = []
     for name in plan.table_columns:
-        raw = _combined(batch.column(name))
+        raw = _combined(table.column(by_column[name])) if name in by_column else pa.nulls(rows, pa.string())
         hint = source.column_types.get(name)
         if hint is None:
             output[name] = raw
@@ -72,23 +75,18 @@ def bronze_batch(
         typed = try_cast(raw, hint)
         output[name] = typed
         failed.append((name, raw, pc.and_(pc.is_valid(raw), pc.is_null(typed))))
-    malformed = _combined(batch.column(MALFORMED_ROW))
+    for header in (header for header, column in mapping.items() if column is None):
+        values = _combined(table.column(header))
+        failed.append((header, values, pc.is_valid(values)))
+    malformed = _combined(table.column(MALFORMED_LINE))
     failed.append((MALFORMED_ROW, malformed, pc.is_valid(malformed)))
-    for name in (SOURCE_FILE, SOURCE_FILE_MODIFIED_AT, SOURCE_ROW):
-        output[name] = _combined(batch.column(name))
+    output[SOURCE_FILE] = pa.repeat(pa.scalar(landed.uri, pa.string()), rows)
+    output[SOURCE_FILE_MODIFIED_AT] = pa.repeat(pa.scalar(landed.modified_at, _TIMESTAMP), rows)
+    output[SOURCE_ROW] = _combined(table.column(LINE_NUMBER))
     output[INGESTED_AT] = pa.repeat(pa.scalar(ingested_at, _TIMESTAMP), rows)
     output[BATCH_ID] = pa.repeat(pa.scalar(batch_id, pa.string()), rows)
-    output[RESCUED_DATA] = merge_json(rescued_json(failed, rows), _combined(batch.column(_WHOLE_COLUMNS)))
-    return pa.table(output)
-
-
-def file_counts(batch: pa.Table) -> dict[str, tuple[int, int]]:
-    """Rows and rescued rows per file of a batch."""
-    counts = batch.group_by(SOURCE_FILE).aggregate([(SOURCE_ROW, "count"), (RESCUED_DATA, "count")])
-    return {
-        row[SOURCE_FILE]: (row[f"{SOURCE_ROW}_count"], row[f"{RESCUED_DATA}_count"])
-        for row in counts.to_pylist()
-    }
+    output[RESCUED_DATA] = rescued_json(failed, rows)
+    return pa.table(output).cast(bronze_schema(plan, source))
 
 
 def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -114,23 +112,20 @@ def _json_string(values: pa.Array) -> pa.Array:
 
 def rescued_json(entries: list[tuple[str, pa.Array, pa.Array]], rows: int) -> pa.Array:
     """``{"name": "value", ...}`` of the (name, values, present) entries present in each row;
-    null where none is."""
-    members = [
-        pc.if_else(
-            pc.fill_null(present, False),
-            pc.binary_join_element_wise(
-                json.dumps(name) + ":",
-                _json_string(pc.fill_null(_combined(values).cast(pa.string()), "")),
-                ",",
-                "",
-            ),
-            "",
+    null where none is. Only the rows that have an entry are escaped (usually few)."""
+    members = []
+    for name, values, present in entries:
+        mask = _combined(pc.fill_null(present, False))
+        if not pc.any(mask).as_py():
+            continue
+        text = pc.filter(_combined(values).cast(pa.string()), mask)
+        member = pc.binary_join_element_wise(
+            json.dumps(name) + ":", _json_string(pc.fill_null(text, "")), ",", ""
         )
-        for name, values, present in entries
-    ]
+        members.append(pc.replace_with_mask(pa.repeat(pa.scalar("", pa.string()), rows), mask, member))
     if not members:
         return pa.nulls(rows, pa.string())
-    return _as_object(pc.binary_join_element_wise(*members, ""))
+    return _as_object(pc.binary_join_element_wise(*members, "") if len(members) > 1 else members[0])
 
 
 def merge_json(first: pa.Array, second: pa.Array) -> pa.Array:

@@ -46,13 +46,13 @@ def ingest_files(context: UnitContext) -> UnitResult:
             "table does not exist yet. Check LAKEHOUSE_LANDING, or land sample data with "
             "`python -m lakehouse_dagster.sample_data`."
         )
-    quality = context.report_results(_combined(context, evaluations), report.rows_ingested, 0)
+    quality = context.report_results(combined_results(context, evaluations), report.rows_ingested, 0)
     return context.result(
         {**ingest_metadata(report), **quality.metadata}, [*quality.outcomes, _rejected(report)]
     )
 
 
-def _combined(context: UnitContext, evaluations: list[Evaluation]) -> list[ExpectationResult]:
+def combined_results(context: UnitContext, evaluations: list[Evaluation]) -> list[ExpectationResult]:
     """One result per expectation over all batches of the run (zero rows when nothing landed)."""
     passed: dict[str, int] = defaultdict(int)
     failed: dict[str, int] = defaultdict(int)

@@ -24,13 +24,19 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_dagster.lake.layout import LakeLayout, TableName, quote_identifier
+from lakehouse_dagster.lake.files import delete_tree
+from lakehouse_dagster.lake.layout import LakeLayout, TableName, join_uri, quote_identifier
+
+#: How engines say a schema does not exist (Databricks, Spark, the embedded engine).
+_NO_SCHEMA = re.compile(
+    r"SCHEMA_NOT_FOUND|NoSuch(Database|Namespace)|Database not found|Database '.*' not found"
+)
 
 
 class TableNotFoundError(LookupError):
@@ -66,14 +72,16 @@ class ColumnInfo:
 class Upsert:
     """How ``DeltaTables.merge`` applies a source to a table.
 
-    Rows match on ``on`` (null-safe equality). A matched row whose source ``delete_flag`` is
-    true is deleted; otherwise it is updated when one of ``columns`` differs. An unmatched
-    row is inserted unless its ``delete_flag`` is true.
+    Rows match on ``on``: equal values (never null), and equal or both null in the
+    ``null_safe`` columns among them. A matched row whose source ``delete_flag`` is true is
+    deleted; otherwise it is updated when one of ``columns`` differs. An unmatched row is
+    inserted unless its ``delete_flag`` is true.
     """
 
     on: tuple[str, ...]
     columns: tuple[str, ...]
     delete_flag: str | None = None
+    null_safe: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,28 @@ class DateWindow:
     def condition(self):
         column = F.col(quote_identifier(self.column))
         return (column >= F.lit(self.start)) & (column < F.lit(self.end))
+
+
+@dataclass(frozen=True)
+class TimeSince:
+    """Rows whose timestamp ``column`` is at or after ``start``, in the daily partitions of
+    ``date_column`` from ``start``'s day on: the recent rows a real-time table replaces."""
+
+    column: str
+    date_column: str
+    start: datetime
+
+    def predicate(self) -> str:
+        column, day = quote_identifier(self.column), quote_identifier(self.date_column)
+        return (
+            f"{day} >= DATE'{self.start.date().isoformat()}' AND "
+            f"{column} >= TIMESTAMP'{self.start.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+        )
+
+    def condition(self):
+        return (F.col(quote_identifier(self.date_column)) >= F.lit(self.start.date())) & (
+            F.col(quote_identifier(self.column)) >= F.lit(self.start)
+        )
 
 
 class LogBackend(Protocol):
@@ -160,9 +190,17 @@ class DeltaTables:
 
     # Writes ----------------------------------------------------------------------------------
 
-    def append(self, name: TableName, frame: DataFrame, *, merge_schema: bool = False) -> None:
-        """Add rows in one commit. Appends never conflict with each other."""
-        self._create_if_missing(name, frame)
+    def append(
+        self,
+        name: TableName,
+        frame: DataFrame,
+        *,
+        merge_schema: bool = False,
+        partition_by: Sequence[str] = (),
+    ) -> None:
+        """Add rows in one commit. Appends never conflict with each other. ``partition_by``
+        applies when the append creates the table."""
+        self._create_if_missing(name, frame, partition_by)
         writer = frame.write.format("delta").mode("append")
         if merge_schema:
             self._check_schema_can_grow(name, frame)
@@ -178,9 +216,13 @@ class DeltaTables:
         Two writers of the same token at the same moment: one commits, the other finds the
         token and commits nothing. This is what makes a retried or recovered batch land once.
         """
-        return self._commit(
+        created = not self.exists(name)
+        committed = self._commit(
             name, lambda: self.log.append_staged(self.uri(name), staged_uri, token, partition_by)
         )
+        if created:
+            self.register(name)  # the log backend created it
+        return committed
 
     def overwrite(self, name: TableName, frame: DataFrame, *, partition_by: Sequence[str] = ()) -> None:
         """Replace the whole table, schema included, in one commit."""
@@ -191,9 +233,15 @@ class DeltaTables:
         self._commit(name, lambda: writer.save(self.uri(name)))
 
     def replace_window(
-        self, name: TableName, frame: DataFrame, window: DateWindow, *, partition_by: Sequence[str] = ()
+        self,
+        name: TableName,
+        frame: DataFrame,
+        window: DateWindow | TimeSince,
+        *,
+        partition_by: Sequence[str] = (),
     ) -> None:
-        """Replace the rows of ``window`` (a range of daily partitions) in one commit."""
+        """Replace the rows of ``window`` (a range of daily partitions, or the rows since a
+        moment) in one commit."""
         self._create_if_missing(name, frame, partition_by)
         writer = frame.write.format("delta").mode("overwrite").option("replaceWhere", window.predicate())
         self._commit(name, lambda: writer.save(self.uri(name)))
@@ -202,7 +250,7 @@ class DeltaTables:
         """MERGE ``source`` into the table (see ``Upsert``). A merge that changes nothing commits nothing."""
         flag = upsert.delete_flag
         self._create_if_missing(name, source.drop(flag) if flag else source)
-        on = " AND ".join(f"t.{c} <=> s.{c}" for c in map(quote_identifier, upsert.on))
+        on = _matching(upsert.on, upsert.null_safe)
         columns = [quote_identifier(c) for c in upsert.columns]
         differs = "NOT (" + " AND ".join(f"t.{c} <=> s.{c}" for c in columns) + ")"
         assignments = ", ".join(f"t.{c} = s.{c}" for c in columns)
@@ -214,15 +262,21 @@ class DeltaTables:
             f"WHEN MATCHED AND {differs} THEN UPDATE SET {assignments} "
             f"WHEN NOT MATCHED AND NOT {deleted} THEN INSERT {insert}"
         )
-        self._merge_sql(name, source, statement)
+        # The source is computed once into staging: a MERGE over a lazy plan (windows, joins)
+        # evaluates it more than once (three times slower on the engine here).
+        staging = join_uri(self.layout.staging_root(name), f"merge-{uuid.uuid4().hex}")
+        try:
+            source.write.mode("overwrite").parquet(staging)
+            self._merge_sql(name, self.spark.read.parquet(staging), statement)
+        finally:
+            delete_tree(staging)
 
     def insert_missing(self, name: TableName, frame: DataFrame, identity: Sequence[str]) -> None:
-        """Insert the rows whose ``identity`` is not in the table yet (an insert-only MERGE).
-
-        Two writers inserting the same identity at the same moment: one wins, the other
+        """Insert the rows whose ``identity`` (never null) is not in the table yet (an insert-only
+        MERGE). Two writers inserting the same identity at the same moment: one wins, the other
         raises ``ConcurrentWriteError``."""
         self._create_if_missing(name, frame)
-        on = " AND ".join(f"t.{c} <=> s.{c}" for c in map(quote_identifier, identity))
+        on = _matching(identity)
         self._merge_sql(
             name,
             frame,
@@ -230,8 +284,9 @@ class DeltaTables:
         )
 
     def delete_matching(self, name: TableName, keys: DataFrame, on: Sequence[str]) -> None:
-        """Delete the rows whose ``on`` columns match a row of ``keys`` (a MERGE that only deletes)."""
-        condition = " AND ".join(f"t.{c} <=> s.{c}" for c in map(quote_identifier, on))
+        """Delete the rows whose ``on`` columns (never null) match a row of ``keys`` (a MERGE that
+        only deletes)."""
+        condition = _matching(on)
         self._merge_sql(
             name,
             keys,
@@ -241,14 +296,23 @@ class DeltaTables:
     def register(self, name: TableName) -> None:
         """With a catalog configured (Unity Catalog in production), register the table there as an
         external table over its path. Locally tables are addressed by path only: the embedded
-        engine's catalog does not outlive it."""
+        engine's catalog does not outlive it.
+
+        The schema is created only when it is missing: in Unity Catalog Terraform creates the
+        layers' schemas, and the pipeline's principal needs no right to create schemas."""
         if not self.layout.catalog:
             return
         parts = [*self.layout.catalog.split("."), name.layer, name.table]
         qualified = ".".join(quote_identifier(p) for p in parts)
         schema = ".".join(quote_identifier(p) for p in parts[:-1])
-        self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {qualified} USING DELTA LOCATION '{self.uri(name)}'")
+        create = f"CREATE TABLE IF NOT EXISTS {qualified} USING DELTA LOCATION '{self.uri(name)}'"
+        try:
+            self.spark.sql(create)
+        except Exception as error:
+            if not _NO_SCHEMA.search(str(error)):
+                raise
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            self.spark.sql(create)
 
     # Internals ---------------------------------------------------------------------------------
 
@@ -426,6 +490,16 @@ class DeltaSparkLog(SparkSqlLog):
 
         rows = DeltaTable.forPath(self.spark, uri).history(limit).collect()
         return [row.asDict(recursive=True) for row in rows]
+
+
+def _matching(on: Sequence[str], null_safe: Sequence[str] = ()) -> str:
+    """A MERGE condition. Plain equality lets the engine hash-join on the columns; null-safe
+    equality (``<=>``) only where a value may be null: with it alone, Sail compares every
+    target row with every source row."""
+    return " AND ".join(
+        f"t.{c} <=> s.{c}" if name in null_safe else f"t.{c} = s.{c}"
+        for name, c in ((name, quote_identifier(name)) for name in on)
+    )
 
 
 def _nullable(schema):

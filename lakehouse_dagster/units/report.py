@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import traceback
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,12 +45,19 @@ class UnitResult:
     def succeeded(self) -> bool:
         return self.error is None
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data."""
+        return json.loads(self.to_json())
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str)
 
     @classmethod
     def from_json(cls, text: str) -> UnitResult:
-        raw = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> UnitResult:
         return cls(
             table=raw["table"],
             uri=raw.get("uri"),

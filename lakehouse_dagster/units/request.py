@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,19 @@ class UnitRequest:
             raise ValueError(f"{self.table} is partitioned by day: give a partition (start and end date)")
         return self.partition
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (dates as ISO strings)."""
+        return json.loads(self.to_json())
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str)
 
     @classmethod
     def from_json(cls, text: str) -> UnitRequest:
-        raw = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> UnitRequest:
         partition = raw.get("partition")
         return cls(
             table=raw["table"],

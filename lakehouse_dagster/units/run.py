@@ -20,11 +20,15 @@ RETRIES = 4
 
 
 def build_of(table: Table) -> Build:
-    """A table's build: file ingestion, change application, or its own function."""
+    """A table's build: file ingestion, stream ingestion, change application, or its own function."""
     if table.source is not None:
         from lakehouse_dagster.ingest.unit import ingest_files
 
         return ingest_files
+    if table.stream is not None:
+        from lakehouse_dagster.stream.unit import ingest_stream_records
+
+        return ingest_stream_records
     if table.cdc is not None:
         from lakehouse_dagster.cdc.apply import apply_changes
 

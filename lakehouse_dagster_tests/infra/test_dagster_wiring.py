@@ -8,6 +8,7 @@ Sources of truth:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -33,7 +34,7 @@ DECLARED = {variable.name: variable for variable in ENVIRONMENT_VARIABLES}
 NEEDED_IN_PROD = {
     variable.name
     for variable in ENVIRONMENT_VARIABLES
-    if Deployment.PROD in variable.required_in or variable.planned_for is not None
+    if Deployment.PROD in variable.required_in or variable.planned_for is not None or variable.terraform
 }
 
 
@@ -104,6 +105,29 @@ def test_prod_values_follow_the_layout_contract() -> None:
     assert wiring[mapping["LAKEHOUSE_ROOT"]].startswith('s3://${module.lake_storage.bucket_names["silver"]}/')
     assert wiring[mapping["AWS_ROLE_ARN"]] == "module.iam.dagster_role_arn"
     assert wiring[mapping["LAKEHOUSE_DATABRICKS_CLUSTER_POLICY_ID"]].endswith(".cluster_policy_id")
+    assert wiring[mapping["LAKEHOUSE_UNIT_RUNNER"]] == "databricks"
+    assert wiring[mapping["LAKEHOUSE_DATABRICKS_VOLUME"]] == "module.databricks_workspace.pipes_volume_path"
+    assert (
+        wiring[mapping["LAKEHOUSE_DATABRICKS_ARTIFACTS"]]
+        == "module.databricks_workspace.artifacts_volume_path"
+    )
+    assert wiring[mapping["LAKEHOUSE_DATABRICKS_CLUSTER_TAGS"]] == (
+        "jsonencode(module.databricks_workspace.cluster_tags)"
+    ), "the tags the cluster policy fixes"
+    assert wiring[mapping["LAKEHOUSE_DATABRICKS_INSTANCE_PROFILE_ARN"]].endswith(".instance_profile_arn")
+    for variable in ("LAKEHOUSE_DATABRICKS_MIN_WORKERS", "LAKEHOUSE_DATABRICKS_MAX_WORKERS"):
+        assert wiring[mapping[variable]].startswith("tostring("), f"{variable}: env values are strings"
+
+
+def test_the_pipes_volumes_are_in_the_ops_schema_of_the_catalog() -> None:
+    from .terraform_config import child_module
+
+    databricks = child_module("databricks_workspace")
+    (volumes,) = databricks.resources("databricks_volume").values()
+    assert text(volumes.get("schema_name")) == 'databricks_schema.layer["ops"].name'
+    assert text(volumes.get("catalog_name")) == "databricks_catalog.lakehouse.name"
+    assert text(volumes.get("volume_type")) == "MANAGED"
+    assert set(volumes.get("for_each")) == {"pipes", "artifacts"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,14 +204,34 @@ def test_render_writes_every_variable(render_module: ModuleType) -> None:
     assert secret_mapping().keys() <= referenced
 
 
-def test_render_takes_secret_values_from_the_environment(render_module: ModuleType) -> None:
+def test_render_takes_secret_values_from_the_environment(render_module: ModuleType, monkeypatch) -> None:
     environ = {name: f"secret-{name}" for name in secret_mapping()}
     lines = render_module.render(fake_outputs(), secrets="env", environ=environ)
     for name in secret_mapping():
         assert f"{name}=secret-{name}" in lines
+    # OAuth or a token: the secret that is not used is optional, and left out.
     del environ["DATABRICKS_TOKEN"]
+    lines = render_module.render(fake_outputs(), secrets="env", environ=environ)
+    assert not any(line.startswith("DATABRICKS_TOKEN=") for line in lines)
+    assert any(line.startswith("# DATABRICKS_TOKEN: optional secret, not set") for line in lines)
+    # A secret the code requires in prod must have its value.
+    required = tuple(
+        dataclasses.replace(v, required_in=frozenset({Deployment.PROD}))
+        if v.name == "DATABRICKS_TOKEN"
+        else v
+        for v in ENVIRONMENT_VARIABLES
+    )
+    monkeypatch.setattr(render_module, "ENVIRONMENT_VARIABLES", required)
     with pytest.raises(render_module.RenderError, match="DATABRICKS_TOKEN"):
         render_module.render(fake_outputs(), secrets="env", environ=environ)
+
+
+def test_render_accepts_an_empty_optional_value_and_leaves_it_out(render_module: ModuleType) -> None:
+    outputs = fake_outputs()
+    outputs["dagster_environment"]["value"]["LAKEHOUSE_DATABRICKS_CLUSTER_ID"] = ""
+    lines = render_module.render(outputs, secrets="reference", environ={})
+    assert not any(line.startswith("LAKEHOUSE_DATABRICKS_CLUSTER_ID") for line in lines)
+    assert "LAKEHOUSE_DATABRICKS_COMPUTE=value-of-databricks_compute" in lines
 
 
 @pytest.mark.parametrize("variable", sorted(NEEDED_IN_PROD))

@@ -1,5 +1,6 @@
 # Databricks workspace objects of the lakehouse:
 # - the instance profile and the cluster policy of the job clusters that the Pipes engine submits;
+# - the volumes of the Pipes runner (the project's wheel, Pipes' context and messages);
 # - Unity Catalog: external locations on the lake buckets, the catalog and its layer schemas, grants;
 # - PII masking of e-mail columns (SQL function + ALTER TABLE ... SET MASK, run by a job);
 # - a secret scope for job secrets.
@@ -103,6 +104,24 @@ resource "databricks_schema" "layer" {
   catalog_name = databricks_catalog.lakehouse.name
   name         = each.key
   comment      = "Lakehouse ${each.key} layer (managed by Terraform)"
+}
+
+# Volumes of the Dagster Pipes runner, in the ops schema: "artifacts" holds the project's wheel
+# that job clusters install (`make wheel`, then upload it); "pipes" holds the context and the
+# messages Pipes exchanges with each run (a temporary folder per run, deleted after it). Managed
+# volumes: their files live in the catalog's storage; the engineers group (with the Dagster
+# service principal) reads and writes them through the catalog grants below.
+resource "databricks_volume" "pipes_runner" {
+  for_each = {
+    artifacts = "Wheels of the lakehouse code that Databricks job runs install (managed by Terraform)."
+    pipes     = "Dagster Pipes context and messages of the lakehouse's job runs (managed by Terraform)."
+  }
+
+  name         = each.key
+  catalog_name = databricks_catalog.lakehouse.name
+  schema_name  = databricks_schema.layer["ops"].name
+  volume_type  = "MANAGED"
+  comment      = each.value
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -468,3 +468,79 @@ resource "aws_iam_role_policy" "dagster" {
   role   = aws_iam_role.dagster.id
   policy = data.aws_iam_policy_document.dagster.json
 }
+
+# ==============================================================================================
+# Dagster serving: read silver and gold (Delta logs for Glue, gold rows for the warehouse), stage
+# loads under one prefix of gold, register tables in the lake's Glue database, load Redshift.
+# ==============================================================================================
+
+locals {
+  glue_prefix = "arn:${local.partition}:glue:${local.region}:${local.account_id}"
+}
+
+data "aws_iam_policy_document" "dagster_serving" {
+  #checkov:skip=CKV_AWS_356:redshift-data DescribeStatement, GetStatementResult and CancelStatement have no resource-level permission; they are limited to the statements this role ran (statement-owner condition).
+  statement {
+    sid       = "ListSilverAndGold"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [var.lake_bucket_arns["silver"], var.lake_bucket_arns["gold"]]
+  }
+
+  statement {
+    sid       = "ReadSilverAndGold"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.lake_bucket_arns["silver"]}/*", "${var.lake_bucket_arns["gold"]}/*"]
+  }
+
+  statement {
+    sid       = "StageWarehouseLoads"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${var.lake_bucket_arns["gold"]}/${var.warehouse_staging_prefix}/*"]
+  }
+
+  statement {
+    sid       = "UseTheLakeKeyThroughS3"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.lake_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid     = "RegisterLakeTablesInGlue"
+    actions = ["glue:GetDatabase", "glue:GetTable", "glue:CreateTable", "glue:UpdateTable"]
+    resources = [
+      "${local.glue_prefix}:catalog",
+      var.glue_database_arn,
+      "${local.glue_prefix}:table/${var.glue_database_name}/*",
+    ]
+  }
+
+  statement {
+    sid       = "LoadTheWarehouse"
+    actions   = ["redshift-data:ExecuteStatement", "redshift-data:BatchExecuteStatement", "redshift-serverless:GetCredentials"]
+    resources = [var.warehouse_workgroup_arn]
+  }
+
+  statement {
+    sid       = "FollowOwnStatements"
+    actions   = ["redshift-data:DescribeStatement", "redshift-data:GetStatementResult", "redshift-data:CancelStatement"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "redshift-data:statement-owner-iam-userid"
+      values   = ["$${aws:userid}"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "dagster_serving" {
+  name   = "serve-gold-register-tables"
+  role   = aws_iam_role.dagster.id
+  policy = data.aws_iam_policy_document.dagster_serving.json
+}

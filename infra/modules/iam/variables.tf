@@ -72,3 +72,24 @@ variable "dagster_trusted_principal_arns" {
     error_message = "Give at least one IAM role ARN; account roots and wildcards are not accepted."
   }
 }
+
+variable "glue_database_name" {
+  description = "Glue database in which Dagster registers the silver and gold tables."
+  type        = string
+}
+
+variable "glue_database_arn" {
+  description = "ARN of that Glue database."
+  type        = string
+}
+
+variable "warehouse_workgroup_arn" {
+  description = "Redshift Serverless workgroup that Dagster loads gold into (Data API, temporary credentials)."
+  type        = string
+}
+
+variable "warehouse_staging_prefix" {
+  description = "Prefix of the gold bucket where Dagster stages the Parquet files that Redshift COPYs (the code's REDSHIFT_STAGING)."
+  type        = string
+  default     = "_serving_staging"
+}

@@ -15,6 +15,7 @@ from lakehouse_dagster.quality import rules
 from lakehouse_dagster.quality.checks import CheckOutcome
 from lakehouse_dagster.quality.expectations import Action, Expectation
 from lakehouse_dagster.quality.table_checks import table_check
+from lakehouse_dagster.serving.spec import Serving
 from lakehouse_dagster.units.context import UnitContext
 from lakehouse_dagster.units.report import UnitResult
 from lakehouse_dagster.units.writes import overwrite_table
@@ -174,6 +175,7 @@ DOMAIN = Domain(
         ),
         Table(
             name=CUSTOMER_SEGMENTS,
+            serving=Serving(),
             description="Customers, share of all customers and average days since activity, by segment "
             "and country.",
             build=build_customer_segments,

@@ -24,6 +24,7 @@ from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality import rules
 from lakehouse_dagster.quality.expectations import Action, Expectation, passing
 from lakehouse_dagster.quality.table_checks import TableCheck, references, row_count_anomaly
+from lakehouse_dagster.serving.spec import Serving
 from lakehouse_dagster.units.context import UnitContext
 from lakehouse_dagster.units.report import UnitResult
 from lakehouse_dagster.units.writes import overwrite_table, replace_partitions
@@ -381,6 +382,7 @@ DOMAIN = Domain(
         ),
         Table(
             name=DAILY_SALES,
+            serving=Serving(),
             description="Per order date, product category and currency: orders, units, revenue, average "
             "order value and cancelled share. Cancelled orders count as orders, not as revenue.",
             build=build_daily_sales,
@@ -426,6 +428,7 @@ DOMAIN = Domain(
         ),
         Table(
             name=CUSTOMER_360,
+            serving=Serving(),
             description="One row per sales customer: orders, USD revenue, first and last order, days since "
             "the last order and segment (active <= 30 days, recent <= 90, else inactive).",
             build=build_customer_360,
@@ -483,6 +486,7 @@ DOMAIN = Domain(
         ),
         Table(
             name=PRODUCT_PERFORMANCE,
+            serving=Serving(),
             description="Per product: orders, units, USD revenue, cancel rate (share of units in cancelled "
             "orders) and rank by revenue within its category.",
             build=build_product_performance,

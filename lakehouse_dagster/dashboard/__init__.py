@@ -1,0 +1,1 @@
+"""The BI dashboard over the warehouse (``make dashboard``): a Streamlit app, and its queries."""

@@ -1,0 +1,372 @@
+"""The warehouse on Redshift Serverless: the production deployment's warehouse.
+
+Through the Redshift Data API (boto3), with the IAM credentials of the default chain: the
+Dagster role gets temporary database credentials for the workgroup, no password anywhere.
+A load writes the lake rows as Parquet to a staging prefix in S3, then runs one
+``BatchExecuteStatement``, which Redshift runs as one transaction: ``COPY`` the Parquet
+files into a temporary table (``IAM_ROLE default``: the namespace's role reads the staging
+prefix), create the table or add new columns, ``LOCK``, delete the range (or every row),
+insert the staged rows, record the load. The staged files are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import PrivateAttr
+
+from lakehouse_dagster.lake.layout import join_uri
+from lakehouse_dagster.serving.schema import Column, plan_schema, warehouse_columns
+from lakehouse_dagster.serving.spec import LOADED_AT, SERVING_SCHEMA, DateRange, ServedTable
+from lakehouse_dagster.serving.warehouse import LOADS_TABLE, LoadRecord, LoadResult, Warehouse
+
+#: Redshift's TEXT is VARCHAR(256); serve text in the widest VARCHAR.
+TEXT = "character varying(65535)"
+#: Parquet files of at most this many rows each (COPY loads the files of a prefix in parallel).
+ROWS_PER_FILE = 1_000_000
+_DONE = {"FINISHED", "FAILED", "ABORTED"}
+
+
+class RedshiftError(RuntimeError):
+    pass
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def qualified(name: str) -> str:
+    return f"{quote(SERVING_SCHEMA)}.{quote(name)}"
+
+
+def load_statements(
+    table: ServedTable,
+    wanted: Sequence[Column],
+    existing: Sequence[Column] | None,
+    *,
+    staged_uri: str,
+    window: DateRange | None,
+    source_version: int,
+    run_id: str,
+) -> list[str]:
+    """The SQL of one load, run by Redshift as one transaction, in order."""
+    target = qualified(table.name)
+    names = ", ".join(quote(column.name) for column in wanted)
+    definitions = ", ".join(f"{quote(c.name)} {c.type}" for c in wanted)
+    statements = [
+        f"CREATE TEMPORARY TABLE lakehouse_stage ({definitions})",
+        f"COPY lakehouse_stage FROM {literal(staged_uri.rstrip('/') + '/')} "
+        "IAM_ROLE default FORMAT AS PARQUET",
+    ]
+    if existing is None:
+        key = f", PRIMARY KEY ({', '.join(quote(c) for c in table.primary_key)})" if table.primary_key else ""
+        sort = f" SORTKEY ({quote(table.partition_column)})" if table.partition_column else ""
+        statements.append(
+            f"CREATE TABLE {target} ({definitions}, {quote(LOADED_AT)} timestamptz NOT NULL{key}){sort}"
+        )
+    else:
+        plan = plan_schema(table.qualified, table.source, list(existing), list(wanted))
+        statements += [f"ALTER TABLE {target} ADD COLUMN {quote(c.name)} {c.type}" for c in plan.add]
+    statements.append(f"LOCK {target}")
+    if window is not None:
+        column = quote(table.partition_column or "")
+        start, end = literal(window.start), literal(window.end)
+        statements.append(f"DELETE FROM {target} WHERE {column} >= {start} AND {column} < {end}")
+    else:
+        statements.append(f"DELETE FROM {target}")
+    statements += [
+        f"INSERT INTO {target} ({names}, {quote(LOADED_AT)}) SELECT {names}, SYSDATE FROM lakehouse_stage",
+        f"INSERT INTO {qualified(LOADS_TABLE)} (table_name, window_start, window_end, source, "
+        "source_version, rows_loaded, run_id, loaded_at) SELECT "
+        + ", ".join(
+            [
+                literal(table.name),
+                f"{literal(window.start)}::date" if window else "NULL::date",
+                f"{literal(window.end)}::date" if window else "NULL::date",
+                literal(table.source),
+                literal(source_version),
+                "(SELECT count(*) FROM lakehouse_stage)",
+                literal(run_id),
+                "SYSDATE",
+            ]
+        ),
+    ]
+    return statements
+
+
+def parquet_parts(rows: pa.RecordBatchReader, rows_per_file: int = ROWS_PER_FILE) -> Iterator[bytes]:
+    """The rows as Parquet files of at most ``rows_per_file`` rows (none for no rows)."""
+    buffer, writer, in_file = None, None, 0
+    for batch in rows:
+        if batch.num_rows == 0:
+            continue
+        if writer is None:
+            buffer = io.BytesIO()
+            writer = pq.ParquetWriter(buffer, rows.schema)
+        writer.write_batch(batch)
+        in_file += batch.num_rows
+        if in_file >= rows_per_file:
+            writer.close()
+            yield buffer.getvalue()  # type: ignore[union-attr]
+            buffer, writer, in_file = None, None, 0
+    if writer is not None:
+        writer.close()
+        yield buffer.getvalue()  # type: ignore[union-attr]
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an S3 URI: {uri!r}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return bucket, key
+
+
+class RedshiftWarehouse(Warehouse):
+    """Redshift Serverless through the Data API; loads are staged as Parquet under ``staging_uri``."""
+
+    workgroup: str
+    database: str
+    #: ``s3://bucket/prefix`` the namespace's default IAM role may read, the Dagster role write.
+    staging_uri: str
+    region_name: str | None = None
+    #: Tests point the clients at a moto server.
+    endpoint_url: str | None = None
+    poll_seconds: float = 0.5
+
+    _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "redshift"
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            import boto3
+
+            self._clients[service] = boto3.client(
+                service, region_name=self.region_name, endpoint_url=self.endpoint_url
+            )
+        return self._clients[service]
+
+    # Statements -----------------------------------------------------------------------------------
+
+    def _wait(self, statement_id: str) -> dict[str, Any]:
+        client = self._client("redshift-data")
+        while True:
+            described = client.describe_statement(Id=statement_id)
+            if described["Status"] in _DONE:
+                break
+            time.sleep(self.poll_seconds)
+        if described["Status"] != "FINISHED":
+            raise RedshiftError(
+                f"Redshift workgroup {self.workgroup}: {described['Status']}: {described.get('Error', '')}"
+            )
+        return described
+
+    def execute(self, statements: Sequence[str]) -> None:
+        """Run ``statements`` as one transaction."""
+        response = self._client("redshift-data").batch_execute_statement(
+            WorkgroupName=self.workgroup, Database=self.database, Sqls=list(statements)
+        )
+        self._wait(response["Id"])
+
+    def query(self, statement: str) -> list[list[Any]]:
+        client = self._client("redshift-data")
+        response = client.execute_statement(
+            WorkgroupName=self.workgroup, Database=self.database, Sql=statement
+        )
+        described = self._wait(response["Id"])
+        if not described.get("HasResultSet"):
+            return []
+        rows, token = [], None
+        while True:
+            page = client.get_statement_result(Id=response["Id"], **({"NextToken": token} if token else {}))
+            rows += [[_value(field) for field in record] for record in page["Records"]]
+            token = page.get("NextToken")
+            if not token:
+                return rows
+
+    # Loads ----------------------------------------------------------------------------------------
+
+    def load(
+        self,
+        table: ServedTable,
+        rows: pa.RecordBatchReader,
+        *,
+        window: DateRange | None,
+        source_version: int,
+        run_id: str,
+    ) -> LoadResult:
+        wanted = warehouse_columns(rows.schema, text_type=TEXT)
+        self._bootstrap()
+        existing = self.columns(table.name)
+        if existing is not None:
+            plan_schema(table.qualified, table.source, existing, wanted)  # fail before staging anything
+        staged = join_uri(self.staging_uri, table.name, uuid.uuid4().hex)
+        keys = self.stage(staged, rows)
+        try:
+            self.execute(
+                load_statements(
+                    table,
+                    wanted,
+                    existing,
+                    staged_uri=staged,
+                    window=window,
+                    source_version=source_version,
+                    run_id=run_id,
+                )
+                if keys
+                else _empty_load(table, wanted, existing, window, source_version, run_id)
+            )
+        finally:
+            self.unstage(staged, keys)
+        record = self.query(
+            f"SELECT rows_loaded, loaded_at FROM {qualified(LOADS_TABLE)} "
+            f"WHERE table_name = {literal(table.name)} AND run_id = {literal(run_id)} "
+            "ORDER BY loaded_at DESC LIMIT 1"
+        )
+        loaded_rows, loaded_at = record[0] if record else (0, datetime.now())
+        return LoadResult(
+            table=table.qualified,
+            rows=int(loaded_rows),
+            loaded_at=_timestamp(loaded_at),
+            window=window,
+            created=existing is None,
+            columns_added=tuple(
+                c.name for c in wanted if existing is not None and c.name not in {e.name for e in existing}
+            ),
+        )
+
+    def stage(self, staged_uri: str, rows: pa.RecordBatchReader) -> list[str]:
+        """Write the rows as Parquet files under ``staged_uri``; return their keys."""
+        bucket, prefix = split_s3_uri(staged_uri)
+        keys = []
+        for number, part in enumerate(parquet_parts(rows)):
+            key = f"{prefix.rstrip('/')}/part-{number:05d}.parquet"
+            self._client("s3").upload_fileobj(io.BytesIO(part), bucket, key)
+            keys.append(key)
+        return keys
+
+    def unstage(self, staged_uri: str, keys: list[str]) -> None:
+        bucket, _ = split_s3_uri(staged_uri)
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            self._client("s3").delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk]})
+
+    def _bootstrap(self) -> None:
+        self.execute(
+            [
+                f"CREATE SCHEMA IF NOT EXISTS {quote(SERVING_SCHEMA)}",
+                f"CREATE TABLE IF NOT EXISTS {qualified(LOADS_TABLE)} (table_name varchar(128) NOT NULL, "
+                "window_start date, window_end date, source varchar(256) NOT NULL, "
+                "source_version bigint NOT NULL, rows_loaded bigint NOT NULL, run_id varchar(128) NOT NULL, "
+                "loaded_at timestamptz NOT NULL)",
+            ]
+        )
+
+    def columns(self, name: str) -> list[Column] | None:
+        rows = self.query(
+            "SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
+            f"FROM svv_columns WHERE table_schema = {literal(SERVING_SCHEMA)} "
+            f"AND table_name = {literal(name)} ORDER BY ordinal_position"
+        )
+        if not rows:
+            return None
+        return [
+            Column(column, _type(data_type, length, precision, scale))
+            for column, data_type, length, precision, scale in rows
+            if column != LOADED_AT
+        ]
+
+    # Reads ----------------------------------------------------------------------------------------
+
+    def row_count(self, table: ServedTable) -> int | None:
+        if self.columns(table.name) is None:
+            return None
+        return int(self.query(f"SELECT count(*) FROM {qualified(table.name)}")[0][0])
+
+    def counts_by_day(self, table: ServedTable, window: DateRange | None = None) -> dict[date, int]:
+        if table.partition_column is None:
+            raise ValueError(f"{table.qualified} is not partitioned by day")
+        if self.columns(table.name) is None:
+            return {}
+        column = quote(table.partition_column)
+        where = (
+            f" WHERE {column} >= {literal(window.start)} AND {column} < {literal(window.end)}"
+            if window
+            else ""
+        )
+        rows = self.query(f"SELECT {column}, count(*) FROM {qualified(table.name)}{where} GROUP BY 1")
+        return {date.fromisoformat(str(day)): int(n) for day, n in rows}
+
+    def loads(self, table: ServedTable) -> list[LoadRecord]:
+        rows = self.query(
+            f"SELECT window_start, window_end, max(loaded_at) FROM {qualified(LOADS_TABLE)} "
+            f"WHERE table_name = {literal(table.name)} GROUP BY 1, 2"
+        )
+        return [
+            LoadRecord(
+                date.fromisoformat(str(start)) if start else None,
+                date.fromisoformat(str(end)) if end else None,
+                _timestamp(loaded_at),
+            )
+            for start, end, loaded_at in rows
+        ]
+
+
+def _empty_load(
+    table: ServedTable,
+    wanted: Sequence[Column],
+    existing: Sequence[Column] | None,
+    window: DateRange | None,
+    source_version: int,
+    run_id: str,
+) -> list[str]:
+    """No rows to load: the same transaction without the COPY (COPY fails on an empty prefix)."""
+    statements = load_statements(
+        table,
+        wanted,
+        existing,
+        staged_uri="s3://unused/",
+        window=window,
+        source_version=source_version,
+        run_id=run_id,
+    )
+    return [s for s in statements if not s.startswith("COPY ")]
+
+
+def _value(field: dict[str, Any]) -> Any:
+    if field.get("isNull"):
+        return None
+    return next(iter(field.values()))
+
+
+def _type(data_type: str, length: Any, precision: Any, scale: Any) -> str:
+    if data_type == "character varying":
+        return f"character varying({length})"
+    if data_type == "numeric":
+        return f"numeric({precision},{scale})"
+    return data_type
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    text = str(value).replace(" ", "T")
+    parsed = datetime.fromisoformat(text if "+" in text or text.endswith("Z") else text + "+00:00")
+    return parsed
