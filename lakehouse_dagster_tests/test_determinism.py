@@ -1,13 +1,16 @@
 """The same input built two ways gives bit-identical tables, bronze to gold; no money is floating point.
 
 Build A: every unit in this process, one after another, without Dagster, on the session's engine
-(parallelism 2), with every file landed before the first unit; the daily partitions as one range.
+(parallelism 2), with every file landed and every record on the stream before the first unit; the
+daily partitions as one range, the stream in one micro-batch.
 
 Build B: through Dagster, on a second engine with another parallelism (3 partitions a stage).
 Bronze and silver run in process, twice: once with the files of a first wave (the DMS files but the
 late ones, two of the three customer files), then with the rest, so that bronze has other batches
 and AUTO CDC applies its changes in two steps. The facts and gold run each in a process of its own
-(``LAKEHOUSE_UNIT_RUNNER=subprocess``), the daily partitions as a backfill in two ranges.
+(``LAKEHOUSE_UNIT_RUNNER=subprocess``), the daily partitions as a backfill in two ranges. The
+clickstream (on the moto server's Kinesis) arrives in two waves: a micro-batch and silver.events after
+each, then the events' gold, each in a process of its own.
 
 Every table of both lakes is compared: its schema, and its rows sorted, every column compared bit
 for bit, but the columns that record when and in which run a row was written.
@@ -16,8 +19,8 @@ for bit, but the columns that record when and in which run a row was written.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -29,21 +32,28 @@ from lakehouse_dagster.declarations.table import Table
 from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.defs.partitions import range_tags
 from lakehouse_dagster.deployment import LakehouseSettings
+from lakehouse_dagster.domains.events.tables import DOMAIN as EVENTS_DOMAIN
+from lakehouse_dagster.domains.events.tables import SILVER_EVENTS
 from lakehouse_dagster.domains.sales.money import money_type
 from lakehouse_dagster.engine.sessions import EmbeddedSail
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import LakeLayout, TableName
 from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.sample_data.customers import generate_customers
+from lakehouse_dagster.sample_data.events import Clickstream
 from lakehouse_dagster.sample_data.retail import simulate_retail, write_landing
 from lakehouse_dagster.units.request import PartitionWindow
 from lakehouse_dagster_tests.exact import frame_rows
+from lakehouse_dagster_tests.streams import create_stream, put
 from lakehouse_dagster_tests.units import AS_OF, run_table
 
 #: When and in which run a row was written: the only columns two builds may differ in.
 RUN_COLUMNS = {"_ingested_at", "_batch_id", "_run_id", "_quarantined_at"}
 COMPARED_LAYERS = ("bronze", "silver", "gold", "quarantine")  # ops/ holds the runs' own records
 OTHER_PARALLELISM = "3"
+#: The clickstream's two waves: their events happen shortly before these times (UTC).
+WAVES = (datetime(2026, 11, 25, 10, 0, tzinfo=UTC), datetime(2026, 11, 25, 10, 20, tzinfo=UTC))
+EVENTS_PER_WAVE = 400
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,11 @@ def order_days(simulation) -> list[date]:
 
 
 @pytest.fixture(scope="module")
+def stream(moto_server) -> str:
+    return create_stream(moto_server, shards=2)
+
+
+@pytest.fixture(scope="module")
 def other_engine() -> Iterator[str]:
     """A second embedded engine that splits every stage into another number of partitions."""
     with pytest.MonkeyPatch.context() as patch:
@@ -88,11 +103,19 @@ def other_engine() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def build_b(landing, simulation, order_days, other_engine, spark, tmp_path_factory) -> Lake:
+def build_b(
+    landing, simulation, order_days, other_engine, spark, tmp_path_factory, moto_server, stream, postgres
+) -> Lake:
     root = tmp_path_factory.mktemp("build_b")
     unpartitioned = [table for table in REGISTRY.tables if not table.partitioned]
-    bronze_and_silver = [key(table) for table in unpartitioned if table.name.layer in ("bronze", "silver")]
-    gold = [key(table) for table in unpartitioned if table.name.layer == "gold"]
+    events = {key(table) for table in EVENTS_DOMAIN.tables}  # fed by the stream, in no job
+    bronze_and_silver = [
+        key(table)
+        for table in unpartitioned
+        if table.name.layer in ("bronze", "silver") and key(table) not in events
+    ]
+    gold = [key(table) for table in unpartitioned if table.name.layer == "gold" and key(table) not in events]
+    events_gold = [key(table) for table in EVENTS_DOMAIN.tables if table.name.layer == "gold"]
     middle = order_days[len(order_days) // 2]
     with pytest.MonkeyPatch.context() as patch:
         for name, value in {
@@ -101,13 +124,22 @@ def build_b(landing, simulation, order_days, other_engine, spark, tmp_path_facto
             "LAKEHOUSE_LANDING": str(landing),
             "LAKEHOUSE_SPARK_REMOTE": other_engine,
             "LAKEHOUSE_AS_OF_DATE": AS_OF.isoformat(),
+            "LAKEHOUSE_KINESIS_STREAM": stream,
+            "LAKEHOUSE_WAREHOUSE_URL": postgres.new(),  # jobs end with gold's copies in the warehouse
+            **moto_server.env(),
         }.items():
             patch.setenv(name, value)  # a unit's own process reads the same environment
         in_process = build_definitions(LakehouseSettings.from_env())
         patch.setenv("LAKEHOUSE_UNIT_RUNNER", "subprocess")
         own_process = build_definitions(LakehouseSettings.from_env())
         runs = Runs()
+        clicks = Clickstream(seed=17)
 
+        for wave in WAVES:
+            put(moto_server, stream, clicks.records(EVENTS_PER_WAVE, wave))
+            runs.materialize(in_process, "bronze_events_microbatch_job")
+            runs.materialize(in_process, None, [dg.AssetKey(SILVER_EVENTS.key_path)])
+        runs.materialize(own_process, None, events_gold)
         write_landing(simulation, landing, include_late=False)
         generate_customers(landing, rows=200, files=2, seed=5)
         runs.materialize(in_process, "lakehouse_job", bronze_and_silver)
@@ -126,18 +158,22 @@ class Runs:
     def __init__(self) -> None:
         self.instance = dg.DagsterInstance.ephemeral()
 
-    def materialize(self, defs: dg.Definitions, job: str, keys=None, tags=None) -> None:
-        result = defs.resolve_job_def(job).execute_in_process(
+    def materialize(self, defs: dg.Definitions, job: str | None, keys=None, tags=None) -> None:
+        """Runs ``job`` (None: the assets ``keys``, which no job has)."""
+        definition = defs.resolve_job_def(job) if job else defs.resolve_implicit_global_asset_job_def()
+        result = definition.execute_in_process(
             instance=self.instance, asset_selection=keys, tags=tags, raise_on_error=False
         )
         assert result.success, [event.message for event in result.all_events if event.is_step_failure]
 
 
 @pytest.fixture(scope="module")
-def build_a(build_b, landing, spark, order_days, tmp_path_factory) -> Lake:
-    """Built after B, when every file has landed (the same files, in the same folder)."""
+def build_a(build_b, landing, spark, order_days, tmp_path_factory, moto_server, stream) -> Lake:
+    """Built after B, when every file has landed and every record is on the stream (the same
+    files, in the same folder; the same stream, read from its start)."""
     root = tmp_path_factory.mktemp("build_a")
-    tables = DeltaTables(spark, LakeLayout.local(str(root), str(landing)))
+    layout = LakeLayout.local(str(root), str(landing))
+    tables = DeltaTables(spark, replace(layout, aws=moto_server.aws, landing_stream=stream))
     window = PartitionWindow(order_days[0], order_days[-1] + timedelta(days=1))
     for table in REGISTRY.tables:
         run_table(tables, table, partition=window if table.partitioned else None)

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import Automation, Freshness
+from lakehouse_dagster.domains.sales.money import EXACT, PRICE, ROUNDED
 from lakehouse_dagster.ingest.sources import BATCH_ID, RESCUED_DATA
 from lakehouse_dagster.lake.delta import DeltaTables, TimeSince
 from lakehouse_dagster.lake.layout import TableName
@@ -233,7 +234,7 @@ DOMAIN = Domain(
                 "event_type": ", ".join(events.EVENT_TYPES) + ".",
                 "event_time": "When the event happened (UTC), as the producer says.",
                 events.EVENT_DATE: "The day of event_time: the partition.",
-                "price": "Unit price (purchases and carts).",
+                "price": PRICE.doc("Unit price (purchases and carts), in the event's currency."),
                 **_LINEAGE_DOCS,
             },
         ),
@@ -255,7 +256,9 @@ DOMAIN = Domain(
             column_docs={
                 "minute": "The minute of event time (UTC).",
                 "events": "Events of the type in the minute.",
-                "revenue": "Sum of price x quantity of the minute's purchases.",
+                "revenue": EXACT.doc(
+                    "Sum of price x quantity of the minute's purchases (their currencies added as numbers)."
+                ),
             },
             column_lineage={
                 "minute": _from_silver("event_time"),
@@ -307,13 +310,15 @@ DOMAIN = Domain(
             automation=Automation.EAGER,
             serving=Serving(),
             column_docs={
-                "revenue": "Sum of price x quantity of the window's purchases.",
+                "revenue": EXACT.doc("Sum of price x quantity of the window's purchases, in the currency."),
+                "average_order_value": ROUNDED.doc("revenue / orders."),
                 "window_end": WINDOW_END_DOC,
             },
             column_lineage={
                 "orders": _from_silver("event_id"),
                 "units": _from_silver("quantity"),
                 "revenue": _from_silver("price", "quantity"),
+                "average_order_value": _from_silver("price", "quantity", "event_id"),
                 "currency": _from_silver("currency"),
             },
         ),
