@@ -12,6 +12,8 @@ from lakehouse_dagster.domains.sales.money import ROUNDED, USD_PER_UNIT, money_t
 from lakehouse_dagster.domains.sales.transforms import average_to_cents, rounded_to_cents, to_usd
 
 CENT = Decimal("0.01")
+#: Sail: "... is too large to store in a Decimal128"; Spark: NUMERIC_VALUE_OUT_OF_RANGE / overflow.
+OVERFLOW = r"too large|overflow|OUT_OF_RANGE"
 
 
 def expected_average(total: Decimal, count: int) -> Decimal | None:
@@ -89,3 +91,16 @@ def test_the_python_rule_is_half_up(value: str, rounded: str) -> None:
 def test_a_money_column_doc_states_its_type() -> None:
     assert money_type(ROUNDED.doc("Average order value.")) == "DECIMAL(18,2)"
     assert money_type("Units of orders not cancelled.") is None
+
+
+def test_a_total_too_large_for_its_type_fails_the_query_rather_than_turning_null(spark) -> None:
+    largest = "9999999999999999.99"  # DECIMAL(18,2)'s largest value
+    frame = spark.createDataFrame([(largest,), (largest,)], "amount string").select(
+        F.col("amount").cast("decimal(18,2)").alias("amount")
+    )
+    total = F.sum("amount")
+    assert frame.limit(1).select(rounded_to_cents(total).alias("t")).collect()[0].t == Decimal(largest)
+    with pytest.raises(Exception, match=OVERFLOW):
+        frame.select(rounded_to_cents(total).alias("t")).collect()
+    with pytest.raises(Exception, match=OVERFLOW):
+        frame.select(average_to_cents(total * 10**5, F.lit(1)).alias("a")).collect()
