@@ -16,7 +16,7 @@ import pytest
 from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.deployment import LakehouseSettings
 from lakehouse_dagster.domains.events.tables import LATENESS
-from lakehouse_dagster.domains.sales.money import round_money
+from lakehouse_dagster.domains.sales.money import USD_PER_UNIT, round_money
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.sample_data.events import EVENT_TYPES, ClickRecord, Clickstream
@@ -105,10 +105,17 @@ def expected_per_minute(events: pd.DataFrame) -> dict:
             len(group),
             group["user_id"].nunique(),
             group["session_id"].nunique(),
-            sum(group.loc[group["event_type"] == "purchase", "amount"], Decimal(0)),
+            round_money(
+                sum(map(in_usd, group.loc[group["event_type"] == "purchase"].itertuples()), Decimal(0))
+            ),
         )
         for (minute, kind), group in grouped
     }
+
+
+def in_usd(event) -> Decimal:
+    """The purchase's exact amount at its currency's reference rate (none: nothing)."""
+    return event.amount * USD_PER_UNIT.get(event.currency, Decimal(0))
 
 
 def expected_last_hour(events: pd.DataFrame) -> tuple[dict, dict]:
@@ -176,7 +183,12 @@ def test_gold_follows_the_stream_through_declarative_automation(
     ]
 
     per_minute = {
-        (r["minute"].astimezone(UTC), r["event_type"]): (r["events"], r["users"], r["sessions"], r["revenue"])
+        (r["minute"].astimezone(UTC), r["event_type"]): (
+            r["events"],
+            r["users"],
+            r["sessions"],
+            r["revenue_usd"],
+        )
         for r in read(tables, "gold", "events_per_minute")
     }
     assert per_minute == expected_per_minute(events)
