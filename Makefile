@@ -86,6 +86,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/warehouse_load.py
 	$(BIN)/python benchmarks/cdc_incremental.py
 	$(BIN)/python benchmarks/events_latency.py
+	$(BIN)/python benchmarks/maintenance.py
 
 ## wheel: build dist/lakehouse_dagster-<version>-py3-none-any.whl, what Databricks clusters install
 ## (its core dependencies only; see docs/deploying-to-databricks.md)

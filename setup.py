@@ -34,6 +34,8 @@ DAGSTER = [
     # The Databricks runner (Pipes clients, the workspace SDK); dagster-databricks needs databricks-sdk<0.61.
     "dagster-databricks==0.29.27",
     "databricks-sdk==0.60.0",
+    # Optional Slack alerts, besides SNS (production) and the local alerts file.
+    "dagster-slack==0.29.27",
 ]
 # The BI dashboard over the warehouse (`make dashboard`).
 DASHBOARD = ["streamlit==1.67.0", "psycopg[binary]==3.3.9"]

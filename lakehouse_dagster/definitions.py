@@ -1,10 +1,10 @@
 """The code location: ``dagster dev`` and ``dagster definitions validate`` load ``defs``.
 
 Everything is derived from the registry's declarations: an asset per table, its checks, a
-serving asset per served table, the jobs and schedules, a sensor per partitioning that late
-changes touch, the file sensors (folder listing, or S3 events through SQS), a micro-batch
-sensor per stream table, and the automation condition sensor (running by default) that keeps
-the real-time tables fresh.
+serving asset per served table, a maintenance asset per table, the jobs and schedules, a sensor
+per partitioning that late changes touch, the file sensors (folder listing, or S3 events through
+SQS), a micro-batch sensor per stream table, and the automation condition sensor (running by
+default) that keeps the real-time tables fresh; besides them, the alert sensors.
 """
 
 from __future__ import annotations
@@ -14,17 +14,20 @@ import warnings
 import dagster as dg
 
 from lakehouse_dagster.declarations.table import DEFAULT_REGISTRY, load_registry
+from lakehouse_dagster.defs.alerts import check_failure_sensor, run_failure_alert_sensor
 from lakehouse_dagster.defs.assets import table_asset
 from lakehouse_dagster.defs.events_sensor import events_sensor
 from lakehouse_dagster.defs.jobs import SPARK_TAGS, build_jobs, build_schedules
 from lakehouse_dagster.defs.landing import landing_files_job
 from lakehouse_dagster.defs.landing_sensor import landing_sensor
+from lakehouse_dagster.defs.maintenance import maintenance_asset, maintenance_job, maintenance_schedules
 from lakehouse_dagster.defs.partitions import partitions_definition
 from lakehouse_dagster.defs.resources import build_resources, executor_for, warehouse_resource
 from lakehouse_dagster.defs.sensors import touched_partitions_sensor
 from lakehouse_dagster.defs.serving import freshness_check, serving_asset
 from lakehouse_dagster.defs.stream_sensor import automation_sensor, stream_jobs_and_sensors
 from lakehouse_dagster.deployment import LakehouseSettings
+from lakehouse_dagster.quality.checks import Severity
 
 
 def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_REGISTRY) -> dg.Definitions:
@@ -54,10 +57,17 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
             if table.serving is not None
         ]
         schema_change_checks = dg.build_column_schema_change_checks(assets=assets)
+    tables = [table for _, table in resolved]
+    maintenance = maintenance_job(tables)
+    monitoring = settings.monitoring
     sensors = [
-        touched_partitions_sensor(registry, p, jobs[p.job], partitions[p])
-        for p in registry.partitionings()
-        if registry.touching(p)
+        *(
+            touched_partitions_sensor(registry, p, jobs[p.job], partitions[p])
+            for p in registry.partitionings()
+            if registry.touching(p)
+        ),
+        check_failure_sensor(Severity(monitoring.alert_severity.value.upper()), monitoring.dagster_url),
+        run_failure_alert_sensor(monitoring.dagster_url),
     ]
     files_job = landing_files_job(registry, SPARK_TAGS)
     # With a queue of S3 events, the events sensor runs and the listing sensor waits stopped.
@@ -80,14 +90,17 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
     )
     sensors += [*stream_sensors, automation_sensor(settings.stream_interval_seconds)]
     return dg.Definitions(
-        assets=assets,
+        assets=[*assets, *(maintenance_asset(table, settings.as_of_date) for table in tables)],
         asset_checks=[
             # Compare each materialisation's dagster/column_schema with the one before.
             *schema_change_checks,
             *(freshness_check(table) for _, table in resolved if table.serving is not None),
         ],
-        jobs=[*jobs.values(), files_job, *stream_jobs],
-        schedules=build_schedules(registry, jobs),
+        jobs=[*jobs.values(), files_job, *stream_jobs, maintenance],
+        schedules=[
+            *build_schedules(registry, jobs),
+            *maintenance_schedules(tables, maintenance, registry.default_maintenance.cron),
+        ],
         sensors=sensors,
         resources=build_resources(settings, registry_path),
         executor=executor_for(settings),

@@ -153,6 +153,39 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         terraform=True,
     ),
     EnvironmentVariable(
+        "LAKEHOUSE_ALERTS_TOPIC_ARN",
+        "SNS topic that alerts on failed checks and runs are published to (prod; the alarm topic).",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_METRICS_NAMESPACE",
+        "CloudWatch namespace of the materialisation metrics (prod); the alarms and dashboard watch it.",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_DAGSTER_URL",
+        "Base URL of the Dagster UI, for the run links of alerts. Default locally http://127.0.0.1:3000.",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_SLACK_CHANNEL",
+        "Optional Slack channel that alerts are also posted to (with LAKEHOUSE_SLACK_TOKEN).",
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_SLACK_TOKEN",
+        "Slack bot token (chat:write) of the alerts, when LAKEHOUSE_SLACK_CHANNEL is set.",
+        terraform=True,
+        secret=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_ALERT_SEVERITY",
+        "Failed checks that alert: error (default: blocking checks) or warn (every failed check).",
+    ),
+    EnvironmentVariable(
         "AWS_REGION",
         "AWS region of the lake buckets, the events queue and the stream (us-east-1 against a local "
         "endpoint when unset).",
@@ -317,6 +350,29 @@ class WarehouseSettings:
     region: str | None = None
 
 
+#: Where `make dev` serves the Dagster UI.
+LOCAL_DAGSTER_URL = "http://127.0.0.1:3000"
+
+
+class AlertSeverity(StrEnum):
+    ERROR = "error"
+    WARN = "warn"
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """Where alerts and metrics go: SNS, CloudWatch and optionally Slack in production; a file
+    and the lake (``ops.metrics``) elsewhere."""
+
+    alerts_topic_arn: str | None = None
+    metrics_namespace: str | None = None
+    dagster_url: str | None = LOCAL_DAGSTER_URL
+    slack_channel: str | None = None
+    #: Whether a Slack token is set (its value is read at run time, never kept in config).
+    slack_token_set: bool = False
+    alert_severity: AlertSeverity = AlertSeverity.ERROR
+
+
 @dataclass(frozen=True)
 class LakehouseSettings:
     """Everything a deployment decides, resolved from the environment once."""
@@ -335,6 +391,7 @@ class LakehouseSettings:
     #: The SQS queue of the landing bucket's "Object Created" events.
     events_queue_url: str | None = None
     stream_interval_seconds: int = DEFAULT_STREAM_INTERVAL_SECONDS
+    monitoring: MonitoringSettings = field(default_factory=lambda: MonitoringSettings())
 
     @property
     def aws(self) -> AwsConfig:
@@ -411,6 +468,7 @@ class LakehouseSettings:
             ),
             events_queue_url=value("LAKEHOUSE_EVENTS_QUEUE_URL"),
             stream_interval_seconds=_seconds(value, "LAKEHOUSE_STREAM_INTERVAL_SECONDS"),
+            monitoring=_monitoring(value, deployment),
         )
 
 
@@ -473,6 +531,28 @@ def _layout(value: Callable[[str], str | None], aws: AwsConfig) -> LakeLayout:
         catalog=catalog,
         aws=aws,
         landing_stream=value("LAKEHOUSE_KINESIS_STREAM"),
+    )
+
+
+def _monitoring(value: Callable[[str], str | None], deployment: Deployment) -> MonitoringSettings:
+    topic = value("LAKEHOUSE_ALERTS_TOPIC_ARN")
+    if topic is not None and not topic.startswith("arn:"):
+        raise SettingsError(
+            f"LAKEHOUSE_ALERTS_TOPIC_ARN={topic!r}: expected an SNS topic ARN (arn:aws:sns:...)"
+        )
+    url = value("LAKEHOUSE_DAGSTER_URL") or (LOCAL_DAGSTER_URL if deployment is not Deployment.PROD else None)
+    if url is not None and not url.startswith(("https://", "http://")):
+        raise SettingsError(f"LAKEHOUSE_DAGSTER_URL={url!r}: expected a URL like https://dagster.example.com")
+    channel, token = value("LAKEHOUSE_SLACK_CHANNEL"), value("LAKEHOUSE_SLACK_TOKEN") is not None
+    if channel is not None and not token:
+        raise SettingsError("LAKEHOUSE_SLACK_CHANNEL is set: alerts to Slack need LAKEHOUSE_SLACK_TOKEN")
+    return MonitoringSettings(
+        alerts_topic_arn=topic,
+        metrics_namespace=value("LAKEHOUSE_METRICS_NAMESPACE"),
+        dagster_url=url.rstrip("/") if url else None,
+        slack_channel=channel,
+        slack_token_set=token,
+        alert_severity=_choice(value, "LAKEHOUSE_ALERT_SEVERITY", AlertSeverity, AlertSeverity.ERROR),
     )
 
 

@@ -24,6 +24,8 @@ from lakehouse_dagster.domains.sales.tables import ORDER_DATES
 from lakehouse_dagster.engine.resource import SparkResource
 from lakehouse_dagster.ingest.sources import FileSource
 from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.monitoring.metrics_sink import CloudWatchMetrics, LakeMetrics
+from lakehouse_dagster.monitoring.notifier import Notifier
 from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.runners.databricks import DatabricksRunner
 from lakehouse_dagster.runners.in_process import InProcessRunner
@@ -63,6 +65,9 @@ PROD_ENV = {  # dummy values of every setting the production deployment gets fro
     "LAKEHOUSE_GLUE_DATABASE": "acme_lake",
     "LAKEHOUSE_EVENTS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/acme-landing-events",
     "LAKEHOUSE_KINESIS_STREAM": "acme-events",
+    "LAKEHOUSE_ALERTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:lakehouse-prod-alarms",
+    "LAKEHOUSE_METRICS_NAMESPACE": "Lakehouse/prod",
+    "LAKEHOUSE_DAGSTER_URL": "https://dagster.acme.example",
 }
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -126,8 +131,10 @@ def describe(defs: dg.Definitions, registry: Registry) -> dict:
     for unresolved in defs.sensors:
         s = defs.resolve_sensor_def(unresolved.name)
         sensors[s.name] = {
-            # The automation condition sensor targets assets, not a job.
-            "job": None if isinstance(s, dg.AutomationConditionSensorDefinition) else s.job_name,
+            # The automation condition sensor targets assets, and the alert sensors request no runs.
+            "job": s.job_name
+            if s.targets and not isinstance(s, dg.AutomationConditionSensorDefinition)
+            else None,
             "default_status": s.default_status.value,
             "interval": s.minimum_interval_seconds,
         }
@@ -356,6 +363,36 @@ def test_production_serves_redshift_through_a_staging_prefix_of_gold_and_registe
     assert isinstance(catalog, GlueCatalog) and catalog.database == "acme_lake"
 
 
+def test_production_alerts_go_to_the_sns_topic_and_metrics_to_cloudwatch() -> None:
+    resources = definitions(PROD_ENV).resources
+    notifier, metrics = resources["notifier"], resources["metrics"]
+    assert isinstance(notifier, Notifier) and isinstance(metrics, CloudWatchMetrics)
+    assert notifier.destinations() == ["sns", "log"]
+    assert (notifier.sns_topic_arn, notifier.region_name) == (
+        PROD_ENV["LAKEHOUSE_ALERTS_TOPIC_ARN"],
+        "eu-west-1",
+    )
+    assert (metrics.namespace, metrics.region_name) == ("Lakehouse/prod", "eu-west-1")
+    with_slack = {**PROD_ENV, "LAKEHOUSE_SLACK_CHANNEL": "#data-alerts", "LAKEHOUSE_SLACK_TOKEN": "xoxb-1"}
+    notifier = definitions(with_slack).resources["notifier"]
+    assert notifier.slack_channel == "#data-alerts"
+    assert notifier.slack_token == dg.EnvVar("LAKEHOUSE_SLACK_TOKEN"), "read at run time, never in config"
+    with pytest.raises(SettingsError, match=r"LAKEHOUSE_SLACK_CHANNEL is set: .* need LAKEHOUSE_SLACK_TOKEN"):
+        definitions({**PROD_ENV, "LAKEHOUSE_SLACK_CHANNEL": "#data-alerts"})
+    with pytest.raises(SettingsError, match="LAKEHOUSE_ALERTS_TOPIC_ARN='alarms': expected an SNS topic ARN"):
+        definitions({**PROD_ENV, "LAKEHOUSE_ALERTS_TOPIC_ARN": "alarms"})
+    with pytest.raises(SettingsError, match="LAKEHOUSE_ALERT_SEVERITY='all': expected one of error, warn"):
+        definitions({**PROD_ENV, "LAKEHOUSE_ALERT_SEVERITY": "all"})
+
+
+def test_locally_alerts_go_to_a_file_under_the_lake_root_and_metrics_to_ops_metrics() -> None:
+    resources = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}).resources
+    assert resources["notifier"].destinations() == ["file", "log"]
+    assert resources["notifier"].file_path == "/tmp/lake/_alerts/alerts.jsonl"
+    assert isinstance(resources["metrics"], LakeMetrics)
+    assert resources["metrics"].table_uri == "/tmp/lake/ops/metrics"
+
+
 def test_locally_the_warehouse_is_postgresql_and_nothing_is_registered_in_glue() -> None:
     resources = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}).resources
     assert isinstance(resources["warehouse"], PostgresWarehouse)
@@ -557,9 +594,10 @@ dg.EnvVar("LAKEHOUSE_F")
 
 
 def test_every_asset_has_a_freshness_policy_and_a_schema_change_check() -> None:
+    """Every asset of data: a table's maintenance asset holds no rows of its own."""
     defs = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"})
     graph = defs.resolve_asset_graph()
-    keys = set(graph.get_all_asset_keys())
+    keys = {key for key in graph.get_all_asset_keys() if graph.get(key).group_name != "maintenance"}
     check_keys = {key for checks in defs.asset_checks for key in checks.check_keys}
 
     assert all(graph.get(key).freshness_policy is not None for key in keys)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from lakehouse_dagster.cdc.spec import AutoCdc
+from lakehouse_dagster.declarations.maintenance import DEFAULT_MAINTENANCE, Maintenance
 from lakehouse_dagster.declarations.timing import Automation, DailyPartitions, Freshness, Job
 from lakehouse_dagster.ingest.sources import NO_RESCUED_DATA, REJECTED_FILES_CHECK, FileSource
 from lakehouse_dagster.lake.layout import TableName
@@ -83,6 +84,8 @@ class Table:
     owners: tuple[str, ...] = ()
     #: Load the table into the warehouse as ``serving.<name>`` (see ``Serving``).
     serving: Serving | None = None
+    #: Compaction, Z-order, VACUUM and row retention; None: the registry's default.
+    maintenance: Maintenance | None = None
     #: Column -> description.
     column_docs: Mapping[str, str] = field(default_factory=dict)
     #: Output column -> the input columns it is computed from.
@@ -101,10 +104,33 @@ class Table:
         names = [spec.name for spec in self.check_specs()]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.name}: check names must be unique, got {names}")
+        if self.maintenance is not None:
+            self._check_maintenance(self.maintenance)
+
+    def _check_maintenance(self, maintenance: Maintenance) -> None:
+        if maintenance.retention.raw_rows_days is not None and self.source is None:
+            raise ValueError(
+                f"{self.name}: Retention.raw_rows_days applies to bronze tables fed by files; "
+                "other tables are rebuilt from their inputs"
+            )
+        if maintenance.retention.quarantine_days is not None and not self.quarantines:
+            raise ValueError(
+                f"{self.name}: Retention.quarantine_days, but no drop expectation quarantines its rows"
+            )
+        if self.partitions is not None and self.partitions.column in maintenance.zorder_by:
+            raise ValueError(
+                f"{self.name}: cannot Z-order by {self.partitions.column!r}, the partition column "
+                "(data is already laid out by it)"
+            )
 
     @property
     def partitioned(self) -> bool:
         return self.partitions is not None
+
+    @property
+    def quarantines(self) -> bool:
+        """Whether it keeps rows out in ``quarantine.<table>`` (it has a ``drop`` expectation)."""
+        return any(e.action is Action.DROP for e in self.expectations)
 
     @property
     def served(self) -> ServedTable | None:
@@ -157,6 +183,8 @@ class Registry:
     #: The job of every table that is not partitioned.
     default_job: Job
     default_freshness: Freshness
+    #: What a table's maintenance does where its declaration says nothing (weekly, keep every row).
+    default_maintenance: Maintenance = DEFAULT_MAINTENANCE
 
     def __post_init__(self) -> None:
         names = [table.name for table in self.tables]
@@ -178,6 +206,22 @@ class Registry:
         clashes = sorted({name for name in served if served.count(name) > 1})
         if clashes:
             raise ValueError(f"two tables would be served as serving.{clashes[0]}")
+        self._check_raw_retention()
+
+    def _check_raw_retention(self) -> None:
+        """Expiring bronze rows is refused where a reader would lose data it keeps: an SCD type 2
+        table recomputes a key's versions from the key's changes still in bronze."""
+        retained = {
+            t.name
+            for t in self.tables
+            if t.maintenance is not None and t.maintenance.retention.raw_rows_days is not None
+        }
+        for table in self.tables:
+            if table.cdc is not None and table.cdc.config.scd_type == 2 and table.cdc.source in retained:
+                raise ValueError(
+                    f"{table.cdc.source}: raw-row retention would make {table.name} (SCD type 2) lose the "
+                    "versions of a key whose older changes expired, the next time the key changes"
+                )
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -196,6 +240,7 @@ class Registry:
 
     def resolved(self) -> Iterator[tuple[Domain, Table]]:
         """Every table with the defaults applied: the one place they are applied."""
+        maintenance = self.default_maintenance
         for domain in self.domains:
             for table in domain.tables:
                 yield (
@@ -204,6 +249,7 @@ class Registry:
                         table,
                         freshness=table.freshness or domain.freshness or self.default_freshness,
                         owners=table.owners or domain.owners,
+                        maintenance=(table.maintenance or Maintenance()).merged_over(maintenance),
                         declared_at=table.declared_at,
                     ),
                 )

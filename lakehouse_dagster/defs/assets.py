@@ -2,6 +2,7 @@
 
 # No ``from __future__ import annotations``: Dagster inspects the compute functions' annotations.
 
+import time
 from datetime import date
 
 import dagster as dg
@@ -11,7 +12,9 @@ from lakehouse_dagster.catalog.glue import CATALOGED_LAYERS, GlueCatalog
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import Automation
 from lakehouse_dagster.defs.automation import eager_on_new_data
+from lakehouse_dagster.defs.metrics import publish_metrics
 from lakehouse_dagster.defs.report import Events, dagster_events
+from lakehouse_dagster.monitoring.metrics_sink import MetricsSink
 from lakehouse_dagster.quality.checks import Severity
 from lakehouse_dagster.runners.base import UnitRunner
 from lakehouse_dagster.units.request import PartitionWindow, UnitRequest, today_utc
@@ -89,7 +92,11 @@ def table_asset(
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
     )
     def materialize(
-        context: dg.AssetExecutionContext, runner: UnitRunner, catalog: GlueCatalog, config: TableRunConfig
+        context: dg.AssetExecutionContext,
+        runner: UnitRunner,
+        catalog: GlueCatalog,
+        metrics: MetricsSink,
+        config: TableRunConfig,
     ) -> Events:
         if config.files is not None and table.source is None:
             raise dg.Failure(
@@ -108,7 +115,10 @@ def table_asset(
             partition=partition,
             files=tuple(config.files) if config.files is not None else None,
         )
+        started = time.monotonic()
         result = runner.run(context, table, request)
+        if result.succeeded:
+            publish_metrics(context, metrics, table, result, time.monotonic() - started)
         if result.succeeded and result.uri and table.name.layer in CATALOGED_LAYERS:
             # Athena and Redshift Spectrum see the new schema as soon as the table has it.
             result.metadata.update(

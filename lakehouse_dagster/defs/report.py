@@ -20,19 +20,35 @@ def dagster_events(table: Table, result: UnitResult) -> Events:
     failure that names the error."""
     if result.error is not None:
         yield from (check_result(outcome) for outcome in result.checks)
-        raise dg.Failure(
-            description=f"{table.name}: {result.error.kind}: {result.error.message}",
-            metadata={
-                **plain_metadata(result.metadata),  # where it ran, e.g. the Databricks run's URL
-                "error": dg.MetadataValue.text(result.error.traceback or result.error.message),
-            },
-        )
+        raise unit_failure(table, result)
     version = result.metadata.get("lakehouse/delta_version")
     yield dg.MaterializeResult(
         metadata=materialization_metadata(table, result),
         check_results=[check_result(outcome) for outcome in result.checks],
         # The table's Delta version: unchanged when a run wrote nothing (eager tables downstream wait).
         data_version=dg.DataVersion(str(version)) if version is not None else None,
+    )
+
+
+def maintenance_events(table: Table, result: UnitResult) -> Events:
+    """A maintenance asset's materialisation (files and bytes before and after, files vacuumed,
+    rows expired), or a failure that names the error."""
+    if result.error is not None:
+        raise unit_failure(table, result)
+    metadata = plain_metadata(result.metadata)
+    if result.uri:
+        metadata["dagster/uri"] = _uri(result.uri)
+    yield dg.MaterializeResult(metadata=metadata)
+
+
+def unit_failure(table: Table, result: UnitResult) -> dg.Failure:
+    assert result.error is not None
+    return dg.Failure(
+        description=f"{table.name}: {result.error.kind}: {result.error.message}",
+        metadata={
+            **plain_metadata(result.metadata),  # where it ran, e.g. the Databricks run's URL
+            "error": dg.MetadataValue.text(result.error.traceback or result.error.message),
+        },
     )
 
 
@@ -70,10 +86,12 @@ def materialization_metadata(table: Table, result: UnitResult) -> dict[str, Any]
             }
         )
     if result.uri:
-        metadata["dagster/uri"] = (
-            dg.MetadataValue.url(result.uri) if is_remote(result.uri) else dg.MetadataValue.path(result.uri)
-        )
+        metadata["dagster/uri"] = _uri(result.uri)
     return metadata
+
+
+def _uri(uri: str) -> dg.MetadataValue:
+    return dg.MetadataValue.url(uri) if is_remote(uri) else dg.MetadataValue.path(uri)
 
 
 def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:

@@ -13,6 +13,10 @@ engine cannot do is done by a *log backend*, picked by what the engine can do:
 SQL text is built here only, from table paths (checked when the settings are read) and
 column names (always quoted); values from data travel as DataFrames, never as SQL text.
 
+Maintenance (compaction, Z-order, VACUUM, expiring rows) goes through the same backends:
+delta-rs' ``optimize`` and ``vacuum`` on the embedded engine, which has no ``OPTIMIZE`` or
+``VACUUM``; the SQL commands on Spark with Delta and on Databricks.
+
 Concurrency: two writers that commit to a table at the same moment are detected by Delta's
 optimistic concurrency; the loser raises ``ConcurrentWriteError`` and commits nothing.
 Tables are created empty first, so that two first writes conflict like any others.
@@ -22,9 +26,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from pyspark.sql import DataFrame, SparkSession
@@ -123,6 +127,18 @@ class TimeSince:
         )
 
 
+@dataclass(frozen=True)
+class TableFiles:
+    """The data files of a table's current version: how many, and their bytes."""
+
+    files: int
+    bytes: int
+
+
+#: What a literal compared in a row-expiry predicate may hold (table names, run ids).
+_SAFE_LITERAL = re.compile(r"^[A-Za-z0-9_.:-]*$")
+
+
 class LogBackend(Protocol):
     """What the seam asks of the Delta log, beyond Spark's reads and writes."""
 
@@ -130,6 +146,9 @@ class LogBackend(Protocol):
     def version(self, uri: str) -> int | None: ...
     def history(self, uri: str, limit: int) -> list[dict[str, Any]]: ...
     def append_staged(self, uri: str, staged_uri: str, token: str, partition_by: Sequence[str]) -> bool: ...
+    def files(self, uri: str) -> TableFiles: ...
+    def optimize(self, uri: str, zorder_by: Sequence[str]) -> dict[str, Any]: ...
+    def vacuum(self, uri: str, retention_hours: int) -> int | None: ...
 
 
 class DeltaTables:
@@ -187,6 +206,16 @@ class DeltaTables:
             "rows_updated": int(metrics.get("numTargetRowsUpdated", 0) or 0),
             "rows_deleted": int(metrics.get("numTargetRowsDeleted", 0) or 0),
         }
+
+    def rows_written(self, name: TableName, since_version: int | None) -> int:
+        """Rows the commits after ``since_version`` wrote: appended or replaced (the output rows),
+        inserted + updated + deleted by a MERGE, deleted by a DELETE; none for maintenance."""
+        current = self.version(name)
+        if current is None or current == since_version:
+            return 0
+        start = -1 if since_version is None else since_version
+        commits = self.log.history(self.uri(name), current - start)
+        return sum(_rows_of(commit) for commit in commits if commit.get("version", current) > start)
 
     # Writes ----------------------------------------------------------------------------------
 
@@ -293,6 +322,55 @@ class DeltaTables:
             f"MERGE INTO {{target}} AS t USING {{source}} AS s ON {condition} WHEN MATCHED THEN DELETE",
         )
 
+    # Maintenance -----------------------------------------------------------------------------
+
+    def files(self, name: TableName) -> TableFiles:
+        """The data files of the current version (what a reader opens)."""
+        if not self.exists(name):
+            raise TableNotFoundError(name, self.uri(name))
+        return self.log.files(self.uri(name))
+
+    def optimize(self, name: TableName, zorder_by: Sequence[str] = ()) -> dict[str, Any]:
+        """Compact small files into larger ones in one commit that changes no data (readers of any
+        version see the same rows); with ``zorder_by``, also cluster rows by those columns.
+        Returns the files added and removed."""
+        if zorder_by:
+            known = {column.name for column in self.columns(name)}
+            missing = [column for column in zorder_by if column not in known]
+            if missing:
+                raise ValueError(
+                    f"{name}: cannot Z-order by {', '.join(map(repr, missing))}: no such column "
+                    f"(columns: {', '.join(sorted(known))})"
+                )
+        return self._commit(name, lambda: self.log.optimize(self.uri(name), tuple(zorder_by)))
+
+    def vacuum(self, name: TableName, retention_hours: int) -> int | None:
+        """Delete the files no version younger than ``retention_hours`` needs (time travel inside
+        the window keeps working), and stray files older than the window. Returns how many
+        files were deleted, or None where the engine does not say."""
+        return self._commit(name, lambda: self.log.vacuum(self.uri(name), int(retention_hours)))
+
+    def delete_older_than(
+        self, name: TableName, column: str, cutoff: datetime, where: Mapping[str, str] | None = None
+    ) -> int:
+        """Delete the rows whose ``column`` is before ``cutoff`` (and whose ``where`` columns hold the
+        given values) in one commit. Returns the rows deleted."""
+        if not self.exists(name):
+            return 0
+        instant = cutoff.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        conditions = [f"{quote_identifier(column)} < TIMESTAMP'{instant}+00:00'"]
+        for key, value in (where or {}).items():
+            if not _SAFE_LITERAL.match(value):
+                raise ValueError(f"{name}: refusing to expire rows by {key}={value!r}")
+            conditions.append(f"{quote_identifier(key)} = '{value}'")
+        before = self.version(name)
+        statement = f"DELETE FROM {self.sql_ref(name)} WHERE {' AND '.join(conditions)}"
+        self._commit(name, lambda: self.spark.sql(statement).collect())
+        if self.version(name) == before:
+            return 0
+        metrics = self.log.history(self.uri(name), 1)[0].get("operationMetrics") or {}
+        return int(metrics.get("numDeletedRows", metrics.get("num_deleted_rows", 0)) or 0)
+
     def register(self, name: TableName) -> None:
         """With a catalog configured (Unity Catalog in production), register the table there as an
         external table over its path. Locally tables are addressed by path only: the embedded
@@ -366,6 +444,29 @@ class DeltaTables:
             )
 
 
+#: Commits that rearrange files without changing rows.
+_MAINTENANCE_OPERATIONS = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"}
+
+
+def _rows_of(commit: Mapping[str, Any]) -> int:
+    """Rows one commit wrote, from its operation metrics (Spark, Databricks and delta-rs names)."""
+    operation = str(commit.get("operation") or "")
+    metrics = commit.get("operationMetrics") or {}
+
+    def metric(*names: str) -> int:
+        return sum(int(metrics.get(name) or 0) for name in names)
+
+    if operation in _MAINTENANCE_OPERATIONS:
+        return 0
+    if operation == "MERGE":
+        return metric("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted") or metric(
+            "num_target_rows_inserted", "num_target_rows_updated", "num_target_rows_deleted"
+        )
+    if operation == "DELETE":
+        return metric("numDeletedRows", "num_deleted_rows")
+    return metric("numOutputRows", "num_added_rows")
+
+
 # Log backends ----------------------------------------------------------------------------------
 
 
@@ -426,6 +527,32 @@ class DeltaRsLog:
                 continue
         raise RuntimeError(f"{uri}: could not commit batch {token} after 20 concurrent attempts")
 
+    def files(self, uri: str) -> TableFiles:
+        import deltalake
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        actions = pa.table(deltalake.DeltaTable(uri).get_add_actions(flatten=True))
+        size = pc.sum(actions.column("size_bytes")).as_py() if actions.num_rows else 0
+        return TableFiles(actions.num_rows, int(size or 0))
+
+    def optimize(self, uri: str, zorder_by: Sequence[str]) -> dict[str, Any]:
+        import deltalake
+
+        table = deltalake.DeltaTable(uri)
+        metrics = table.optimize.z_order(list(zorder_by)) if zorder_by else table.optimize.compact()
+        return {"files_added": metrics["numFilesAdded"], "files_removed": metrics["numFilesRemoved"]}
+
+    def vacuum(self, uri: str, retention_hours: int) -> int | None:
+        import deltalake
+
+        # full: also stray files (of writes that never committed) older than the window, as
+        # Databricks' VACUUM does. The table's own retention setting is enforced.
+        deleted = deltalake.DeltaTable(uri).vacuum(
+            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=True, full=True
+        )
+        return len(deleted)
+
 
 class SparkSqlLog:
     """The Delta log through Spark SQL: Databricks, or Spark with delta-spark."""
@@ -471,6 +598,37 @@ class SparkSqlLog:
             writer = writer.partitionBy(*partition_by)
         writer.save(uri)
         return self.version(uri) != before
+
+    def files(self, uri: str) -> TableFiles:
+        detail = self._detail(uri)
+        if detail is None:
+            raise LookupError(f"{uri} is not a Delta table")
+        return TableFiles(int(detail["numFiles"] or 0), int(detail["sizeInBytes"] or 0))
+
+    def optimize(self, uri: str, zorder_by: Sequence[str]) -> dict[str, Any]:
+        statement = f"OPTIMIZE delta.{quote_identifier(uri)}"
+        if zorder_by:
+            statement += f" ZORDER BY ({', '.join(quote_identifier(column) for column in zorder_by)})"
+        row = self.spark.sql(statement).first()
+        metrics = row["metrics"] if row is not None else None
+        metrics = metrics.asDict() if hasattr(metrics, "asDict") else dict(metrics or {})
+        return {
+            "files_added": int(metrics.get("numFilesAdded", 0) or 0),
+            "files_removed": int(metrics.get("numFilesRemoved", 0) or 0),
+        }
+
+    def vacuum(self, uri: str, retention_hours: int) -> int | None:
+        """``VACUUM ... RETAIN n HOURS``. The files deleted are in the log's ``VACUUM END`` commit
+        where the engine logs vacuums (Databricks does); None otherwise."""
+        before = self.version(uri)
+        self.spark.sql(f"VACUUM delta.{quote_identifier(uri)} RETAIN {int(retention_hours)} HOURS").collect()
+        if self.version(uri) == before:
+            return None
+        for commit in self.history(uri, 2):
+            if commit.get("operation") == "VACUUM END":
+                deleted = (commit.get("operationMetrics") or {}).get("numDeletedFiles")
+                return int(deleted) if deleted is not None else None
+        return None
 
 
 class DeltaSparkLog(SparkSqlLog):
