@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -47,3 +48,6 @@ def test_make_run_lands_sample_data_records_runs_and_prints_gold(project: Path, 
         assert all("dagster/asset_partition_range_start" in run.tags for run in facts_runs)
         for key in (["gold", "customer_segments"], ["gold", "daily_sales"], ["gold", "customer_360"]):
             assert instance.get_latest_materialization_event(dg.AssetKey(key)) is not None
+    customer_360 = second.split("gold.customer_360", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"\d\.\d{2}\b", customer_360), "money is printed to the cent"
+    assert not re.search(r"\d\.\d{3}\b", customer_360), "not as a double (printed to 3 places)"

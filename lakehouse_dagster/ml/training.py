@@ -66,17 +66,16 @@ def fit(spec: ClassifierSpec, train: pd.DataFrame) -> Any:
     return model.fit(features_of(spec, train), train[spec.label].astype(int))
 
 
-def _input(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """``columns`` of ``frame``: numeric ones as float64 (a null becomes 0), others as text."""
-    missing = [column for column in columns if column not in frame.columns]
+def _input(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
+    """The model's input: numeric features as float64 (decimals too; a null becomes 0), categorical
+    ones as text."""
+    missing = [column for column in (*numeric, *categorical) if column not in frame.columns]
     if missing:
         raise ValueError(f"the feature rows lack column(s) {', '.join(missing)}")
     return pd.concat(
         [
-            frame[c].astype("float64").fillna(0.0)
-            if pd.api.types.is_numeric_dtype(frame[c])
-            else frame[c].astype("string").fillna("unknown").astype(object)
-            for c in columns
+            *(frame[c].astype("float64").fillna(0.0) for c in numeric),
+            *(frame[c].astype("string").fillna("unknown").astype(object) for c in categorical),
         ],
         axis=1,
     )
@@ -84,13 +83,16 @@ def _input(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 def features_of(spec: ClassifierSpec, frame: pd.DataFrame) -> pd.DataFrame:
     """The input of a model of ``spec``."""
-    return _input(frame, list(spec.features))
+    return _input(frame, list(spec.numeric), list(spec.categorical))
 
 
 def predict(model: Any, frame: pd.DataFrame) -> np.ndarray:
     """The probability of the label, one per row, from the features the model was trained on (a
     champion trained on other features than today's declaration still scores with its own)."""
-    return model.predict_proba(_input(frame, list(model.feature_names_in_)))[:, 1]
+    columns = {name: list(columns) for name, _, columns in model.named_steps["features"].transformers_}
+    return model.predict_proba(_input(frame, columns.get("numeric", []), columns.get("categorical", [])))[
+        :, 1
+    ]
 
 
 def evaluate(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from lakehouse_dagster.cdc.transforms import END_AT, START_AT
 from lakehouse_dagster.domains.customers.transforms import segment
 from lakehouse_dagster.domains.sales.source import CANCELLED, SEQUENCE
-from lakehouse_dagster.domains.sales.transforms import line_amount, to_usd
+from lakehouse_dagster.domains.sales.transforms import line_amount, rounded_to_cents, to_usd
 
 #: The model's inputs, numeric then categorical.
 NUMERIC_FEATURES = (
@@ -92,7 +92,8 @@ def customer_features(
     """One row per customer existing at the end of ``as_of``:
 
     - ``recency_days``: days from the last order to ``as_of`` (from becoming a customer, if none);
-    - ``frequency``: orders not cancelled; ``monetary_usd``: their value in USD;
+    - ``frequency``: orders not cancelled; ``monetary_usd``: their value in USD (the exact sum of
+      the exact conversions, rounded once to cents);
     - ``tenure_days``: days since the customer was created;
     - ``segment``: active (last order <= 30 days ago), recent (<= 90) or inactive;
     - ``cancel_share``: cancelled orders / orders (0 without orders);
@@ -120,7 +121,7 @@ def customer_features(
             .cast("int")
             .alias("recency_days"),
             (orders_placed - F.coalesce("cancelled", F.lit(0))).cast("bigint").alias("frequency"),
-            F.round(F.coalesce("monetary_usd", F.lit(0.0)), 2).alias("monetary_usd"),
+            rounded_to_cents(F.coalesce("monetary_usd", F.lit(0))).alias("monetary_usd"),
             tenure.cast("int").alias("tenure_days"),
             segment(F.datediff(F.lit(as_of), F.col("last_order_date"))).alias("segment"),
             F.when(orders_placed > 0, F.col("cancelled") / F.col("orders"))

@@ -22,6 +22,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse_dagster.declarations.table import Domain, Table
+from lakehouse_dagster.domains.sales.money import ROUNDED
 from lakehouse_dagster.domains.sales.tables import SALES_CUSTOMERS_HISTORY, SALES_ORDER_ITEMS, SALES_ORDERS
 from lakehouse_dagster.lake.delta import DateWindow
 from lakehouse_dagster.lake.layout import TableName
@@ -381,7 +382,7 @@ _FEATURE_DOCS = {
     "as_of_date": "The features are as of the end of this day (UTC): nothing later is used.",
     "recency_days": "Days from the last order to the as-of date (from becoming a customer, if none).",
     "frequency": "Orders not cancelled (as known on the as-of date).",
-    "monetary_usd": "Value of those orders in USD at reference rates.",
+    "monetary_usd": ROUNDED.doc("Value of those orders in USD at the reference rates."),
     "tenure_days": "Days since the customer was created.",
     "segment": "active (last order <= 30 days ago), recent (<= 90) or inactive.",
     "cancel_share": "Cancelled orders / orders placed (0 without orders).",
