@@ -32,6 +32,7 @@ from lakehouse_dagster.units.writes import overwrite_table, replace_partitions
 from . import transforms as sales
 from .source import (
     CHANGE_SEQUENCE,
+    COLUMN_DOCS,
     CUSTOMER_HISTORY_COLUMNS,
     DMS_FOLDER,
     ORDER_STATUSES,
@@ -80,8 +81,9 @@ SALES_FACTS_JOB = Job(
 ORDER_DATES = DailyPartitions(
     name="order_date",
     column=ORDER_DATE,
-    # The sample data's first orders are from late September 2026.
-    start=date(2026, 9, 1),
+    # The first order date of the sample data `make run` lands (its 30 days and the 30 days of
+    # orders before them, to 2026-11-26); a deployment moves it with LAKEHOUSE_PARTITIONS_START.
+    start=date(2026, 9, 27),
     job=SALES_FACTS_JOB,
     schedule_hour=6,
     days_from=(SALES_ORDERS, "order_ts"),
@@ -185,7 +187,7 @@ def _bronze(source: str) -> Table:
                 "the row has its key (malformed lines have none)",
             ),
         ),
-        column_docs=_COLUMN_DOCS,
+        column_docs={**COLUMN_DOCS[source], **_COLUMN_DOCS},
     )
 
 
@@ -199,10 +201,21 @@ def _cdc(
     **config,
 ) -> Table:
     spec = cdc_config(source, **config)
-    change_docs = {
+    docs = {
+        **COLUMN_DOCS[source],
         SEQUENCE: "Commit time of the change that produced the row.",
         CHANGE_SEQUENCE: "DMS's change sequence of that change (null for a full-load row).",
+        "_source_file": "The landed file of that change.",
+        "_source_row": "Its line in the file.",
     }
+    if spec.scd_type == 2:
+        docs |= {
+            START_AT: f"SCD2: when the version started: the sequence of its first change, a struct "
+            f"({SEQUENCE}, {CHANGE_SEQUENCE}); two tracked changes in one transaction share the "
+            f"{SEQUENCE} and differ in {CHANGE_SEQUENCE}.",
+            END_AT: "SCD2: when it ended (the same struct: the sequence of the change that ended it); "
+            "null while current.",
+        }
     return Table(
         name=name,
         description=description,
@@ -214,18 +227,7 @@ def _cdc(
         expectations=cdc_expectations(spec, domain_rules),
         primary_key=spec.keys if spec.scd_type == 1 else (*spec.keys, START_AT),
         checks=checks,
-        column_docs={
-            **change_docs,
-            "_source_file": "The landed file of that change.",
-            "_source_row": "Its line in the file.",
-            START_AT: f"SCD2: when the version started: the sequence of its first change, a struct "
-            f"({SEQUENCE}, {CHANGE_SEQUENCE}); two tracked changes in one transaction share the "
-            f"{SEQUENCE} and differ in {CHANGE_SEQUENCE}.",
-            END_AT: "SCD2: when it ended (the same struct: the sequence of the change that ended it); "
-            "null while current.",
-        }
-        if spec.scd_type == 2
-        else change_docs,
+        column_docs=docs,
     )
 
 
@@ -271,6 +273,27 @@ def build_product_performance(context: UnitContext) -> UnitResult:
     )
     return overwrite_table(context, frame)
 
+
+_ORDER_DATE_DOC = "Date the order was placed (UTC): the partition."
+_CANCELLED_DOC = "The order is cancelled (its lines count as orders, not as revenue)."
+ORDER_FACT_DOCS = {
+    **COLUMN_DOCS["orders"],
+    "order_date": _ORDER_DATE_DOC,
+    "status": "The order's current status.",
+    "is_cancelled": _CANCELLED_DOC,
+    "line_count": "Lines of the order.",
+    "units": "Units of all its lines.",
+    "order_amount": "Sum of quantity x unit_price of its lines, in the order's currency.",
+}
+ORDER_ITEM_FACT_DOCS = {
+    **COLUMN_DOCS["order_items"],
+    "order_date": _ORDER_DATE_DOC,
+    "customer_id": COLUMN_DOCS["orders"]["customer_id"],
+    "line_amount": "quantity x unit_price, in the order's currency.",
+    "currency": COLUMN_DOCS["orders"]["currency"],
+    "status": "The order's current status.",
+    "is_cancelled": _CANCELLED_DOC,
+}
 
 _ORDERS_STATUS = ((SALES_ORDERS, "status"),)
 _LINE_AMOUNT = ((SALES_ORDER_ITEMS, "quantity"), (SALES_ORDER_ITEMS, "unit_price"))
@@ -329,6 +352,7 @@ DOMAIN = Domain(
             ),
             primary_key=("order_id",),
             checks=(row_count_anomaly(),),
+            column_docs=ORDER_FACT_DOCS,
         ),
         Table(
             name=ORDER_ITEM_FACTS,
@@ -344,6 +368,7 @@ DOMAIN = Domain(
             ),
             primary_key=("order_id", "line_number"),
             checks=(row_count_anomaly(), references("product_exists", ("product_id",), SALES_PRODUCTS)),
+            column_docs=ORDER_ITEM_FACT_DOCS,
         ),
         Table(
             name=DAILY_SALES,
@@ -417,7 +442,12 @@ DOMAIN = Domain(
             primary_key=("customer_id",),
             column_docs={
                 "customer_id": "Sales database customer id.",
+                "first_name": "First name.",
+                "last_name": "Last name.",
                 "email": "PII: masked for readers outside the PII group in production.",
+                "country": "ISO 3166 alpha-2 country code.",
+                "first_order_date": "Date of the customer's first order (UTC); null if none.",
+                "last_order_date": "Date of the customer's last order (UTC); null if none.",
                 "order_count": "Orders not cancelled.",
                 "cancelled_order_count": "Cancelled orders.",
                 "lifetime_revenue_usd": "Revenue of orders not cancelled, in USD at reference rates.",
@@ -459,6 +489,11 @@ DOMAIN = Domain(
             ),
             primary_key=("product_id",),
             column_docs={
+                "product_id": "Sales database product id.",
+                "sku": "Stock keeping unit.",
+                "name": "Product name.",
+                "category": "Product category.",
+                "orders": "Orders with a line of the product, cancelled ones included.",
                 "units_sold": "Units in orders not cancelled.",
                 "units_cancelled": "Units in cancelled orders.",
                 "revenue_usd": "Revenue of orders not cancelled, in USD at reference rates.",
