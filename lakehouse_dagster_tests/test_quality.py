@@ -234,7 +234,9 @@ def test_a_failed_error_check_keeps_downstream_assets_from_running(sail_url, lay
         raise_on_error=False,
     )
 
-    (evaluation,) = result.get_asset_check_evaluations()
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {"primary_key", "column_schema_change"}
+    evaluation = evaluations["primary_key"]
     assert (evaluation.check_name, evaluation.passed, evaluation.severity) == (
         "primary_key",
         False,

@@ -17,8 +17,8 @@ import pytest
 from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.defs.partitions import range_tags
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings, WarehouseSettings
+from lakehouse_dagster.domains.sales.tables import DAILY_SALES, dms_files
 from lakehouse_dagster.domains.sales.tables import DOMAIN as SALES_DOMAIN
-from lakehouse_dagster.domains.sales.tables import dms_files
 from lakehouse_dagster.domains.sales.transforms import USD_PER_UNIT
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.delta import DeltaTables
@@ -30,6 +30,7 @@ from lakehouse_dagster.sample_data.retail import (
     simulate_retail,
     write_landing,
 )
+from lakehouse_dagster_tests.events import materializations
 
 AS_OF = date(2026, 11, 26)
 SILVER = {
@@ -163,7 +164,7 @@ def test_silver_current_state_and_history_equal_the_truth(sales, simulation) -> 
     assert rows(flat, CUSTOMER_HISTORY_OUTPUT_COLUMNS) == rows(history, CUSTOMER_HISTORY_OUTPUT_COLUMNS)
     within_one_commit = history[history["__START_AT"] == history["__END_AT"]]
     assert len(within_one_commit) >= 1, "a version that starts and ends in one transaction"
-    applied = {f"silver/{table}" for table in (*SILVER.values(), "sales_customers_history")}
+    applied = {f"silver/silver.{table}" for table in (*SILVER.values(), "sales_customers_history")}
     for run in (sales.first_run, sales.second_run):
         primary_keys = {
             e.asset_key.to_user_string(): e.passed
@@ -307,7 +308,7 @@ def test_a_range_backfill_is_one_run_with_one_write_per_asset_and_reruns_identic
     result = sales.run_facts(range_tags(date(2026, 11, 20), date(2026, 11, 25)))
 
     assert len(sales.instance.get_runs()) == runs_before + 1
-    materialized = {m.partition for m in result.asset_materializations_for_node("gold__daily_sales")}
+    materialized = {m.partition for m in materializations(result, DAILY_SALES)}
     assert materialized == {f"2026-11-{d}" for d in range(20, 26)}
     for table in tables:
         assert sales.tables.version(TableName("silver", table)) == versions[table] + 1, (

@@ -1,0 +1,14 @@
+"""What a run reported about one table."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from lakehouse_dagster.lake.layout import TableName
+
+
+def materializations(result: dg.ExecuteInProcessResult, name: TableName) -> list[dg.AssetMaterialization]:
+    """The materialisations of ``name`` (its step also reports its quarantine and the quality
+    history), one per day of a ranged write."""
+    key = dg.AssetKey(name.key_path)
+    return [m for m in result.asset_materializations_for_node(name.op_name) if m.asset_key == key]
