@@ -558,3 +558,31 @@ def test_every_asset_has_a_freshness_policy_and_a_schema_change_check() -> None:
     assert checked == executable
     reported = set(graph.get_all_asset_keys()) - executable
     assert {key.path[0] for key in reported} == {"quarantine", "ops"}
+
+
+def test_every_asset_is_labelled_with_its_own_table_name() -> None:
+    """The graph, the sidebar and the search label an asset with the last part of its key: it is
+    the full name of the table (bronze.customers, silver.customers, quarantine.customers,
+    serving.daily_sales), never shared, and the first part is the layer."""
+    graph = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}).resolve_asset_graph()
+    keys = list(graph.get_all_asset_keys())
+    labels = [key.path[-1] for key in keys]
+    assert len(set(labels)) == len(labels) == len(keys)
+    for key in keys:
+        layer, name = key.path
+        assert name.startswith(f"{layer}.") and name.count(".") == 1, key
+    assert {t.name.table for t in REGISTRY.tables if t.name.layer == "bronze"} & {
+        t.name.table for t in REGISTRY.tables if t.name.layer == "silver"
+    }, "tables of two layers share a name: their labels must not"
+
+
+def test_the_partitions_start_on_the_first_day_of_the_sample_data() -> None:
+    """make run's sample orders start on the declared first day: no empty days before them."""
+    from lakehouse_dagster import cli
+    from lakehouse_dagster.sample_data.retail import simulate_retail
+
+    simulation = simulate_retail(
+        days=cli.SAMPLE_RETAIL_DAYS, seed=cli.SAMPLE_SEED, customers=50, products=10, orders_per_day=300
+    )
+    first = min(date.fromisoformat(ts[:10]) for ts in simulation.truth.tables["orders"]["order_ts"])
+    assert first == ORDER_DATES.start

@@ -55,7 +55,7 @@ def test_the_sensor_watches_the_tables_whose_declarations_touch_the_partitions()
     assert sensor().name == "refresh_touched_order_dates"
 
 
-def test_sensor_requests_one_run_per_range_of_touched_days_and_moves_its_cursor() -> None:
+def test_sensor_requests_one_run_per_range_of_touched_days_and_moves_its_cursor(capfd) -> None:
     refresh = sensor()
     with dg.DagsterInstance.ephemeral() as instance:
         report(
@@ -80,6 +80,29 @@ def test_sensor_requests_one_run_per_range_of_touched_days_and_moves_its_cursor(
     )
     assert ranges == [("2026-10-01", "2026-10-03"), ("2026-11-20", "2026-11-20")]
     assert third.run_requests == []
+    # Every tick says what it read and decided; a tick without runs says why it skipped.
+    assert first.skip_reason and second.skip_reason is None
+    assert "no touched partitions (0 new materialisation(s) read)" in third.skip_reason
+    logged = capfd.readouterr().err
+    assert "touched dates 2026-10-01..2026-10-03, 2026-11-20" in logged and "requesting 2 run(s)" in logged
+    assert json.loads(third.cursor) == json.loads(second.cursor), "a readable cursor, by table name"
+
+
+def test_a_cursor_without_a_watched_table_starts_after_its_history() -> None:
+    """A cursor written before a table was watched (or by an earlier version, keyed otherwise)
+    does not make the sensor rebuild every day the table ever touched."""
+    refresh = sensor()
+    with dg.DagsterInstance.ephemeral() as instance:
+        report(instance, [(["silver", "silver.sales_order_items"], ["2026-10-05"])])
+        old = json.dumps({"silver/sales_orders": 0, "silver/sales_order_items": 0})
+        result = refresh(dg.build_sensor_context(instance=instance, cursor=old))
+        report(instance, [(["silver", "silver.sales_order_items"], ["2026-10-06"])])
+        after = refresh(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+
+    assert result.run_requests == []
+    assert [
+        (r.tags[PARTITION_RANGE_START_TAG], r.tags[PARTITION_RANGE_END_TAG]) for r in after.run_requests
+    ] == [("2026-10-06", "2026-10-06")]
 
 
 def test_a_backlog_larger_than_a_page_is_read_to_its_end(monkeypatch) -> None:
