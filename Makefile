@@ -12,8 +12,9 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 WAREHOUSE_DIR := .warehouse
 DEV_WARNINGS := ignore:Function `dev_command` is superseded
 DASHBOARD_PORT ?= 8501
+AWS_LOCAL_PORT ?= 5000
 
-.PHONY: run test dev lint format bench wheel clean warehouse warehouse-stop dashboard system-packages
+.PHONY: run test dev lint format bench wheel clean warehouse warehouse-stop dashboard system-packages aws-local
 
 $(STAMP): setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +64,11 @@ test: $(STAMP) $(CHECKOV)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	PYTHONWARNINGS='$(DEV_WARNINGS)' $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+## aws-local: moto on 127.0.0.1 with the landing bucket (EventBridge), rule, queue + DLQ and stream;
+## writes .aws-local.env (load it with `set -a; . ./.aws-local.env; set +a`). `make run` never needs it.
+aws-local: $(STAMP)
+	$(BIN)/python -m lakehouse_dagster.aws.local serve --port $(AWS_LOCAL_PORT)
+
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
@@ -73,12 +79,16 @@ format: $(STAMP)
 
 ## bench: print wall time and peak memory per asset (see benchmarks/README.md)
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python benchmarks/customers_slice.py
 	$(BIN)/python benchmarks/retail.py
 	$(BIN)/python benchmarks/expectations.py
 	$(BIN)/python benchmarks/ledger_lookup.py
 	$(BIN)/python benchmarks/pipes_overhead.py
 	$(BIN)/python benchmarks/warehouse_load.py
+	$(BIN)/python benchmarks/cdc_incremental.py
+	$(BIN)/python benchmarks/events_latency.py
+	$(BIN)/python benchmarks/maintenance.py
 
 ## wheel: build dist/lakehouse_dagster-<version>-py3-none-any.whl, what Databricks clusters install
 ## (its core dependencies only; see docs/deploying-to-databricks.md)

@@ -12,7 +12,8 @@ CORE = [  # a unit of work, wherever it runs; no Dagster but the dependency-free
     "deltalake==1.6.6",
     "PyYAML==6.0.4",
     "dagster-pipes==1.13.27",
-    "boto3==1.44.5",  # S3 listing with ETags; SQS, Kinesis, Glue and the Redshift Data API
+    # S3 listing with ETags, Kinesis records (read by the unit itself); SQS, Glue, the Redshift Data API.
+    "boto3==1.44.8",
 ]
 # A Spark client, where no Spark is provided. Not for Databricks clusters: their runtime
 # ships its own Spark, which a pip-installed pyspark would shadow.
@@ -29,14 +30,26 @@ DAGSTER = [
     "dagster==1.13.27",
     "dagster-webserver==1.13.27",
     "dagster-pyspark==0.29.27",
+    "dagster-aws==0.29.27",
     # The Databricks runner (Pipes clients, the workspace SDK); dagster-databricks needs databricks-sdk<0.61.
     "dagster-databricks==0.29.27",
     "databricks-sdk==0.60.0",
+    # Optional Slack alerts, besides SNS (production) and the local alerts file.
+    "dagster-slack==0.29.27",
 ]
 # The BI dashboard over the warehouse (`make dashboard`).
 DASHBOARD = ["streamlit==1.67.0", "psycopg[binary]==3.3.9"]
-# Test-only: a moto server on loopback for AWS, Playwright to drive Debian's Chromium.
-TEST = ["pytest==9.2.0", "moto[server]==5.2.5", "playwright==1.65.2"]
+# Test-only: a moto server on loopback for AWS (the services the project uses), Playwright to
+# drive Debian's Chromium.
+TEST = [
+    "pytest==9.2.0",
+    "moto[server,events,glue,kinesis,s3,sqs]==5.2.5",
+    "flask==3.1.3",
+    "flask-cors==6.0.5",
+    "playwright==1.65.2",
+]
+# The benchmarks' hand-written reference builds (benchmarks/reference) and the profiler.
+BENCH = ["polars==2.1.0", "py-spy==0.4.3"]
 
 setup(
     name="lakehouse_dagster",
@@ -57,6 +70,7 @@ setup(
         # The production Dagster instance (infra/dagster/dagster.yaml) keeps its state in PostgreSQL.
         "prod": [*DAGSTER, "dagster-postgres==0.29.27"],
         "dashboard": DASHBOARD,
+        "bench": BENCH,
         "dev": [*LOCAL, *CLASSIC, *DAGSTER, *DASHBOARD, *TEST, "ruff==0.17.6", "python-hcl2==8.1.4"],
     },
 )

@@ -1,12 +1,15 @@
-"""Benchmark of the customers slice: wall time and peak memory per asset, and the cost of an
-incremental run as the ingestion history grows.
+"""Benchmark of the customers slice against a hand-written build, and the cost of an incremental
+run as the ingestion history grows.
 
-    .venv/bin/python benchmarks/customers_slice.py [--rows 1000000] [--files 20]
+    .venv/bin/python benchmarks/customers_slice.py [--rows 1000000] [--files 20] [--per-asset]
 
-Each asset runs as its own process (``python -m lakehouse_dagster.units``) with an embedded
-Sail engine, so its peak RSS is the asset's own, engine included. Wall time per process
-includes interpreter start, imports and engine start; "unit" is the same work timed inside
-one long-lived process with one engine, as Dagster's in-process executor runs it.
+The project builds the three customers assets with ``dagster asset materialize`` (in-process
+executor, embedded Sail), as a user runs them; the reference
+(``reference/customers_reference.py``: pyarrow, Polars, deltalake) builds the same tables from
+the same landing files in the same invocation. Each runs as its own process: wall time and peak
+RSS (the embedded engine runs inside the project's process), and the ratio.
+``--per-asset`` also runs each asset's unit in a process of its own
+(``python -m lakehouse_dagster.units``) for its own wall time and peak RSS.
 """
 
 from __future__ import annotations
@@ -15,8 +18,12 @@ import argparse
 import logging
 import time
 from datetime import date
+from pathlib import Path
 
-from harness import WORK, fresh, print_measurements, run_process, run_unit_process
+import deltalake
+import pyarrow as pa
+import pyarrow.compute
+from harness import WORK, fresh, materialize, print_measurements, run_process, run_reference, run_unit_process
 
 from lakehouse_dagster.engine.sessions import spark_session
 from lakehouse_dagster.engine.settings import EngineSettings
@@ -30,6 +37,7 @@ from lakehouse_dagster.units.request import UnitRequest
 from lakehouse_dagster.units.run import run_unit
 
 TABLES = ("bronze.customers", "silver.customers", "gold.customer_segments")
+SELECT = ",".join(table.replace(".", "/") for table in TABLES)
 AS_OF = "2026-11-26"
 
 
@@ -41,8 +49,14 @@ def execute(table: str, tables: DeltaTables, log: logging.Logger | None = None) 
     return result
 
 
-def slice_benchmark(rows: int, files: int) -> None:
+def rows(lake: Path, layer: str, table: str) -> int:
+    actions = pa.table(deltalake.DeltaTable(str(lake / layer / table)).get_add_actions(flatten=True))
+    return pa.compute.sum(actions["num_records"]).as_py()
+
+
+def slice_benchmark(row_count: int, files: int, per_asset: bool) -> None:
     root = fresh(WORK / "slice")
+    reference_lake = fresh(WORK / "slice_reference")
     generator = run_process(
         "sample data (customers)",
         [
@@ -52,17 +66,38 @@ def slice_benchmark(rows: int, files: int) -> None:
             "--out",
             str(root / "landing"),
             "--rows",
-            str(rows),
+            str(row_count),
             "--files",
             str(files),
             "--seed",
             "7",
         ],
     )
-    print(f"{rows:,} rows in {files} files\n")
-    print_measurements(
-        [generator, *(run_unit_process(table, root, "--as-of-date", AS_OF) for table in TABLES)]
+    print(f"{row_count:,} rows in {files} files (generated in {generator.wall_seconds:.1f} s)\n")
+    project = materialize("project: dagster asset materialize", root, SELECT, LAKEHOUSE_AS_OF_DATE=AS_OF)
+    reference = run_reference(
+        "reference: pyarrow + Polars + deltalake",
+        "customers_reference.py",
+        str(root / "landing"),
+        str(reference_lake),
+        AS_OF,
     )
+    print_measurements([project, reference])
+    print(
+        f"ratio project / reference: wall {project.wall_seconds / reference.wall_seconds:.2f}x, "
+        f"peak RSS {project.peak_rss_mib / reference.peak_rss_mib:.2f}x"
+    )
+    for layer, table in (("bronze", "customers"), ("silver", "customers"), ("gold", "customer_segments")):
+        print(
+            f"rows {layer}.{table}: project {rows(root, layer, table):,}, "
+            f"reference {rows(reference_lake, layer, table):,}"
+        )
+
+    if per_asset:
+        print("\neach asset's unit in its own process, on a fresh lake:")
+        lake = fresh(WORK / "slice_units")
+        (lake / "landing").symlink_to(root / "landing")
+        print_measurements([run_unit_process(table, lake, "--as-of-date", AS_OF) for table in TABLES])
 
     print("\nsecond run, one engine in one process (as the in-process executor runs it):")
     print(f"{'asset':26} {'unit s':>8}")
@@ -110,8 +145,12 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--history", type=int, nargs="+", default=[100, 200, 400, 800])
     parser.add_argument("--rows-per-file", type=int, default=500)
+    parser.add_argument("--per-asset", action="store_true", help="also each asset's unit in its own process")
+    parser.add_argument("--no-incremental", action="store_true")
     args = parser.parse_args()
-    slice_benchmark(args.rows, args.files)
+    slice_benchmark(args.rows, args.files, args.per_asset)
+    if args.no_incremental:
+        return
     incremental_benchmark(tuple(args.history), args.rows_per_file)
 
 

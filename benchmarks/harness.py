@@ -45,9 +45,30 @@ def run_process(label: str, arguments: list[str], env: dict[str, str] | None = N
 
 def run_unit_process(table: str, root: Path, *arguments: str) -> Measurement:
     """Run ``python -m lakehouse_dagster.units <table>`` on an embedded engine in its own process."""
-    env = {**os.environ, "LAKEHOUSE_DEPLOYMENT": "local", "LAKEHOUSE_ROOT": str(root)}
+    return run_process(table, ["-m", "lakehouse_dagster.units", table, *arguments], project_env(root))
+
+
+def project_env(root: Path, **extra: str) -> dict[str, str]:
+    """The environment of a local deployment on ``root`` with an embedded engine."""
+    env = {**os.environ, "LAKEHOUSE_DEPLOYMENT": "local", "LAKEHOUSE_ROOT": str(root), **extra}
     env.pop("LAKEHOUSE_SPARK_REMOTE", None)
-    return run_process(table, ["-m", "lakehouse_dagster.units", table, *arguments], env)
+    return env
+
+
+def materialize(label: str, root: Path, select: str, *arguments: str, **env: str) -> Measurement:
+    """``dagster asset materialize`` of ``select``, as a user runs it, recorded in an instance
+    under ``root``; its wall time and peak RSS (the embedded engine runs inside the process)."""
+    home = root / "dagster_home"
+    home.mkdir(exist_ok=True)
+    command = ["-m", "dagster", "asset", "materialize", "-m", "lakehouse_dagster.definitions"]
+    command += ["--select", select, *arguments]
+    return run_process(label, command, project_env(root, DAGSTER_HOME=str(home), **env))
+
+
+def run_reference(label: str, script: str, *arguments: str) -> Measurement:
+    """One of the hand-written reference builds in ``benchmarks/reference`` (needs the ``bench``
+    extra: polars)."""
+    return run_process(label, [str(Path(__file__).parent / "reference" / script), *arguments])
 
 
 def print_measurements(measurements: list[Measurement]) -> None:

@@ -34,6 +34,13 @@ locals {
     spark_remote_secret_arn     = aws_secretsmanager_secret.spark_remote.arn
     databricks_token_secret_arn = aws_secretsmanager_secret.databricks_token.arn
 
+    # Alerts and metrics.
+    alerts_topic_arn       = module.monitoring.alarm_topic_arn
+    metrics_namespace      = local.metrics_namespace
+    dagster_url            = var.dagster_url
+    slack_alert_channel    = var.slack_alert_channel
+    slack_token_secret_arn = aws_secretsmanager_secret.slack_token.arn
+
     # The Databricks runner: every value is a string (the env file's).
     lakehouse_unit_runner               = "databricks"
     databricks_client_id                = var.databricks_client_id
@@ -82,12 +89,17 @@ locals {
     LAKEHOUSE_DATABRICKS_CLUSTER_TAGS           = "databricks_cluster_tags"
     LAKEHOUSE_DATABRICKS_CLUSTER_ID             = "databricks_existing_cluster_id"
     LAKEHOUSE_DATABRICKS_SERVERLESS_ENVIRONMENT = "databricks_serverless_environment"
+    LAKEHOUSE_ALERTS_TOPIC_ARN                  = "alerts_topic_arn"
+    LAKEHOUSE_METRICS_NAMESPACE                 = "metrics_namespace"
+    LAKEHOUSE_DAGSTER_URL                       = "dagster_url"
+    LAKEHOUSE_SLACK_CHANNEL                     = "slack_alert_channel"
   }
 
   dagster_secret_env_outputs = {
     LAKEHOUSE_SPARK_REMOTE   = "spark_remote_secret_arn"
     DATABRICKS_TOKEN         = "databricks_token_secret_arn"
     DATABRICKS_CLIENT_SECRET = "databricks_client_secret_secret_arn"
+    LAKEHOUSE_SLACK_TOKEN    = "slack_token_secret_arn"
   }
 }
 

@@ -7,6 +7,8 @@ data "aws_partition" "current" {}
 
 locals {
   name_prefix = "${var.project}-${var.environment}"
+  # Where the Dagster deployment publishes its materialisation metrics, and the alarms look.
+  metrics_namespace = "Lakehouse/${var.environment}"
 
   # The storage-credential role's ARN is known before the role exists: the credential is created
   # first (its external ID goes into the role's trust policy), the role right after.
@@ -95,6 +97,8 @@ module "iam" {
   glue_database_name             = module.warehouse.glue_database_name
   glue_database_arn              = module.warehouse.glue_database_arn
   warehouse_workgroup_arn        = module.warehouse.workgroup_arn
+  alarm_topic_arn                = module.monitoring.alarm_topic_arn
+  metrics_namespace              = local.metrics_namespace
 }
 
 module "monitoring" {
@@ -109,6 +113,7 @@ module "monitoring" {
   dms_replication_instance_id = module.cdc.replication_instance_id
   dms_replication_task_arn    = module.cdc.replication_task_arn
   dms_replication_task_id     = module.cdc.replication_task_id
+  metrics_namespace           = local.metrics_namespace
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -174,6 +179,14 @@ resource "aws_secretsmanager_secret" "databricks_token" {
   #checkov:skip=CKV2_AWS_57:A Databricks token (or OAuth secret) is minted by Databricks, not by AWS; rotation happens in Databricks and the new value is put here. A rotation Lambda would need workspace-admin credentials, which is worse.
   name                    = "${local.name_prefix}/dagster/DATABRICKS_TOKEN"
   description             = "Databricks token of the Dagster service principal."
+  kms_key_id              = module.encryption.platform_key_arn
+  recovery_window_in_days = 30
+}
+
+resource "aws_secretsmanager_secret" "slack_token" {
+  #checkov:skip=CKV2_AWS_57:A Slack bot token is minted by Slack, not by AWS; it is rotated in Slack and the new value is put here.
+  name                    = "${local.name_prefix}/dagster/LAKEHOUSE_SLACK_TOKEN"
+  description             = "Slack bot token (chat:write) of the Dagster alerts; used only with var.slack_alert_channel."
   kms_key_id              = module.encryption.platform_key_arn
   recovery_window_in_days = 30
 }

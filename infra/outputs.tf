@@ -164,3 +164,28 @@ output "databricks_serverless_environment" {
   description = "Environment version of serverless compute (LAKEHOUSE_DATABRICKS_SERVERLESS_ENVIRONMENT)."
   value       = local.wiring.databricks_serverless_environment
 }
+
+output "alerts_topic_arn" {
+  description = "SNS topic of the alarms, which the Dagster alert sensors publish to (LAKEHOUSE_ALERTS_TOPIC_ARN)."
+  value       = local.wiring.alerts_topic_arn
+}
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of the materialisation metrics (LAKEHOUSE_METRICS_NAMESPACE)."
+  value       = local.wiring.metrics_namespace
+}
+
+output "dagster_url" {
+  description = "Base URL of the Dagster UI, for the run links of alerts (LAKEHOUSE_DAGSTER_URL)."
+  value       = local.wiring.dagster_url
+}
+
+output "slack_alert_channel" {
+  description = "Slack channel of the alerts; empty: none (LAKEHOUSE_SLACK_CHANNEL)."
+  value       = local.wiring.slack_alert_channel
+}
+
+output "slack_token_secret_arn" {
+  description = "Secrets Manager secret holding the Slack bot token of the alerts (LAKEHOUSE_SLACK_TOKEN)."
+  value       = local.wiring.slack_token_secret_arn
+}

@@ -249,3 +249,19 @@ variable "alarm_email_addresses" {
   type        = list(string)
   default     = []
 }
+
+variable "dagster_url" {
+  description = "Base URL of the Dagster UI (https://...): alerts link to their run there."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https?://", var.dagster_url))
+    error_message = "dagster_url must be a URL (https://dagster.example.com)."
+  }
+}
+
+variable "slack_alert_channel" {
+  description = "Slack channel that alerts are also posted to (put the bot token into the slack_token secret); empty: SNS only."
+  type        = string
+  default     = ""
+}

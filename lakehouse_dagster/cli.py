@@ -182,7 +182,12 @@ def print_warehouse(settings: LakehouseSettings, registry: Registry) -> None:
         served = table.served
         assert served is not None
         loaded = warehouse.loaded_at(served)
-        when = f"loaded {loaded:%Y-%m-%d %H:%M:%S %Z}" if loaded else "not loaded yet"
+        if loaded:
+            when = f"loaded {loaded:%Y-%m-%d %H:%M:%S %Z}"
+        elif registry.follows_a_stream(table):
+            when = "follows a stream: loaded by declarative automation once one runs (`make aws-local`)"
+        else:
+            when = "not loaded yet"
         print(f"  {served.qualified:28} rows={warehouse.row_count(served) or 0:,}  {when}")
     if isinstance(warehouse, PostgresWarehouse):
         print(f"  PostgreSQL: {warehouse.resolved_url()}  (psql, or any BI tool: see README)")

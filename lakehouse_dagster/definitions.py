@@ -1,8 +1,11 @@
 """The code location: ``dagster dev`` and ``dagster definitions validate`` load ``defs``.
 
-Everything is derived from the registry's declarations: an asset per table, its checks,
-a serving asset per served table, the quarantines and the quality history (reported by the
-tables' steps), the jobs and schedules, and a sensor per partitioning that late changes touch.
+Everything is derived from the registry's declarations: an asset per table, its checks, a
+serving asset per served table, the quarantines and the quality history (reported by the
+tables' steps), a maintenance asset per table, the jobs and schedules, a sensor per
+partitioning that late changes touch, the file sensors (folder listing, or S3 events through
+SQS), a micro-batch sensor per stream table, and the automation condition sensor (running by
+default) that keeps the real-time tables fresh; besides them, the alert sensors.
 """
 
 from __future__ import annotations
@@ -12,8 +15,13 @@ import warnings
 import dagster as dg
 
 from lakehouse_dagster.declarations.table import DEFAULT_REGISTRY, Registry, load_registry
+from lakehouse_dagster.defs.alerts import check_failure_sensor, run_failure_alert_sensor
 from lakehouse_dagster.defs.assets import table_asset
+from lakehouse_dagster.defs.events_sensor import events_sensor
 from lakehouse_dagster.defs.jobs import build_jobs, build_schedules
+from lakehouse_dagster.defs.landing import landing_files_job
+from lakehouse_dagster.defs.landing_sensor import landing_sensor
+from lakehouse_dagster.defs.maintenance import maintenance_asset, maintenance_job, maintenance_schedules
 from lakehouse_dagster.defs.partitions import partitions_definition
 from lakehouse_dagster.defs.pools import table_pool
 from lakehouse_dagster.defs.quality_assets import (
@@ -25,7 +33,9 @@ from lakehouse_dagster.defs.quality_assets import (
 from lakehouse_dagster.defs.resources import build_resources, executor_for, warehouse_resource
 from lakehouse_dagster.defs.sensors import touched_partitions_sensor
 from lakehouse_dagster.defs.serving import freshness_check, serving_asset
+from lakehouse_dagster.defs.stream_sensor import automation_sensor, stream_jobs_and_sensors
 from lakehouse_dagster.deployment import LakehouseSettings
+from lakehouse_dagster.quality.checks import Severity
 from lakehouse_dagster.quality.thresholds import ThresholdsError
 
 
@@ -40,6 +50,7 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
         # Single-run backfill policies and code references are beta in Dagster 1.13; chosen on purpose.
         warnings.simplefilter("ignore", dg.BetaWarning)
         resolved = list(registry.resolved())
+        stream_tables = frozenset(table.name for table in registry.tables if table.stream is not None)
         warehouse_kind = warehouse_resource(settings).kind
         assets = [
             table_asset(
@@ -48,6 +59,7 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
                 partitions.get(table.partitions),
                 settings.as_of_date,
                 layout.catalog_name(table.name),
+                stream_tables,
                 pool=table_pool(settings, table),
                 related_docs=related_docs(registry, table),
             )
@@ -61,16 +73,50 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
         reported = [
             quarantine_spec(domain, table, layout) for domain, table in resolved if has_quarantine(table)
         ] + [data_quality_spec(resolved, layout)]
+    tables = [table for _, table in resolved]
+    maintenance = maintenance_job(tables)
+    monitoring = settings.monitoring
     sensors = [
-        touched_partitions_sensor(registry, p, jobs[p.job], partitions[p])
-        for p in registry.partitionings()
-        if registry.touching(p)
+        *(
+            touched_partitions_sensor(registry, p, jobs[p.job], partitions[p])
+            for p in registry.partitionings()
+            if registry.touching(p)
+        ),
+        check_failure_sensor(Severity(monitoring.alert_severity.value.upper()), monitoring.dagster_url),
+        run_failure_alert_sensor(monitoring.dagster_url),
     ]
+    files_job = landing_files_job(registry)
+    # With a queue of S3 events, the events sensor runs and the listing sensor waits stopped.
+    by_events = settings.events_queue_url is not None
+    running, stopped = dg.DefaultSensorStatus.RUNNING, dg.DefaultSensorStatus.STOPPED
+    sensors += [
+        landing_sensor(
+            registry, settings.layout, files_job, default_status=stopped if by_events else running
+        ),
+        events_sensor(
+            registry,
+            settings.layout,
+            settings.events_queue_url,
+            files_job,
+            default_status=running if by_events else stopped,
+        ),
+    ]
+    stream_jobs, stream_sensors = stream_jobs_and_sensors(
+        registry, settings.layout, settings.stream_interval_seconds
+    )
+    sensors += [*stream_sensors, automation_sensor(settings.stream_interval_seconds)]
     return dg.Definitions(
-        assets=[*assets, *reported],
+        assets=[
+            *assets,
+            *reported,
+            *(maintenance_asset(table, settings.as_of_date, table_pool(settings, table)) for table in tables),
+        ],
         asset_checks=[freshness_check(table) for _, table in resolved if table.serving is not None],
-        jobs=list(jobs.values()),
-        schedules=build_schedules(registry, jobs),
+        jobs=[*jobs.values(), files_job, *stream_jobs, maintenance],
+        schedules=[
+            *build_schedules(registry, jobs),
+            *maintenance_schedules(tables, maintenance, registry.default_maintenance.cron),
+        ],
         sensors=sensors,
         resources=build_resources(settings, registry_path),
         executor=executor_for(settings),

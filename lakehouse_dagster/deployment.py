@@ -18,6 +18,7 @@ from datetime import date
 from enum import StrEnum
 from typing import TypeVar
 
+from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.engine.settings import EngineMode, EngineSettings
 from lakehouse_dagster.lake.layout import LakeLayout, UnsafeRootError, check_root, join_uri, normalize_root
 from lakehouse_dagster.quality.thresholds import Thresholds, ThresholdsError
@@ -152,20 +153,78 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         terraform=True,
     ),
     EnvironmentVariable(
-        "AWS_REGION", "AWS region of the lake buckets (read by the AWS SDKs).", required_in=_PROD
+        "LAKEHOUSE_ALERTS_TOPIC_ARN",
+        "SNS topic that alerts on failed checks and runs are published to (prod; the alarm topic).",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_METRICS_NAMESPACE",
+        "CloudWatch namespace of the materialisation metrics (prod); the alarms and dashboard watch it.",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_DAGSTER_URL",
+        "Base URL of the Dagster UI, for the run links of alerts. Default locally http://127.0.0.1:3000.",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_SLACK_CHANNEL",
+        "Optional Slack channel that alerts are also posted to (with LAKEHOUSE_SLACK_TOKEN).",
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_SLACK_TOKEN",
+        "Slack bot token (chat:write) of the alerts, when LAKEHOUSE_SLACK_CHANNEL is set.",
+        terraform=True,
+        secret=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_ALERT_SEVERITY",
+        "Failed checks that alert: error (default: blocking checks) or warn (every failed check).",
+    ),
+    EnvironmentVariable(
+        "AWS_REGION",
+        "AWS region of the lake buckets, the events queue and the stream (us-east-1 against a local "
+        "endpoint when unset).",
+        required_in=_PROD,
     ),
     EnvironmentVariable(
         "AWS_ROLE_ARN", "IAM role the Dagster deployment assumes (read by the AWS SDKs).", required_in=_PROD
     ),
-    # Production settings of components that later issues build. Declared now so that the
-    # Terraform outputs and the deployment agree on one set of names.
     EnvironmentVariable(
-        "LAKEHOUSE_EVENTS_QUEUE_URL",
-        "SQS queue fed by the EventBridge 'Object Created' rule.",
-        planned_for="S3/EventBridge sensor",
+        "LAKEHOUSE_AWS_ENDPOINT_URL",
+        "Local and test only: the AWS endpoint (a moto server, http://127.0.0.1:PORT). Unset in "
+        "production, where boto3's default credential chain signs the calls.",
     ),
     EnvironmentVariable(
-        "LAKEHOUSE_KINESIS_STREAM", "Kinesis stream of events.", planned_for="Kinesis ingestion"
+        "AWS_ACCESS_KEY_ID",
+        "Local demo only: `make aws-local` writes a dummy value for moto (boto3 reads it). Never set "
+        "in production, where the role's credentials are used.",
+    ),
+    EnvironmentVariable(
+        "AWS_SECRET_ACCESS_KEY",
+        "Local demo only, like AWS_ACCESS_KEY_ID: a dummy value that opens nothing but moto.",
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_EVENTS_QUEUE_URL",
+        "SQS queue fed by the EventBridge 'Object Created' rule; its sensor requests runs of the "
+        "bronze tables whose files landed. Unset: the landing sensor lists the folders instead.",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_KINESIS_STREAM",
+        "Kinesis stream that the stream sources (bronze.events) read. Unset: their micro-batch "
+        "sensor starts stopped.",
+        required_in=_PROD,
+        terraform=True,
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_STREAM_INTERVAL_SECONDS",
+        "Seconds between two micro-batches of a stream (default 15; 5 to 3600).",
     ),
     # The Databricks runner (runners/databricks.py). Credentials are read by the Databricks SDK.
     EnvironmentVariable("DATABRICKS_HOST", "Databricks workspace URL (https://...).", terraform=True),
@@ -271,6 +330,9 @@ _LAYER_ROOT_VARIABLES = {
 _CATALOG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Sail logs every session at INFO level on stderr; keep its warnings and errors only.
 ENGINE_LOG_FILTER = "warn,sail_common::actor=error"
+#: Against a local endpoint without AWS_REGION (moto serves any region).
+LOCAL_AWS_REGION = "us-east-1"
+DEFAULT_STREAM_INTERVAL_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -288,6 +350,29 @@ class WarehouseSettings:
     region: str | None = None
 
 
+#: Where `make dev` serves the Dagster UI.
+LOCAL_DAGSTER_URL = "http://127.0.0.1:3000"
+
+
+class AlertSeverity(StrEnum):
+    ERROR = "error"
+    WARN = "warn"
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """Where alerts and metrics go: SNS, CloudWatch and optionally Slack in production; a file
+    and the lake (``ops.metrics``) elsewhere."""
+
+    alerts_topic_arn: str | None = None
+    metrics_namespace: str | None = None
+    dagster_url: str | None = LOCAL_DAGSTER_URL
+    slack_channel: str | None = None
+    #: Whether a Slack token is set (its value is read at run time, never kept in config).
+    slack_token_set: bool = False
+    alert_severity: AlertSeverity = AlertSeverity.ERROR
+
+
 @dataclass(frozen=True)
 class LakehouseSettings:
     """Everything a deployment decides, resolved from the environment once."""
@@ -303,6 +388,14 @@ class LakehouseSettings:
     #: How units run on Databricks, with the databricks runner.
     databricks: DatabricksSettings | None = None
     warehouse: WarehouseSettings = field(default_factory=lambda: WarehouseSettings())
+    #: The SQS queue of the landing bucket's "Object Created" events.
+    events_queue_url: str | None = None
+    stream_interval_seconds: int = DEFAULT_STREAM_INTERVAL_SECONDS
+    monitoring: MonitoringSettings = field(default_factory=lambda: MonitoringSettings())
+
+    @property
+    def aws(self) -> AwsConfig:
+        return self.layout.aws
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakehouseSettings:
@@ -312,6 +405,11 @@ class LakehouseSettings:
             return (env.get(name) or "").strip() or None
 
         deployment = _choice(value, "LAKEHOUSE_DEPLOYMENT", Deployment, Deployment.LOCAL)
+        if deployment is Deployment.PROD and value("LAKEHOUSE_AWS_ENDPOINT_URL"):
+            raise SettingsError(
+                "LAKEHOUSE_AWS_ENDPOINT_URL is for local and test deployments (a moto server); "
+                "production talks to AWS itself"
+            )
         missing = [
             variable.name
             for variable in ENVIRONMENT_VARIABLES
@@ -352,7 +450,7 @@ class LakehouseSettings:
             )
         return cls(
             deployment=deployment,
-            layout=_layout(value),
+            layout=_layout(value, _aws(value)),
             engine=engine,
             as_of_date=_date(value, "LAKEHOUSE_AS_OF_DATE"),
             partitions_start=_date(value, "LAKEHOUSE_PARTITIONS_START"),
@@ -368,6 +466,9 @@ class LakehouseSettings:
                 glue_database=value("LAKEHOUSE_GLUE_DATABASE"),
                 region=value("AWS_REGION"),
             ),
+            events_queue_url=value("LAKEHOUSE_EVENTS_QUEUE_URL"),
+            stream_interval_seconds=_seconds(value, "LAKEHOUSE_STREAM_INTERVAL_SECONDS"),
+            monitoring=_monitoring(value, deployment),
         )
 
 
@@ -385,7 +486,24 @@ def _choice(
         raise SettingsError(f"{name}={raw!r}: expected one of {known}") from None
 
 
-def _layout(value: Callable[[str], str | None]) -> LakeLayout:
+def _aws(value: Callable[[str], str | None]) -> AwsConfig:
+    endpoint = value("LAKEHOUSE_AWS_ENDPOINT_URL")
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise SettingsError(f"LAKEHOUSE_AWS_ENDPOINT_URL={endpoint!r}: expected http://host:port")
+    region = value("AWS_REGION") or (LOCAL_AWS_REGION if endpoint else None)
+    return AwsConfig(region=region, endpoint_url=endpoint)
+
+
+def _seconds(value: Callable[[str], str | None], name: str) -> int:
+    raw = value(name)
+    if raw is None:
+        return DEFAULT_STREAM_INTERVAL_SECONDS
+    if not raw.isdigit() or not 5 <= int(raw) <= 3600:
+        raise SettingsError(f"{name}={raw!r}: expected a whole number of seconds from 5 to 3600")
+    return int(raw)
+
+
+def _layout(value: Callable[[str], str | None], aws: AwsConfig) -> LakeLayout:
     def root(name: str, default: str | None = None) -> str | None:
         raw = value(name) or default
         if raw is None:
@@ -411,6 +529,30 @@ def _layout(value: Callable[[str], str | None]) -> LakeLayout:
             if (layer_root := root(variable)) is not None
         },
         catalog=catalog,
+        aws=aws,
+        landing_stream=value("LAKEHOUSE_KINESIS_STREAM"),
+    )
+
+
+def _monitoring(value: Callable[[str], str | None], deployment: Deployment) -> MonitoringSettings:
+    topic = value("LAKEHOUSE_ALERTS_TOPIC_ARN")
+    if topic is not None and not topic.startswith("arn:"):
+        raise SettingsError(
+            f"LAKEHOUSE_ALERTS_TOPIC_ARN={topic!r}: expected an SNS topic ARN (arn:aws:sns:...)"
+        )
+    url = value("LAKEHOUSE_DAGSTER_URL") or (LOCAL_DAGSTER_URL if deployment is not Deployment.PROD else None)
+    if url is not None and not url.startswith(("https://", "http://")):
+        raise SettingsError(f"LAKEHOUSE_DAGSTER_URL={url!r}: expected a URL like https://dagster.example.com")
+    channel, token = value("LAKEHOUSE_SLACK_CHANNEL"), value("LAKEHOUSE_SLACK_TOKEN") is not None
+    if channel is not None and not token:
+        raise SettingsError("LAKEHOUSE_SLACK_CHANNEL is set: alerts to Slack need LAKEHOUSE_SLACK_TOKEN")
+    return MonitoringSettings(
+        alerts_topic_arn=topic,
+        metrics_namespace=value("LAKEHOUSE_METRICS_NAMESPACE"),
+        dagster_url=url.rstrip("/") if url else None,
+        slack_channel=channel,
+        slack_token_set=token,
+        alert_severity=_choice(value, "LAKEHOUSE_ALERT_SEVERITY", AlertSeverity, AlertSeverity.ERROR),
     )
 
 
@@ -557,6 +699,18 @@ def quiet_engine_logs(env: MutableMapping[str, str] | None = None) -> None:
     """Keep the embedded engine's logs to warnings and errors, unless ``RUST_LOG`` says otherwise.
     Called before the engine starts, never at import."""
     (os.environ if env is None else env).setdefault("RUST_LOG", ENGINE_LOG_FILTER)
+
+
+#: What moto accepts as credentials; they open nothing else.
+MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def use_moto_credentials(endpoint_url: str | None) -> None:
+    """Against a local endpoint (moto), give boto3 in this process and its children the dummy
+    credentials it wants, unless some are set. Does nothing without an endpoint (production)."""
+    if endpoint_url:
+        for name, value in MOTO_CREDENTIALS.items():
+            os.environ.setdefault(name, value)
 
 
 def process_environment() -> dict[str, str]:

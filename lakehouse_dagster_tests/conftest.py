@@ -1,5 +1,6 @@
 """Shared fixtures: one Sail server for the whole test session, a fresh lake per test; one
-PostgreSQL server for the session with a fresh database per test; one moto server for AWS."""
+PostgreSQL server for the session with a fresh database per test; one moto server (AWS on
+loopback) for the session."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
 
+from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.engine.resource import SparkResource
 from lakehouse_dagster.engine.sessions import EmbeddedSail, connect
 from lakehouse_dagster.lake.delta import DeltaTables
@@ -111,19 +115,49 @@ def warehouse_url(postgres: PostgresDatabases) -> str:
     return postgres.new()
 
 
+@dataclass(frozen=True)
+class MotoServer:
+    """A moto server on loopback: every AWS call of the tests goes there."""
+
+    endpoint_url: str
+    region: str = "us-east-1"
+
+    @property
+    def aws(self) -> AwsConfig:
+        return AwsConfig(region=self.region, endpoint_url=self.endpoint_url)
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service)  # type: ignore[arg-type]
+
+    def env(self) -> dict[str, str]:
+        """The deployment's view of it (environment variables)."""
+        return {"LAKEHOUSE_AWS_ENDPOINT_URL": self.endpoint_url, "AWS_REGION": self.region}
+
+
+def unique_name(prefix: str) -> str:
+    """Resource names are unique per test: the server is shared by the whole session."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """A moto server on a free port of 127.0.0.1 for the session: its endpoint URL."""
+def moto_server() -> Iterator[MotoServer]:
+    """One moto server for the session, on 127.0.0.1 and a free port. moto accepts any
+    credentials; boto3 needs some, so dummy ones are set for this process and its children."""
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    yield MotoServer(f"http://{host}:{port}")
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def served_pipeline(sail_url, tmp_path_factory, postgres, moto_server) -> ServedPipeline:
     """Both domains built and served once (tests that use it only read, or reload the same data)."""
-    return build_served_pipeline(sail_url, tmp_path_factory.mktemp("served"), postgres.new(), moto_server)
+    return build_served_pipeline(
+        sail_url, tmp_path_factory.mktemp("served"), postgres.new(), moto_server.endpoint_url
+    )

@@ -89,3 +89,52 @@ TROUBLE = Registry(
     default_job=Job("trouble_job", "Every table that goes wrong."),
     default_freshness=CUSTOMERS_AND_STRICT.default_freshness,
 )
+
+
+# Operating the lakehouse: a table whose rows a test sets (with a drop, a warn and a fail
+# expectation and a primary key), and a table downstream that raises.
+NUMBERS, FAILS_DOWNSTREAM = TableName("silver", "numbers"), TableName("gold", "fails_downstream")
+#: The rows ``silver.numbers`` writes: (id, label). Tests replace them.
+NUMBER_ROWS: list[tuple[int | None, str]] = [(1, "one"), (2, "two")]
+NUMBER_EXPECTATIONS = (
+    Expectation("id_present", "id IS NOT NULL", Action.DROP, "an id"),
+    Expectation("id_not_negative", "id IS NULL OR id >= 0", Action.FAIL, "no negative ids"),
+    Expectation("short_label", "length(label) <= 5", Action.WARN, "labels of 5 characters at most"),
+)
+
+
+def build_numbers(context: UnitContext) -> UnitResult:
+    frame = context.spark.createDataFrame(list(NUMBER_ROWS), "id BIGINT, label STRING")
+    return overwrite_table(context, frame)
+
+
+def build_fails_downstream(context: UnitContext) -> UnitResult:
+    context.tables.read(NUMBERS)
+    raise RuntimeError(REFUSAL)
+
+
+OPERATIONS = Registry(
+    domains=(
+        Domain(
+            "operations",
+            "Tables whose failures alert, and whose materialisations publish metrics.",
+            (
+                Table(
+                    NUMBERS,
+                    "Numbers a test sets.",
+                    build=build_numbers,
+                    expectations=NUMBER_EXPECTATIONS,
+                    primary_key=("id",),
+                ),
+                Table(
+                    FAILS_DOWNSTREAM,
+                    "Reads silver.numbers, then raises.",
+                    build=build_fails_downstream,
+                    inputs=(NUMBERS,),
+                ),
+            ),
+        ),
+    ),
+    default_job=Job("operations_job", "Both tables."),
+    default_freshness=CUSTOMERS_AND_STRICT.default_freshness,
+)

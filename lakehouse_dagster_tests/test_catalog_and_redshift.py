@@ -31,7 +31,7 @@ DAILY = TableName("gold", "daily_sales")
 def aws(moto_server, monkeypatch) -> str:
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(name, value)
-    return moto_server
+    return moto_server.endpoint_url
 
 
 @pytest.fixture

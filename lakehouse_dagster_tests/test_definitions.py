@@ -24,6 +24,8 @@ from lakehouse_dagster.domains.sales.tables import ORDER_DATES
 from lakehouse_dagster.engine.resource import SparkResource
 from lakehouse_dagster.ingest.sources import FileSource
 from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.monitoring.metrics_sink import CloudWatchMetrics, LakeMetrics
+from lakehouse_dagster.monitoring.notifier import Notifier
 from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.runners.databricks import DatabricksRunner
 from lakehouse_dagster.runners.in_process import InProcessRunner
@@ -61,6 +63,11 @@ PROD_ENV = {  # dummy values of every setting the production deployment gets fro
     "LAKEHOUSE_WAREHOUSE_WORKGROUP": "acme-bi",
     "LAKEHOUSE_WAREHOUSE_DATABASE": "lakehouse",
     "LAKEHOUSE_GLUE_DATABASE": "acme_lake",
+    "LAKEHOUSE_EVENTS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/acme-landing-events",
+    "LAKEHOUSE_KINESIS_STREAM": "acme-events",
+    "LAKEHOUSE_ALERTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:lakehouse-prod-alarms",
+    "LAKEHOUSE_METRICS_NAMESPACE": "Lakehouse/prod",
+    "LAKEHOUSE_DAGSTER_URL": "https://dagster.acme.example",
 }
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -126,7 +133,10 @@ def describe(defs: dg.Definitions, registry: Registry) -> dict:
     for unresolved in defs.sensors:
         s = defs.resolve_sensor_def(unresolved.name)
         sensors[s.name] = {
-            "job": s.job_name,
+            # The automation condition sensor targets assets, and the alert sensors request no runs.
+            "job": s.job_name
+            if s.targets and not isinstance(s, dg.AutomationConditionSensorDefinition)
+            else None,
             "default_status": s.default_status.value,
             "interval": s.minimum_interval_seconds,
         }
@@ -187,13 +197,13 @@ def test_each_partitioning_has_its_own_job_and_only_its_tables_join_it() -> None
         "event_date", "event_date", date(2026, 11, 1), Job("events_job", "events")
     )
     events = Table(
-        TableName("bronze", "events"),
+        TableName("bronze", "page_events"),
         "events",
-        source=FileSource(folder="events"),
+        source=FileSource(folder="page_events"),
         partitions=events_by_day,
     )
     registry = Registry(
-        domains=(*REGISTRY.domains, Domain("events", "events", (events,))),
+        domains=(*REGISTRY.domains, Domain("page_events", "events", (events,))),
         default_job=REGISTRY.default_job,
         default_freshness=REGISTRY.default_freshness,
     )
@@ -213,7 +223,7 @@ def test_declarations_that_do_not_add_up_are_refused() -> None:
     )
     with pytest.raises(ValueError, match=r"silver\.stray reads bronze\.missing, which no domain declares"):
         Registry((Domain("d", "d", (stray,)),), Job("j", "j"), Freshness(timedelta(1), timedelta(2)))
-    with pytest.raises(ValueError, match="exactly one of source, cdc and build"):
+    with pytest.raises(ValueError, match="exactly one of source, stream, cdc and build"):
         Table(TableName("silver", "nothing"), "no rows from anywhere")
 
 
@@ -357,6 +367,36 @@ def test_production_serves_redshift_through_a_staging_prefix_of_gold_and_registe
     assert isinstance(catalog, GlueCatalog) and catalog.database == "acme_lake"
 
 
+def test_production_alerts_go_to_the_sns_topic_and_metrics_to_cloudwatch() -> None:
+    resources = definitions(PROD_ENV).resources
+    notifier, metrics = resources["notifier"], resources["metrics"]
+    assert isinstance(notifier, Notifier) and isinstance(metrics, CloudWatchMetrics)
+    assert notifier.destinations() == ["sns", "log"]
+    assert (notifier.sns_topic_arn, notifier.region_name) == (
+        PROD_ENV["LAKEHOUSE_ALERTS_TOPIC_ARN"],
+        "eu-west-1",
+    )
+    assert (metrics.namespace, metrics.region_name) == ("Lakehouse/prod", "eu-west-1")
+    with_slack = {**PROD_ENV, "LAKEHOUSE_SLACK_CHANNEL": "#data-alerts", "LAKEHOUSE_SLACK_TOKEN": "xoxb-1"}
+    notifier = definitions(with_slack).resources["notifier"]
+    assert notifier.slack_channel == "#data-alerts"
+    assert notifier.slack_token == dg.EnvVar("LAKEHOUSE_SLACK_TOKEN"), "read at run time, never in config"
+    with pytest.raises(SettingsError, match=r"LAKEHOUSE_SLACK_CHANNEL is set: .* need LAKEHOUSE_SLACK_TOKEN"):
+        definitions({**PROD_ENV, "LAKEHOUSE_SLACK_CHANNEL": "#data-alerts"})
+    with pytest.raises(SettingsError, match="LAKEHOUSE_ALERTS_TOPIC_ARN='alarms': expected an SNS topic ARN"):
+        definitions({**PROD_ENV, "LAKEHOUSE_ALERTS_TOPIC_ARN": "alarms"})
+    with pytest.raises(SettingsError, match="LAKEHOUSE_ALERT_SEVERITY='all': expected one of error, warn"):
+        definitions({**PROD_ENV, "LAKEHOUSE_ALERT_SEVERITY": "all"})
+
+
+def test_locally_alerts_go_to_a_file_under_the_lake_root_and_metrics_to_ops_metrics() -> None:
+    resources = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}).resources
+    assert resources["notifier"].destinations() == ["file", "log"]
+    assert resources["notifier"].file_path == "/tmp/lake/_alerts/alerts.jsonl"
+    assert isinstance(resources["metrics"], LakeMetrics)
+    assert resources["metrics"].table_uri == "/tmp/lake/ops/metrics"
+
+
 def test_locally_the_warehouse_is_postgresql_and_nothing_is_registered_in_glue() -> None:
     resources = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}).resources
     assert isinstance(resources["warehouse"], PostgresWarehouse)
@@ -380,6 +420,9 @@ def test_every_gold_table_is_served_downstream_of_itself_in_its_own_job() -> Non
         key = dg.AssetKey(["serving", f"serving.{table.name.table}"])
         assert graph.get(key).parent_keys == {dg.AssetKey(table.name.key_path)}
         assert graph.get(key).partitions_def == graph.get(dg.AssetKey(table.name.key_path)).partitions_def
+        if REGISTRY.follows_a_stream(table):  # real-time: served as soon as it is rebuilt
+            assert graph.get(key).automation_condition is not None
+            continue
         job = table.partitions.job.name if table.partitions else REGISTRY.default_job.name
         assert key in defs.resolve_job_def(job).asset_layer.executable_asset_keys
 
@@ -462,6 +505,13 @@ def test_the_deployment_can_move_the_first_day_of_the_partitions() -> None:
         ({"LAKEHOUSE_ROOT": "/tmp/o'brien"}, r"LAKEHOUSE_ROOT=.*contains \"'\""),
         ({"LAKEHOUSE_ROOT_GOLD": "s3://gold bucket/x"}, r"LAKEHOUSE_ROOT_GOLD=.*contains ' '"),
         ({"LAKEHOUSE_ROOT": "s3://lake/a%20b"}, r"LAKEHOUSE_ROOT=.*contains '%'"),
+        ({**PROD_ENV, "LAKEHOUSE_KINESIS_STREAM": ""}, "LAKEHOUSE_KINESIS_STREAM"),
+        (
+            {**PROD_ENV, "LAKEHOUSE_AWS_ENDPOINT_URL": "http://127.0.0.1:5000"},
+            "LAKEHOUSE_AWS_ENDPOINT_URL is for",
+        ),
+        ({"LAKEHOUSE_AWS_ENDPOINT_URL": "127.0.0.1:5000"}, "LAKEHOUSE_AWS_ENDPOINT_URL=.*http://"),
+        ({"LAKEHOUSE_STREAM_INTERVAL_SECONDS": "2"}, "LAKEHOUSE_STREAM_INTERVAL_SECONDS='2'"),
     ],
 )
 def test_wrong_settings_name_the_variable(env, message) -> None:
@@ -548,15 +598,20 @@ dg.EnvVar("LAKEHOUSE_F")
 
 
 def test_every_asset_has_a_freshness_policy_and_a_schema_change_check() -> None:
-    """Every asset with a step of its own; the quarantines and the quality history are reported by
-    the steps of the tables that write them."""
+    """Every asset of data with a step of its own (a table's maintenance asset holds no rows of
+    its own); the quarantines and the quality history are reported by the steps of the tables
+    that write them."""
     graph = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}).resolve_asset_graph()
-    executable = {key for key in graph.get_all_asset_keys() if graph.get(key).is_executable}
+    executable = {
+        key
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).is_executable and graph.get(key).group_name != "maintenance"
+    }
     checked = {key.asset_key for key in graph.asset_check_keys if key.name == "column_schema_change"}
 
     assert all(graph.get(key).freshness_policy is not None for key in executable)
     assert checked == executable
-    reported = set(graph.get_all_asset_keys()) - executable
+    reported = {key for key in graph.get_all_asset_keys() if not graph.get(key).is_executable}
     assert {key.path[0] for key in reported} == {"quarantine", "ops"}
 
 
@@ -568,7 +623,11 @@ def test_every_asset_is_labelled_with_its_own_table_name() -> None:
     keys = list(graph.get_all_asset_keys())
     labels = [key.path[-1] for key in keys]
     assert len(set(labels)) == len(labels) == len(keys)
-    for key in keys:
+    maintenance = {key for key in keys if graph.get(key).group_name == "maintenance"}
+    assert maintenance == {
+        dg.AssetKey(["maintenance", t.name.layer, f"maintenance.{t.name}"]) for t in REGISTRY.tables
+    }
+    for key in set(keys) - maintenance:
         layer, name = key.path
         assert name.startswith(f"{layer}.") and name.count(".") == 1, key
     assert {t.name.table for t in REGISTRY.tables if t.name.layer == "bronze"} & {
@@ -586,3 +645,53 @@ def test_the_partitions_start_on_the_first_day_of_the_sample_data() -> None:
     )
     first = min(date.fromisoformat(ts[:10]) for ts in simulation.truth.tables["orders"]["order_ts"])
     assert first == ORDER_DATES.start
+
+
+# Sensors and streams -------------------------------------------------------------------------------
+
+
+def test_make_run_needs_no_stream_the_stream_tables_join_no_job() -> None:
+    streaming = {str(t.name) for t in REGISTRY.tables if REGISTRY.follows_a_stream(t)}
+    assert streaming == {
+        "bronze.events",
+        "silver.events",
+        "gold.events_per_minute",
+        "gold.funnel_last_hour",
+        "gold.revenue_last_hour",
+    }
+    for job in REGISTRY.jobs():
+        assert not {str(t.name) for t in REGISTRY.job_tables(job)} & streaming, job.name
+
+
+def sensor_status(defs: dg.Definitions, name: str) -> dg.DefaultSensorStatus:
+    return defs.resolve_sensor_def(name).default_status
+
+
+def test_which_sensors_run_by_default_follows_the_deployment() -> None:
+    local = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"})
+    running, stopped = dg.DefaultSensorStatus.RUNNING, dg.DefaultSensorStatus.STOPPED
+    assert sensor_status(local, "lakehouse_automation_sensor") is running
+    assert sensor_status(local, "landing_files_sensor") is running, "no queue: the folders are listed"
+    assert sensor_status(local, "landing_events_sensor") is stopped
+    assert sensor_status(local, "bronze_events_microbatch_sensor") is stopped, "no stream to read"
+
+    prod = definitions(PROD_ENV)
+    assert sensor_status(prod, "landing_events_sensor") is running
+    assert sensor_status(prod, "landing_files_sensor") is stopped, "events, not listings, in production"
+    assert sensor_status(prod, "bronze_events_microbatch_sensor") is running
+    automation = prod.resolve_sensor_def("lakehouse_automation_sensor")
+    assert automation.minimum_interval_seconds == 5, "a third of the stream's 15 s"
+
+
+def test_aws_clients_point_at_the_local_endpoint_and_never_carry_a_key() -> None:
+    local = definitions(
+        {"LAKEHOUSE_AWS_ENDPOINT_URL": "http://127.0.0.1:5123", "LAKEHOUSE_KINESIS_STREAM": "s"}
+    )
+    for name in ("s3", "sqs", "kinesis"):
+        resource = local.resources[name]
+        assert (resource.endpoint_url, resource.region_name) == ("http://127.0.0.1:5123", "us-east-1")
+        assert resource.aws_access_key_id is None and resource.aws_secret_access_key is None
+    lake = local.resources["runner"].lake
+    assert (lake.aws_endpoint_url, lake.landing_stream) == ("http://127.0.0.1:5123", "s")
+    prod = definitions(PROD_ENV)
+    assert (prod.resources["sqs"].endpoint_url, prod.resources["sqs"].region_name) == (None, "eu-west-1")

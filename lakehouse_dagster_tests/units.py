@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+from lakehouse_dagster.declarations.maintenance import Maintenance
 from lakehouse_dagster.declarations.table import Table
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.quality.thresholds import Thresholds
@@ -34,10 +35,19 @@ def run_table(
     files: tuple[str, ...] | None = None,
     run_id: str = "test",
     thresholds: Thresholds | None = None,
+    maintenance: Maintenance | None = None,
 ) -> UnitResult:
-    """The unit's report; raises ``UnitFailed`` if the unit failed."""
+    """The unit's report (of the table's maintenance, when ``maintenance`` is given); raises
+    ``UnitFailed`` if the unit failed."""
     declared = REGISTRY.table(table) if isinstance(table, str) else table
-    request = UnitRequest(str(declared.name), as_of_date, run_id=run_id, partition=partition, files=files)
+    request = UnitRequest(
+        str(declared.name),
+        as_of_date,
+        run_id=run_id,
+        partition=partition,
+        files=files,
+        maintenance=maintenance,
+    )
     result = run_unit(
         request,
         declared,

@@ -144,7 +144,12 @@ def _merge_history(tables: DeltaTables, target: TableName, config: CdcConfig, ch
     tables.merge(
         target,
         source,
-        Upsert(on=version_key, columns=(*config.output_columns, START_AT, END_AT), delete_flag="_stale"),
+        Upsert(
+            on=version_key,
+            columns=(*config.output_columns, START_AT, END_AT),
+            delete_flag="_stale",
+            null_safe=(START_AT,),  # a multi-column sequence's struct may hold a null field
+        ),
     )
 
 

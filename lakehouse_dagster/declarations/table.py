@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from lakehouse_dagster.cdc.spec import AutoCdc
 from lakehouse_dagster.declarations.column_docs import FRAMEWORK_COLUMN_DOCS
+from lakehouse_dagster.declarations.maintenance import DEFAULT_MAINTENANCE, Maintenance
 from lakehouse_dagster.declarations.timing import Automation, DailyPartitions, Freshness, Job
 from lakehouse_dagster.ingest.sources import NO_RESCUED_DATA, REJECTED_FILES_CHECK, FileSource
 from lakehouse_dagster.lake.layout import TableName
@@ -24,6 +25,7 @@ from lakehouse_dagster.quality.checks import PRIMARY_KEY_CHECK, CheckSpec, expec
 from lakehouse_dagster.quality.expectations import Action, Expectation
 from lakehouse_dagster.quality.table_checks import TableCheck
 from lakehouse_dagster.serving.spec import ServedTable, Serving
+from lakehouse_dagster.stream.sources import StreamSource
 
 if TYPE_CHECKING:
     from lakehouse_dagster.units.context import UnitContext
@@ -55,13 +57,15 @@ def _caller_location() -> Location | None:
 class Table:
     """One table: where its rows come from, what they must satisfy, and how it is run.
 
-    Exactly one of ``source`` (bronze from landing files), ``cdc`` (applied from change data)
-    and ``build`` (a function of the unit's context) says where the rows come from.
+    Exactly one of ``source`` (bronze from landing files), ``stream`` (bronze from a Kinesis
+    stream, one micro-batch at a time), ``cdc`` (applied from change data) and ``build`` (a
+    function of the unit's context) says where the rows come from.
     """
 
     name: TableName
     description: str
     source: FileSource | None = None
+    stream: StreamSource | None = None
     cdc: AutoCdc | None = None
     build: Build | None = None
     #: Tables the build reads (sources and CDC tables derive theirs).
@@ -81,6 +85,8 @@ class Table:
     owners: tuple[str, ...] = ()
     #: Load the table into the warehouse as ``serving.<name>`` (see ``Serving``).
     serving: Serving | None = None
+    #: Compaction, Z-order, VACUUM and row retention; None: the registry's default.
+    maintenance: Maintenance | None = None
     #: Column -> description.
     column_docs: Mapping[str, str] = field(default_factory=dict)
     #: Output column -> the input columns it is computed from.
@@ -88,10 +94,10 @@ class Table:
     declared_at: Location | None = field(default_factory=_caller_location, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        kinds = [kind for kind in (self.source, self.cdc, self.build) if kind is not None]
+        kinds = [kind for kind in (self.source, self.stream, self.cdc, self.build) if kind is not None]
         if len(kinds) != 1:
-            raise ValueError(f"{self.name}: declare exactly one of source, cdc and build")
-        if self.source is not None:
+            raise ValueError(f"{self.name}: declare exactly one of source, stream, cdc and build")
+        if self.source is not None or self.stream is not None:
             if any(e.action is Action.DROP for e in self.expectations):
                 raise ValueError(f"{self.name}: bronze keeps every landed row; its expectations warn or fail")
             if NO_RESCUED_DATA not in self.expectations:
@@ -99,10 +105,33 @@ class Table:
         names = [spec.name for spec in self.check_specs()]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.name}: check names must be unique, got {names}")
+        if self.maintenance is not None:
+            self._check_maintenance(self.maintenance)
+
+    def _check_maintenance(self, maintenance: Maintenance) -> None:
+        if maintenance.retention.raw_rows_days is not None and self.source is None:
+            raise ValueError(
+                f"{self.name}: Retention.raw_rows_days applies to bronze tables fed by files; "
+                "other tables are rebuilt from their inputs"
+            )
+        if maintenance.retention.quarantine_days is not None and not self.quarantines:
+            raise ValueError(
+                f"{self.name}: Retention.quarantine_days, but no drop expectation quarantines its rows"
+            )
+        if self.partitions is not None and self.partitions.column in maintenance.zorder_by:
+            raise ValueError(
+                f"{self.name}: cannot Z-order by {self.partitions.column!r}, the partition column "
+                "(data is already laid out by it)"
+            )
 
     @property
     def partitioned(self) -> bool:
         return self.partitions is not None
+
+    @property
+    def quarantines(self) -> bool:
+        """Whether it keeps rows out in ``quarantine.<table>`` (it has a ``drop`` expectation)."""
+        return any(e.action is Action.DROP for e in self.expectations)
 
     @property
     def served(self) -> ServedTable | None:
@@ -160,6 +189,8 @@ class Registry:
     #: The job of every table that is not partitioned.
     default_job: Job
     default_freshness: Freshness
+    #: What a table's maintenance does where its declaration says nothing (weekly, keep every row).
+    default_maintenance: Maintenance = DEFAULT_MAINTENANCE
 
     def __post_init__(self) -> None:
         names = [table.name for table in self.tables]
@@ -181,6 +212,22 @@ class Registry:
         clashes = sorted({name for name in served if served.count(name) > 1})
         if clashes:
             raise ValueError(f"two tables would be served as serving.{clashes[0]}")
+        self._check_raw_retention()
+
+    def _check_raw_retention(self) -> None:
+        """Expiring bronze rows is refused where a reader would lose data it keeps: an SCD type 2
+        table recomputes a key's versions from the key's changes still in bronze."""
+        retained = {
+            t.name
+            for t in self.tables
+            if t.maintenance is not None and t.maintenance.retention.raw_rows_days is not None
+        }
+        for table in self.tables:
+            if table.cdc is not None and table.cdc.config.scd_type == 2 and table.cdc.source in retained:
+                raise ValueError(
+                    f"{table.cdc.source}: raw-row retention would make {table.name} (SCD type 2) lose the "
+                    "versions of a key whose older changes expired, the next time the key changes"
+                )
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -199,6 +246,7 @@ class Registry:
 
     def resolved(self) -> Iterator[tuple[Domain, Table]]:
         """Every table with the defaults applied: the one place they are applied."""
+        maintenance = self.default_maintenance
         for domain in self.domains:
             for table in domain.tables:
                 yield (
@@ -207,6 +255,7 @@ class Registry:
                         table,
                         freshness=table.freshness or domain.freshness or self.default_freshness,
                         owners=table.owners or domain.owners,
+                        maintenance=(table.maintenance or Maintenance()).merged_over(maintenance),
                         declared_at=table.declared_at,
                     ),
                 )
@@ -218,10 +267,18 @@ class Registry:
     def partitionings(self) -> tuple[DailyPartitions, ...]:
         return tuple(dict.fromkeys(t.partitions for t in self.tables if t.partitions is not None))
 
+    def follows_a_stream(self, table: Table) -> bool:
+        """Fed by a stream, or built from such a table: kept fresh by the stream's micro-batch
+        sensor and declarative automation, in no job (``make run`` needs no stream)."""
+        return table.stream is not None or any(
+            self.follows_a_stream(self.table(name)) for name in table.upstream
+        )
+
     def job_tables(self, job: Job) -> tuple[Table, ...]:
-        """The tables a job runs: a partitioning's tables, or every table not partitioned."""
+        """The tables a job runs: a partitioning's tables, or every table not partitioned that
+        does not follow a stream."""
         if job == self.default_job:
-            return tuple(t for t in self.tables if t.partitions is None)
+            return tuple(t for t in self.tables if t.partitions is None and not self.follows_a_stream(t))
         return tuple(t for t in self.tables if t.partitions is not None and t.partitions.job == job)
 
     def jobs(self) -> tuple[Job, ...]:

@@ -2,6 +2,7 @@
 
 # No ``from __future__ import annotations``: Dagster inspects the compute functions' annotations.
 
+import time
 from collections.abc import Mapping
 from datetime import date
 
@@ -11,8 +12,11 @@ from pydantic import Field
 from lakehouse_dagster.catalog.glue import CATALOGED_LAYERS, GlueCatalog
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import Automation
+from lakehouse_dagster.defs.automation import eager_on_new_data
+from lakehouse_dagster.defs.metrics import publish_metrics
 from lakehouse_dagster.defs.report import Events, dagster_events
 from lakehouse_dagster.defs.schema_change import schema_change_spec
+from lakehouse_dagster.monitoring.metrics_sink import MetricsSink
 from lakehouse_dagster.runners.base import UnitRunner
 from lakehouse_dagster.units.request import PartitionWindow, UnitRequest, today_utc
 
@@ -36,11 +40,13 @@ def table_asset(
     partitions_def: dg.DailyPartitionsDefinition | None,
     default_as_of: date | None,
     table_name: str | None = None,
+    stream_tables: frozenset = frozenset(),
     pool: str | None = None,
     related_docs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dg.AssetsDefinition:
     """The table's asset; ``table_name`` is how the catalog names it (``catalog.layer.table`` in
-    Unity Catalog), ``layer.table`` by default. ``pool`` is what its step waits for (the table's
+    Unity Catalog), ``layer.table`` by default; ``stream_tables`` are the tables fed by a stream
+    (written by one micro-batch after another). ``pool`` is what its step waits for (the table's
     own pool by default); ``related_docs`` the column docs of its quarantine and the quality
     history. Its step is named ``layer__table`` (``table.name.op_name``)."""
     key = dg.AssetKey(table.name.key_path)
@@ -74,7 +80,11 @@ def table_asset(
         )
         if freshness
         else None,
-        automation_condition=dg.AutomationCondition.eager() if table.automation is Automation.EAGER else None,
+        automation_condition=eager_on_new_data(
+            [dg.AssetKey(name.key_path) for name in table.upstream if name in stream_tables]
+        )
+        if table.automation is Automation.EAGER
+        else None,
     )
 
     @dg.multi_asset(
@@ -87,7 +97,11 @@ def table_asset(
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
     )
     def materialize(
-        context: dg.AssetExecutionContext, runner: UnitRunner, catalog: GlueCatalog, config: TableRunConfig
+        context: dg.AssetExecutionContext,
+        runner: UnitRunner,
+        catalog: GlueCatalog,
+        metrics: MetricsSink,
+        config: TableRunConfig,
     ) -> Events:
         if config.files is not None and table.source is None:
             raise dg.Failure(
@@ -106,7 +120,10 @@ def table_asset(
             partition=partition,
             files=tuple(config.files) if config.files is not None else None,
         )
+        started = time.monotonic()
         result = runner.run(context, table, request)
+        if result.succeeded:
+            publish_metrics(context, metrics, table, result, time.monotonic() - started)
         if result.succeeded and result.uri and table.name.layer in CATALOGED_LAYERS:
             # Athena and Redshift Spectrum see the new schema as soon as the table has it.
             result.metadata.update(

@@ -40,16 +40,13 @@ def dagster_events(
     yield from (related_event(related, docs.get(related.table, {})) for related in result.related)
     if result.error is not None:
         yield from (check_result(key, outcome) for outcome in result.checks)
-        raise dg.Failure(
-            description=f"{table.name}: {result.error.kind}: {result.error.message}",
-            metadata={
-                **plain_metadata(result.metadata),  # where it ran, e.g. the Databricks run's URL
-                "error": dg.MetadataValue.text(result.error.traceback or result.error.message),
-            },
-        )
+        raise unit_failure(table, result)
     metadata = materialization_metadata(table, result)
     checks = [check_result(key, outcome) for outcome in result.checks]
     checks.append(schema_change_result(context.instance, key, metadata[COLUMN_SCHEMA]))
+    version = result.metadata.get("lakehouse/delta_version")
+    # The table's Delta version: unchanged when a run wrote nothing (eager tables downstream wait).
+    data_version = dg.DataVersion(str(version)) if version is not None else None
     if context.has_partition_key_range:
         keys = context.partition_keys
         for partition in keys:
@@ -58,9 +55,33 @@ def dagster_events(
         context.add_asset_metadata(
             {**metadata, **result.partitions.get(keys[-1], {})}, partition_key=keys[-1]
         )
-        yield dg.MaterializeResult(asset_key=key, check_results=checks)
+        yield dg.MaterializeResult(asset_key=key, check_results=checks, data_version=data_version)
     else:
-        yield dg.MaterializeResult(asset_key=key, metadata=metadata, check_results=checks)
+        yield dg.MaterializeResult(
+            asset_key=key, metadata=metadata, check_results=checks, data_version=data_version
+        )
+
+
+def maintenance_events(table: Table, result: UnitResult) -> Events:
+    """A maintenance asset's materialisation (files and bytes before and after, files vacuumed,
+    rows expired), or a failure that names the error."""
+    if result.error is not None:
+        raise unit_failure(table, result)
+    metadata = plain_metadata(result.metadata)
+    if result.uri:
+        metadata["dagster/uri"] = location(result.uri)
+    yield dg.MaterializeResult(metadata=metadata)
+
+
+def unit_failure(table: Table, result: UnitResult) -> dg.Failure:
+    assert result.error is not None
+    return dg.Failure(
+        description=f"{table.name}: {result.error.kind}: {result.error.message}",
+        metadata={
+            **plain_metadata(result.metadata),  # where it ran, e.g. the Databricks run's URL
+            "error": dg.MetadataValue.text(result.error.traceback or result.error.message),
+        },
+    )
 
 
 def plain_metadata(metadata: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """Resources by deployment: the runner (with the engine, the lake or the workspace it needs),
-the lake, the warehouse gold is served to, and the catalog silver and gold are registered in."""
+the lake, the warehouse gold is served to, the catalog silver and gold are registered in, the
+AWS clients of the sensors (a moto endpoint locally, the default credential chain in
+production), where alerts go (the notifier) and where the metrics of each materialisation go."""
 
 from __future__ import annotations
 
@@ -7,12 +9,16 @@ from typing import Any
 
 import dagster as dg
 
+from lakehouse_dagster.aws.resources import aws_resources
 from lakehouse_dagster.catalog.glue import GlueCatalog
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings, UnitRunnerKind
 from lakehouse_dagster.engine.resource import SparkResource
 from lakehouse_dagster.engine.settings import EngineMode
-from lakehouse_dagster.lake.layout import join_uri
+from lakehouse_dagster.lake.layout import is_remote, join_uri
 from lakehouse_dagster.lake.resource import LakeResource
+from lakehouse_dagster.monitoring.metrics import METRICS_TABLE
+from lakehouse_dagster.monitoring.metrics_sink import CloudWatchMetrics, LakeMetrics, MetricsSink
+from lakehouse_dagster.monitoring.notifier import Notifier
 from lakehouse_dagster.runners.databricks import DatabricksRunner, DatabricksWorkspace, JobCluster
 from lakehouse_dagster.runners.in_process import InProcessRunner
 from lakehouse_dagster.runners.subprocess import SubprocessRunner
@@ -56,9 +62,48 @@ def catalog_resource(settings: LakehouseSettings) -> GlueCatalog:
     return GlueCatalog(database=settings.warehouse.glue_database, region_name=settings.warehouse.region)
 
 
+#: Where the local and test deployments collect alerts, under the lake root.
+ALERTS_FILE = "_alerts/alerts.jsonl"
+
+
+def notifier_resource(settings: LakehouseSettings) -> Notifier:
+    """SNS (and Slack, when configured) in production; a JSON-lines file under a local lake root
+    elsewhere. Every deployment also logs each alert."""
+    monitoring, root = settings.monitoring, settings.layout.root
+    slack = (
+        {"slack_channel": monitoring.slack_channel, "slack_token": dg.EnvVar("LAKEHOUSE_SLACK_TOKEN")}
+        if monitoring.slack_channel and monitoring.slack_token_set
+        else {}
+    )
+    if settings.deployment is Deployment.PROD:
+        return Notifier(
+            sns_topic_arn=monitoring.alerts_topic_arn, region_name=settings.warehouse.region, **slack
+        )
+    return Notifier(file_path=None if is_remote(root) else join_uri(root, ALERTS_FILE), **slack)
+
+
+def metrics_resource(settings: LakehouseSettings) -> MetricsSink:
+    """CloudWatch in production; the lake's ``ops.metrics`` elsewhere."""
+    if settings.deployment is Deployment.PROD:
+        assert settings.monitoring.metrics_namespace  # required in prod: checked with the settings
+        return CloudWatchMetrics(
+            namespace=settings.monitoring.metrics_namespace, region_name=settings.warehouse.region
+        )
+    return LakeMetrics(table_uri=settings.layout.table_uri(METRICS_TABLE))
+
+
 def build_resources(settings: LakehouseSettings, registry_path: str) -> dict[str, Any]:
+    """The runner, the lake, the warehouse, the catalog, the AWS clients the sensors use
+    (``s3``, ``sqs``, ``kinesis``), the notifier and the metrics sink."""
     lake = LakeResource.from_layout(settings.layout)
-    shared = {"lake": lake, "warehouse": warehouse_resource(settings), "catalog": catalog_resource(settings)}
+    shared = {
+        "lake": lake,
+        "warehouse": warehouse_resource(settings),
+        "catalog": catalog_resource(settings),
+        **aws_resources(settings.aws),
+        "notifier": notifier_resource(settings),
+        "metrics": metrics_resource(settings),
+    }
     if settings.unit_runner is UnitRunnerKind.SUBPROCESS:
         return {"runner": SubprocessRunner(registry=registry_path), **shared}
     if settings.unit_runner is UnitRunnerKind.DATABRICKS:

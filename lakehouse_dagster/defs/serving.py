@@ -14,7 +14,9 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from lakehouse_dagster.declarations.table import Domain, Table
+from lakehouse_dagster.declarations.timing import Automation
 from lakehouse_dagster.defs.assets import code_references
+from lakehouse_dagster.defs.automation import eager_on_new_data
 from lakehouse_dagster.defs.schema_change import schema_change_result, schema_change_spec
 from lakehouse_dagster.lake.resource import LakeResource
 from lakehouse_dagster.serving.lake_reads import LakeSnapshot
@@ -109,6 +111,8 @@ def serving_asset(
         )
         if freshness
         else None,
+        # A real-time table is served as soon as it changes, as it is rebuilt.
+        automation_condition=eager_on_new_data() if table.automation is Automation.EAGER else None,
     )
 
     @dg.multi_asset(

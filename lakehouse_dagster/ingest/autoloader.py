@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.ingest.columns import ColumnPlan, Header, plan_columns, read_headers
 from lakehouse_dagster.ingest.csv_files import ParsedCsv, UnreadableFileError, parse_csv
 from lakehouse_dagster.ingest.discovery import Discovery, discover, list_candidates, named_candidates
@@ -120,7 +121,7 @@ class _Ingestion:
         self._log_discovery(found)
         if not found.new:
             return self.report
-        headers = read_headers([claim.file for claim in found.new])
+        headers = read_headers([claim.file for claim in found.new], layout.aws)
         plan = plan_columns(self.tables, self.source, self.target, headers)
         self.report.new_columns = plan.new_columns
         for batch in _batches(found.new, self.source):
@@ -156,7 +157,7 @@ class _Ingestion:
         if counts:
             self.ledger.commit(batch_id, [_entry_from_counts(claim, counts) for claim in claims])
             return
-        headers = read_headers([claim.file for claim in claims])
+        headers = read_headers([claim.file for claim in claims], self.tables.layout.aws)
         self._ingest_batch(
             plan_columns(self.tables, self.source, self.target, headers), headers, batch_id, claims
         )
@@ -201,7 +202,7 @@ class _Ingestion:
         entries: list[LedgerEntry] = []
         with files.parquet_writer(uri, bronze_schema(plan, self.source)) as writer:
             for claim in claims:
-                entry, parsed = _parse_file(claim, headers.get(claim.file.uri), plan)
+                entry, parsed = _parse_file(claim, headers.get(claim.file.uri), plan, self.tables.layout.aws)
                 if parsed is not None:
                     mapping = plan.by_file[claim.file.uri]
                     rows = bronze_rows(parsed, mapping, plan, self.source, claim.file, batch_id, ingested_at)
@@ -282,7 +283,7 @@ def _entry_from_counts(
 
 
 def _parse_file(
-    claim: Claim, header: Header | None, plan: ColumnPlan
+    claim: Claim, header: Header | None, plan: ColumnPlan, aws: AwsConfig
 ) -> tuple[LedgerEntry, ParsedCsv | None]:
     """The file's entry in the ledger, and its parsed rows (None for an empty or rejected file)."""
     landed = claim.file
@@ -293,7 +294,7 @@ def _parse_file(
     if not header:
         return LedgerEntry(claim, EMPTY, message="empty file"), None
     try:
-        data = files.read_bytes(landed.uri)
+        data = files.read_bytes(landed.uri, aws)
         parsed = parse_csv(data)
     except UnreadableFileError as error:
         return LedgerEntry(claim, REJECTED, message=str(error)), None

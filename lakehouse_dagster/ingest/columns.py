@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.ingest.csv_files import MALFORMED_ROW, UnreadableFileError, read_header
 from lakehouse_dagster.ingest.sources import METADATA_COLUMNS, FileSource, SchemaEvolutionMode
 from lakehouse_dagster.lake import files
@@ -37,14 +38,16 @@ class ColumnPlan:
     by_file: dict[str, dict[str, str | None]]
 
 
-def read_headers(landed_files: Sequence[files.LandingFile]) -> dict[str, Header]:
+def read_headers(
+    landed_files: Sequence[files.LandingFile], aws: AwsConfig | None = None
+) -> dict[str, Header]:
     headers: dict[str, Header] = {}
     for landed in landed_files:
         if landed.size == 0:
             headers[landed.uri] = []
             continue
         try:
-            headers[landed.uri] = read_header(files.read_head(landed.uri))
+            headers[landed.uri] = read_header(files.read_head(landed.uri, aws=aws))
         except UnreadableFileError as error:
             headers[landed.uri] = error
         except FileNotFoundError:

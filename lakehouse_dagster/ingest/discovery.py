@@ -50,7 +50,7 @@ class Discovery:
 
 def list_candidates(layout: LakeLayout, source: FileSource) -> list[LandingFile]:
     """Every visible file of the source's folder."""
-    return files.list_files(layout.landing_uri(source.folder), source.suffix)
+    return files.list_files(layout.landing_uri(source.folder), source.suffix, layout.aws)
 
 
 def named_candidates(layout: LakeLayout, source: FileSource, uris: Sequence[str]) -> list[LandingFile]:
@@ -62,7 +62,7 @@ def named_candidates(layout: LakeLayout, source: FileSource, uris: Sequence[str]
             f"{len(outside)} file(s) are not visible files under {folder}, e.g. {outside[0]}; "
             "nothing was ingested"
         )
-    found, missing = files.stat_files(dict.fromkeys(uris))
+    found, missing = files.stat_files(dict.fromkeys(uris), layout.aws)
     if missing:
         raise MissingFilesError(
             f"{len(missing)} file(s) named for ingestion do not exist, e.g. {missing[0]}; "

@@ -57,7 +57,7 @@ def ingest_files(context: UnitContext) -> UnitResult:
             "table does not exist yet. Check LAKEHOUSE_LANDING, or land sample data with "
             "`python -m lakehouse_dagster.sample_data`."
         )
-    quality = context.report_results(_combined(context, evaluations), report.rows_ingested, 0)
+    quality = context.report_results(combined_results(context, evaluations), report.rows_ingested, 0)
     landing = tables.layout.landing
     return context.result(
         {**ingest_metadata(report, landing), **quality.metadata},
@@ -80,7 +80,7 @@ def _rescued_rows(context: UnitContext, report: IngestReport) -> Sample:
     )
 
 
-def _combined(context: UnitContext, evaluations: list[Evaluation]) -> list[ExpectationResult]:
+def combined_results(context: UnitContext, evaluations: list[Evaluation]) -> list[ExpectationResult]:
     """One result per expectation over all batches of the run (zero rows when nothing landed)."""
     passed: dict[str, int] = defaultdict(int)
     failed: dict[str, int] = defaultdict(int)

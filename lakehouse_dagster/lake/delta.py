@@ -13,6 +13,10 @@ engine cannot do is done by a *log backend*, picked by what the engine can do:
 SQL text is built here only, from table paths (checked when the settings are read) and
 column names (always quoted); values from data travel as DataFrames, never as SQL text.
 
+Maintenance (compaction, Z-order, VACUUM, expiring rows) goes through the same backends:
+delta-rs' ``optimize`` and ``vacuum`` on the embedded engine, which has no ``OPTIMIZE`` or
+``VACUUM``; the SQL commands on Spark with Delta and on Databricks.
+
 Concurrency: two writers that commit to a table at the same moment are detected by Delta's
 optimistic concurrency; the loser raises ``ConcurrentWriteError`` and commits nothing.
 Tables are created empty first, so that two first writes conflict like any others.
@@ -22,15 +26,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_dagster.lake.layout import LakeLayout, TableName, quote_identifier
+from lakehouse_dagster.lake.files import delete_tree
+from lakehouse_dagster.lake.layout import LakeLayout, TableName, join_uri, quote_identifier
 
 #: How engines say a schema does not exist (Databricks, Spark, the embedded engine).
 _NO_SCHEMA = re.compile(
@@ -71,14 +76,16 @@ class ColumnInfo:
 class Upsert:
     """How ``DeltaTables.merge`` applies a source to a table.
 
-    Rows match on ``on`` (null-safe equality). A matched row whose source ``delete_flag`` is
-    true is deleted; otherwise it is updated when one of ``columns`` differs. An unmatched
-    row is inserted unless its ``delete_flag`` is true.
+    Rows match on ``on``: equal values (never null), and equal or both null in the
+    ``null_safe`` columns among them. A matched row whose source ``delete_flag`` is true is
+    deleted; otherwise it is updated when one of ``columns`` differs. An unmatched row is
+    inserted unless its ``delete_flag`` is true.
     """
 
     on: tuple[str, ...]
     columns: tuple[str, ...]
     delete_flag: str | None = None
+    null_safe: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,40 @@ class DateWindow:
         return (column >= F.lit(self.start)) & (column < F.lit(self.end))
 
 
+@dataclass(frozen=True)
+class TimeSince:
+    """Rows whose timestamp ``column`` is at or after ``start``, in the daily partitions of
+    ``date_column`` from ``start``'s day on: the recent rows a real-time table replaces."""
+
+    column: str
+    date_column: str
+    start: datetime
+
+    def predicate(self) -> str:
+        column, day = quote_identifier(self.column), quote_identifier(self.date_column)
+        return (
+            f"{day} >= DATE'{self.start.date().isoformat()}' AND "
+            f"{column} >= TIMESTAMP'{self.start.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+        )
+
+    def condition(self):
+        return (F.col(quote_identifier(self.date_column)) >= F.lit(self.start.date())) & (
+            F.col(quote_identifier(self.column)) >= F.lit(self.start)
+        )
+
+
+@dataclass(frozen=True)
+class TableFiles:
+    """The data files of a table's current version: how many, and their bytes."""
+
+    files: int
+    bytes: int
+
+
+#: What a literal compared in a row-expiry predicate may hold (table names, run ids).
+_SAFE_LITERAL = re.compile(r"^[A-Za-z0-9_.:-]*$")
+
+
 class LogBackend(Protocol):
     """What the seam asks of the Delta log, beyond Spark's reads and writes."""
 
@@ -105,6 +146,9 @@ class LogBackend(Protocol):
     def version(self, uri: str) -> int | None: ...
     def history(self, uri: str, limit: int) -> list[dict[str, Any]]: ...
     def append_staged(self, uri: str, staged_uri: str, token: str, partition_by: Sequence[str]) -> bool: ...
+    def files(self, uri: str) -> TableFiles: ...
+    def optimize(self, uri: str, zorder_by: Sequence[str]) -> dict[str, Any]: ...
+    def vacuum(self, uri: str, retention_hours: int) -> int | None: ...
 
 
 class DeltaTables:
@@ -163,11 +207,29 @@ class DeltaTables:
             "rows_deleted": int(metrics.get("numTargetRowsDeleted", 0) or 0),
         }
 
+    def rows_written(self, name: TableName, since_version: int | None) -> int:
+        """Rows the commits after ``since_version`` wrote: appended or replaced (the output rows),
+        inserted + updated + deleted by a MERGE, deleted by a DELETE; none for maintenance."""
+        current = self.version(name)
+        if current is None or current == since_version:
+            return 0
+        start = -1 if since_version is None else since_version
+        commits = self.log.history(self.uri(name), current - start)
+        return sum(_rows_of(commit) for commit in commits if commit.get("version", current) > start)
+
     # Writes ----------------------------------------------------------------------------------
 
-    def append(self, name: TableName, frame: DataFrame, *, merge_schema: bool = False) -> None:
-        """Add rows in one commit. Appends never conflict with each other."""
-        self._create_if_missing(name, frame)
+    def append(
+        self,
+        name: TableName,
+        frame: DataFrame,
+        *,
+        merge_schema: bool = False,
+        partition_by: Sequence[str] = (),
+    ) -> None:
+        """Add rows in one commit. Appends never conflict with each other. ``partition_by``
+        applies when the append creates the table."""
+        self._create_if_missing(name, frame, partition_by)
         writer = frame.write.format("delta").mode("append")
         if merge_schema:
             self._check_schema_can_grow(name, frame)
@@ -200,9 +262,15 @@ class DeltaTables:
         self._commit(name, lambda: writer.save(self.uri(name)))
 
     def replace_window(
-        self, name: TableName, frame: DataFrame, window: DateWindow, *, partition_by: Sequence[str] = ()
+        self,
+        name: TableName,
+        frame: DataFrame,
+        window: DateWindow | TimeSince,
+        *,
+        partition_by: Sequence[str] = (),
     ) -> None:
-        """Replace the rows of ``window`` (a range of daily partitions) in one commit."""
+        """Replace the rows of ``window`` (a range of daily partitions, or the rows since a
+        moment) in one commit."""
         self._create_if_missing(name, frame, partition_by)
         writer = frame.write.format("delta").mode("overwrite").option("replaceWhere", window.predicate())
         self._commit(name, lambda: writer.save(self.uri(name)))
@@ -211,7 +279,7 @@ class DeltaTables:
         """MERGE ``source`` into the table (see ``Upsert``). A merge that changes nothing commits nothing."""
         flag = upsert.delete_flag
         self._create_if_missing(name, source.drop(flag) if flag else source)
-        on = " AND ".join(f"t.{c} <=> s.{c}" for c in map(quote_identifier, upsert.on))
+        on = _matching(upsert.on, upsert.null_safe)
         columns = [quote_identifier(c) for c in upsert.columns]
         differs = "NOT (" + " AND ".join(f"t.{c} <=> s.{c}" for c in columns) + ")"
         assignments = ", ".join(f"t.{c} = s.{c}" for c in columns)
@@ -223,15 +291,21 @@ class DeltaTables:
             f"WHEN MATCHED AND {differs} THEN UPDATE SET {assignments} "
             f"WHEN NOT MATCHED AND NOT {deleted} THEN INSERT {insert}"
         )
-        self._merge_sql(name, source, statement)
+        # The source is computed once into staging: a MERGE over a lazy plan (windows, joins)
+        # evaluates it more than once (three times slower on the engine here).
+        staging = join_uri(self.layout.staging_root(name), f"merge-{uuid.uuid4().hex}")
+        try:
+            source.write.mode("overwrite").parquet(staging)
+            self._merge_sql(name, self.spark.read.parquet(staging), statement)
+        finally:
+            delete_tree(staging)
 
     def insert_missing(self, name: TableName, frame: DataFrame, identity: Sequence[str]) -> None:
-        """Insert the rows whose ``identity`` is not in the table yet (an insert-only MERGE).
-
-        Two writers inserting the same identity at the same moment: one wins, the other
+        """Insert the rows whose ``identity`` (never null) is not in the table yet (an insert-only
+        MERGE). Two writers inserting the same identity at the same moment: one wins, the other
         raises ``ConcurrentWriteError``."""
         self._create_if_missing(name, frame)
-        on = " AND ".join(f"t.{c} <=> s.{c}" for c in map(quote_identifier, identity))
+        on = _matching(identity)
         self._merge_sql(
             name,
             frame,
@@ -239,13 +313,63 @@ class DeltaTables:
         )
 
     def delete_matching(self, name: TableName, keys: DataFrame, on: Sequence[str]) -> None:
-        """Delete the rows whose ``on`` columns match a row of ``keys`` (a MERGE that only deletes)."""
-        condition = " AND ".join(f"t.{c} <=> s.{c}" for c in map(quote_identifier, on))
+        """Delete the rows whose ``on`` columns (never null) match a row of ``keys`` (a MERGE that
+        only deletes)."""
+        condition = _matching(on)
         self._merge_sql(
             name,
             keys,
             f"MERGE INTO {{target}} AS t USING {{source}} AS s ON {condition} WHEN MATCHED THEN DELETE",
         )
+
+    # Maintenance -----------------------------------------------------------------------------
+
+    def files(self, name: TableName) -> TableFiles:
+        """The data files of the current version (what a reader opens)."""
+        if not self.exists(name):
+            raise TableNotFoundError(name, self.uri(name))
+        return self.log.files(self.uri(name))
+
+    def optimize(self, name: TableName, zorder_by: Sequence[str] = ()) -> dict[str, Any]:
+        """Compact small files into larger ones in one commit that changes no data (readers of any
+        version see the same rows); with ``zorder_by``, also cluster rows by those columns.
+        Returns the files added and removed."""
+        if zorder_by:
+            known = {column.name for column in self.columns(name)}
+            missing = [column for column in zorder_by if column not in known]
+            if missing:
+                raise ValueError(
+                    f"{name}: cannot Z-order by {', '.join(map(repr, missing))}: no such column "
+                    f"(columns: {', '.join(sorted(known))})"
+                )
+        return self._commit(name, lambda: self.log.optimize(self.uri(name), tuple(zorder_by)))
+
+    def vacuum(self, name: TableName, retention_hours: int) -> int | None:
+        """Delete the files no version younger than ``retention_hours`` needs (time travel inside
+        the window keeps working), and stray files older than the window. Returns how many
+        files were deleted, or None where the engine does not say."""
+        return self._commit(name, lambda: self.log.vacuum(self.uri(name), int(retention_hours)))
+
+    def delete_older_than(
+        self, name: TableName, column: str, cutoff: datetime, where: Mapping[str, str] | None = None
+    ) -> int:
+        """Delete the rows whose ``column`` is before ``cutoff`` (and whose ``where`` columns hold the
+        given values) in one commit. Returns the rows deleted."""
+        if not self.exists(name):
+            return 0
+        instant = cutoff.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        conditions = [f"{quote_identifier(column)} < TIMESTAMP'{instant}+00:00'"]
+        for key, value in (where or {}).items():
+            if not _SAFE_LITERAL.match(value):
+                raise ValueError(f"{name}: refusing to expire rows by {key}={value!r}")
+            conditions.append(f"{quote_identifier(key)} = '{value}'")
+        before = self.version(name)
+        statement = f"DELETE FROM {self.sql_ref(name)} WHERE {' AND '.join(conditions)}"
+        self._commit(name, lambda: self.spark.sql(statement).collect())
+        if self.version(name) == before:
+            return 0
+        metrics = self.log.history(self.uri(name), 1)[0].get("operationMetrics") or {}
+        return int(metrics.get("numDeletedRows", metrics.get("num_deleted_rows", 0)) or 0)
 
     def register(self, name: TableName) -> None:
         """With a catalog configured (Unity Catalog in production), register the table there as an
@@ -320,6 +444,29 @@ class DeltaTables:
             )
 
 
+#: Commits that rearrange files without changing rows.
+_MAINTENANCE_OPERATIONS = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"}
+
+
+def _rows_of(commit: Mapping[str, Any]) -> int:
+    """Rows one commit wrote, from its operation metrics (Spark, Databricks and delta-rs names)."""
+    operation = str(commit.get("operation") or "")
+    metrics = commit.get("operationMetrics") or {}
+
+    def metric(*names: str) -> int:
+        return sum(int(metrics.get(name) or 0) for name in names)
+
+    if operation in _MAINTENANCE_OPERATIONS:
+        return 0
+    if operation == "MERGE":
+        return metric("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted") or metric(
+            "num_target_rows_inserted", "num_target_rows_updated", "num_target_rows_deleted"
+        )
+    if operation == "DELETE":
+        return metric("numDeletedRows", "num_deleted_rows")
+    return metric("numOutputRows", "num_added_rows")
+
+
 # Log backends ----------------------------------------------------------------------------------
 
 
@@ -380,6 +527,32 @@ class DeltaRsLog:
                 continue
         raise RuntimeError(f"{uri}: could not commit batch {token} after 20 concurrent attempts")
 
+    def files(self, uri: str) -> TableFiles:
+        import deltalake
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        actions = pa.table(deltalake.DeltaTable(uri).get_add_actions(flatten=True))
+        size = pc.sum(actions.column("size_bytes")).as_py() if actions.num_rows else 0
+        return TableFiles(actions.num_rows, int(size or 0))
+
+    def optimize(self, uri: str, zorder_by: Sequence[str]) -> dict[str, Any]:
+        import deltalake
+
+        table = deltalake.DeltaTable(uri)
+        metrics = table.optimize.z_order(list(zorder_by)) if zorder_by else table.optimize.compact()
+        return {"files_added": metrics["numFilesAdded"], "files_removed": metrics["numFilesRemoved"]}
+
+    def vacuum(self, uri: str, retention_hours: int) -> int | None:
+        import deltalake
+
+        # full: also stray files (of writes that never committed) older than the window, as
+        # Databricks' VACUUM does. The table's own retention setting is enforced.
+        deleted = deltalake.DeltaTable(uri).vacuum(
+            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=True, full=True
+        )
+        return len(deleted)
+
 
 class SparkSqlLog:
     """The Delta log through Spark SQL: Databricks, or Spark with delta-spark."""
@@ -426,6 +599,37 @@ class SparkSqlLog:
         writer.save(uri)
         return self.version(uri) != before
 
+    def files(self, uri: str) -> TableFiles:
+        detail = self._detail(uri)
+        if detail is None:
+            raise LookupError(f"{uri} is not a Delta table")
+        return TableFiles(int(detail["numFiles"] or 0), int(detail["sizeInBytes"] or 0))
+
+    def optimize(self, uri: str, zorder_by: Sequence[str]) -> dict[str, Any]:
+        statement = f"OPTIMIZE delta.{quote_identifier(uri)}"
+        if zorder_by:
+            statement += f" ZORDER BY ({', '.join(quote_identifier(column) for column in zorder_by)})"
+        row = self.spark.sql(statement).first()
+        metrics = row["metrics"] if row is not None else None
+        metrics = metrics.asDict() if hasattr(metrics, "asDict") else dict(metrics or {})
+        return {
+            "files_added": int(metrics.get("numFilesAdded", 0) or 0),
+            "files_removed": int(metrics.get("numFilesRemoved", 0) or 0),
+        }
+
+    def vacuum(self, uri: str, retention_hours: int) -> int | None:
+        """``VACUUM ... RETAIN n HOURS``. The files deleted are in the log's ``VACUUM END`` commit
+        where the engine logs vacuums (Databricks does); None otherwise."""
+        before = self.version(uri)
+        self.spark.sql(f"VACUUM delta.{quote_identifier(uri)} RETAIN {int(retention_hours)} HOURS").collect()
+        if self.version(uri) == before:
+            return None
+        for commit in self.history(uri, 2):
+            if commit.get("operation") == "VACUUM END":
+                deleted = (commit.get("operationMetrics") or {}).get("numDeletedFiles")
+                return int(deleted) if deleted is not None else None
+        return None
+
 
 class DeltaSparkLog(SparkSqlLog):
     """The Delta log through delta-spark's ``DeltaTable`` API: classic Spark with the Delta
@@ -444,6 +648,16 @@ class DeltaSparkLog(SparkSqlLog):
 
         rows = DeltaTable.forPath(self.spark, uri).history(limit).collect()
         return [row.asDict(recursive=True) for row in rows]
+
+
+def _matching(on: Sequence[str], null_safe: Sequence[str] = ()) -> str:
+    """A MERGE condition. Plain equality lets the engine hash-join on the columns; null-safe
+    equality (``<=>``) only where a value may be null: with it alone, Sail compares every
+    target row with every source row."""
+    return " AND ".join(
+        f"t.{c} <=> s.{c}" if name in null_safe else f"t.{c} = s.{c}"
+        for name, c in ((name, quote_identifier(name)) for name in on)
+    )
 
 
 def _nullable(schema):

@@ -6,7 +6,8 @@ markers), so half-written copies are never picked up.
 
 Every listed file carries a *fingerprint* that changes when the file is replaced: locally its
 size, modification time, inode and change time (``utime`` cannot reset the change time); on
-S3 its ETag.
+S3 its ETag. S3 is reached through the AWS seam (``aws/clients.py``): a moto endpoint
+locally, AWS's default credential chain in production.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import os
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.lake.layout import is_remote
 
 
@@ -34,6 +35,9 @@ class LandingFile:
     uri: str
     size: int
     fingerprint: str = ""
+    #: When the file appeared: S3's LastModified; locally the later of its modification and
+    #: change times (a copy that keeps an old mtime still appears now). Sensors order by it.
+    landed_at: datetime | None = field(default=None, compare=False)
 
 
 def is_hidden(relative_path: str) -> bool:
@@ -58,6 +62,7 @@ def _local_file(path: str, stat: os.stat_result) -> LandingFile:
         uri=path,
         size=stat.st_size,
         fingerprint=f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}:{stat.st_ctime_ns}",
+        landed_at=datetime.fromtimestamp(max(stat.st_mtime_ns, stat.st_ctime_ns) / 1e9, UTC),
     )
 
 
@@ -78,39 +83,75 @@ def _walk_local(folder: str) -> Iterator[tuple[str, os.DirEntry]]:
                 yield f"{relative}{entry.name}", entry
 
 
-def _s3_client():
-    import boto3
+def _bucket_and_key(uri: str) -> tuple[str, str]:
+    """Split by hand: ``urlparse`` would take a key's ``#`` or ``?`` for a fragment or a query."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
 
-    return boto3.client("s3")
+
+def _s3_landing_file(bucket: str, key: str, modified_at: datetime, size: int, etag: str) -> LandingFile:
+    modified_at = modified_at.astimezone(UTC)
+    return LandingFile(modified_at, f"s3://{bucket}/{key}", size, etag.strip('"'), landed_at=modified_at)
 
 
-def _list_s3(folder_uri: str, suffix: str) -> list[LandingFile]:
-    parsed = urlparse(folder_uri)
-    prefix = parsed.path.lstrip("/").rstrip("/") + "/"
-    found = []
-    paginator = _s3_client().get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=parsed.netloc, Prefix=prefix):
+def list_s3_objects(aws: AwsConfig, bucket: str, prefix: str) -> Iterator[LandingFile]:
+    """Every object under ``prefix``, hidden or not, in key order (``list_objects_v2``)."""
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            key = item["Key"]
-            if key.endswith(suffix) and not is_hidden(key[len(prefix) :]):
-                found.append(
-                    LandingFile(
-                        modified_at=item["LastModified"].astimezone(UTC),
-                        uri=f"s3://{parsed.netloc}/{key}",
-                        size=item["Size"],
-                        fingerprint=item["ETag"].strip('"'),
-                    )
-                )
-    return found
+            yield _s3_landing_file(bucket, item["Key"], item["LastModified"], item["Size"], item["ETag"])
 
 
-def list_files(folder_uri: str, suffix: str) -> list[LandingFile]:
+def _list_s3(folder_uri: str, suffix: str, aws: AwsConfig) -> list[LandingFile]:
+    bucket, path = _bucket_and_key(folder_uri)
+    prefix = path.rstrip("/") + "/"
+    return [
+        landed
+        for landed in list_s3_objects(aws, bucket, prefix)
+        if landed.uri.endswith(suffix) and not is_hidden(landed.uri[len(f"s3://{bucket}/{prefix}") :])
+    ]
+
+
+def _s3_missing(error: Exception) -> bool:
+    from botocore.exceptions import ClientError
+
+    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in (
+        "404",
+        "NoSuchKey",
+        "NotFound",
+    )
+
+
+def head_s3(uri: str, aws: AwsConfig) -> LandingFile | None:
+    """The object as listed, or None if it does not exist."""
+    bucket, key = _bucket_and_key(uri)
+    try:
+        head = aws.client("s3").head_object(Bucket=bucket, Key=key)
+    except Exception as error:
+        if _s3_missing(error):
+            return None
+        raise
+    return _s3_landing_file(bucket, key, head["LastModified"], head["ContentLength"], head["ETag"])
+
+
+def _get_s3(uri: str, aws: AwsConfig, byte_range: str | None = None) -> bytes:
+    bucket, key = _bucket_and_key(uri)
+    extra = {"Range": byte_range} if byte_range else {}
+    try:
+        return aws.client("s3").get_object(Bucket=bucket, Key=key, **extra)["Body"].read()
+    except Exception as error:
+        if _s3_missing(error):
+            raise FileNotFoundError(uri) from error
+        raise
+
+
+def list_files(folder_uri: str, suffix: str, aws: AwsConfig | None = None) -> list[LandingFile]:
     """Every visible file below ``folder_uri`` whose name ends with ``suffix``, oldest first.
 
     A missing folder lists as empty: a source that has not delivered yet is not an error.
     """
     if folder_uri.startswith("s3://"):
-        return sorted(_list_s3(folder_uri, suffix))
+        return sorted(_list_s3(folder_uri, suffix, aws or AwsConfig()))
     if is_remote(folder_uri):
         raise ValueError(f"cannot list {folder_uri}: landing zones are local folders or s3:// URIs")
     return sorted(
@@ -120,26 +161,16 @@ def list_files(folder_uri: str, suffix: str) -> list[LandingFile]:
     )
 
 
-def stat_files(uris: Iterable[str]) -> tuple[list[LandingFile], list[str]]:
+def stat_files(uris: Iterable[str], aws: AwsConfig | None = None) -> tuple[list[LandingFile], list[str]]:
     """The named files as listed, and the names of those that do not exist."""
     found, missing = [], []
     for uri in uris:
         if uri.startswith("s3://"):
-            parsed = urlparse(uri)
-            from botocore.exceptions import ClientError
-
-            try:
-                head = _s3_client().head_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                    missing.append(uri)
-                    continue
-                raise
-            found.append(
-                LandingFile(
-                    head["LastModified"].astimezone(UTC), uri, head["ContentLength"], head["ETag"].strip('"')
-                )
-            )
+            landed = head_s3(uri, aws or AwsConfig())
+            if landed is None:
+                missing.append(uri)
+            else:
+                found.append(landed)
         else:
             try:
                 found.append(_local_file(uri, os.stat(uri)))
@@ -148,13 +179,17 @@ def stat_files(uris: Iterable[str]) -> tuple[list[LandingFile], list[str]]:
     return sorted(found), missing
 
 
-def read_bytes(uri: str) -> bytes:
+def read_bytes(uri: str, aws: AwsConfig | None = None) -> bytes:
+    if uri.startswith("s3://"):
+        return _get_s3(uri, aws or AwsConfig())
     filesystem, path = _filesystem(uri)
     with filesystem.open_input_stream(path) as stream:
         return stream.read()
 
 
-def read_head(uri: str, size: int = 65536) -> bytes:
+def read_head(uri: str, size: int = 65536, aws: AwsConfig | None = None) -> bytes:
+    if uri.startswith("s3://"):
+        return _get_s3(uri, aws or AwsConfig(), byte_range=f"bytes=0-{size - 1}")
     filesystem, path = _filesystem(uri)
     with filesystem.open_input_file(path) as handle:
         return handle.read(size)

@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from lakehouse_dagster.aws.clients import AwsConfig
+
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 LAYERS = ("bronze", "silver", "gold", "quarantine", "ops")
 #: What a lake root may contain. The embedded engine URL-encodes a space, ``#`` or ``%`` in a
@@ -94,13 +96,17 @@ def quote_identifier(name: str) -> str:
 
 @dataclass(frozen=True)
 class LakeLayout:
-    """Where the lake and the landing zone are."""
+    """Where the lake and the landing zone (files and stream) are."""
 
     root: str
     landing: str
     layer_roots: Mapping[str, str] = field(default_factory=dict)
     #: Unity Catalog catalog in which tables are registered as ``<catalog>.<layer>.<table>``.
     catalog: str | None = None
+    #: How to reach S3 landing files and the stream (a moto endpoint locally).
+    aws: AwsConfig = field(default_factory=AwsConfig)
+    #: The Kinesis stream that stream sources read, unless a source names its own.
+    landing_stream: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.layer_roots) - set(LAYERS)

@@ -126,21 +126,22 @@ def primary_key_outcome(table: DataFrame, key: Sequence[str], where: Column | No
     columns = [F.col("`" + c.replace("`", "``") + "`") for c in key]
     present = reduce(lambda a, b: a & b, (c.isNotNull() for c in columns))
     stats = rows.agg(F.count(F.lit(1)).alias("rows"), F.count(F.when(~present, 1)).alias("null_keys")).first()
-    duplicates = (
-        (
-            rows.where(present)
-            .groupBy(*columns)
-            .count()
-            .where(F.col("count") > 1)
-            .agg(F.sum(F.col("count") - 1).alias("extra"))
-            .first()["extra"]
-        )
-        or 0
+    repeated = rows.where(present).groupBy(*columns).count().where(F.col("count") > 1)
+    duplicates = repeated.agg(F.sum(F.col("count") - 1).alias("extra")).first()["extra"] or 0
+    samples = (
+        [", ".join(str(value) for value in row[: len(key)]) for row in repeated.limit(5).collect()]
+        if duplicates
+        else []
     )
     return CheckOutcome(
         PRIMARY_KEY_CHECK.name,
         passed=stats["null_keys"] == 0 and duplicates == 0,
         severity=PRIMARY_KEY_CHECK.severity,
         description=f"{stats['null_keys']} rows with a null key and {duplicates} duplicate rows",
-        metadata={"rows": stats["rows"], "null_keys": stats["null_keys"], "duplicate_rows": duplicates},
+        metadata={
+            "rows": stats["rows"],
+            "null_keys": stats["null_keys"],
+            "duplicate_rows": duplicates,
+            "sample_duplicate_keys": samples,
+        },
     )

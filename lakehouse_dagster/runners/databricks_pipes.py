@@ -103,9 +103,11 @@ def submit_args(
     step attempt (the SDK retries on a lost response) joins the run it started."""
     run_id = context.run.run_id
     partition = f" {request.partition.label()}" if request.partition else ""
-    token = hashlib.sha256(f"{run_id}/{table.name}/{context.retry_number}".encode()).hexdigest()
+    # A table's build and its maintenance are two units, even in one Dagster run.
+    action = " maintenance" if request.maintenance is not None else ""
+    token = hashlib.sha256(f"{run_id}/{table.name}{action}/{context.retry_number}".encode()).hexdigest()
     args: dict[str, Any] = {
-        "run_name": f"lakehouse {table.name}{partition} (dagster run {run_id[:8]})",
+        "run_name": f"lakehouse {table.name}{action}{partition} (dagster run {run_id[:8]})",
         "timeout_seconds": runner.timeout_seconds,
         "idempotency_token": token,
     }

@@ -2,6 +2,7 @@
 
 python -m lakehouse_dagster.sample_data customers --out .lakehouse/landing --rows 10000 --files 5 --seed 7
 python -m lakehouse_dagster.sample_data retail --out .lakehouse/landing --days 7 --seed 7
+python -m lakehouse_dagster.sample_data events --stream lakehouse-events --rate 1000 --seconds 60
 """
 
 from __future__ import annotations
@@ -41,9 +42,20 @@ def main(argv: list[str] | None = None) -> int:
     retail.add_argument("--full-load-rows-per-file", type=int, default=50_000)
     retail.add_argument("--end-date", type=date.fromisoformat, default=DEFAULT_END_DATE)
 
+    events = datasets.add_parser(
+        "events", help="clickstream events put on a Kinesis stream (LAKEHOUSE_AWS_ENDPOINT_URL for moto)"
+    )
+    events.add_argument("--stream", required=True, help="the Kinesis stream")
+    events.add_argument("--rate", type=int, default=100, help="records a second")
+    events.add_argument("--seconds", type=float, default=60)
+    events.add_argument("--seed", type=int, default=7)
+    events.add_argument("--truth", type=Path, help="write every record put here (JSON lines)")
+
     args = parser.parse_args(argv)
     if args.dataset == "retail":
         return _retail(args)
+    if args.dataset == "events":
+        return _events(args)
     written = generate_customers(
         args.out,
         rows=args.rows,
@@ -80,6 +92,28 @@ def _retail(args: argparse.Namespace) -> int:
         f"a key twice, {stats['duplicates']} duplicated, {stats['reordered']} reordered, "
         f"{stats['malformed_rows']} malformed, {stats['unknown_op_rows']} unknown Op) "
         f"for {simulation.start:%Y-%m-%d} to {simulation.end:%Y-%m-%d}; truth in {truth}"
+    )
+    return 0
+
+
+def _events(args: argparse.Namespace) -> int:
+    from lakehouse_dagster.deployment import LakehouseSettings, use_moto_credentials
+    from lakehouse_dagster.sample_data.events import Clickstream, produce
+
+    aws = LakehouseSettings.from_env().aws
+    use_moto_credentials(aws.endpoint_url)
+    truth = args.truth.open("w") if args.truth else None
+    try:
+        stats = produce(
+            aws.client("kinesis"), args.stream, args.rate, args.seconds, Clickstream(seed=args.seed), truth
+        )
+    finally:
+        if truth is not None:
+            truth.close()
+    print(
+        f"put {stats.records} record(s) on {args.stream} at {aws.describe()} in {stats.seconds:.1f} s "
+        f"({stats.events} events, {stats.duplicates} duplicates, {stats.malformed} not JSON; "
+        f"{stats.retried_puts} puts retried)"
     )
     return 0
 

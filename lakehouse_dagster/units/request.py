@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from lakehouse_dagster.declarations.maintenance import Maintenance
+
 
 @dataclass(frozen=True)
 class PartitionWindow:
@@ -38,17 +40,21 @@ def today_utc() -> date:
 
 @dataclass(frozen=True)
 class UnitRequest:
-    """One table's materialisation: the run, its logical date, and what to read or write.
+    """One table's materialisation, or its maintenance: the run, its logical date, and what to
+    read or write.
 
     ``as_of_date`` is fixed when the request is made, so a run that crosses midnight uses
     one date throughout. ``files`` names the landing files a bronze table ingests (all new
-    files of its folder when None)."""
+    files of its folder when None). ``maintenance``, when given, asks for the table's
+    maintenance instead of its build: the resolved declaration (the registry's defaults
+    applied where the Dagster side resolved them)."""
 
     table: str
     as_of_date: date
     run_id: str = "manual"
     partition: PartitionWindow | None = None
     files: tuple[str, ...] | None = None
+    maintenance: Maintenance | None = None
 
     def require_partition(self) -> PartitionWindow:
         if self.partition is None:
@@ -79,4 +85,5 @@ class UnitRequest:
             if partition
             else None,
             files=tuple(raw["files"]) if raw.get("files") is not None else None,
+            maintenance=Maintenance.from_dict(raw["maintenance"]) if raw.get("maintenance") else None,
         )

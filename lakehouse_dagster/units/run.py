@@ -8,6 +8,7 @@ import time
 
 from lakehouse_dagster.declarations.table import Build, Table
 from lakehouse_dagster.lake.delta import ConcurrentWriteError, DeltaTables
+from lakehouse_dagster.monitoring.metrics import ROWS_WRITTEN
 from lakehouse_dagster.quality.checks import expectation_outcomes
 from lakehouse_dagster.quality.expectations import ExpectationFailedError
 from lakehouse_dagster.quality.thresholds import Thresholds
@@ -19,12 +20,21 @@ from lakehouse_dagster.units.request import UnitRequest
 RETRIES = 4
 
 
-def build_of(table: Table) -> Build:
-    """A table's build: file ingestion, change application, or its own function."""
+def build_of(table: Table, request: UnitRequest) -> Build:
+    """What the request asks of the table: its maintenance, or its build (file ingestion, stream
+    ingestion, change application, or its own function)."""
+    if request.maintenance is not None:
+        from lakehouse_dagster.maintenance.unit import maintain
+
+        return maintain
     if table.source is not None:
         from lakehouse_dagster.ingest.unit import ingest_files
 
         return ingest_files
+    if table.stream is not None:
+        from lakehouse_dagster.stream.unit import ingest_stream_records
+
+        return ingest_stream_records
     if table.cdc is not None:
         from lakehouse_dagster.cdc.apply import apply_changes
 
@@ -44,7 +54,12 @@ def run_unit(
     of a ``fail`` expectation, so that every runner shows them the same way."""
     context = UnitContext(request, tables, table, log or logging.getLogger(__name__), thresholds)
     try:
-        return _with_retries(context, build_of(table))
+        if request.maintenance is not None:
+            return _with_retries(context, build_of(table, request))
+        before = tables.version(table.name)
+        result = _with_retries(context, build_of(table, request))
+        result.metadata[ROWS_WRITTEN] = tables.rows_written(table.name, before)
+        return result
     except ExpectationFailedError as error:
         return UnitResult(
             str(table.name),

@@ -29,10 +29,11 @@ SETUP_HINT = (
 REVIEWED_SKIPS = {
     "CKV_AWS_144": "no cross-region replication (a per-environment DR decision)",
     "CKV2_AWS_62": "only the landing bucket emits events",
-    "CKV2_AWS_57": "deploy-time secrets are minted by Databricks, not rotatable by a Lambda",
+    "CKV2_AWS_57": "deploy-time secrets are minted by Databricks (and Slack), not rotatable by a Lambda",
     "CKV_AWS_109": "KMS key policies: Resource '*' is the key itself",
     "CKV_AWS_111": "KMS key policies, and the Databricks cross-account policy's non-resource EC2 actions",
-    "CKV_AWS_356": "KMS key policies, and the Databricks cross-account policy's non-resource EC2 actions",
+    "CKV_AWS_356": "KMS key policies, the Databricks cross-account policy's non-resource EC2 actions, and "
+    "cloudwatch:PutMetricData (no resource-level permission; limited to one namespace by condition)",
 }
 MIN_REASON_LENGTH = 40
 

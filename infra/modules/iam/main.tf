@@ -544,3 +544,47 @@ resource "aws_iam_role_policy" "dagster_serving" {
   role   = aws_iam_role.dagster.id
   policy = data.aws_iam_policy_document.dagster_serving.json
 }
+
+# ==============================================================================================
+# Dagster monitoring: publish alerts to the alarm topic (encrypted with the platform key) and the
+# materialisation metrics to one CloudWatch namespace.
+# ==============================================================================================
+
+data "aws_iam_policy_document" "dagster_monitoring" {
+  #checkov:skip=CKV_AWS_356:cloudwatch:PutMetricData has no resource-level permission; it is limited to the lakehouse's namespace (cloudwatch:namespace condition).
+  statement {
+    sid       = "PublishAlerts"
+    actions   = ["sns:Publish"]
+    resources = [var.alarm_topic_arn]
+  }
+
+  statement {
+    sid       = "EncryptAlertsThroughSns"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.platform_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "PublishMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.metrics_namespace]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "dagster_monitoring" {
+  name   = "publish-alerts-and-metrics"
+  role   = aws_iam_role.dagster.id
+  policy = data.aws_iam_policy_document.dagster_monitoring.json
+}

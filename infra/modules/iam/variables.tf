@@ -93,3 +93,13 @@ variable "warehouse_staging_prefix" {
   type        = string
   default     = "_serving_staging"
 }
+
+variable "alarm_topic_arn" {
+  description = "SNS topic the Dagster alert sensors publish to."
+  type        = string
+}
+
+variable "metrics_namespace" {
+  description = "The only CloudWatch namespace the Dagster deployment may publish metrics to."
+  type        = string
+}

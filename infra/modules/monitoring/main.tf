@@ -1,8 +1,13 @@
-# Alarms on the ingestion paths, all notifying one encrypted SNS topic, and a dashboard.
+# Alarms on the ingestion paths and on the lakehouse's own metrics, all notifying one encrypted SNS
+# topic (which the Dagster alert sensors publish to as well), and a dashboard.
 # - events queue: ApproximateAgeOfOldestMessage (the sensor stopped consuming);
 # - dead-letter queue: ApproximateNumberOfMessagesVisible > 0 (events that failed repeatedly);
 # - Kinesis: GetRecords.IteratorAgeMilliseconds (consumers lag);
-# - DMS: task failure events (DMS event subscription) and CDC latency to the target.
+# - DMS: task failure events (DMS event subscription) and CDC latency to the target;
+# - the materialisation metrics the Dagster deployment publishes in var.metrics_namespace
+#   (lakehouse_dagster/monitoring/metrics.py: names, units and dimensions; a test checks that the
+#   alarms and the dashboard use only those): a table refreshed too late, an expectation failing
+#   too often, a unit running too long, nothing materialised at all.
 
 data "aws_caller_identity" "current" {}
 
@@ -132,6 +137,70 @@ resource "aws_dms_event_subscription" "task_failures" {
   depends_on = [aws_sns_topic_policy.alarms]
 }
 
+# The lakehouse's metrics. Each is published per table (dimension Table; Table and Expectation for
+# failure ratios) and rolled up over all tables (no dimension): the alarms watch the roll-ups, the
+# dashboard shows both.
+
+resource "aws_cloudwatch_metric_alarm" "table_freshness_lag" {
+  alarm_name          = "${var.name_prefix}-table-freshness-lag"
+  alarm_description   = "A table was materialised more than ${var.freshness_lag_threshold_seconds}s after its previous materialisation: the Dagster metric FreshnessLag (per table: dimension Table)."
+  namespace           = var.metrics_namespace
+  metric_name         = "FreshnessLag"
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.freshness_lag_threshold_seconds
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "no_materialisations" {
+  alarm_name          = "${var.name_prefix}-no-materialisations"
+  alarm_description   = "No table was materialised for ${var.quiet_days_threshold} day(s): the schedules or the Dagster deployment stopped (RowsWritten is published after every materialisation)."
+  namespace           = var.metrics_namespace
+  metric_name         = "RowsWritten"
+  statistic           = "SampleCount"
+  period              = 86400
+  evaluation_periods  = var.quiet_days_threshold
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "expectation_failure_ratio" {
+  alarm_name          = "${var.name_prefix}-expectation-failure-ratio"
+  alarm_description   = "An expectation failed for more than ${var.expectation_failure_ratio_threshold * 100}% of a table's rows (ExpectationFailureRatio; per table and expectation: dimensions Table, Expectation)."
+  namespace           = var.metrics_namespace
+  metric_name         = "ExpectationFailureRatio"
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.expectation_failure_ratio_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "materialisation_duration" {
+  alarm_name          = "${var.name_prefix}-materialisation-duration"
+  alarm_description   = "A table's unit ran longer than ${var.materialisation_duration_threshold_seconds}s (MaterializationDuration, per table: dimension Table)."
+  namespace           = var.metrics_namespace
+  metric_name         = "MaterializationDuration"
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.materialisation_duration_threshold_seconds
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
 resource "aws_cloudwatch_dashboard" "lakehouse" {
   dashboard_name = "${var.name_prefix}-ingestion"
 
@@ -195,12 +264,80 @@ resource "aws_cloudwatch_dashboard" "lakehouse" {
         width  = 12
         height = 6
         properties = {
-          title = "Ingestion alarms"
+          title = "Ingestion and lakehouse alarms"
           alarms = [
             aws_cloudwatch_metric_alarm.events_queue_oldest_message.arn,
             aws_cloudwatch_metric_alarm.events_dlq_depth.arn,
             aws_cloudwatch_metric_alarm.kinesis_iterator_age.arn,
             aws_cloudwatch_metric_alarm.dms_cdc_latency.arn,
+            aws_cloudwatch_metric_alarm.table_freshness_lag.arn,
+            aws_cloudwatch_metric_alarm.no_materialisations.arn,
+            aws_cloudwatch_metric_alarm.expectation_failure_ratio.arn,
+            aws_cloudwatch_metric_alarm.materialisation_duration.arn,
+          ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 0
+        y      = 12
+        width  = 12
+        height = 6
+        properties = {
+          title  = "Rows written and quarantined per day, all tables"
+          region = data.aws_region.current.region
+          stat   = "Sum"
+          period = 86400
+          metrics = [
+            [var.metrics_namespace, "RowsWritten", { label = "rows written" }],
+            [var.metrics_namespace, "RowsQuarantined", { label = "rows quarantined", yAxis = "right" }],
+          ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 12
+        y      = 12
+        width  = 12
+        height = 6
+        properties = {
+          title  = "Rows written per table and day"
+          region = data.aws_region.current.region
+          period = 86400
+          metrics = [
+            [{ expression = "SEARCH('{${var.metrics_namespace},Table} MetricName=\"RowsWritten\"', 'Sum', 86400)", id = "written", label = "" }],
+          ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 0
+        y      = 18
+        width  = 12
+        height = 6
+        properties = {
+          title  = "Freshness lag (h) and duration (min) per table"
+          region = data.aws_region.current.region
+          period = 3600
+          metrics = [
+            [{ expression = "SEARCH('{${var.metrics_namespace},Table} MetricName=\"FreshnessLag\"', 'Maximum', 3600) / 3600", id = "lag", label = "" }],
+            [{ expression = "SEARCH('{${var.metrics_namespace},Table} MetricName=\"MaterializationDuration\"', 'Maximum', 3600) / 60", id = "duration", label = "", yAxis = "right" }],
+          ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 12
+        y      = 18
+        width  = 12
+        height = 6
+        properties = {
+          title  = "Expectation failure ratio per table and expectation"
+          region = data.aws_region.current.region
+          period = 3600
+          metrics = [
+            [{ expression = "SEARCH('{${var.metrics_namespace},Table,Expectation} MetricName=\"ExpectationFailureRatio\"', 'Maximum', 3600)", id = "ratio", label = "" }],
+            [var.metrics_namespace, "ExpectationFailureRatio", { stat = "Maximum", label = "worst of all", id = "worst" }],
           ]
         }
       },

@@ -61,3 +61,32 @@ variable "dms_cdc_latency_threshold_seconds" {
   type        = number
   default     = 900
 }
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the materialisation metrics the Dagster deployment publishes (LAKEHOUSE_METRICS_NAMESPACE)."
+  type        = string
+}
+
+variable "freshness_lag_threshold_seconds" {
+  description = "Alarm when a table is materialised this long after its previous materialisation (the tables' freshness policy fails after 50 hours)."
+  type        = number
+  default     = 180000
+}
+
+variable "quiet_days_threshold" {
+  description = "Alarm when no table was materialised for this many days."
+  type        = number
+  default     = 2
+}
+
+variable "expectation_failure_ratio_threshold" {
+  description = "Alarm when an expectation fails for more than this share of a table's rows (0 to 1)."
+  type        = number
+  default     = 0.05
+}
+
+variable "materialisation_duration_threshold_seconds" {
+  description = "Alarm when a table's unit runs longer than this."
+  type        = number
+  default     = 7200
+}

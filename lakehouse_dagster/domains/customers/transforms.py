@@ -7,13 +7,17 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakehouse_dagster.ingest.order import (
+    INGESTION_ORDER,
+    date_then_ordinal,
+    latest_per_key,
+    with_ingestion_ordinal,
+)
+
 SEGMENTS = ("active", "recent", "inactive")
 ACTIVE_MAX_DAYS = 30
 RECENT_MAX_DAYS = 90
 UNKNOWN_COUNTRY = "UNKNOWN"
-
-#: Ingestion order, oldest first: the tie-break between records of equal ``last_activity``.
-INGESTION_ORDER = ("_batch_id", "_source_file_modified_at", "_source_file", "_source_row")
 
 
 def _text(column: str) -> Column:
@@ -54,28 +58,24 @@ def typed_customers(bronze: DataFrame) -> DataFrame:
 def latest_customers(typed: DataFrame, as_of_date: date) -> DataFrame:
     """One row per ``customer_id``: the latest record by ``last_activity``, then by ingestion, with
     ``days_since_activity`` counted from ``as_of_date`` (the run's date, never the clock)."""
-    latest_first = Window.partitionBy("customer_id").orderBy(
-        F.col("last_activity").desc_nulls_last(), *(F.col(column).desc() for column in INGESTION_ORDER)
+    ordered = with_ingestion_ordinal(typed, "_ingestion_ordinal")
+    latest = latest_per_key(
+        ordered, "customer_id", date_then_ordinal(F.col("last_activity"), F.col("_ingestion_ordinal"))
     )
     days = F.datediff(F.lit(as_of_date), F.col("last_activity"))
-    return (
-        typed.where(F.col("customer_id").isNotNull())
-        .withColumn("_rank", F.row_number().over(latest_first))
-        .where(F.col("_rank") == 1)
-        .select(
-            "customer_id",
-            "first_name",
-            "last_name",
-            "email",
-            "country",
-            "signup_date",
-            "last_activity",
-            "loyalty_tier",
-            days.alias("days_since_activity"),
-            segment(days).alias("customer_segment"),
-            F.col("_source_file"),
-            F.col("_batch_id"),
-        )
+    return latest.select(
+        "customer_id",
+        "first_name",
+        "last_name",
+        "email",
+        "country",
+        "signup_date",
+        "last_activity",
+        "loyalty_tier",
+        days.alias("days_since_activity"),
+        segment(days).alias("customer_segment"),
+        F.col("_source_file"),
+        F.col("_batch_id"),
     )
 
 

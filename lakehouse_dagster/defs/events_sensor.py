@@ -1,0 +1,199 @@
+"""The landing events sensor: S3 "Object Created" events, through EventBridge and SQS, to runs
+of the bronze tables whose folders the objects landed in.
+
+A tick:
+
+1. deletes the messages that the previous tick handled: their run requests were recorded
+   with that tick's cursor, so a message is deleted only once its runs are (the receipt
+   handles wait in the cursor; the queue's visibility timeout must exceed the interval);
+2. long-polls the queue (``wait_seconds``, then drains what is there without waiting), at
+   most ``max_messages`` messages;
+3. parses each body (``aws/s3_events.py``: EventBridge's event or S3's own notification) and
+   routes each object to its table by bucket and prefix (``landing.routes``);
+4. requests runs naming the files, ``max_files_per_run`` a run, with run keys from the keys
+   and ETags; a file already requested within ``lookback`` is not requested again, so a
+   redelivered message gives no second run.
+
+**Malformed and unknown messages** (a body that is not an object-created notification, or an
+object under no table's folder) are never deleted and never crash the tick: each is logged
+with its message id and left to the queue's **redrive policy**, which moves it to the
+dead-letter queue after ``maxReceiveCount`` receives (5 in ``infra/modules/events``). Files
+of a table's folder that the table does not ingest (hidden, another suffix) are acknowledged
+and logged, as a listing would skip them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+
+from lakehouse_dagster.aws.resources import SqsResource
+from lakehouse_dagster.aws.s3_events import MalformedMessage, ObjectCreated, parse_message
+from lakehouse_dagster.declarations.table import Registry
+from lakehouse_dagster.defs.landing import (
+    DEFAULT_LOOKBACK,
+    DEFAULT_MAX_FILES_PER_RUN,
+    Memory,
+    Route,
+    file_digest,
+    route_of,
+    routes,
+    run_requests,
+)
+from lakehouse_dagster.lake import files
+from lakehouse_dagster.lake.files import LandingFile
+from lakehouse_dagster.lake.layout import LakeLayout
+
+NAME = "landing_events_sensor"
+_BATCH = 10  # SQS receives and deletes at most 10 messages a call
+
+
+def events_sensor(
+    registry: Registry,
+    layout: LakeLayout,
+    queue_url: str | None,
+    job: dg.UnresolvedAssetJobDefinition,
+    *,
+    default_status: dg.DefaultSensorStatus,
+    minimum_interval_seconds: int = 15,
+    wait_seconds: int = 10,
+    max_messages: int = 2000,
+    max_files_per_run: int = DEFAULT_MAX_FILES_PER_RUN,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+) -> dg.SensorDefinition:
+    watched = routes(registry, layout)
+
+    @dg.sensor(
+        name=NAME,
+        job=job,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        description="Poll the landing bucket's Object Created events (EventBridge -> SQS, "
+        "LAKEHOUSE_EVENTS_QUEUE_URL) and ingest the files they name. Malformed or unknown "
+        "messages are left to the queue's redrive policy (dead-letter queue).",
+    )
+    def landing_events(
+        context: dg.SensorEvaluationContext, sqs: SqsResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        if not queue_url:
+            return dg.SkipReason("LAKEHOUSE_EVENTS_QUEUE_URL is not set: no queue to poll")
+        client = sqs.get_client()
+        now = datetime.now(UTC)
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        _delete(client, queue_url, cursor.get("delete", []), context.log)
+        memory = Memory.from_json(cursor.get("seen"))
+        handled: list[str] = []
+        by_table: dict[str, list[LandingFile]] = defaultdict(list)
+        tables = {}
+        this_tick: set[str] = set()
+        for message in _receive(client, queue_url, wait_seconds, max_messages):
+            outcome = _handle(message, watched, layout, context.log)
+            if outcome is None:
+                continue  # left to the redrive policy
+            handled.append(message["ReceiptHandle"])
+            for route, landed in outcome:
+                digest = file_digest(landed.uri, landed.fingerprint)
+                if not memory.knows(landed) and digest not in this_tick:
+                    this_tick.add(digest)
+                    by_table[str(route.table.name)].append(landed)
+                    tables[str(route.table.name)] = route.table
+        requests = []
+        for name, landed_files in by_table.items():
+            requests += run_requests(tables[name], landed_files, max_files_per_run)
+            memory.remember(landed_files, now)
+        memory.forget_before(now - lookback)
+        if handled or requests:
+            context.log.info(
+                "%d message(s) handled, %d run(s) requested for %s",
+                len(handled),
+                len(requests),
+                ", ".join(f"{name}: {len(f)} file(s)" for name, f in by_table.items()) or "no new file",
+            )
+        return dg.SensorResult(
+            run_requests=requests, cursor=json.dumps({"delete": handled, "seen": memory.to_json()})
+        )
+
+    return landing_events
+
+
+def _receive(client: Any, queue_url: str, wait_seconds: int, limit: int) -> Iterator[dict]:
+    """Long-poll once, then take what is waiting, up to ``limit`` messages."""
+    received = 0
+    deadline = time.monotonic() + 30
+    wait = wait_seconds
+    while received < limit and time.monotonic() < deadline:
+        response = client.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=min(_BATCH, limit - received),
+            WaitTimeSeconds=wait,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return
+        received += len(messages)
+        yield from messages
+        wait = 0
+
+
+def _handle(
+    message: dict, watched: list[Route], layout: LakeLayout, log
+) -> list[tuple[Route, LandingFile]] | None:
+    """The files a message names, by route; None when it is malformed or unknown (kept for redrive)."""
+    message_id = message.get("MessageId", "?")
+    receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
+    try:
+        created = parse_message(message.get("Body", ""))
+    except MalformedMessage as error:
+        log.warning(
+            "message %s (receive %s) is malformed: %s; left to the redrive policy",
+            message_id,
+            receives,
+            error,
+        )
+        return None
+    found: list[tuple[Route, LandingFile]] = []
+    for event in created:
+        resolved = _resolve(event, layout)
+        route = route_of(watched, resolved.uri)
+        if route is None:
+            log.warning(
+                "message %s (receive %s): %s is under no table's landing folder; left to the redrive policy",
+                message_id,
+                receives,
+                resolved.uri,
+            )
+            return None
+        if route.accepts(resolved.uri):
+            found.append((route, resolved))
+        else:
+            log.info(
+                "message %s: %s is hidden or not %s; not ingested", message_id, resolved.uri, route.suffix
+            )
+    return found
+
+
+def _resolve(event: ObjectCreated, layout: LakeLayout) -> LandingFile:
+    """The object as a landing file. A key that may be URL-encoded is the one that exists."""
+    uris = [f"s3://{event.bucket}/{key}" for key in event.keys]
+    if len(uris) > 1:
+        for uri in uris:
+            landed = files.head_s3(uri, layout.aws)
+            if landed is not None:
+                return landed
+    return LandingFile(datetime.now(UTC), uris[0], 0, event.etag)
+
+
+def _delete(client: Any, queue_url: str, receipts: list[str], log) -> None:
+    for start in range(0, len(receipts), _BATCH):
+        entries = [{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts[start : start + _BATCH])]
+        failed = client.delete_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
+        for failure in failed:
+            # An expired receipt: the message comes back, and its run key or the memory dedupes it.
+            log.warning("could not delete a handled message: %s", failure.get("Message", failure))

@@ -1,0 +1,1 @@
+"""The events domain: clickstream events from Kinesis -> bronze -> silver -> real-time gold."""

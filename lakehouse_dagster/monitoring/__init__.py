@@ -1,0 +1,1 @@
+"""Operating the lakehouse: the metrics of each materialisation, and alerts on failures."""

@@ -1,0 +1,289 @@
+"""Alerts: a failed blocking check and a failed run each give exactly one message, with the table,
+the check, the failing count, sample keys and a link to the run. SNS is moto's, on 127.0.0.1, with
+an SQS queue subscribed to the topic; Slack is a fake API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import boto3
+import dagster as dg
+import pandas as pd
+import pytest
+
+from lakehouse_dagster.definitions import build_definitions
+from lakehouse_dagster.defs.alerts import AlertLedger, AlertNotSentError, dispatch
+from lakehouse_dagster.deployment import AlertSeverity, Deployment, LakehouseSettings, MonitoringSettings
+from lakehouse_dagster.engine.settings import EngineSettings
+from lakehouse_dagster.monitoring.alerts import check_alert
+from lakehouse_dagster.monitoring.notifier import Notifier
+
+from . import registries
+from .conftest import MotoServer
+from .registries import REFUSAL
+
+OPERATIONS = "lakehouse_dagster_tests.registries:OPERATIONS"
+REGION = "us-east-1"
+DAGSTER_URL = "https://dagster.example.com"
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, monkeypatch) -> str:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    return moto_server.endpoint_url
+
+
+class Subscriber:
+    """An SQS queue subscribed to an SNS topic: what the topic's subscribers receive."""
+
+    def __init__(self, endpoint: str) -> None:
+        name = f"alerts-{uuid.uuid4().hex[:12]}"
+        sns = boto3.client("sns", region_name=REGION, endpoint_url=endpoint)
+        self.sqs = boto3.client("sqs", region_name=REGION, endpoint_url=endpoint)
+        self.topic_arn = sns.create_topic(Name=name)["TopicArn"]
+        self.queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        self.received: list[dict] = []
+
+    def messages(self) -> list[dict]:
+        """Every message delivered so far (SNS envelopes, their ``Message`` parsed)."""
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not batch:
+                return self.received
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                self.received.append({**envelope, "Message": json.loads(envelope["Message"])})
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def subscriber(aws: str) -> Subscriber:
+    return Subscriber(aws)
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def defs(sail_url, layout) -> dg.Definitions:
+    settings = LakehouseSettings(
+        Deployment.TEST,
+        layout,
+        EngineSettings(remote_url=sail_url),
+        monitoring=MonitoringSettings(dagster_url=DAGSTER_URL),
+    )
+    return build_definitions(settings, OPERATIONS)
+
+
+def sns_notifier(subscriber: Subscriber, aws: str, tmp_path: Path) -> Notifier:
+    return Notifier(
+        sns_topic_arn=subscriber.topic_arn,
+        region_name=REGION,
+        endpoint_url=aws,
+        file_path=str(tmp_path / "alerts.jsonl"),
+    )
+
+
+def run_job(defs: dg.Definitions, instance) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def("operations_job").execute_in_process(instance=instance, raise_on_error=False)
+
+
+def tick_checks(defs, instance, notifier: Notifier, cursor: str | None) -> str | None:
+    """One tick of the check sensor; the cursor it leaves."""
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"notifier": notifier})
+    defs.resolve_sensor_def("alert_on_failed_checks")(context)
+    return context.cursor
+
+
+def tick_run_failure(defs, instance, notifier: Notifier, result: dg.ExecuteInProcessResult) -> None:
+    context = dg.build_run_status_sensor_context(
+        sensor_name="alert_on_run_failure",
+        dagster_event=result.get_run_failure_event(),
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        resources={"notifier": notifier},
+    ).for_run_failure()
+    defs.resolve_sensor_def("alert_on_run_failure")(context)
+
+
+def test_a_failing_blocking_check_gives_exactly_one_sns_message(
+    defs, instance, subscriber, aws, tmp_path, monkeypatch
+) -> None:
+    rows = [(1, "one"), (-7, "minus"), (2, "two"), (-3, "minus"), (-12, "minus"), (None, "none")]
+    monkeypatch.setattr(registries, "NUMBER_ROWS", rows)
+    notifier = sns_notifier(subscriber, aws, tmp_path)
+    cursor = tick_checks(defs, instance, notifier, None)  # first tick: from now on
+
+    result = run_job(defs, instance)
+    assert not result.success
+    after = tick_checks(defs, instance, notifier, cursor)
+    tick_checks(defs, instance, notifier, cursor)  # a retried tick reads the same evaluations again
+    tick_checks(defs, instance, notifier, after)
+    tick_run_failure(defs, instance, notifier, result)  # the run failed on the check: no second alert
+    tick_run_failure(defs, instance, notifier, result)
+
+    (message,) = subscriber.messages()
+    alert = message["Message"]
+    frame = pd.DataFrame(rows, columns=["id", "label"])
+    failing = frame[frame["id"] < 0]
+    assert (alert["kind"], alert["table"], alert["check"], alert["severity"]) == (
+        "check_failed",
+        "silver.numbers",
+        "id_not_negative",
+        "ERROR",
+    )
+    assert alert["failing_count"] == len(failing)
+    assert alert["sample_keys"] and set(alert["sample_keys"]) <= {str(int(i)) for i in failing["id"]}
+    assert alert["run_id"] == result.run_id
+    assert alert["run_url"] == f"{DAGSTER_URL}/runs/{result.run_id}"
+    assert alert["identity"] == f"check:{result.run_id}:silver/numbers:id_not_negative"
+    assert message["Subject"].startswith("[lakehouse] check id_not_negative failed on silver.numbers")
+    assert message["MessageAttributes"]["identity"]["Value"] == alert["identity"]
+    # The local sink got the same alert, once.
+    (line,) = (tmp_path / "alerts.jsonl").read_text().splitlines()
+    assert json.loads(line) == alert
+
+
+def test_a_failed_run_gives_exactly_one_sns_message(
+    defs, instance, subscriber, aws, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(registries, "NUMBER_ROWS", [(1, "one"), (2, "two")])
+    notifier = sns_notifier(subscriber, aws, tmp_path)
+    cursor = tick_checks(defs, instance, notifier, None)
+
+    result = run_job(defs, instance)
+    assert not result.success
+    tick_run_failure(defs, instance, notifier, result)
+    tick_run_failure(defs, instance, notifier, result)  # the sensor sees the same failure again
+    tick_checks(defs, instance, notifier, cursor)  # every check passed: nothing from checks
+
+    (message,) = subscriber.messages()
+    alert = message["Message"]
+    assert (alert["kind"], alert["table"], alert["failed_steps"]) == (
+        "run_failed",
+        "gold.fails_downstream",
+        ["gold__fails_downstream"],
+    )
+    assert REFUSAL in alert["error"]
+    assert (alert["job"], alert["run_url"]) == ("operations_job", f"{DAGSTER_URL}/runs/{result.run_id}")
+    assert alert["identity"] == f"run:{result.run_id}"
+
+
+@pytest.mark.parametrize("severity", [AlertSeverity.ERROR, AlertSeverity.WARN])
+def test_failed_warnings_alert_when_the_deployment_asks(
+    sail_url, layout, instance, subscriber, aws, tmp_path, monkeypatch, severity
+) -> None:
+    monkeypatch.setattr(registries, "NUMBER_ROWS", [(1, "a label that is too long"), (2, "two")])
+    settings = LakehouseSettings(
+        Deployment.TEST,
+        layout,
+        EngineSettings(remote_url=sail_url),
+        monitoring=MonitoringSettings(dagster_url=DAGSTER_URL, alert_severity=severity),
+    )
+    defs, notifier = build_definitions(settings, OPERATIONS), sns_notifier(subscriber, aws, tmp_path)
+    cursor = tick_checks(defs, instance, notifier, None)
+    run_job(defs, instance)
+    tick_checks(defs, instance, notifier, cursor)
+    if severity is AlertSeverity.ERROR:
+        assert subscriber.messages() == [], "a failed warning does not alert by default"
+        return
+    (message,) = subscriber.messages()
+    assert (message["Message"]["check"], message["Message"]["severity"]) == ("short_label", "WARN")
+    assert message["Message"]["failing_count"] == 1
+
+
+class FakeSlack:
+    """Slack's Web API on 127.0.0.1: records chat.postMessage calls; ``failing`` answers 500."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+        self.failing = False
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                if fake.failing:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                fields = (
+                    json.loads(body) if body.startswith("{") else {k: v[0] for k, v in parse_qs(body).items()}
+                )
+                fake.posts.append({"path": self.path, "auth": self.headers.get("Authorization"), **fields})
+                payload = json.dumps({"ok": True, "channel": fields.get("channel"), "ts": "1.0"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_destination_that_fails_gets_the_alert_on_retry_and_the_others_get_it_once(
+    instance, subscriber, aws, tmp_path
+) -> None:
+    slack = FakeSlack()
+    try:
+        notifier = Notifier(
+            sns_topic_arn=subscriber.topic_arn,
+            region_name=REGION,
+            endpoint_url=aws,
+            slack_channel="#lakehouse-alerts",
+            slack_token="xoxb-test",
+            slack_api_url=slack.url,
+        )
+        alert = check_alert(
+            run_id="r1",
+            asset_path=["silver", "orders"],
+            check="primary_key",
+            severity="ERROR",
+            metadata={"rows": 10, "null_keys": 1, "duplicate_rows": 2, "sample_duplicate_keys": ["7", "9"]},
+            description="1 rows with a null key and 2 duplicate rows",
+            partition=None,
+            job="lakehouse_job",
+            run_url=f"{DAGSTER_URL}/runs/r1",
+            occurred_at="2026-11-26T05:00:00+00:00",
+        )
+        ledger, log = AlertLedger(instance), dg.get_dagster_logger()
+        slack.failing = True
+        with pytest.raises(AlertNotSentError, match="slack"):
+            dispatch(alert, notifier, ledger, log)
+        slack.failing = False
+        assert dispatch(alert, notifier, ledger, log) == ["slack"]
+        assert dispatch(alert, notifier, ledger, log) == []
+
+        assert len(subscriber.messages()) == 1
+        (post,) = slack.posts
+        assert post["path"].endswith("chat.postMessage") and post["channel"] == "#lakehouse-alerts"
+        assert post["auth"] == "Bearer xoxb-test"
+        assert "check primary_key failed on silver.orders (3 failing)" in post["text"]
+        assert "sample keys: 7, 9" in post["text"] and f"{DAGSTER_URL}/runs/r1" in post["text"]
+    finally:
+        slack.close()

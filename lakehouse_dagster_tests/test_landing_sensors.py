@@ -1,0 +1,276 @@
+"""The file sensors against the moto server: the listing sensor (S3 and local folders) and the
+S3 events sensor (PutObject -> EventBridge rule -> SQS -> run requests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from lakehouse_dagster.aws.resources import SqsResource
+from lakehouse_dagster.definitions import build_definitions
+from lakehouse_dagster.defs.events_sensor import events_sensor
+from lakehouse_dagster.defs.landing import landing_files_job
+from lakehouse_dagster.defs.landing_sensor import landing_sensor
+from lakehouse_dagster.deployment import LakehouseSettings
+from lakehouse_dagster.lake.layout import LakeLayout
+from lakehouse_dagster.registry import REGISTRY
+from lakehouse_dagster_tests.conftest import MotoServer, unique_name
+
+HEADER = "customer_id,first_name,last_name,email,country,signup_date,last_activity\n"
+JOB = landing_files_job(REGISTRY)
+CUSTOMERS = dg.AssetKey(["bronze", "customers"])
+
+
+def customers_csv(first_id: int) -> bytes:
+    rows = [
+        f"{i},Ann,Lee,ann{i}@example.com,US,2024-01-01,2024-02-01\n" for i in range(first_id, first_id + 3)
+    ]
+    return (HEADER + "".join(rows)).encode()
+
+
+@pytest.fixture
+def bucket(moto_server: MotoServer) -> str:
+    name = unique_name("landing")
+    moto_server.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+def s3_layout(tmp_path: Path, moto_server: MotoServer, bucket: str) -> LakeLayout:
+    env = {"LAKEHOUSE_ROOT": str(tmp_path / "lake"), "LAKEHOUSE_LANDING": f"s3://{bucket}/landing"}
+    return LakehouseSettings.from_env({**env, **moto_server.env()}).layout
+
+
+def tick(sensor: dg.SensorDefinition, cursor: str | None, **resources) -> dg.SensorResult:
+    result = sensor(dg.build_sensor_context(cursor=cursor, resources=resources or None))
+    assert isinstance(result, dg.SensorResult)
+    return result
+
+
+def named_files(requests: list[dg.RunRequest]) -> list[str]:
+    return [f for r in requests for f in r.run_config["ops"]["bronze__customers"]["config"]["files"]]
+
+
+# The listing sensor ---------------------------------------------------------------------------------
+
+
+def test_objects_that_share_a_second_are_all_picked_up(tmp_path, moto_server, bucket) -> None:
+    s3 = moto_server.client("s3")
+    layout = s3_layout(tmp_path, moto_server, bucket)
+    sensor = landing_sensor(
+        REGISTRY,
+        layout,
+        JOB,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        max_runs_per_tick=1,
+        max_files_per_run=1,
+    )
+    s3.put_object(Bucket=bucket, Key="landing/customers/old.csv", Body=customers_csv(1))
+    first = tick(sensor, None)
+    assert first.run_requests == [], "what was there before the sensor is left to the job"
+
+    for attempt in range(3):  # three objects in one second (LastModified has one-second resolution)
+        keys = [f"landing/customers/same_second_{attempt}_{i}.csv" for i in range(3)]
+        for key in keys:
+            s3.put_object(Bucket=bucket, Key=key, Body=customers_csv(10))
+        seconds = {s3.head_object(Bucket=bucket, Key=key)["LastModified"] for key in keys}
+        if len(seconds) == 1:
+            break
+    assert len(seconds) == 1, "could not put three objects within one second"
+
+    cursor, requested = first.cursor, []
+    for _ in range(4):  # one file a tick: the cursor stands on an object that shares its second with the next
+        result = tick(sensor, cursor)
+        cursor, requested = result.cursor, requested + named_files(result.run_requests)
+    assert sorted(requested) == sorted(f"s3://{bucket}/{key}" for key in keys)
+
+
+def test_old_objects_give_no_runs_and_a_run_ingests_exactly_the_files_it_names(
+    tmp_path, moto_server, bucket, sail_url, spark
+) -> None:
+    s3 = moto_server.client("s3")
+    env = {
+        "LAKEHOUSE_ROOT": str(tmp_path / "lake"),
+        "LAKEHOUSE_LANDING": f"s3://{bucket}/landing",
+        "LAKEHOUSE_SPARK_REMOTE": sail_url,
+        **moto_server.env(),
+    }
+    defs = build_definitions(LakehouseSettings.from_env(env))
+    sensor = defs.resolve_sensor_def("landing_files_sensor")
+    for i in (1, 2):
+        s3.put_object(Bucket=bucket, Key=f"landing/customers/old_{i}.csv", Body=customers_csv(i * 10))
+    first = tick(sensor, None)
+    assert first.run_requests == []
+    assert tick(sensor, first.cursor).run_requests == [], "nothing new, no run"
+
+    new = [f"landing/customers/new batch/{name}" for name in ("c 3.csv", "d#4.csv")]
+    for i, key in enumerate(new):
+        s3.put_object(Bucket=bucket, Key=key, Body=customers_csv(100 + 10 * i))
+    s3.put_object(Bucket=bucket, Key="landing/customers/_temporary/part.csv", Body=customers_csv(900))
+    result = tick(sensor, first.cursor)
+    [request] = result.run_requests
+    assert sorted(named_files([request])) == sorted(f"s3://{bucket}/{key}" for key in new)
+    assert request.asset_selection == [CUSTOMERS] and request.run_key.startswith("bronze.customers:")
+    assert tick(sensor, result.cursor).run_requests == [], "requested once"
+
+    instance = dg.DagsterInstance.ephemeral()
+    run = defs.resolve_job_def("landing_files_job").execute_in_process(
+        run_config=request.run_config, asset_selection=request.asset_selection, instance=instance
+    )
+    assert run.success
+    rows = spark.read.format("delta").load(str(tmp_path / "lake" / "bronze" / "customers")).collect()
+    assert sorted({row["_source_file"] for row in rows}) == sorted(f"s3://{bucket}/{key}" for key in new)
+    assert sorted(row["customer_id"] for row in rows) == [100, 101, 102, 110, 111, 112]
+
+
+def test_a_local_file_copied_with_an_old_modification_time_is_new(tmp_path) -> None:
+    layout = LakeLayout.local(str(tmp_path / "lake"))
+    folder = Path(layout.landing_uri("customers"))
+    folder.mkdir(parents=True)
+    sensor = landing_sensor(REGISTRY, layout, JOB, default_status=dg.DefaultSensorStatus.RUNNING)
+    first = tick(sensor, None)
+    copied = folder / "exported_last_year.csv"
+    copied.write_bytes(customers_csv(1))
+    a_year_ago = time.time() - 365 * 86400
+    os.utime(copied, (a_year_ago, a_year_ago))  # cp -p keeps the source's times
+    assert named_files(tick(sensor, first.cursor).run_requests) == [str(copied)]
+
+
+# The S3 events sensor -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def events_queue(moto_server: MotoServer, bucket: str) -> tuple[str, str]:
+    """The landing bucket's Object Created events -> an EventBridge rule -> a queue whose messages
+    go to a dead-letter queue after two receives (a one-second visibility timeout)."""
+    sqs, events, s3 = (moto_server.client(name) for name in ("sqs", "events", "s3"))
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    dlq = sqs.create_queue(QueueName=unique_name("dlq"))["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})
+    queue = sqs.create_queue(
+        QueueName=unique_name("events"), Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "1"}
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    rule = unique_name("landing-object-created")
+    pattern = {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [bucket]}},
+    }
+    events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return queue, dlq
+
+
+def queued(moto_server: MotoServer, queue: str) -> int:
+    attributes = moto_server.client("sqs").get_queue_attributes(
+        QueueUrl=queue,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def make_events_sensor(tmp_path, moto_server, bucket, queue) -> tuple[dg.SensorDefinition, SqsResource]:
+    layout = s3_layout(tmp_path, moto_server, bucket)
+    sensor = events_sensor(
+        REGISTRY, layout, queue, JOB, default_status=dg.DefaultSensorStatus.RUNNING, wait_seconds=1
+    )
+    return sensor, SqsResource(endpoint_url=moto_server.endpoint_url, region_name=moto_server.region)
+
+
+def test_a_put_object_goes_through_eventbridge_and_sqs_to_one_run(
+    tmp_path, moto_server, bucket, events_queue
+) -> None:
+    queue, _ = events_queue
+    sensor, sqs = make_events_sensor(tmp_path, moto_server, bucket, queue)
+    key = "landing/customers/new file (1).csv"
+    moto_server.client("s3").put_object(Bucket=bucket, Key=key, Body=customers_csv(1))
+
+    first = tick(sensor, None, sqs=sqs)
+    [request] = first.run_requests
+    assert named_files([request]) == [f"s3://{bucket}/{key}"]
+    assert queued(moto_server, queue) == 1, "deleted only once the run request is recorded (next tick)"
+
+    body = json.dumps(_eventbridge_event(moto_server, bucket, key))
+    moto_server.client("sqs").send_message(QueueUrl=queue, MessageBody=body)  # redelivered
+    second = tick(sensor, first.cursor, sqs=sqs)
+    assert second.run_requests == [], "a duplicate message gives no second run"
+    third = tick(sensor, second.cursor, sqs=sqs)
+    assert third.run_requests == [] and queued(moto_server, queue) == 0
+
+
+def test_duplicates_within_a_tick_give_one_run(tmp_path, moto_server, bucket, events_queue) -> None:
+    queue, _ = events_queue
+    sensor, sqs = make_events_sensor(tmp_path, moto_server, bucket, queue)
+    key = "landing/customers/twice.csv"
+    moto_server.client("s3").put_object(Bucket=bucket, Key=key, Body=customers_csv(1))
+    moto_server.client("sqs").send_message(
+        QueueUrl=queue, MessageBody=json.dumps(_eventbridge_event(moto_server, bucket, key))
+    )
+    result = tick(sensor, None, sqs=sqs)
+    assert named_files(result.run_requests) == [f"s3://{bucket}/{key}"]
+
+
+def test_malformed_and_unknown_messages_go_to_the_dead_letter_queue_and_the_sensor_keeps_running(
+    tmp_path, moto_server, bucket, events_queue
+) -> None:
+    queue, dlq = events_queue
+    sensor, sqs = make_events_sensor(tmp_path, moto_server, bucket, queue)
+    client = moto_server.client("sqs")
+    client.send_message(QueueUrl=queue, MessageBody="not json")
+    client.send_message(
+        QueueUrl=queue, MessageBody=json.dumps({"detail-type": "Object Created", "source": "aws.ec2"})
+    )
+    moto_server.client("s3").put_object(
+        Bucket=bucket, Key="landing/elsewhere/x.csv", Body=b"x"
+    )  # no table's folder
+    key = "landing/customers/a b(1)+c.csv"
+    moto_server.client("s3").put_object(Bucket=bucket, Key=key, Body=customers_csv(1))
+    # S3's own notification format: the key URL-encoded with + for a space.
+    notification = {
+        "Records": [
+            {
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": bucket},
+                    "object": {"key": "landing/customers/a+b%281%29%2Bc.csv", "eTag": "e1"},
+                },
+            }
+        ]
+    }
+    client.send_message(QueueUrl=queue, MessageBody=json.dumps(notification))
+
+    cursor, requested = None, []
+    for _ in range(4):  # receives, visibility timeouts, redrive after the second receive
+        result = tick(sensor, cursor, sqs=sqs)
+        cursor, requested = result.cursor, requested + named_files(result.run_requests)
+        time.sleep(1.1)
+    assert sorted(set(requested)) == [f"s3://{bucket}/{key}"]
+    assert queued(moto_server, queue) == 0
+    dead = [m["Body"] for m in client.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]]
+    assert len(dead) == 3 and "not json" in dead
+    assert any("landing/elsewhere/x.csv" in body for body in dead)
+
+
+def _eventbridge_event(moto_server: MotoServer, bucket: str, key: str) -> dict:
+    """The event S3 sends for the object as it is now (a redelivery carries the same ETag)."""
+    etag = moto_server.client("s3").head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    return {
+        "version": "0",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "time": datetime.now(UTC).isoformat(),
+        "detail": {"bucket": {"name": bucket}, "object": {"key": key, "etag": etag, "size": 1}},
+    }

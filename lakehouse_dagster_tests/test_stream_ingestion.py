@@ -1,0 +1,218 @@
+"""Kinesis to bronze.events against the moto server: every record once, across crashes and reshards."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+
+from lakehouse_dagster.sample_data.events import MALFORMED, ClickRecord, Clickstream
+from lakehouse_dagster.stream.checkpoints import CLAIMED, COMMITTED, checkpoint_table
+from lakehouse_dagster.stream.microbatch import decode
+from lakehouse_dagster.stream.sources import StreamSource
+from lakehouse_dagster_tests.crash_during_microbatch import CRASH_EXIT_CODE
+from lakehouse_dagster_tests.streams import (
+    TARGET,
+    bronze_records,
+    create_stream,
+    microbatch,
+    moto_routes_to_open_shards,
+    put,
+)
+
+
+def clicks(stream: Clickstream, count: int) -> list[ClickRecord]:
+    return stream.records(count, datetime.now(UTC))
+
+
+def assert_bronze_holds_exactly(tables, produced: list[ClickRecord]) -> None:
+    """Every record put is in bronze once (a record put twice is there twice: two records)."""
+    rows = bronze_records(tables)
+    positions = Counter((row["shard_id"], row["sequence_number"]) for row in rows)
+    assert [p for p, n in positions.items() if n > 1] == [], "a record was ingested twice"
+    assert len(rows) == len(produced), "bronze holds another number of records than were put"
+    stored = Counter(
+        row["data"].encode() if row["data"] is not None else _rescued_bytes(row["_rescued_data"])
+        for row in rows
+    )
+    assert stored == Counter(record.data for record in produced)
+
+
+def _rescued_bytes(rescued: str) -> bytes:
+    value = json.loads(rescued)
+    if "_malformed_record" in value:
+        return value["_malformed_record"].encode()
+    return base64.b64decode(value["_malformed_record_base64"])
+
+
+def test_micro_batches_ingest_every_record_once_and_rescue_what_is_not_json(tables, moto_server) -> None:
+    stream = create_stream(moto_server, shards=3)
+    source = Clickstream(seed=3, malformed_share=0.05, duplicate_share=0.05)
+    produced: list[ClickRecord] = []
+    for count in (400, 0, 250):
+        batch = clicks(source, count)
+        put(moto_server, stream, batch)
+        produced += batch
+        report = microbatch(tables, moto_server, stream)
+        assert report.records_ingested == count
+    assert microbatch(tables, moto_server, stream).batches == [], "nothing new: no micro-batch"
+
+    assert_bronze_holds_exactly(tables, produced)
+    rows = bronze_records(tables)
+    malformed = sum(record.kind == MALFORMED for record in produced)
+    assert malformed > 0 and sum(row["_rescued_data"] is not None for row in rows) == malformed
+    assert all((row["data"] is None) == (row["_rescued_data"] is not None) for row in rows)
+    assert {row["shard_id"] for row in rows} == {f"shardId-00000000000{i}" for i in range(3)}
+    assert all(row["approximate_arrival_timestamp"] is not None and row["partition_key"] for row in rows)
+
+
+def test_decode_keeps_json_objects_and_rescues_the_rest() -> None:
+    assert decode(b'{"a": 1}') == ('{"a": 1}', None)
+    assert decode(b"[1]") == (None, json.dumps({"_malformed_record": "[1]"}))
+    assert decode(b'{"a": ') == (None, json.dumps({"_malformed_record": '{"a": '}))
+    assert decode(b"\xff\x00") == (None, json.dumps({"_malformed_record_base64": "/wA="}))
+
+
+def crash(sail_url: str, root: str, endpoint: str, stream: str, step: str) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lakehouse_dagster_tests.crash_during_microbatch",
+            sail_url,
+            root,
+            endpoint,
+            stream,
+            step,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == CRASH_EXIT_CODE, completed.stderr[-3000:]
+
+
+def checkpoint_events(tables) -> Counter:
+    name = checkpoint_table(TARGET)
+    if not tables.exists(name):
+        return Counter()
+    return Counter((row["batch_id"], row["event"]) for row in tables.read(name).toArrow().to_pylist())
+
+
+def test_a_process_killed_at_each_step_of_a_micro_batch_neither_loses_nor_duplicates(
+    tables, layout, sail_url, moto_server
+) -> None:
+    stream = create_stream(moto_server, shards=2)
+    source = Clickstream(seed=5, malformed_share=0.05)
+    produced: list[ClickRecord] = []
+    for step in ("after_read", "after_claim", "after_bronze_write", "after_commit"):
+        batch = clicks(source, 120)
+        put(moto_server, stream, batch)
+        before = len(bronze_records(tables))
+        crash(sail_url, layout.root, moto_server.endpoint_url, stream, step)
+
+        events = checkpoint_events(tables)
+        open_batches = {b for b, e in events if e == CLAIMED} - {b for b, e in events if e == COMMITTED}
+        in_bronze = len(bronze_records(tables)) - before
+        expected_state = {
+            "after_read": (0, 0),  # nothing recorded
+            "after_claim": (1, 0),  # claimed, not written
+            "after_bronze_write": (1, len(batch)),  # written, not committed
+            "after_commit": (0, len(batch)),  # all done, the report was lost
+        }[step]
+        assert (len(open_batches), in_bronze) == expected_state, step
+
+        more = clicks(source, 30)  # records that arrive before the next run
+        put(moto_server, stream, more)
+        produced += batch + more
+        report = microbatch(tables, moto_server, stream)
+        assert len(report.recovered_batches) == expected_state[0], step
+        assert_bronze_holds_exactly(tables, produced)
+    assert microbatch(tables, moto_server, stream).records_ingested == 0
+
+
+def test_a_parent_shard_is_read_to_its_end_before_its_children(tables, moto_server) -> None:
+    """The reshard is moto's SplitShard with its routing patched in-process
+    (``moto_routes_to_open_shards``): records put after the split go to the children."""
+    with moto_routes_to_open_shards():
+        stream = create_stream(moto_server, shards=1)
+        client = moto_server.client("kinesis")
+        source = Clickstream(seed=11, malformed_share=0, duplicate_share=0, concurrent_sessions=20)
+        first = clicks(source, 300)
+        put(moto_server, stream, first)
+        small = StreamSource(max_records_per_batch=100)
+        microbatch(tables, moto_server, stream, small)  # the parent is not read to its end yet
+
+        parent = client.list_shards(StreamName=stream)["Shards"][0]
+        middle = (
+            int(parent["HashKeyRange"]["StartingHashKey"]) + int(parent["HashKeyRange"]["EndingHashKey"])
+        ) // 2
+        client.split_shard(StreamName=stream, ShardToSplit=parent["ShardId"], NewStartingHashKey=str(middle))
+        second = clicks(source, 300)
+        put(moto_server, stream, second)
+        shards = {
+            s["ShardId"]: s.get("ParentShardId") for s in client.list_shards(StreamName=stream)["Shards"]
+        }
+        children = {shard for shard, parent_id in shards.items() if parent_id == parent["ShardId"]}
+        assert len(children) == 2
+
+        reports = [microbatch(tables, moto_server, stream, small) for _ in range(8)]
+
+    assert sum(r.records_ingested for r in reports) == 500, "every record after the first micro-batch"
+    rows = bronze_records(tables)
+    assert_bronze_holds_exactly(tables, first + second)
+    assert {row["shard_id"] for row in rows if row["data"] in {r.data.decode() for r in second}} <= children
+    parent_batches = {row["_batch_id"] for row in rows if row["shard_id"] == parent["ShardId"]}
+    child_batches = {row["_batch_id"] for row in rows if row["shard_id"] in children}
+    assert max(parent_batches) <= min(child_batches), "a child was read before its parent's end"
+    # Per session (partition key), the events are in bronze in the order they were put.
+    order = {json.loads(r.data)["event_id"]: i for i, r in enumerate(first + second)}
+    by_key: dict[str, list[tuple]] = {}
+    for row in rows:
+        generation = 0 if row["shard_id"] == parent["ShardId"] else 1
+        position = (row["_batch_id"], generation, int(row["sequence_number"]))
+        by_key.setdefault(row["partition_key"], []).append(
+            (position, order[json.loads(row["data"])["event_id"]])
+        )
+    for key, events in by_key.items():
+        put_order = [index for _, index in sorted(events)]
+        assert put_order == sorted(put_order), f"session {key} read out of order"
+
+
+def test_the_unit_of_an_empty_stream_creates_bronze_empty_and_names_a_missing_stream(
+    spark, layout, moto_server, log
+) -> None:
+    from dataclasses import replace
+
+    from lakehouse_dagster.lake.delta import DeltaTables
+    from lakehouse_dagster.quality.thresholds import Thresholds
+    from lakehouse_dagster.registry import REGISTRY
+    from lakehouse_dagster.units.request import UnitRequest
+    from lakehouse_dagster.units.run import run_unit
+
+    table = REGISTRY.table("bronze.events")
+    request = UnitRequest(table="bronze.events", as_of_date=datetime.now(UTC).date())
+    unconfigured = DeltaTables(spark, replace(layout, aws=moto_server.aws))
+    failed = run_unit(request, table, unconfigured, Thresholds(), log)
+    assert failed.error is not None and "LAKEHOUSE_KINESIS_STREAM" in failed.error.message
+
+    tables = DeltaTables(
+        spark, replace(layout, aws=moto_server.aws, landing_stream=create_stream(moto_server))
+    )
+    result = run_unit(request, table, tables, Thresholds(), log)
+    assert result.error is None, result.error
+    assert result.metadata["dagster/row_count"] == 0 and result.metadata["lakehouse/records_ingested"] == 0
+    assert [c.name for c in result.columns][:5] == [
+        "data",
+        "shard_id",
+        "sequence_number",
+        "partition_key",
+        "approximate_arrival_timestamp",
+    ]
+
+    put(moto_server, tables.layout.landing_stream, clicks(Clickstream(seed=1), 50))
+    later = run_unit(request, table, tables, Thresholds(), log)
+    assert later.error is None and later.metadata["dagster/row_count"] == 50
