@@ -24,6 +24,7 @@ from lakehouse_dagster.quality.checks import CheckOutcome, Severity
 from lakehouse_dagster.quality.expectations import Action, Expectation
 from lakehouse_dagster.runners.base import UnitRunner
 from lakehouse_dagster.units.report import RelatedTable, UnitResult
+from lakehouse_dagster_tests.events import UnpublishedMetrics
 
 FACTS = TableName("silver", "facts")
 DAYS = DailyPartitions("day", "day", date(2026, 11, 1), Job("facts_job", "by day"))
@@ -83,7 +84,7 @@ def run_range(
     defs = dg.Definitions(
         assets=[facts_asset()],
         jobs=[job],
-        resources={"runner": runner, "catalog": GlueCatalog()},
+        resources={"runner": runner, "catalog": GlueCatalog(), "metrics": UnpublishedMetrics()},
     )
     return defs.resolve_job_def("facts_job").execute_in_process(
         instance=instance, tags=range_tags(first, last)

@@ -25,6 +25,7 @@ from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.runners.base import UnitRunner
 from lakehouse_dagster.units.report import UnitResult
+from lakehouse_dagster_tests.events import UnpublishedMetrics
 
 LOCAL_INSTANCE = Path(__file__).parents[1] / "dagster.local.yaml"
 FIRST, SECOND = TableName("silver", "first"), TableName("silver", "second")
@@ -55,7 +56,11 @@ def definitions(log_file: str) -> tuple[dict[TableName, dg.AssetsDefinition], dg
         for table in DOMAIN.tables
     }
     job = dg.define_asset_job("second_job", selection=[dg.AssetKey(SECOND.key_path)])
-    resources = {"runner": TimedRunner(log_file=log_file), "catalog": GlueCatalog()}
+    resources = {
+        "runner": TimedRunner(log_file=log_file),
+        "catalog": GlueCatalog(),
+        "metrics": UnpublishedMetrics(),
+    }
     return assets, dg.Definitions(assets=list(assets.values()), jobs=[job], resources=resources)
 
 

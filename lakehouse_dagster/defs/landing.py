@@ -107,9 +107,7 @@ def run_requests(table: Table, files: Sequence[LandingFile], max_files_per_run: 
                 run_key=f"{table.name}:{digest}",
                 asset_selection=[key],
                 run_config={
-                    "ops": {
-                        key.to_python_identifier(): {"config": {"files": [landed.uri for landed in batch]}}
-                    }
+                    "ops": {table.name.op_name: {"config": {"files": [landed.uri for landed in batch]}}}
                 },
                 tags={"lakehouse/files": str(len(batch)), "lakehouse/table": str(table.name)},
             )
