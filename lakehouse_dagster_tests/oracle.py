@@ -114,14 +114,22 @@ def expected_silver_customers(records: pd.DataFrame, as_of: date) -> pd.DataFram
 
 
 def expected_customer_segments(silver: pd.DataFrame) -> pd.DataFrame:
+    """Shares and averages as one division of two Python integers: the double the README's rule
+    says the table holds, bit for bit."""
     frame = silver.assign(country=silver["country"].fillna("UNKNOWN"))
-    grouped = (
-        frame.groupby(["customer_segment", "country"])
-        .agg(customers=("customer_id", "size"), avg_days_since_activity=("days_since_activity", "mean"))
-        .reset_index()
-    )
-    grouped["share_of_customers"] = grouped["customers"] / len(silver)
-    return grouped.sort_values(["customer_segment", "country"]).reset_index(drop=True)
+    records = []
+    for (segment_name, country), group in frame.groupby(["customer_segment", "country"]):
+        days = [int(value) for value in group["days_since_activity"] if not pd.isna(value)]
+        records.append(
+            {
+                "customer_segment": segment_name,
+                "country": country,
+                "customers": len(group),
+                "avg_days_since_activity": sum(days) / len(days) if days else None,
+                "share_of_customers": len(group) / len(silver),
+            }
+        )
+    return pd.DataFrame(records).sort_values(["customer_segment", "country"]).reset_index(drop=True)
 
 
 # AUTO CDC, applied one change at a time -------------------------------------------------------

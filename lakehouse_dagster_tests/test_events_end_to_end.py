@@ -16,6 +16,7 @@ import pytest
 from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.deployment import LakehouseSettings
 from lakehouse_dagster.domains.events.tables import LATENESS
+from lakehouse_dagster.domains.sales.money import USD_PER_UNIT, round_money
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.sample_data.events import EVENT_TYPES, ClickRecord, Clickstream
@@ -104,10 +105,17 @@ def expected_per_minute(events: pd.DataFrame) -> dict:
             len(group),
             group["user_id"].nunique(),
             group["session_id"].nunique(),
-            sum(group.loc[group["event_type"] == "purchase", "amount"], Decimal(0)),
+            round_money(
+                sum(map(in_usd, group.loc[group["event_type"] == "purchase"].itertuples()), Decimal(0))
+            ),
         )
         for (minute, kind), group in grouped
     }
+
+
+def in_usd(event) -> Decimal:
+    """The purchase's exact amount at its currency's reference rate (none: nothing)."""
+    return event.amount * USD_PER_UNIT.get(event.currency, Decimal(0))
 
 
 def expected_last_hour(events: pd.DataFrame) -> tuple[dict, dict]:
@@ -119,10 +127,11 @@ def expected_last_hour(events: pd.DataFrame) -> tuple[dict, dict]:
         reached = steps[kind] if reached is None else reached & steps[kind]
         funnel[kind] = len(reached)
     purchases = window[window["event_type"] == "purchase"]
-    revenue = {
-        currency: (len(group), int(group["quantity"].sum()), sum(group["amount"], Decimal(0)))
-        for currency, group in purchases.groupby("currency")
-    }
+    revenue = {}
+    for currency, group in purchases.groupby("currency"):
+        total = sum(group["amount"], Decimal(0))
+        average = round_money(Decimal(total) / len(group))  # 28 digits: no tie is made by the division
+        revenue[currency] = (len(group), int(group["quantity"].sum()), total, average)
     return funnel, revenue
 
 
@@ -174,14 +183,19 @@ def test_gold_follows_the_stream_through_declarative_automation(
     ]
 
     per_minute = {
-        (r["minute"].astimezone(UTC), r["event_type"]): (r["events"], r["users"], r["sessions"], r["revenue"])
+        (r["minute"].astimezone(UTC), r["event_type"]): (
+            r["events"],
+            r["users"],
+            r["sessions"],
+            r["revenue_usd"],
+        )
         for r in read(tables, "gold", "events_per_minute")
     }
     assert per_minute == expected_per_minute(events)
     funnel, revenue = expected_last_hour(events)
     assert {r["step"]: r["sessions"] for r in read(tables, "gold", "funnel_last_hour")} == funnel
     assert {
-        r["currency"]: (r["orders"], r["units"], r["revenue"])
+        r["currency"]: (r["orders"], r["units"], r["revenue"], r["average_order_value"])
         for r in read(tables, "gold", "revenue_last_hour")
     } == revenue
     for name in GOLD:  # the warehouse holds the last build of each, value for value

@@ -7,7 +7,7 @@ partitions the late changes touched are refreshed by the sensor's run requests.
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -17,20 +17,24 @@ import pytest
 from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.defs.partitions import range_tags
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings, WarehouseSettings
+from lakehouse_dagster.domains.sales.tables import CUSTOMER_360 as CUSTOMER_360_TABLE
 from lakehouse_dagster.domains.sales.tables import DAILY_SALES, dms_files
 from lakehouse_dagster.domains.sales.tables import DOMAIN as SALES_DOMAIN
-from lakehouse_dagster.domains.sales.transforms import USD_PER_UNIT
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import LakeLayout, TableName
 from lakehouse_dagster.sample_data.retail import (
     CUSTOMER_HISTORY_OUTPUT_COLUMNS,
     FIRST_TOUCH_DUPLICATES,
+    HALF_CENT_CUSTOMER_ID,
+    HALF_CENT_ORDER_IDS,
     TABLE_COLUMNS,
     simulate_retail,
     write_landing,
 )
 from lakehouse_dagster_tests.events import materializations
+from lakehouse_dagster_tests.exact import exact_rows, frame_rows
+from lakehouse_dagster_tests.sales_oracle import SalesOracle
 
 AS_OF = date(2026, 11, 26)
 SILVER = {
@@ -114,7 +118,7 @@ def sales(sail_url, spark, tmp_path_factory, simulation, postgres) -> Sales:
     cursor = sensor(dg.build_sensor_context(instance=lake.instance)).cursor  # the first wave is built
     write_landing(simulation, landing, only_late=True)
     second = lake.run_lakehouse()
-    lake.daily_sales_before_refresh = lake.read("gold", "daily_sales")
+    lake.daily_sales_before_refresh = [row.asDict() for row in tables.read(DAILY_SALES).collect()]
     lake.touched = {
         (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"])
         for run in sensor(dg.build_sensor_context(instance=lake.instance, cursor=cursor)).run_requests
@@ -178,7 +182,7 @@ def _micro(value):
     return None if value is None or pd.isna(value) else value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def test_late_changes_refresh_the_partitions_they_touched(sales, simulation) -> None:
+def test_late_changes_refresh_the_partitions_they_touched(sales, oracle) -> None:
     touched = set()
     for node in ("silver__sales_orders", "silver__sales_order_items"):
         for materialization in sales.second_run.asset_materializations_for_node(node):
@@ -191,111 +195,63 @@ def test_late_changes_refresh_the_partitions_they_touched(sales, simulation) -> 
     }
     assert requested == touched
 
-    expected = expected_daily_sales(simulation)
-    assert rows(sales.daily_sales_before_refresh, DAILY_COLUMNS) != rows(expected, DAILY_COLUMNS), (
+    expected = oracle.daily_sales()
+    before = sales.daily_sales_before_refresh
+    assert exact_rows(before, list(before[0])) != exact_rows(expected, list(before[0])), (
         "the late changes matter to daily sales"
     )
-    assert rows(sales.read("gold", "daily_sales"), DAILY_COLUMNS) == rows(expected, DAILY_COLUMNS)
+    assert matches_the_oracle(sales, "daily_sales", expected)
 
 
-DAILY_COLUMNS = ("order_date", "category", "currency", "orders", "units", "revenue", "average_order_value")
+def matches_the_oracle(sales: Sales, table: str, expected: list[dict]) -> bool:
+    """The gold table equals the oracle's rows bit for bit, in every column of the table."""
+    frame = sales.tables.read(TableName("gold", table))
+    assert all(set(row) == set(frame.columns) for row in expected), table
+    return frame_rows(frame) == exact_rows(expected, frame.columns)
 
 
-def _money(value: Decimal) -> Decimal:
-    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+@pytest.fixture(scope="module")
+def oracle(sales) -> SalesOracle:
+    """The marts in Python decimal over every landed DMS file (both waves)."""
+    return SalesOracle(sales.landing)
 
 
-def truth_lines(simulation) -> pd.DataFrame:
-    truth = simulation.truth.tables
-    orders = truth["orders"].assign(
-        order_date=lambda f: f["order_ts"].str[:10], cancelled=lambda f: f["status"] == "cancelled"
+def test_daily_sales_equals_the_decimal_oracle_for_every_date(sales, oracle) -> None:
+    expected = oracle.daily_sales()
+    assert len({row["order_date"] for row in expected}) >= 7, "several dates"
+    assert matches_the_oracle(sales, "daily_sales", expected)
+
+
+def test_customer_360_and_product_performance_equal_the_decimal_oracle(sales, oracle) -> None:
+    expected = oracle.customer_360(AS_OF)
+    assert sum(row["order_count"] > 0 for row in expected) > 100
+    assert {row["country"] for row in expected if row["order_count"]} >= {"US", "DE", "GB"}, (
+        "three currencies"
     )
-    items = truth["order_items"].assign(
-        quantity=lambda f: f["quantity"].astype(int), price=lambda f: f["unit_price"].map(Decimal)
-    )
-    lines = items.merge(
-        orders[["order_id", "order_date", "cancelled", "currency", "customer_id"]], on="order_id"
-    )
-    lines["amount"] = [q * p for q, p in zip(lines["quantity"], lines["price"], strict=True)]
-    return lines
+    assert matches_the_oracle(sales, "customer_360", expected)
+    assert matches_the_oracle(sales, "product_performance", oracle.product_performance())
 
 
-def expected_daily_sales(simulation) -> pd.DataFrame:
-    products = simulation.truth.tables["products"][["product_id", "category"]]
-    lines = (
-        truth_lines(simulation).merge(products, on="product_id", how="left").fillna({"category": "unknown"})
-    )
-    records = []
-    for (day, category, currency), group in lines.groupby(["order_date", "category", "currency"]):
-        kept = group[~group["cancelled"]]
-        revenue = _money(sum(kept["amount"], Decimal(0)))
-        kept_orders = kept["order_id"].nunique()
-        records.append(
-            {
-                "order_date": day,
-                "category": category,
-                "currency": currency,
-                "orders": group["order_id"].nunique(),
-                "units": int(kept["quantity"].sum()),
-                "revenue": revenue,
-                "average_order_value": _money(revenue / kept_orders) if kept_orders else None,
-            }
-        )
-    return pd.DataFrame(records)
+def test_an_average_on_a_half_cent_is_rounded_half_up(sales, oracle) -> None:
+    items = [line for line in oracle.lines if line.order_id in HALF_CENT_ORDER_IDS]
+    exact = sum(line.amount for line in items) / len(HALF_CENT_ORDER_IDS)
+    assert exact.as_tuple().exponent == -3 and exact.as_tuple().digits[-1] == 5, f"{exact} is a half cent"
+    half_up = exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    assert half_up != exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN), "the modes differ here"
 
+    lake = {row.customer_id: row for row in sales.tables.read(CUSTOMER_360_TABLE).collect()}
+    forced = lake[HALF_CENT_CUSTOMER_ID]
+    assert (forced.order_count, forced.average_order_value_usd) == (2, half_up)
 
-def test_daily_sales_matches_pandas_over_the_truth_for_every_date(sales, simulation) -> None:
-    actual = sales.read("gold", "daily_sales")
-    expected = expected_daily_sales(simulation)
-    assert actual["order_date"].nunique() >= 7, "several dates"
-    assert rows(actual, DAILY_COLUMNS) == rows(expected, DAILY_COLUMNS)
-    shares = {(str(r.order_date), r.category, r.currency): r.cancelled_share for r in actual.itertuples()}
-    lines = truth_lines(simulation)
-    products = simulation.truth.tables["products"][["product_id", "category"]]
-    lines = lines.merge(products, on="product_id", how="left").fillna({"category": "unknown"})
-    for (day, category, currency), group in lines.groupby(["order_date", "category", "currency"]):
-        expected_share = group.loc[group["cancelled"], "order_id"].nunique() / group["order_id"].nunique()
-        assert shares[(day, category, currency)] == pytest.approx(expected_share)
-
-
-def test_customer_360_and_product_performance_match_pandas(sales, simulation) -> None:
-    truth = simulation.truth.tables
-    lines = truth_lines(simulation)
-    lines["usd"] = [
-        float(a) * USD_PER_UNIT[c] for a, c in zip(lines["amount"], lines["currency"], strict=True)
-    ]
-    orders = truth["orders"].assign(
-        order_date=lambda f: f["order_ts"].str[:10], cancelled=lambda f: f["status"] == "cancelled"
-    )
-    order_usd = lines.groupby("order_id")["usd"].sum()
-    orders["usd"] = orders["order_id"].map(order_usd).fillna(0.0)
-
-    c360 = sales.read("gold", "customer_360").set_index("customer_id")
-    assert sorted(c360.index.astype(str)) == sorted(truth["customers"]["customer_id"])
-    for customer_id, group in orders.groupby("customer_id"):
-        if int(customer_id) not in c360.index:
-            continue  # an order of a deleted customer
-        row = c360.loc[int(customer_id)]
-        kept = group[~group["cancelled"]]
-        assert row["order_count"] == len(kept)
-        assert row["lifetime_revenue_usd"] == pytest.approx(round(kept["usd"].sum(), 2), abs=0.011)
-        assert str(row["last_order_date"]) == group["order_date"].max()
-        days = (AS_OF - date.fromisoformat(group["order_date"].max())).days
-        assert row["days_since_last_activity"] == days
-        assert row["customer_segment"] == ("active" if days <= 30 else "recent" if days <= 90 else "inactive")
-
-    performance = sales.read("gold", "product_performance").set_index("product_id")
-    assert sorted(performance.index.astype(str)) == sorted(truth["products"]["product_id"])
-    kept_lines = lines[~lines["cancelled"]]
-    units = kept_lines.groupby("product_id")["quantity"].sum()
-    revenue = kept_lines.groupby("product_id")["usd"].sum()
-    for product_id, row in performance.iterrows():
-        assert row["units_sold"] == int(units.get(str(product_id), 0))
-        assert row["revenue_usd"] == pytest.approx(round(revenue.get(str(product_id), 0.0), 2), abs=0.011)
-    for _, group in performance.groupby("category"):
-        ranked = group.sort_values(["revenue_usd"], ascending=False)
-        assert list(ranked["rank_in_category"]) == sorted(ranked["rank_in_category"])
-        assert set(ranked["rank_in_category"]) == set(range(1, len(ranked) + 1))
+    on_half_cents = {
+        customer_id: revenue / count
+        for customer_id, (revenue, count) in oracle.customer_usd_totals().items()
+        if count and (revenue * 200) % count == 0 and (revenue * 200 / count) % 2 == 1
+    }
+    assert len(on_half_cents) >= 2, "the forced tie, and others by chance"
+    for customer_id, average in on_half_cents.items():
+        rounded = lake[customer_id].average_order_value_usd
+        assert rounded == average + Decimal("0.005"), (customer_id, average, rounded)
 
 
 def test_a_range_backfill_is_one_run_with_one_write_per_asset_and_reruns_identically(sales) -> None:

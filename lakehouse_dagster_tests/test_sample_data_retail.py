@@ -2,10 +2,7 @@
 
 The simulator's own bookkeeping (``stats``) is never trusted alone: every kind of trouble is also
 found in the written files, and the truth is recomputed here by replaying the files with the csv
-module and pandas, with the documented semantics: one record per line; a line that does not parse,
-has the wrong number of fields or an Op other than I, U, D is not a change; identical lines are one
-change; changes apply in (dms_commit_ts, AR_H_CHANGE_SEQ) order; full-load rows are inserts at the
-full-load time, with no change sequence.
+module and pandas (``dms_replay``: the semantics are documented there).
 """
 
 from __future__ import annotations
@@ -16,9 +13,8 @@ import os
 import re
 from bisect import bisect
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +25,9 @@ from lakehouse_dagster.sample_data.retail import (
     CUSTOMER_HISTORY_COLUMNS,
     CUSTOMER_HISTORY_OUTPUT_COLUMNS,
     FIRST_TOUCH_DUPLICATES,
+    HALF_CENT_CUSTOMER_ID,
+    HALF_CENT_ORDER_IDS,
+    RATES_BP,
     RETAIL_TABLES,
     TABLE_COLUMNS,
     TABLE_KEYS,
@@ -37,25 +36,17 @@ from lakehouse_dagster.sample_data.retail import (
     write_landing,
     write_truth,
 )
+from lakehouse_dagster_tests.dms_replay import (
+    CDC_OPS,
+    COLUMNS,
+    KEYS,
+    Line,
+    ordered_changes,
+    read_lines,
+    replay,
+    sort_key,
+)
 
-COLUMNS = {
-    "customers": (
-        "customer_id",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "street",
-        "city",
-        "country",
-        "created_at",
-        "updated_at",
-    ),
-    "products": ("product_id", "sku", "name", "category", "price", "currency", "updated_at"),
-    "orders": ("order_id", "customer_id", "order_ts", "status", "currency", "updated_at"),
-    "order_items": ("order_id", "line_number", "product_id", "quantity", "unit_price", "updated_at"),
-}
-KEYS = {"customers": 1, "products": 1, "orders": 1, "order_items": 2}  # leading key columns
 TRACKED = ("email", "street", "city", "country")
 # The flat SCD2 truth: DLT's struct __START_AT / __END_AT as (dms_commit_ts, AR_H_CHANGE_SEQ) columns.
 HISTORY_COLUMNS = (
@@ -71,101 +62,8 @@ MICROS = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}")
 CHANGE_SEQ = re.compile(r"\d{35}")  # YYYYMMDDHHmmSShh, then a 19-digit change number
 SECONDS = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 MONEY = re.compile(r"\d+\.\d{2}")
-CDC_OPS = {"I", "U", "D"}
 LOAD_NAME = re.compile(r"LOAD([0-9A-F]{8})\.csv")
 CDC_NAME = re.compile(r"(\d{8}-\d{6})(\d{4})\.csv")
-
-
-@dataclass(frozen=True)
-class Line:
-    """One physical data line of a landed file, parsed on its own."""
-
-    table: str
-    file: str
-    number: int
-    text: str
-    fields: tuple[str, ...] | None  # None: the line does not parse
-    width: int  # fields in the header
-    load: bool
-
-    @property
-    def well_formed(self) -> bool:
-        return self.fields is not None and len(self.fields) == self.width
-
-    @property
-    def change(self) -> bool:
-        return self.well_formed and (self.load or self.fields[0] in CDC_OPS)
-
-    @property
-    def op(self) -> str:
-        return "I" if self.load else self.fields[0]
-
-    @property
-    def ts(self) -> str:
-        return self.fields[0] if self.load else self.fields[1]
-
-    @property
-    def seq(self) -> str:
-        """AR_H_CHANGE_SEQ, the last column; empty in full-load rows."""
-        return self.fields[-1]
-
-    @property
-    def at(self) -> tuple[str, str]:
-        """The change's sequence: (dms_commit_ts, AR_H_CHANGE_SEQ)."""
-        return (self.ts, self.seq)
-
-    @property
-    def values(self) -> tuple[str | None, ...]:
-        return tuple(value or None for value in self.fields[1 if self.load else 2 : -1])
-
-    @property
-    def key(self) -> tuple[str, ...]:
-        return self.values[: KEYS[self.table]]
-
-
-def read_lines(landing: Path, table: str) -> list[Line]:
-    lines = []
-    for path in sorted((landing / "dms" / "sales" / table).iterdir()):
-        text = path.read_bytes().decode("utf-8")
-        assert text.endswith("\n") and "\r" not in text, path
-        physical = text[:-1].split("\n")
-        header = next(csv.reader([physical[0]]))
-        for number, line in enumerate(physical[1:], start=2):
-            try:
-                fields = tuple(next(csv.reader([line], strict=True)))
-            except csv.Error:
-                fields = None
-            load = path.name.startswith("LOAD")
-            lines.append(Line(table, path.name, number, line, fields, len(header), load))
-    return lines
-
-
-def ordered_changes(lines: list[Line]) -> list[Line]:
-    """The real changes, each once, in (dms_commit_ts, AR_H_CHANGE_SEQ) order."""
-    first: dict[tuple, Line] = {}
-    for line in sorted(lines, key=lambda line: (line.file, line.number)):
-        if line.change:
-            first.setdefault((line.op, line.at, line.values), line)
-    changes = sorted(first.values(), key=lambda line: line.at)
-    every = Counter((line.key, line.at) for line in changes)
-    assert all(count == 1 for count in every.values()), "(key, dms_commit_ts, AR_H_CHANGE_SEQ) is a change"
-    return changes
-
-
-def sort_key(key: tuple[str, ...]) -> tuple[int, ...]:
-    return tuple(int(part) for part in key)
-
-
-def replay(table: str, changes: list[Line]) -> pd.DataFrame:
-    state: dict[tuple, tuple] = {}
-    for change in changes:
-        if change.op == "D":
-            assert state.pop(change.key) == change.values, "a D row carries the whole before-image"
-        else:
-            assert (change.key in state) == (change.op == "U"), "I for a new key, U for an existing one"
-            state[change.key] = change.values
-    rows = [state[key] for key in sorted(state, key=sort_key)]
-    return pd.DataFrame(rows, columns=list(COLUMNS[table]), dtype=object)
 
 
 def scd2(changes: list[Line]) -> pd.DataFrame:
@@ -654,10 +552,33 @@ def test_orders_use_the_customers_currency_and_converted_prices(
         currency = order.values[4]
         if currency == "USD":
             assert unit == price
+        converted = price * RATES_BP[currency] / 10_000  # exact: four places at most
+        assert unit == converted.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), "rounded once, half up"
         ratios[currency].add(((unit - Decimal("0.005")) / price, (unit + Decimal("0.005")) / price))
     for currency, bounds in ratios.items():
         low, high = max(low for low, _ in bounds), min(high for _, high in bounds)
         assert low <= high, f"one fixed rate for {currency}"
+
+
+def test_the_half_cent_customer_is_in_the_full_load_only_and_averages_a_half_cent(
+    changes: dict[str, list[Line]],
+) -> None:
+    customer_id, order_ids = str(HALF_CENT_CUSTOMER_ID), {str(order_id) for order_id in HALF_CENT_ORDER_IDS}
+    (customer,) = [line for line in changes["customers"] if line.key == (customer_id,)]
+    assert customer.load and customer.values[7] == "US"
+    orders = [line for line in changes["orders"] if line.key[0] in order_ids]
+    assert [(o.load, o.values[1], o.values[3], o.values[4]) for o in orders] == [
+        (True, customer_id, "delivered", "USD")
+    ] * 2
+    assert [line.key for line in changes["orders"] if line.values[1] == customer_id] == [
+        o.key for o in orders
+    ]
+    items = [line for line in changes["order_items"] if line.key[0] in order_ids]
+    assert len(items) == 2 and all(item.load for item in items)
+    average = sum(int(item.values[3]) * Decimal(item.values[4]) for item in items) / 2
+    _, digits, exponent = average.as_tuple()
+    assert exponent == -3 and digits[-1] == 5, f"{average} is a half cent"
+    assert digits[-2] % 2 == 0, "an even cent: half up and half even round it apart"
 
 
 def test_write_truth_writes_every_table_and_the_history(simulation: RetailSimulation, tmp_path: Path) -> None:

@@ -28,7 +28,12 @@ its before-image).
 
 The full load holds ``customers`` customers, ``products`` products and the orders (with their
 items) placed in the 30 days before the window, ``orders_per_day`` a day, in the status they had
-reached by then; their remaining steps happen in the window.
+reached by then; their remaining steps happen in the window. It also holds one customer for the
+money rules, ``HALF_CENT_CUSTOMER_ID``: a US customer with two delivered orders (ids
+``HALF_CENT_ORDER_IDS``) of 1 and 2 pieces of one product, so that the exact average order value
+lands on a half cent; no activity touches it. Prices are converted from USD into an order's
+currency with the lakehouse's money rules (``domains/sales/money.py``): exactly, then rounded once
+to cents, half up.
 
 Activity, per simulated day: new customers; e-mail changes and moves (street, city, sometimes the
 country), both tracked by the SCD2 history; untracked changes (phone only, a new last name, a
@@ -99,11 +104,13 @@ import re
 from bisect import bisect
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from lakehouse_dagster.domains.sales.money import round_money
 from lakehouse_dagster.domains.sales.source import (  # noqa: F401 (re-exported for the simulator's users)
     CHANGE_SEQUENCE,
     CUSTOMER_HISTORY_COLUMNS,
@@ -125,6 +132,9 @@ CUSTOMER_HISTORY_OUTPUT_COLUMNS = (
     "__END_AT",
     "__END_AT_CHANGE_SEQ",
 )
+#: A customer for the money rules (``_Simulation._half_cent_customer``), and its two orders.
+HALF_CENT_CUSTOMER_ID = 1_000_000_000
+HALF_CENT_ORDER_IDS = (1_000_000_000, 1_000_000_001)
 OPEN_STATUSES = frozenset({"placed", "paid", "shipped"})
 CDC_OPS = ("I", "U", "D")
 HISTORIC_ORDER_DAYS = 30
@@ -533,9 +543,9 @@ class _Simulation:
 
     # -- generators of values --------------------------------------------------------------------
 
-    def _email(self, first: str, last: str, customer_id: int) -> str:
+    def _email(self, first: str, last: str, customer_id: int, rng: random.Random | None = None) -> str:
         handle = re.sub(r"[^a-z.]", "", f"{first}.{last.split(',')[0]}".lower().replace("ü", "ue"))
-        return f"{handle}{customer_id}@{self.rng.choice(DOMAINS)}"
+        return f"{handle}{customer_id}@{(rng or self.rng).choice(DOMAINS)}"
 
     def _address(self, country: str, rng: random.Random | None = None) -> tuple[str, str]:
         rng = rng or self.rng
@@ -544,8 +554,8 @@ class _Simulation:
             street = f"{street}, Apt {rng.randint(1, 40)}"  # needs quoting
         return street, rng.choice(CITIES[country])
 
-    def _phone(self, country: str) -> str | None:
-        rng = self.rng
+    def _phone(self, country: str, rng: random.Random | None = None) -> str | None:
+        rng = rng or self.rng
         if rng.random() < 0.05:
             return None
         return f"+{DIAL_CODES[country]} {rng.randint(100, 999)} {rng.randint(100_000, 999_999)}"
@@ -559,19 +569,26 @@ class _Simulation:
             row[7] = self._country(rng)
         row[5], row[6] = self._address(row[7], rng)
 
-    def _customer(self, customer_id: int, created: str, updated: str) -> tuple:
-        rng = self.rng
+    def _customer(
+        self,
+        customer_id: int,
+        created: str,
+        updated: str,
+        rng: random.Random | None = None,
+        country: str | None = None,
+    ) -> tuple:
+        rng = rng or self.rng
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         if rng.random() < 0.01:
             last = f"{last}, Jr."  # needs quoting
-        country = self._country()
-        street, city = self._address(country)
+        country = country or self._country(rng)
+        street, city = self._address(country, rng)
         return (
             str(customer_id),
             first,
             last,
-            self._email(first, last, customer_id),
-            self._phone(country),
+            self._email(first, last, customer_id, rng),
+            self._phone(country, rng),
             street,
             city,
             country,
@@ -601,8 +618,9 @@ class _Simulation:
         for currency, prices in self.unit_prices.items():
             text = self.prices.get((cents, currency))
             if text is None:
-                converted = (cents * RATES_BP[currency] + 5_000) // 10_000
-                text = self.prices[(cents, currency)] = _money(converted)
+                # The lakehouse's money rules: an exact product, rounded once to cents, half up.
+                converted = round_money(Decimal(cents * RATES_BP[currency]).scaleb(-6))
+                text = self.prices[(cents, currency)] = str(converted)
             prices[product_id] = text
 
     def _items(self, order_id: str, currency: str, updated: str) -> tuple:
@@ -690,6 +708,7 @@ class _Simulation:
             self.product_ids.append(product_id)
         rng.shuffle(self.product_ids)
         self._historic_orders()
+        self._half_cent_customer()
 
     def _historic_orders(self) -> None:
         """Orders of the 30 days before the window, in the status they have reached at its start."""
@@ -719,6 +738,28 @@ class _Simulation:
                 open_orders[customer[0]] = open_orders.get(customer[0], 0) + 1
             if step is not None:
                 self._schedule(step[1], self._advance_order, order_id, row, step[0])
+
+    def _half_cent_customer(self) -> None:
+        """``HALF_CENT_CUSTOMER_ID``: a US customer of the full load with two delivered orders of one
+        product, 1 and 2 pieces, whose exact average order value is a half cent (1.5 times an odd
+        price in cents; its cents are even, so half up and half even round it apart). Outside the
+        activity's ids and never chosen by it; its values come from a random stream of its own."""
+        rng = random.Random(f"retail:{self.seed}:half-cent")
+        prices = self.unit_prices["USD"]
+        product_id = next(p for p in self.product_ids if self.product_cents[p] % 4 == 3)
+        start = self.start_us
+        created = start - rng.randint(HISTORIC_ORDER_DAYS * _DAY + _DAY, 3 * 365 * _DAY)
+        customer_id = HALF_CENT_CUSTOMER_ID
+        row = self._customer(customer_id, self._seconds(created), self._seconds(created), rng, country="US")
+        self.customer_rows[customer_id] = row
+        self._history(customer_id, "I", row, (self.start_ts, None))
+        for order_id, quantity in ((HALF_CENT_ORDER_IDS[0], "1"), (HALF_CENT_ORDER_IDS[1], "2")):
+            placed = start - rng.randint(10 * _DAY, HISTORIC_ORDER_DAYS * _DAY)
+            placed_text, text = self._seconds(placed), str(order_id)
+            delivered = self._seconds(placed + rng.randint(_DAY, 5 * _DAY))
+            self.order_rows[order_id] = (text, row[0], placed_text, "delivered", "USD", delivered)
+            line = (text, "1", self.product_id_text[product_id], quantity, prices[product_id], placed_text)
+            self.item_rows[order_id] = (line,)
 
     def _full_load(self) -> None:
         tables = {

@@ -199,8 +199,9 @@ DOMAIN = Domain(
                 "customer_segment": "active, recent or inactive.",
                 "country": "ISO code, or UNKNOWN.",
                 "customers": "Customers in the segment and country.",
-                "share_of_customers": "customers / all customers.",
-                "avg_days_since_activity": "Average days since activity in the group.",
+                "share_of_customers": "customers / all customers (a double: one division of two counts).",
+                "avg_days_since_activity": "Days since activity added up / customers whose last activity is "
+                "known (a double: one division of two integers); null when none is known.",
             },
             column_lineage={
                 "customer_segment": ((SILVER_CUSTOMERS, "customer_segment"),),

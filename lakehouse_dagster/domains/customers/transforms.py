@@ -85,8 +85,14 @@ def clean_customers(bronze: DataFrame, as_of_date: date) -> DataFrame:
 
 
 def customer_segments(silver: DataFrame) -> DataFrame:
-    """Customers, their share of all customers, and average days since activity, by segment and country."""
+    """Customers, their share of all customers, and average days since activity, by segment and country.
+
+    The share and the average are doubles made by one division of two exact integers (counts, a
+    sum of days), which IEEE 754 rounds correctly: the same bits on every engine, however the
+    rows are split. ``F.avg`` would leave the summing to the engine.
+    """
     everyone = Window.partitionBy(F.lit(1))
+    days = F.col("days_since_activity")
     return (
         silver.groupBy(
             F.col("customer_segment"),
@@ -94,8 +100,14 @@ def customer_segments(silver: DataFrame) -> DataFrame:
         )
         .agg(
             F.count(F.lit(1)).alias("customers"),
-            F.avg("days_since_activity").alias("avg_days_since_activity"),
+            F.sum(days.cast("bigint")).alias("_days"),
+            F.count(days).alias("_dated"),
         )
-        .withColumn("share_of_customers", F.col("customers") / F.sum("customers").over(everyone))
-        .select("customer_segment", "country", "customers", "share_of_customers", "avg_days_since_activity")
+        .select(
+            "customer_segment",
+            "country",
+            "customers",
+            (F.col("customers") / F.sum("customers").over(everyone)).alias("share_of_customers"),
+            F.when(F.col("_dated") > 0, F.col("_days") / F.col("_dated")).alias("avg_days_since_activity"),
+        )
     )

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import Automation, Freshness
+from lakehouse_dagster.domains.sales.money import EXACT, PRICE, ROUNDED, USD_PER_UNIT
 from lakehouse_dagster.ingest.sources import BATCH_ID, RESCUED_DATA
 from lakehouse_dagster.lake.delta import DeltaTables, TimeSince
 from lakehouse_dagster.lake.layout import TableName
@@ -117,10 +118,15 @@ def build_silver_events(context: UnitContext, lateness: timedelta) -> UnitResult
 
 def build_events_per_minute(context: UnitContext, lateness: timedelta) -> UnitResult:
     """Rebuilds the minutes that new silver events can have changed: those from ``lateness``
-    before the newest minute it held (silver accepts nothing older), the whole table at first."""
+    before the newest minute it held (silver accepts nothing older); the whole table at first, and
+    when the table's columns are not the transform's (a table written by an earlier version)."""
     tables = context.tables
     silver = tables.read(SILVER_EVENTS)
-    newest = _newest(tables.read(EVENTS_PER_MINUTE), "minute") if tables.exists(EVENTS_PER_MINUTE) else None
+    newest = None
+    if tables.exists(EVENTS_PER_MINUTE):
+        held = tables.read(EVENTS_PER_MINUTE)
+        if _columns(held) == _columns(events.events_per_minute(silver)):
+            newest = _newest(held, "minute")
     if newest is None:
         evaluation = context.evaluate(events.events_per_minute(silver))
         tables.overwrite(EVENTS_PER_MINUTE, evaluation.kept, partition_by=(events.EVENT_DATE,))
@@ -136,6 +142,10 @@ def build_events_per_minute(context: UnitContext, lateness: timedelta) -> UnitRe
     quality = context.report_results(evaluation.results, evaluation.input_rows, 0)
     metadata = {"lakehouse/rebuilt_since": since.isoformat() if since else "all", **quality.metadata}
     return context.result(metadata, quality.outcomes)
+
+
+def _columns(frame) -> list[tuple[str, str]]:
+    return [(field.name, field.dataType.simpleString()) for field in frame.schema.fields]
 
 
 def build_last_hour(context: UnitContext, transform) -> UnitResult:
@@ -225,6 +235,14 @@ DOMAIN = Domain(
                     "a purchase has a price, a quantity and a currency",
                 ),
                 Expectation("session_present", "session_id IS NOT NULL", Action.WARN, "a session"),
+                Expectation(
+                    "known_currency",
+                    "currency IS NULL OR currency IN ("
+                    + ", ".join(f"'{code}'" for code in sorted(USD_PER_UNIT))
+                    + ")",
+                    Action.WARN,
+                    "a currency with a reference rate (otherwise its revenue adds nothing in USD)",
+                ),
             ),
             primary_key=("event_id",),
             automation=Automation.EAGER,
@@ -233,13 +251,13 @@ DOMAIN = Domain(
                 "event_type": ", ".join(events.EVENT_TYPES) + ".",
                 "event_time": "When the event happened (UTC), as the producer says.",
                 events.EVENT_DATE: "The day of event_time: the partition.",
-                "price": "Unit price (purchases and carts).",
+                "price": PRICE.doc("Unit price (purchases and carts), in the event's currency."),
                 **_LINEAGE_DOCS,
             },
         ),
         Table(
             name=EVENTS_PER_MINUTE,
-            description="Events, users, sessions and revenue per event-time minute and event type.",
+            description="Events, users, sessions and revenue in USD per event-time minute and event type.",
             build=partial(build_events_per_minute, lateness=LATENESS),
             inputs=(SILVER_EVENTS,),
             expectations=(
@@ -247,7 +265,7 @@ DOMAIN = Domain(
                     "known_event_type", "event_type", events.EVENT_TYPES, Action.FAIL, "a known type"
                 ),
                 Expectation("events_positive", "events > 0", Action.FAIL, "every row counts events"),
-                Expectation("revenue_not_negative", "revenue >= 0", Action.FAIL, "revenue of 0 or more"),
+                Expectation("revenue_not_negative", "revenue_usd >= 0", Action.FAIL, "revenue of 0 or more"),
             ),
             primary_key=("minute", "event_type"),
             automation=Automation.EAGER,
@@ -255,7 +273,11 @@ DOMAIN = Domain(
             column_docs={
                 "minute": "The minute of event time (UTC).",
                 "events": "Events of the type in the minute.",
-                "revenue": "Sum of price x quantity of the minute's purchases.",
+                "revenue_usd": ROUNDED.doc(
+                    "Revenue of the minute's purchases in USD at reference rates (each purchase's price x "
+                    "quantity times its currency's rate, added up exactly); a currency without a rate adds "
+                    "nothing (silver.events warns known_currency)."
+                ),
             },
             column_lineage={
                 "minute": _from_silver("event_time"),
@@ -263,7 +285,7 @@ DOMAIN = Domain(
                 "events": _from_silver("event_id"),
                 "users": _from_silver("user_id"),
                 "sessions": _from_silver("session_id"),
-                "revenue": _from_silver("price", "quantity"),
+                "revenue_usd": _from_silver("price", "quantity", "currency"),
             },
         ),
         Table(
@@ -307,13 +329,15 @@ DOMAIN = Domain(
             automation=Automation.EAGER,
             serving=Serving(),
             column_docs={
-                "revenue": "Sum of price x quantity of the window's purchases.",
+                "revenue": EXACT.doc("Sum of price x quantity of the window's purchases, in the currency."),
+                "average_order_value": ROUNDED.doc("revenue / orders."),
                 "window_end": WINDOW_END_DOC,
             },
             column_lineage={
                 "orders": _from_silver("event_id"),
                 "units": _from_silver("quantity"),
                 "revenue": _from_silver("price", "quantity"),
+                "average_order_value": _from_silver("price", "quantity", "event_id"),
                 "currency": _from_silver("currency"),
             },
         ),

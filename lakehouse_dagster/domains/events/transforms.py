@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakehouse_dagster.domains.sales.money import AMOUNT_TYPE, PRICE_TYPE
+from lakehouse_dagster.domains.sales.transforms import average_to_cents, rounded_to_cents, to_usd
 from lakehouse_dagster.ingest.sources import BATCH_ID, RESCUED_DATA
 from lakehouse_dagster.stream.sources import ARRIVAL, DATA, RECORD_POSITION, SEQUENCE_NUMBER, SHARD_ID
 
@@ -24,7 +26,7 @@ EVENT_FIELDS = {
     "user_id": "BIGINT",
     "session_id": "STRING",
     "product_id": "BIGINT",
-    "price": "DECIMAL(12,2)",
+    "price": PRICE_TYPE,  # the JSON number's text, cast exactly
     "quantity": "INT",
     "currency": "STRING",
     "event_time": "TIMESTAMP",
@@ -85,15 +87,19 @@ def minute_of(column: str) -> Column:
 
 
 def events_per_minute(silver: DataFrame) -> DataFrame:
-    """Per event-time minute and event type: events, distinct users and sessions, and revenue."""
-    revenue = F.when(F.col("event_type") == "purchase", F.col("price") * F.col("quantity"))
+    """Per event-time minute and event type: events, distinct users and sessions, and the revenue
+    of its purchases in USD: each purchase's exact amount times its currency's reference rate,
+    added up exactly and rounded once to cents, half up (a minute mixes currencies, which are
+    never added as plain numbers; a currency without a rate adds nothing)."""
+    amount = F.col("price") * F.col("quantity")
+    revenue = F.when(F.col("event_type") == "purchase", to_usd(amount, F.col("currency")))
     return (
         silver.groupBy(minute_of("event_time").alias("minute"), F.col("event_type"))
         .agg(
             F.count(F.lit(1)).alias("events"),
             F.count_distinct("user_id").alias("users"),
             F.count_distinct("session_id").alias("sessions"),
-            F.coalesce(F.sum(revenue), F.lit(0)).cast("DECIMAL(18,2)").alias("revenue"),
+            rounded_to_cents(F.coalesce(F.sum(revenue), F.lit(0))).alias("revenue_usd"),
         )
         .withColumn(EVENT_DATE, F.to_date("minute"))
     )
@@ -154,7 +160,9 @@ def funnel(events: DataFrame, window_end: datetime | None) -> DataFrame:
 
 
 def revenue(events: DataFrame, window_end: datetime | None) -> DataFrame:
-    """Per currency: purchases, units, revenue and average order value within the window."""
+    """Per currency: purchases, units, revenue and average order value within the window. The
+    revenue is exact; the average is the exact revenue over the purchases, rounded once to cents,
+    half up (the sales domain's money rules)."""
     amount = F.col("price") * F.col("quantity")
     return (
         events.where(F.col("event_type") == "purchase")
@@ -162,8 +170,14 @@ def revenue(events: DataFrame, window_end: datetime | None) -> DataFrame:
         .agg(
             F.count(F.lit(1)).alias("orders"),
             F.sum("quantity").cast("bigint").alias("units"),
-            F.sum(amount).cast("DECIMAL(18,2)").alias("revenue"),
-            (F.sum(amount) / F.count(F.lit(1))).cast("DECIMAL(18,2)").alias("average_order_value"),
+            F.sum(amount).cast(AMOUNT_TYPE).alias("revenue"),
         )
-        .select("*", *_window_columns(window_end))
+        .select(
+            "currency",
+            "orders",
+            "units",
+            "revenue",
+            average_to_cents(F.col("revenue"), F.col("orders")).alias("average_order_value"),
+            *_window_columns(window_end),
+        )
     )

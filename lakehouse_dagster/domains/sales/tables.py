@@ -7,7 +7,7 @@ transforms are pure functions in ``transforms.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 
 from pyspark.sql import DataFrame
@@ -30,6 +30,7 @@ from lakehouse_dagster.units.report import UnitResult
 from lakehouse_dagster.units.writes import overwrite_table, replace_partitions
 
 from . import transforms as sales
+from .money import EXACT, PRICE, PRICE_TYPE, ROUNDED, USD_PER_UNIT, Money
 from .source import (
     CHANGE_SEQUENCE,
     COLUMN_DOCS,
@@ -51,8 +52,8 @@ COLUMN_TYPES = {
     "order_id": "BIGINT",
     "line_number": "INT",
     "quantity": "INT",
-    "price": "DECIMAL(12,2)",
-    "unit_price": "DECIMAL(12,2)",
+    "price": PRICE_TYPE,
+    "unit_price": PRICE_TYPE,
     "order_ts": "TIMESTAMP",
     "created_at": "TIMESTAMP",
     "updated_at": "TIMESTAMP",
@@ -73,6 +74,27 @@ ORDER_ITEM_FACTS = TableName("silver", "sales_order_item_facts")
 DAILY_SALES = TableName("gold", "daily_sales")
 CUSTOMER_360 = TableName("gold", "customer_360")
 PRODUCT_PERFORMANCE = TableName("gold", "product_performance")
+
+#: The money columns of each table (amounts of a currency): each is a DECIMAL of its declared type
+#: (README: money rules), and its column doc says so. Quarantine tables have their table's.
+MONEY_COLUMNS: dict[TableName, dict[str, Money]] = {
+    bronze_table("products"): {"price": PRICE},
+    bronze_table("order_items"): {"unit_price": PRICE},
+    SALES_PRODUCTS: {"price": PRICE},
+    SALES_ORDER_ITEMS: {"unit_price": PRICE},
+    ORDER_FACTS: {"order_amount": EXACT},
+    ORDER_ITEM_FACTS: {"unit_price": PRICE, "line_amount": EXACT},
+    DAILY_SALES: {"revenue": EXACT, "average_order_value": ROUNDED},
+    CUSTOMER_360: {"lifetime_revenue_usd": ROUNDED, "average_order_value_usd": ROUNDED},
+    PRODUCT_PERFORMANCE: {"revenue_usd": ROUNDED},
+}
+
+
+def money_docs(table: TableName, docs: Mapping[str, str]) -> dict[str, str]:
+    """``docs`` with the money rule of each of the table's money columns."""
+    money = MONEY_COLUMNS.get(table, {})
+    return {**docs, **{column: kind.doc(docs.get(column, "")) for column, kind in money.items()}}
+
 
 SALES_FACTS_JOB = Job(
     "sales_facts_job",
@@ -142,9 +164,7 @@ def order_dates_of_items(tables: DeltaTables, changes: DataFrame) -> list[date]:
 # On changes, domain rules warn (silver mirrors the source), except where a change would make
 # the state wrong (a negative quantity, an unknown status): those changes are not applied.
 
-KNOWN_CURRENCY = rules.one_of(
-    "known_currency", "currency", sales.USD_PER_UNIT, Action.WARN, "a known currency"
-)
+KNOWN_CURRENCY = rules.one_of("known_currency", "currency", USD_PER_UNIT, Action.WARN, "a known currency")
 KNOWN_STATUS = rules.one_of("known_status", "status", ORDER_STATUSES, Action.DROP, "a known order status")
 CUSTOMER_RULES = (rules.valid_email(), rules.known_country())
 PRODUCT_RULES = (
@@ -187,7 +207,7 @@ def _bronze(source: str) -> Table:
                 "the row has its key (malformed lines have none)",
             ),
         ),
-        column_docs={**COLUMN_DOCS[source], **_COLUMN_DOCS},
+        column_docs=money_docs(bronze_table(source), {**COLUMN_DOCS[source], **_COLUMN_DOCS}),
     )
 
 
@@ -227,7 +247,7 @@ def _cdc(
         expectations=cdc_expectations(spec, domain_rules),
         primary_key=spec.keys if spec.scd_type == 1 else (*spec.keys, START_AT),
         checks=checks,
-        column_docs=docs,
+        column_docs=money_docs(name, docs),
     )
 
 
@@ -352,7 +372,7 @@ DOMAIN = Domain(
             ),
             primary_key=("order_id",),
             checks=(row_count_anomaly(),),
-            column_docs=ORDER_FACT_DOCS,
+            column_docs=money_docs(ORDER_FACTS, ORDER_FACT_DOCS),
         ),
         Table(
             name=ORDER_ITEM_FACTS,
@@ -368,7 +388,7 @@ DOMAIN = Domain(
             ),
             primary_key=("order_id", "line_number"),
             checks=(row_count_anomaly(), references("product_exists", ("product_id",), SALES_PRODUCTS)),
-            column_docs=ORDER_ITEM_FACT_DOCS,
+            column_docs=money_docs(ORDER_ITEM_FACTS, ORDER_ITEM_FACT_DOCS),
         ),
         Table(
             name=DAILY_SALES,
@@ -392,16 +412,19 @@ DOMAIN = Domain(
             ),
             primary_key=("order_date", "category", "currency"),
             checks=(row_count_anomaly(),),
-            column_docs={
-                "order_date": "Date the orders were placed (UTC); the partition.",
-                "category": "Product category; 'unknown' for products without one.",
-                "currency": "Currency of the orders (amounts are not converted).",
-                "orders": "Orders with a line in the category, cancelled ones included.",
-                "units": "Units of orders not cancelled.",
-                "revenue": "Sum of line amounts of orders not cancelled, in the currency.",
-                "average_order_value": "revenue / orders not cancelled.",
-                "cancelled_share": "Cancelled orders / orders.",
-            },
+            column_docs=money_docs(
+                DAILY_SALES,
+                {
+                    "order_date": "Date the orders were placed (UTC); the partition.",
+                    "category": "Product category; 'unknown' for products without one.",
+                    "currency": "Currency of the orders (amounts are not converted).",
+                    "orders": "Orders with a line in the category, cancelled ones included.",
+                    "units": "Units of orders not cancelled.",
+                    "revenue": "Sum of line amounts of orders not cancelled, in the currency.",
+                    "average_order_value": "revenue / orders not cancelled; null without such orders.",
+                    "cancelled_share": "Cancelled orders / orders (a double: one division of two counts).",
+                },
+            ),
             column_lineage={
                 "order_date": ((ORDER_ITEM_FACTS, "order_date"),),
                 "category": ((SALES_PRODUCTS, "category"),),
@@ -440,21 +463,26 @@ DOMAIN = Domain(
                 ),
             ),
             primary_key=("customer_id",),
-            column_docs={
-                "customer_id": "Sales database customer id.",
-                "first_name": "First name.",
-                "last_name": "Last name.",
-                "email": "PII: masked for readers outside the PII group in production.",
-                "country": "ISO 3166 alpha-2 country code.",
-                "first_order_date": "Date of the customer's first order (UTC); null if none.",
-                "last_order_date": "Date of the customer's last order (UTC); null if none.",
-                "order_count": "Orders not cancelled.",
-                "cancelled_order_count": "Cancelled orders.",
-                "lifetime_revenue_usd": "Revenue of orders not cancelled, in USD at reference rates.",
-                "average_order_value_usd": "lifetime_revenue_usd / order_count.",
-                "days_since_last_activity": "Days from the last order to the run's as-of date.",
-                "customer_segment": "active (<= 30 days), recent (<= 90) or inactive.",
-            },
+            column_docs=money_docs(
+                CUSTOMER_360,
+                {
+                    "customer_id": "Sales database customer id.",
+                    "first_name": "First name.",
+                    "last_name": "Last name.",
+                    "email": "PII: masked for readers outside the PII group in production.",
+                    "country": "ISO 3166 alpha-2 country code.",
+                    "first_order_date": "Date of the customer's first order (UTC); null if none.",
+                    "last_order_date": "Date of the customer's last order (UTC); null if none.",
+                    "order_count": "Orders not cancelled.",
+                    "cancelled_order_count": "Cancelled orders.",
+                    "lifetime_revenue_usd": "Revenue of orders not cancelled, in USD at reference rates "
+                    "(each order's amount times its currency's rate, added up exactly).",
+                    "average_order_value_usd": "The exact USD revenue / order_count (not the rounded "
+                    "lifetime_revenue_usd divided); null without orders.",
+                    "days_since_last_activity": "Days from the last order to the run's as-of date.",
+                    "customer_segment": "active (<= 30 days), recent (<= 90) or inactive.",
+                },
+            ),
             column_lineage={
                 "customer_id": ((SALES_CUSTOMERS, "customer_id"),),
                 "first_name": ((SALES_CUSTOMERS, "first_name"),),
@@ -488,18 +516,23 @@ DOMAIN = Domain(
                 Expectation("has_sold", "units_sold > 0", Action.WARN, "the product has sold"),
             ),
             primary_key=("product_id",),
-            column_docs={
-                "product_id": "Sales database product id.",
-                "sku": "Stock keeping unit.",
-                "name": "Product name.",
-                "category": "Product category.",
-                "orders": "Orders with a line of the product, cancelled ones included.",
-                "units_sold": "Units in orders not cancelled.",
-                "units_cancelled": "Units in cancelled orders.",
-                "revenue_usd": "Revenue of orders not cancelled, in USD at reference rates.",
-                "cancel_rate": "units_cancelled / (units_sold + units_cancelled); null before any sale.",
-                "rank_in_category": "1 = the category's best seller by revenue.",
-            },
+            column_docs=money_docs(
+                PRODUCT_PERFORMANCE,
+                {
+                    "product_id": "Sales database product id.",
+                    "sku": "Stock keeping unit.",
+                    "name": "Product name.",
+                    "category": "Product category.",
+                    "orders": "Orders with a line of the product, cancelled ones included.",
+                    "units_sold": "Units in orders not cancelled.",
+                    "units_cancelled": "Units in cancelled orders.",
+                    "revenue_usd": "Revenue of orders not cancelled, in USD at reference rates (each line's "
+                    "amount times its currency's rate, added up exactly).",
+                    "cancel_rate": "units_cancelled / (units_sold + units_cancelled) (a double: one "
+                    "division of two counts); null before any sale.",
+                    "rank_in_category": "1 = the category's best seller by revenue_usd; ties by product_id.",
+                },
+            ),
             column_lineage={
                 "product_id": ((SALES_PRODUCTS, "product_id"),),
                 "sku": ((SALES_PRODUCTS, "sku"),),

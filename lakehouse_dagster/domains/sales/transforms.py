@@ -4,36 +4,71 @@ Inputs are the silver current-state tables (``silver.orders``, ``silver.order_it
 ``silver.products``, ``silver.sales_customers``). Cancelled orders count as orders but bring
 no units or revenue. Amounts stay in the order's currency in the facts and in daily sales;
 the customer and product marts convert to USD with fixed reference rates.
+
+Money follows the rules of ``money.py``: exact decimals throughout, rounded once at the end,
+half up; shares are one division of two exact counts.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakehouse_dagster.domains.customers.transforms import segment
+from lakehouse_dagster.domains.sales.money import (
+    AMOUNT_SCALE,
+    AMOUNT_TYPE,
+    CENTS,
+    RATE_SCALE,
+    RATE_TYPE,
+    USD_PER_UNIT,
+)
 from lakehouse_dagster.domains.sales.source import CANCELLED
 
-#: Reference rates to USD for the marts that add amounts across currencies.
-USD_PER_UNIT = {"USD": 1.0, "EUR": 1.087, "GBP": 1.266}
 UNKNOWN_CATEGORY = "unknown"
+#: An exact total before its one rounding: 20 integer digits, the places of an amount times a rate.
+_EXACT_SCALE = AMOUNT_SCALE + RATE_SCALE
+_EXACT_TYPE = f"DECIMAL({20 + _EXACT_SCALE},{_EXACT_SCALE})"
+_COUNT_TYPE = "DECIMAL(20,0)"
 
 
 def _in_window(column: Column, start: date, end: date) -> Column:
     return (column >= F.lit(start)) & (column < F.lit(end))
 
 
-def _to_usd(amount: Column, currency: Column) -> Column:
-    rate = F.create_map(
-        *(part for code, value in USD_PER_UNIT.items() for part in (F.lit(code), F.lit(value)))
+def to_usd(amount: Column, currency: Column) -> Column:
+    """The amount in USD at the reference rate, exact: the product keeps the places of both."""
+    rates = F.create_map(
+        *(part for code, rate in USD_PER_UNIT.items() for part in (F.lit(code), F.lit(rate).cast(RATE_TYPE)))
     )
-    return (amount.cast("double") * rate[currency]).alias("amount_usd")
+    return amount.cast(AMOUNT_TYPE) * rates[currency]
+
+
+def rounded_to_cents(total: Column) -> Column:
+    """An exact total rounded once to cents, half up (Spark's ``round`` of a decimal)."""
+    return F.round(total, 2).cast(AMOUNT_TYPE)
+
+
+def average_to_cents(total: Column, count: Column) -> Column:
+    """``total / count`` rounded once to cents, half up (away from zero); null when ``count`` is 0.
+
+    Exact whatever the engine's rules for decimal division (Spark and Sail type a quotient
+    differently, and a quotient rounded to 6 places first can land on a half cent):
+    cents = (|total| + count * 0.005) div (count * 0.01), integer division of exact decimals.
+    """
+    exact = total.cast(_EXACT_TYPE)
+    counted = F.when(count > 0, count).cast(_COUNT_TYPE)  # null, not a division by zero
+    half_cent = counted * F.lit(Decimal("0.005")).cast("DECIMAL(4,3)")
+    cents = F.call_function("div", F.abs(exact) + half_cent, counted * F.lit(CENTS).cast("DECIMAL(3,2)"))
+    signed = F.when(exact < 0, -cents).otherwise(cents)
+    return (signed.cast(_COUNT_TYPE) * F.lit(CENTS)).cast(AMOUNT_TYPE)
 
 
 def _line_amount() -> Column:
-    return (F.col("quantity") * F.col("unit_price")).cast("decimal(18,2)")
+    return (F.col("quantity") * F.col("unit_price")).cast(AMOUNT_TYPE)
 
 
 def order_facts(orders: DataFrame, order_items: DataFrame, start: date, end: date) -> DataFrame:
@@ -41,7 +76,7 @@ def order_facts(orders: DataFrame, order_items: DataFrame, start: date, end: dat
     lines = order_items.groupBy("order_id").agg(
         F.count(F.lit(1)).alias("line_count"),
         F.sum("quantity").cast("bigint").alias("units"),
-        F.sum(_line_amount()).cast("decimal(18,2)").alias("order_amount"),
+        F.sum(_line_amount()).cast(AMOUNT_TYPE).alias("order_amount"),
     )
     placed = orders.withColumn("order_date", F.to_date("order_ts")).where(
         _in_window(F.col("order_date"), start, end)
@@ -56,7 +91,7 @@ def order_facts(orders: DataFrame, order_items: DataFrame, start: date, end: dat
         "currency",
         F.coalesce("line_count", F.lit(0)).cast("bigint").alias("line_count"),
         F.coalesce("units", F.lit(0)).cast("bigint").alias("units"),
-        F.coalesce("order_amount", F.lit(0).cast("decimal(18,2)")).alias("order_amount"),
+        F.coalesce("order_amount", F.lit(0).cast(AMOUNT_TYPE)).alias("order_amount"),
     )
 
 
@@ -94,9 +129,7 @@ def daily_sales(item_facts: DataFrame, products: DataFrame) -> DataFrame:
         F.count_distinct(F.when(F.col("is_cancelled"), F.col("order_id"))).alias("cancelled_orders"),
         F.count_distinct(F.when(kept, F.col("order_id"))).alias("_kept_orders"),
         F.coalesce(F.sum(F.when(kept, F.col("quantity"))), F.lit(0)).cast("bigint").alias("units"),
-        F.coalesce(F.sum(F.when(kept, F.col("line_amount"))), F.lit(0))
-        .cast("decimal(18,2)")
-        .alias("revenue"),
+        F.coalesce(F.sum(F.when(kept, F.col("line_amount"))), F.lit(0)).cast(AMOUNT_TYPE).alias("revenue"),
     )
     return grouped.select(
         "order_date",
@@ -105,9 +138,7 @@ def daily_sales(item_facts: DataFrame, products: DataFrame) -> DataFrame:
         "orders",
         "units",
         "revenue",
-        F.when(
-            F.col("_kept_orders") > 0, (F.col("revenue") / F.col("_kept_orders")).cast("decimal(18,2)")
-        ).alias("average_order_value"),
+        average_to_cents(F.col("revenue"), F.col("_kept_orders")).alias("average_order_value"),
         (F.col("cancelled_orders") / F.col("orders")).alias("cancelled_share"),
     )
 
@@ -116,14 +147,15 @@ def customer_360(
     customers: DataFrame, orders: DataFrame, order_items: DataFrame, as_of_date: date
 ) -> DataFrame:
     """One row per customer: orders, revenue in USD, first and last order, days since the last
-    order and the segment from the customers slice's rules."""
+    order and the segment from the customers slice's rules. Lifetime revenue and the average
+    order value are both rounded once from the exact USD total."""
     amounts = order_items.groupBy("order_id").agg(F.sum(_line_amount()).alias("order_amount"))
     order_values = orders.join(amounts, "order_id", "left").select(
         "customer_id",
         "order_id",
         F.to_date("order_ts").alias("order_date"),
         (F.col("status") == CANCELLED).alias("is_cancelled"),
-        _to_usd(F.coalesce("order_amount", F.lit(0)), F.col("currency")).alias("amount_usd"),
+        to_usd(F.coalesce("order_amount", F.lit(0)), F.col("currency")).alias("amount_usd"),
     )
     kept = ~F.col("is_cancelled")
     per_customer = order_values.groupBy("customer_id").agg(
@@ -131,7 +163,7 @@ def customer_360(
         F.max("order_date").alias("last_order_date"),
         F.count(F.when(kept, 1)).alias("order_count"),
         F.count(F.when(~kept, 1)).alias("cancelled_order_count"),
-        F.sum(F.when(kept, F.col("amount_usd"))).alias("lifetime_revenue_usd"),
+        F.sum(F.when(kept, F.col("amount_usd"))).alias("_revenue_usd"),
     )
     days = F.datediff(F.lit(as_of_date), F.col("last_order_date"))
     return (
@@ -147,10 +179,8 @@ def customer_360(
             "last_order_date",
             F.coalesce("order_count", F.lit(0)).cast("bigint").alias("order_count"),
             F.coalesce("cancelled_order_count", F.lit(0)).cast("bigint").alias("cancelled_order_count"),
-            F.round(F.coalesce("lifetime_revenue_usd", F.lit(0.0)), 2).alias("lifetime_revenue_usd"),
-            F.when(
-                F.col("order_count") > 0, F.round(F.col("lifetime_revenue_usd") / F.col("order_count"), 2)
-            ).alias("average_order_value_usd"),
+            rounded_to_cents(F.coalesce("_revenue_usd", F.lit(0))).alias("lifetime_revenue_usd"),
+            average_to_cents(F.col("_revenue_usd"), F.col("order_count")).alias("average_order_value_usd"),
             days.alias("days_since_last_activity"),
             segment(days).alias("customer_segment"),
         )
@@ -165,7 +195,7 @@ def product_performance(products: DataFrame, orders: DataFrame, order_items: Dat
         "order_id",
         "quantity",
         (F.col("status") == CANCELLED).alias("is_cancelled"),
-        _to_usd(_line_amount(), F.col("currency")).alias("amount_usd"),
+        to_usd(_line_amount(), F.col("currency")).alias("amount_usd"),
     )
     kept = ~F.col("is_cancelled")
     sold = lines.groupBy("product_id").agg(
@@ -186,7 +216,7 @@ def product_performance(products: DataFrame, orders: DataFrame, order_items: Dat
             F.coalesce("orders", F.lit(0)).cast("bigint").alias("orders"),
             F.coalesce("units_sold", F.lit(0)).cast("bigint").alias("units_sold"),
             F.coalesce("units_cancelled", F.lit(0)).cast("bigint").alias("units_cancelled"),
-            F.round(F.coalesce("revenue_usd", F.lit(0.0)), 2).alias("revenue_usd"),
+            rounded_to_cents(F.coalesce("revenue_usd", F.lit(0))).alias("revenue_usd"),
         )
         .withColumn(
             "cancel_rate",
