@@ -109,7 +109,7 @@ def test_make_run_lands_sample_data_records_runs_and_prints_gold(project: MadePr
     assert within and all(
         e.metadata["failed_records"].value > 0 for e in within if "failed_records" in e.metadata
     )
-    customer_360 = second.split("gold.customer_360", 1)[1].split("\n\n", 1)[0]
+    customer_360 = second.split("gold.customer_360 (first rows):", 1)[1].split("\n\n", 1)[0]
     assert re.search(r"\d\.\d{2}\b", customer_360), "money is printed to the cent"
     assert not re.search(r"\d\.\d{3}\b", customer_360), "not as a double (printed to 3 places)"
 
