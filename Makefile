@@ -28,9 +28,9 @@ $(CHECKOV): infra/checkov-constraints.txt
 	.venv-checkov/bin/pip install --quiet -c infra/checkov-constraints.txt checkov==3.3.30
 	touch $(CHECKOV)
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.local.yaml
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.local.yaml $(DAGSTER_HOME)/dagster.yaml
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 ## run: land sample data if needed, materialise every asset on the embedded engine, load the
 ## warehouse, print gold and where the dashboard is

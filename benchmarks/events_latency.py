@@ -7,7 +7,7 @@ Everything runs as it would under ``dagster dev``, on this machine:
 - a moto server (in this process) holds the Kinesis stream;
 - ``dagster-daemon run`` evaluates the micro-batch sensor every ``--interval`` seconds and the
   automation condition sensor, and launches each requested run in a process of its own (the
-  default run launcher), with the local instance's concurrency settings (``dagster.local.yaml``);
+  default run launcher), with the local instance's concurrency settings (``dagster.yaml``);
 - the generator (``python -m lakehouse_dagster.sample_data events``) puts ``--rate`` records a
   second for ``--seconds`` in its own process.
 
@@ -96,7 +96,7 @@ def main() -> int:
 
     work = fresh(WORK / "events_latency")
     home = fresh(work / "dagster_home")
-    shutil.copy(REPO / "dagster.local.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     _stop_on_sigterm()
     _fit_moto_kinesis()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -26,7 +26,7 @@ from . import registries
 from .registries import NUMBERS
 
 OPERATIONS = "lakehouse_dagster_tests.registries:OPERATIONS"
-PROJECT_INSTANCE = Path(__file__).resolve().parents[1] / "dagster.local.yaml"
+PROJECT_INSTANCE = Path(__file__).resolve().parents[1] / "dagster.yaml"
 WRITE_STEP, MAINTENANCE_STEP = "silver__numbers", "maintenance__silver__numbers"
 MAINTENANCE_KEY = dg.AssetKey(["maintenance", "silver", "maintenance.silver.numbers"])
 

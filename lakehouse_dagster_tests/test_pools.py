@@ -1,6 +1,6 @@
 """The engine limit holds for every launch path: it is a pool of the assets, not a run tag.
 
-Two runs launched at once on the local instance (``dagster.local.yaml``), one from the asset
+Two runs launched at once on the local instance (``dagster.yaml``), one from the asset
 graph (an implicit asset job, no tags) and one of a declared job, never compute at the same
 time: their steps wait for the one slot of ``lakehouse_engine``.
 """
@@ -27,7 +27,7 @@ from lakehouse_dagster.runners.base import UnitRunner
 from lakehouse_dagster.units.report import UnitResult
 from lakehouse_dagster_tests.events import UnpublishedMetrics
 
-LOCAL_INSTANCE = Path(__file__).parents[1] / "dagster.local.yaml"
+LOCAL_INSTANCE = Path(__file__).parents[1] / "dagster.yaml"
 FIRST, SECOND = TableName("silver", "first"), TableName("silver", "second")
 
 

@@ -6,7 +6,7 @@ runs launched with it: runs of the asset graph and backfills lacked it.)
 
 - Where the engine is started by the run on this machine (the embedded Sail server, or Spark
   in this process's JVM), every table's step is in one pool, ``lakehouse_engine``: with its
-  one slot (``dagster.local.yaml``), one unit computes at a time on the machine, and two runs
+  one slot (``dagster.yaml``), one unit computes at a time on the machine, and two runs
   never write one table at once.
 - Where the engine is shared or remote (a Spark Connect server, Databricks), units run side by
   side and each table has a pool of its own (``silver.customers``): one writer per table.
