@@ -35,7 +35,7 @@ from lakehouse_dagster.lake.layout import LakeLayout
 from lakehouse_dagster.sample_data.customers import generate_customers
 from lakehouse_dagster_tests.databricks_harness import databricks_env, fake_workspace
 
-ASSETS = ["bronze/customers", "silver/customers", "gold/customer_segments"]
+ASSETS = ["bronze/bronze.customers", "silver/silver.customers", "gold/gold.customer_segments"]
 RUN_CONFIG = {"ops": {"silver__customers": {"config": {"as_of_date": "2026-11-26"}}}}
 
 

@@ -5,8 +5,9 @@ is loaded by the serving assets), print gold, the warehouse and where the dashbo
 
 First the registry's default job (every table that is not partitioned, bronze to gold), then,
 for each daily partitioning, its job over every day of its data (``DailyPartitions.days_from``)
-as one single-run backfill. The runs are recorded in the Dagster instance at ``DAGSTER_HOME``,
-so ``dagster dev`` shows them afterwards with their metadata and check results.
+as one single-run backfill. The runs are recorded in the Dagster instance at ``DAGSTER_HOME`` as
+runs of the workspace's code location (``launch.py``), so ``dagster dev`` shows them afterwards in
+the jobs' Runs tabs, with their metadata and check results, and re-executes them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lakehouse_dagster.defs.partitions import existing_partition_days, partition
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings
 from lakehouse_dagster.lake import files
 from lakehouse_dagster.lake.layout import is_remote
+from lakehouse_dagster.launch import code_location, run_job
 from lakehouse_dagster.serving.postgres import PostgresWarehouse
 
 SAMPLE_ROWS, SAMPLE_FILES, SAMPLE_SEED = 20_000, 6, 7
@@ -38,24 +40,6 @@ def _registry() -> Registry:
     from lakehouse_dagster.registry import REGISTRY
 
     return REGISTRY
-
-
-def _job(name: str) -> dg.JobDefinition:
-    from lakehouse_dagster.definitions import build_definitions
-
-    return build_definitions(LakehouseSettings.from_env()).resolve_job_def(name)
-
-
-def job_by_name(name: str) -> dg.JobDefinition:
-    """Module-level, so that Dagster can rebuild the job in the run's process, from the
-    environment as it is now."""
-    return _job(name)
-
-
-def _reconstructable(job_name: str) -> dg.ReconstructableJob:
-    return dg.build_reconstructable_job(
-        "lakehouse_dagster.cli", "job_by_name", reconstructable_args=(job_name,)
-    )
 
 
 def land_sample_data_if_empty(settings: LakehouseSettings) -> None:
@@ -108,35 +92,63 @@ def days_with_data(settings: LakehouseSettings, partitions: DailyPartitions) -> 
 
 def _check_status(evaluation: dg.AssetCheckEvaluation) -> str:
     status = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
-    failed, passed = (evaluation.metadata.get(key) for key in ("failed_records", "passed_records"))
-    if failed is not None and passed is not None:
-        status += f"  {failed.value:,} of {failed.value + passed.value:,} rows"
-    return status
+    description = (evaluation.description or "").splitlines()[0] if evaluation.description else ""
+    shown = description if len(description) <= _DESCRIPTION else description[: _DESCRIPTION - 1] + "…"
+    return f"{status:14} {shown}".rstrip()
+
+
+_DESCRIPTION = 100
+
+
+def _rows(metadata: dict) -> str:
+    """The table's rows: ``dagster/row_count``, or ``lakehouse/table_rows`` of a partitioned write
+    (whose ``dagster/row_count`` is the last day's)."""
+    for key in ("lakehouse/table_rows", "lakehouse/range_rows", "dagster/row_count"):
+        if key in metadata:
+            return f"{metadata[key].value:,}"
+    return "?"
 
 
 def print_summary(result: dg.ExecutionResult) -> None:
-    """Per asset: rows, Delta version, partitions written, and its checks with their counts."""
-    print(f"\nrun {result.run_id} ({result.job_def.name}): {'SUCCESS' if result.success else 'FAILURE'}")
+    """Per asset: rows, Delta version, partitions written, its checks, and the quarantine and
+    quality records it reported."""
+    run = result.dagster_run
+    print(f"\nrun {run.run_id} ({run.job_name}): {'SUCCESS' if result.success else 'FAILURE'}")
     materialized: dict[str, tuple[dict, list[str]]] = {}
     checks: dict[str, dict[str, str]] = {}
     for event in result.all_events:
         if event.is_step_materialization:
             materialization = event.step_materialization_data.materialization
-            key = materialization.asset_key.to_user_string()
-            partitions = materialized.setdefault(key, (materialization.metadata, []))[1]
+            name = materialization.asset_key.path[-1]
+            entry = materialized.setdefault(name, ({}, []))
+            entry[0].update(materialization.metadata)  # a ranged write's figures come with its last day
             if materialization.partition:
-                partitions.append(materialization.partition)
+                entry[1].append(materialization.partition)
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
-            key = evaluation.asset_check_key.asset_key.to_user_string()
-            checks.setdefault(key, {})[evaluation.asset_check_key.name] = _check_status(evaluation)
-    for key, (metadata, partitions) in materialized.items():
-        rows, version = metadata.get("dagster/row_count"), metadata.get("lakehouse/delta_version")
+            name = evaluation.asset_check_key.asset_key.path[-1]
+            checks.setdefault(name, {})[evaluation.asset_check_key.name] = _check_status(evaluation)
+    for name, (metadata, partitions) in materialized.items():
+        version = metadata.get("lakehouse/delta_version")
         written = f" [{partitions[0]} .. {partitions[-1]}: {len(partitions)} days]" if partitions else ""
         where = f"delta version={version.value}" if version else "loaded into the warehouse"
-        print(f"  {key}{written}  rows={rows.value:,}  {where}")
-        for name, status in checks.get(key, {}).items():
-            print(f"    check {name:34} {status}")
+        print(f"  {name}{written}  rows={_rows(metadata)}  {where}")
+        for check, status in checks.get(name, {}).items():
+            print(f"    check {check:30} {status}")
+
+
+def _warn_outside(
+    partitions: DailyPartitions, definition: dg.DailyPartitionsDefinition, days: list[date], built: list[date]
+) -> None:
+    """Say which days of data no partition covers: before the first day, or not over yet."""
+    outside = sorted(set(days) - set(built))
+    if outside:
+        first = definition.start.date()
+        print(
+            f"note: {len(outside)} day(s) of {partitions.name} data are not partitions and are not built "
+            f"({outside[0]} .. {outside[-1]}); the partitions run from {first} (LAKEHOUSE_PARTITIONS_START) "
+            "to yesterday (UTC)"
+        )
 
 
 def print_gold(settings: LakehouseSettings, registry: Registry) -> None:
@@ -192,21 +204,22 @@ def main(argv: list[str] | None = None) -> int:
     settings = LakehouseSettings.from_env()
     registry = _registry()
     land_sample_data_if_empty(settings)
-    with dg.DagsterInstance.get() as instance:
-        first = dg.execute_job(
-            _reconstructable(registry.default_job.name), instance=instance, run_config=QUIET
-        )
+    with dg.DagsterInstance.get() as instance, code_location(instance) as location:
+        first = run_job(instance, location, registry.default_job.name, run_config=QUIET)
         print_summary(first)
         if not first.success:
             return 1
         for partitions in registry.partitionings():
             definition = partitions_definition(partitions, settings.partitions_start)
-            in_range = existing_partition_days(days_with_data(settings, partitions), definition)
+            days = days_with_data(settings, partitions)
+            in_range = existing_partition_days(days, definition)
+            _warn_outside(partitions, definition, days, in_range)
             if not in_range:
                 continue
-            result = dg.execute_job(
-                _reconstructable(partitions.job.name),
-                instance=instance,
+            result = run_job(
+                instance,
+                location,
+                partitions.job.name,
                 run_config=QUIET,
                 tags=range_tags(in_range[0], in_range[-1]),
             )

@@ -1,8 +1,9 @@
 """The code location: ``dagster dev`` and ``dagster definitions validate`` load ``defs``.
 
 Everything is derived from the registry's declarations: an asset per table, its checks, a
-serving asset per served table, a maintenance asset per table, the jobs and schedules, a sensor
-per partitioning that late changes touch, the file sensors (folder listing, or S3 events through
+serving asset per served table, the quarantines and the quality history (reported by the
+tables' steps), a maintenance asset per table, the jobs and schedules, a sensor per
+partitioning that late changes touch, the file sensors (folder listing, or S3 events through
 SQS), a micro-batch sensor per stream table, and the automation condition sensor (running by
 default) that keeps the real-time tables fresh; besides them, the alert sensors.
 """
@@ -13,30 +14,40 @@ import warnings
 
 import dagster as dg
 
-from lakehouse_dagster.declarations.table import DEFAULT_REGISTRY, load_registry
+from lakehouse_dagster.declarations.table import DEFAULT_REGISTRY, Registry, load_registry
 from lakehouse_dagster.defs.alerts import check_failure_sensor, run_failure_alert_sensor
 from lakehouse_dagster.defs.assets import table_asset
 from lakehouse_dagster.defs.events_sensor import events_sensor
-from lakehouse_dagster.defs.jobs import SPARK_TAGS, build_jobs, build_schedules
+from lakehouse_dagster.defs.jobs import build_jobs, build_schedules
 from lakehouse_dagster.defs.landing import landing_files_job
 from lakehouse_dagster.defs.landing_sensor import landing_sensor
 from lakehouse_dagster.defs.maintenance import maintenance_asset, maintenance_job, maintenance_schedules
 from lakehouse_dagster.defs.partitions import partitions_definition
+from lakehouse_dagster.defs.pools import table_pool
+from lakehouse_dagster.defs.quality_assets import (
+    data_quality_spec,
+    has_quarantine,
+    quarantine_spec,
+    related_docs,
+)
 from lakehouse_dagster.defs.resources import build_resources, executor_for, warehouse_resource
 from lakehouse_dagster.defs.sensors import touched_partitions_sensor
 from lakehouse_dagster.defs.serving import freshness_check, serving_asset
 from lakehouse_dagster.defs.stream_sensor import automation_sensor, stream_jobs_and_sensors
 from lakehouse_dagster.deployment import LakehouseSettings
 from lakehouse_dagster.quality.checks import Severity
+from lakehouse_dagster.quality.thresholds import ThresholdsError
 
 
 def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_REGISTRY) -> dg.Definitions:
     """The definitions of the registry at ``registry_path`` (``module:attribute``)."""
     registry = load_registry(registry_path)
+    check_thresholds(settings, registry)
     partitions = {p: partitions_definition(p, settings.partitions_start) for p in registry.partitionings()}
     jobs = build_jobs(registry)
+    layout = settings.layout
     with warnings.catch_warnings():
-        # Single-run backfill policies and schema-change checks are beta in Dagster 1.13; chosen on purpose.
+        # Single-run backfill policies and code references are beta in Dagster 1.13; chosen on purpose.
         warnings.simplefilter("ignore", dg.BetaWarning)
         resolved = list(registry.resolved())
         stream_tables = frozenset(table.name for table in registry.tables if table.stream is not None)
@@ -47,8 +58,10 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
                 table,
                 partitions.get(table.partitions),
                 settings.as_of_date,
-                settings.layout.catalog_name(table.name),
+                layout.catalog_name(table.name),
                 stream_tables,
+                pool=table_pool(settings, table),
+                related_docs=related_docs(registry, table),
             )
             for domain, table in resolved
         ] + [
@@ -56,7 +69,10 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
             for domain, table in resolved
             if table.serving is not None
         ]
-        schema_change_checks = dg.build_column_schema_change_checks(assets=assets)
+        # Written by the tables' steps, which report them: assets with no step of their own.
+        reported = [
+            quarantine_spec(domain, table, layout) for domain, table in resolved if has_quarantine(table)
+        ] + [data_quality_spec(resolved, layout)]
     tables = [table for _, table in resolved]
     maintenance = maintenance_job(tables)
     monitoring = settings.monitoring
@@ -69,7 +85,7 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
         check_failure_sensor(Severity(monitoring.alert_severity.value.upper()), monitoring.dagster_url),
         run_failure_alert_sensor(monitoring.dagster_url),
     ]
-    files_job = landing_files_job(registry, SPARK_TAGS)
+    files_job = landing_files_job(registry)
     # With a queue of S3 events, the events sensor runs and the listing sensor waits stopped.
     by_events = settings.events_queue_url is not None
     running, stopped = dg.DefaultSensorStatus.RUNNING, dg.DefaultSensorStatus.STOPPED
@@ -86,16 +102,16 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
         ),
     ]
     stream_jobs, stream_sensors = stream_jobs_and_sensors(
-        registry, settings.layout, settings.stream_interval_seconds, SPARK_TAGS
+        registry, settings.layout, settings.stream_interval_seconds
     )
     sensors += [*stream_sensors, automation_sensor(settings.stream_interval_seconds)]
     return dg.Definitions(
-        assets=[*assets, *(maintenance_asset(table, settings.as_of_date) for table in tables)],
-        asset_checks=[
-            # Compare each materialisation's dagster/column_schema with the one before.
-            *schema_change_checks,
-            *(freshness_check(table) for _, table in resolved if table.serving is not None),
+        assets=[
+            *assets,
+            *reported,
+            *(maintenance_asset(table, settings.as_of_date, table_pool(settings, table)) for table in tables),
         ],
+        asset_checks=[freshness_check(table) for _, table in resolved if table.serving is not None],
         jobs=[*jobs.values(), files_job, *stream_jobs, maintenance],
         schedules=[
             *build_schedules(registry, jobs),
@@ -107,4 +123,20 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
     )
 
 
-defs = build_definitions(LakehouseSettings.from_env())
+def check_thresholds(settings: LakehouseSettings, registry: Registry) -> None:
+    """Refuse thresholds for checks a declared table does not have (a file may also name tables
+    of other code locations)."""
+    unknown = settings.thresholds.unknown_checks(
+        {str(table.name): [spec.name for spec in table.check_specs()] for table in registry.tables}
+    )
+    if unknown:
+        source = settings.thresholds_file or "lakehouse_dagster/quality/thresholds.yaml"
+        raise ThresholdsError(f"quality thresholds file {source}: no such check: {', '.join(unknown)}")
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location, from the environment as it is when Dagster loads it (not when this
+    module was first imported: a process may load the code location again, as ``make run`` and
+    the tests do)."""
+    return build_definitions(LakehouseSettings.from_env())

@@ -28,6 +28,7 @@ from lakehouse_dagster.ml.resource import LocalMlflow
 from lakehouse_dagster.runners.in_process import InProcessRunner
 from lakehouse_dagster.serving.local_server import LocalPostgres
 
+from .browser import chromium  # noqa: F401 (a fixture of the browser tests)
 from .served_pipeline import ServedPipeline, build_served_pipeline
 
 

@@ -21,7 +21,7 @@ from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.defs.alerts import AlertLedger, AlertNotSentError, dispatch
 from lakehouse_dagster.deployment import AlertSeverity, Deployment, LakehouseSettings, MonitoringSettings
 from lakehouse_dagster.engine.settings import EngineSettings
-from lakehouse_dagster.monitoring.alerts import check_alert
+from lakehouse_dagster.monitoring.alerts import check_alert, table_of
 from lakehouse_dagster.monitoring.notifier import Notifier
 
 from . import registries
@@ -152,7 +152,7 @@ def test_a_failing_blocking_check_gives_exactly_one_sns_message(
     assert alert["sample_keys"] and set(alert["sample_keys"]) <= {str(int(i)) for i in failing["id"]}
     assert alert["run_id"] == result.run_id
     assert alert["run_url"] == f"{DAGSTER_URL}/runs/{result.run_id}"
-    assert alert["identity"] == f"check:{result.run_id}:silver/numbers:id_not_negative"
+    assert alert["identity"] == f"check:{result.run_id}:silver/silver.numbers:id_not_negative"
     assert message["Subject"].startswith("[lakehouse] check id_not_negative failed on silver.numbers")
     assert message["MessageAttributes"]["identity"]["Value"] == alert["identity"]
     # The local sink got the same alert, once.
@@ -287,3 +287,17 @@ def test_a_destination_that_fails_gets_the_alert_on_retry_and_the_others_get_it_
         assert "sample keys: 7, 9" in post["text"] and f"{DAGSTER_URL}/runs/r1" in post["text"]
     finally:
         slack.close()
+
+
+@pytest.mark.parametrize(
+    ("parts", "table"),
+    [
+        (["silver", "silver.customers"], "silver.customers"),  # an asset key
+        (["silver", "customers"], "silver.customers"),  # a step key, silver__customers
+        (["maintenance", "silver", "maintenance.silver.customers"], "silver.customers"),
+        (["maintenance", "silver", "customers"], "silver.customers"),  # maintenance__silver__customers
+        (["serving", "serving.daily_sales"], "serving.daily_sales"),
+    ],
+)
+def test_an_alert_names_the_table_of_an_asset_key_or_a_step(parts: list[str], table: str) -> None:
+    assert table_of(parts) == table

@@ -16,6 +16,7 @@ from lakehouse_dagster.domains.customers.tables import DOMAIN as CUSTOMERS
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.sample_data.customers import generate_customers
+from lakehouse_dagster_tests.events import materializations
 from lakehouse_dagster_tests.exact import canonical
 from lakehouse_dagster_tests.oracle import (
     expected_customer_segments,
@@ -93,7 +94,7 @@ class Lakehouse:
 
 
 def metadata(result: dg.ExecuteInProcessResult, name: TableName) -> dict:
-    (materialization,) = result.asset_materializations_for_node(f"{name.layer}__{name.table}")
+    (materialization,) = materializations(result, name)
     return {key: value.value for key, value in materialization.metadata.items()}
 
 
@@ -145,22 +146,20 @@ def test_slice_matches_pandas_then_reruns_change_nothing_then_only_new_files_are
     assert bronze["lakehouse/rows_rescued"] == expected_rescued(raw) > 0
     assert bronze["lakehouse/new_columns"] == ["loyalty_tier"]
     silver = metadata(first, SILVER)
-    assert silver["lakehouse/bronze_rows_without_customer_id"] == int(
-        raw["customer_id"].map(parse_id).isna().sum()
-    )
+    assert silver["lakehouse/rows_quarantined"] == int(raw["customer_id"].map(parse_id).isna().sum())
     assert silver["dagster/row_count"] == len(expected_silver_customers(raw, AS_OF))
     evaluations = {
         (e.asset_key.to_user_string(), e.check_name): e for e in first.get_asset_check_evaluations()
     }
+    graph = lake.defs.resolve_asset_graph()
     specs = {
-        (s.asset_key.to_user_string(), s.name)
-        for a in lake.defs.assets
-        for s in a.check_specs
-        if s.asset_key.path[1] in ("customers", "customer_segments") and s.asset_key in CUSTOMER_KEYS
+        (key.asset_key.to_user_string(), key.name)
+        for key in graph.asset_check_keys
+        if key.asset_key in CUSTOMER_KEYS
     }
     schema_checks = {
         (key, "column_schema_change")
-        for key in ("bronze/customers", "silver/customers", "gold/customer_segments")
+        for key in ("bronze/bronze.customers", "silver/silver.customers", "gold/gold.customer_segments")
     }
     assert set(evaluations) == specs | schema_checks, "every check of the slice reports"
     failed_errors = [
@@ -174,10 +173,10 @@ def test_slice_matches_pandas_then_reruns_change_nothing_then_only_new_files_are
         if "failed_records" in e.metadata
     }
     oracle = raw_expectation_counts(raw)
-    assert failed[("silver/customers", "customer_id_present")] == oracle["no_id"] > 0
-    assert failed[("silver/customers", "valid_email")] == oracle["bad_email"] > 0
-    assert failed[("silver/customers", "known_country")] == oracle["bad_country"] > 0
-    assert failed[("bronze/customers", "no_rescued_data")] == expected_rescued(raw)
+    assert failed[("silver/silver.customers", "customer_id_present")] == oracle["no_id"] > 0
+    assert failed[("silver/silver.customers", "valid_email")] == oracle["bad_email"] > 0
+    assert failed[("silver/silver.customers", "known_country")] == oracle["bad_country"] > 0
+    assert failed[("bronze/bronze.customers", "no_rescued_data")] == expected_rescued(raw)
     quarantined = lake.tables.read(TableName("quarantine", "customers"))
     assert quarantined.count() == oracle["no_id"]
     assert {tuple(r["_failed_expectations"]) for r in quarantined.collect()} == {("customer_id_present",)}
@@ -208,9 +207,75 @@ def test_materialisations_report_schema_location_and_version(lake, landing, layo
 
     result = lake.run()
 
-    (materialization,) = result.asset_materializations_for_node("gold__customer_segments")
+    (materialization,) = materializations(result, GOLD)
     schema = materialization.metadata["dagster/column_schema"].value
     assert [c.name for c in schema.columns] == lake.tables.read(GOLD).columns
     assert materialization.metadata["dagster/uri"].value == layout.table_uri(GOLD)
     # Version 0 is the table's creation, empty; version 1 its first write.
     assert materialization.metadata["lakehouse/delta_version"].value == lake.tables.version(GOLD) == 1
+
+
+def write_bad_file(folder: Path, rows: int) -> tuple[int, int]:
+    """A file that is mostly bad on purpose: three ids in four unusable, every third email broken.
+    Returns the rows without an id and the rows with a broken email."""
+    lines = ["customer_id,first_name,last_name,email,country,signup_date,last_activity"]
+    no_id = bad_email = 0
+    for i in range(rows):
+        customer_id = f"{900_000 + i}" if i % 4 == 0 else ("" if i % 2 else f"X-{i}")
+        email = "not-an-email" if i % 3 == 0 else f"bad.file{i}@example.com"
+        no_id += i % 4 != 0
+        bad_email += i % 3 == 0
+        lines.append(f"{customer_id},Ann,Bad,{email},SE,2026-01-02,2026-11-20")
+    (folder / "customers_bad.csv").write_text("\n".join(lines) + "\n")
+    return no_id, bad_email
+
+
+def test_the_usual_dirt_is_green_a_bad_file_turns_checks_yellow_an_unreadable_one_red(lake, landing) -> None:
+    generate_customers(landing, rows=3_000, files=6, seed=11)
+    first = lake.run()
+    assert [
+        (e.asset_key.path[-1], e.check_name) for e in first.get_asset_check_evaluations() if not e.passed
+    ] == []
+
+    no_id, _ = write_bad_file(landing / "customers", rows=400)
+    (landing / "customers" / "customers_unreadable.csv").write_bytes(b"\x00\xff\xfe\x00binary\x00\x81")
+    second = lake.run()  # nothing blocks: silver and gold are rebuilt
+
+    evaluations = {(e.asset_key.path[-1], e.check_name): e for e in second.get_asset_check_evaluations()}
+    failed = {key: e.severity for key, e in evaluations.items() if not e.passed}
+    assert failed == {
+        ("bronze.customers", "customer_id_present"): dg.AssetCheckSeverity.WARN,
+        ("bronze.customers", "no_rescued_data"): dg.AssetCheckSeverity.WARN,  # the X-<n> ids
+        ("bronze.customers", "no_rejected_files"): dg.AssetCheckSeverity.ERROR,
+        ("silver.customers", "customer_id_present"): dg.AssetCheckSeverity.WARN,
+        ("silver.customers", "valid_email"): dg.AssetCheckSeverity.WARN,
+    }
+    bronze_ids = evaluations[("bronze.customers", "customer_id_present")]
+    assert bronze_ids.metadata["failed_records"].value == no_id
+    assert bronze_ids.description.startswith(
+        f"{no_id} of 400 rows failed"
+    ) and "more than the tolerated 3%" in (bronze_ids.description)
+    rejected = evaluations[("bronze.customers", "no_rejected_files")]
+    assert "customers/customers_unreadable.csv" in rejected.description and not rejected.blocking
+    assert materializations(second, GOLD), "a rejected file blocks nothing downstream"
+
+    quarantine = TableName("quarantine", "customers")
+    (reported,) = materializations_of(second, quarantine)
+    assert reported.metadata["dagster/row_count"].value == lake.tables.read(quarantine).count()
+    assert reported.metadata["lakehouse/rows_by_expectation"].value == {
+        "customer_id_present": lake.tables.read(quarantine).count()
+    }
+    sample = [dict(record.data) for record in reported.metadata["lakehouse/sample"].value.records]
+    assert sample and all(row["why"] == "customer_id_present" for row in sample)
+    assert all(row["source"].startswith("customers/customers_") for row in sample), "below the landing zone"
+    assert not any(str(landing) in value for row in sample for value in row.values() if value)
+
+
+def materializations_of(result: dg.ExecuteInProcessResult, name: TableName) -> list[dg.AssetMaterialization]:
+    """The materialisations a run reported of a table written by another table's step."""
+    key = dg.AssetKey(name.key_path)
+    return [
+        event.event_specific_data.materialization
+        for event in result.all_events
+        if event.is_step_materialization and event.event_specific_data.materialization.asset_key == key
+    ]

@@ -4,7 +4,6 @@ expectations computed by pandas from gold read with deltalake; and once in headl
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from lakehouse_dagster.dashboard import queries
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.serving.local_server import free_port
 
+from .browser import CHROMIUM_FLAGS
 from .served_pipeline import ServedPipeline
 
 APP = Path(queries.__file__).with_name("app.py")
@@ -129,30 +129,6 @@ def test_without_a_warehouse_the_page_says_how_to_start_one(monkeypatch, tmp_pat
 
 
 # In a real browser ---------------------------------------------------------------------------------
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SYSTEM_PACKAGES = Path(__file__).parents[1] / "scripts" / "system_packages.sh"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Debian's Chromium; installed by the set-up script if missing (Playwright's own browser
-    download is not used)."""
-    if shutil.which("chromium") is None:
-        subprocess.run(["bash", str(SYSTEM_PACKAGES)], capture_output=True, check=False, timeout=900)
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.skip(
-            "Debian's chromium package is missing and could not be installed here (needs root and apt-get)"
-        )
-    return path
 
 
 @pytest.fixture

@@ -79,7 +79,7 @@ def definitions(env: dict[str, str]) -> dg.Definitions:
 def test_the_code_location_loads() -> None:
     from lakehouse_dagster.definitions import defs
 
-    dg.Definitions.validate_loadable(defs)
+    dg.Definitions.validate_loadable(defs())
 
 
 # A snapshot of the wiring: an accidental change shows up as a diff --------------------------------
@@ -107,6 +107,8 @@ def describe(defs: dg.Definitions, registry: Registry) -> dict:
             "freshness": str(freshness) if freshness else None,
             "automation": str(node.automation_condition.get_label()) if node.automation_condition else None,
             "pools": sorted(node.pools or []),
+            # The step that writes it (None: reported by another asset's step).
+            "step": defs.resolve_assets_def(key).op.name if node.is_executable else None,
         }
     checks = {}
     for check_key in sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
@@ -155,13 +157,15 @@ def test_the_wiring_matches_its_snapshot() -> None:
 
 def test_asset_graph_runs_bronze_to_silver_to_gold() -> None:
     graph = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}).resolve_asset_graph()
-    key = dg.AssetKey
 
-    assert graph.get(key(["silver", "customers"])).parent_keys == {key(["bronze", "customers"])}
-    assert graph.get(key(["gold", "customer_segments"])).parent_keys == {key(["silver", "customers"])}
-    assert graph.get(key(["silver", "sales_orders"])).parent_keys == {
-        key(["bronze", "sales_orders"]),
-        key(["silver", "sales_customers"]),  # its customer_exists check reads it
+    def key(name: str) -> dg.AssetKey:
+        return dg.AssetKey(TableName.parse(name).key_path)
+
+    assert graph.get(key("silver.customers")).parent_keys == {key("bronze.customers")}
+    assert graph.get(key("gold.customer_segments")).parent_keys == {key("silver.customers")}
+    assert graph.get(key("silver.sales_orders")).parent_keys == {
+        key("bronze.sales_orders"),
+        key("silver.sales_customers"),  # its customer_exists check reads it
     }
 
 
@@ -272,8 +276,8 @@ def test_production_runs_units_on_databricks_over_s3_roots_and_unity_catalog_nam
     )
     assert (cluster.min_workers, cluster.max_workers, cluster.tags) == (1, 4, {"Project": "lakehouse-prod"})
     assert cluster.instance_profile_arn == PROD_ENV["LAKEHOUSE_DATABRICKS_INSTANCE_PROFILE_ARN"]
-    spec = defs.resolve_assets_def(dg.AssetKey(["silver", "customers"])).specs_by_key[
-        dg.AssetKey(["silver", "customers"])
+    spec = defs.resolve_assets_def(dg.AssetKey(["silver", "silver.customers"])).specs_by_key[
+        dg.AssetKey(["silver", "silver.customers"])
     ]
     assert spec.metadata["dagster/table_name"] == "lakehouse.silver.customers"
 
@@ -413,7 +417,7 @@ def test_every_gold_table_is_served_downstream_of_itself_in_its_own_job() -> Non
     gold = [table for table in REGISTRY.tables if table.name.layer == "gold"]
     assert gold and all(table.served is not None for table in gold)
     for table in gold:
-        key = dg.AssetKey(["serving", table.name.table])
+        key = dg.AssetKey(["serving", f"serving.{table.name.table}"])
         assert graph.get(key).parent_keys == {dg.AssetKey(table.name.key_path)}
         assert graph.get(key).partitions_def == graph.get(dg.AssetKey(table.name.key_path)).partitions_def
         if REGISTRY.follows_a_stream(table):  # real-time: served as soon as it is rebuilt
@@ -442,7 +446,7 @@ def test_two_tables_served_under_one_name_are_refused() -> None:
 
 def test_the_deployment_can_move_the_first_day_of_the_partitions() -> None:
     defs = definitions({"LAKEHOUSE_PARTITIONS_START": "2026-10-15"})
-    node = defs.resolve_asset_graph().get(dg.AssetKey(["gold", "daily_sales"]))
+    node = defs.resolve_asset_graph().get(dg.AssetKey(["gold", "gold.daily_sales"]))
     assert node.partitions_def.start.date() == date(2026, 10, 15)
 
 
@@ -594,14 +598,53 @@ dg.EnvVar("LAKEHOUSE_F")
 
 
 def test_every_asset_has_a_freshness_policy_and_a_schema_change_check() -> None:
-    """Every asset of data: a table's maintenance asset holds no rows of its own."""
-    defs = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"})
-    graph = defs.resolve_asset_graph()
-    keys = {key for key in graph.get_all_asset_keys() if graph.get(key).group_name != "maintenance"}
-    check_keys = {key for checks in defs.asset_checks for key in checks.check_keys}
+    """Every asset of data with a step of its own (a table's maintenance asset holds no rows of
+    its own); the quarantines and the quality history are reported by the steps of the tables
+    that write them."""
+    graph = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}).resolve_asset_graph()
+    executable = {
+        key
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).is_executable and graph.get(key).group_name != "maintenance"
+    }
+    checked = {key.asset_key for key in graph.asset_check_keys if key.name == "column_schema_change"}
 
-    assert all(graph.get(key).freshness_policy is not None for key in keys)
-    assert {key.asset_key for key in check_keys if key.name == "column_schema_change"} == keys
+    assert all(graph.get(key).freshness_policy is not None for key in executable)
+    assert checked == executable
+    reported = {key for key in graph.get_all_asset_keys() if not graph.get(key).is_executable}
+    assert {key.path[0] for key in reported} == {"quarantine", "ops"}
+
+
+def test_every_asset_is_labelled_with_its_own_table_name() -> None:
+    """The graph, the sidebar and the search label an asset with the last part of its key: it is
+    the full name of the table (bronze.customers, silver.customers, quarantine.customers,
+    serving.daily_sales), never shared, and the first part is the layer."""
+    graph = definitions({"LAKEHOUSE_ROOT": "/tmp/lake"}).resolve_asset_graph()
+    keys = list(graph.get_all_asset_keys())
+    labels = [key.path[-1] for key in keys]
+    assert len(set(labels)) == len(labels) == len(keys)
+    maintenance = {key for key in keys if graph.get(key).group_name == "maintenance"}
+    assert maintenance == {
+        dg.AssetKey(["maintenance", t.name.layer, f"maintenance.{t.name}"]) for t in REGISTRY.tables
+    }
+    for key in set(keys) - maintenance:
+        layer, name = key.path
+        assert name.startswith(f"{layer}.") and name.count(".") == 1, key
+    assert {t.name.table for t in REGISTRY.tables if t.name.layer == "bronze"} & {
+        t.name.table for t in REGISTRY.tables if t.name.layer == "silver"
+    }, "tables of two layers share a name: their labels must not"
+
+
+def test_the_partitions_start_on_the_first_day_of_the_sample_data() -> None:
+    """make run's sample orders start on the declared first day: no empty days before them."""
+    from lakehouse_dagster import cli
+    from lakehouse_dagster.sample_data.retail import simulate_retail
+
+    simulation = simulate_retail(
+        days=cli.SAMPLE_RETAIL_DAYS, seed=cli.SAMPLE_SEED, customers=50, products=10, orders_per_day=300
+    )
+    first = min(date.fromisoformat(ts[:10]) for ts in simulation.truth.tables["orders"]["order_ts"])
+    assert first == ORDER_DATES.start
 
 
 # Sensors and streams -------------------------------------------------------------------------------

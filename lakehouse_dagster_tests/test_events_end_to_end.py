@@ -22,13 +22,13 @@ from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.sample_data.events import EVENT_TYPES, ClickRecord, Clickstream
 from lakehouse_dagster_tests.streams import create_stream, put
 
-BRONZE = dg.AssetKey(["bronze", "events"])
+BRONZE = dg.AssetKey(["bronze", "bronze.events"])
 GOLD = ("events_per_minute", "funnel_last_hour", "revenue_last_hour")
 #: Silver, gold and gold's copies in the warehouse follow each micro-batch.
 DERIVED = {
-    dg.AssetKey(["silver", "events"]),
-    *(dg.AssetKey(["gold", name]) for name in GOLD),
-    *(dg.AssetKey(["serving", name]) for name in GOLD),
+    dg.AssetKey(["silver", "silver.events"]),
+    *(dg.AssetKey(["gold", f"gold.{name}"]) for name in GOLD),
+    *(dg.AssetKey(["serving", f"serving.{name}"]) for name in GOLD),
 }
 #: A synthetic timeline in the past: the first records happen just before midnight.
 START = datetime(2026, 11, 27, 23, 50, tzinfo=UTC)

@@ -18,13 +18,13 @@ from lakehouse_dagster.defs.events_sensor import events_sensor
 from lakehouse_dagster.defs.landing import landing_files_job
 from lakehouse_dagster.defs.landing_sensor import landing_sensor
 from lakehouse_dagster.deployment import LakehouseSettings
-from lakehouse_dagster.lake.layout import LakeLayout
+from lakehouse_dagster.lake.layout import LakeLayout, TableName
 from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster_tests.conftest import MotoServer, unique_name
 
 HEADER = "customer_id,first_name,last_name,email,country,signup_date,last_activity\n"
-JOB = landing_files_job(REGISTRY, {})
-CUSTOMERS = dg.AssetKey(["bronze", "customers"])
+JOB = landing_files_job(REGISTRY)
+CUSTOMERS = dg.AssetKey(TableName("bronze", "customers").key_path)
 
 
 def customers_csv(first_id: int) -> bytes:

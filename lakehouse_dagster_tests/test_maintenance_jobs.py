@@ -15,6 +15,8 @@ from dagster._core.events import DagsterEventType
 
 from lakehouse_dagster.declarations.maintenance import Maintenance
 from lakehouse_dagster.definitions import build_definitions
+from lakehouse_dagster.defs.maintenance import maintenance_key
+from lakehouse_dagster.defs.pools import ENGINE_POOL
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.layout import LakeLayout
@@ -26,7 +28,7 @@ from .registries import NUMBERS
 OPERATIONS = "lakehouse_dagster_tests.registries:OPERATIONS"
 PROJECT_INSTANCE = Path(__file__).resolve().parents[1] / "dagster.yaml"
 WRITE_STEP, MAINTENANCE_STEP = "silver__numbers", "maintenance__silver__numbers"
-MAINTENANCE_KEY = dg.AssetKey(["maintenance", "silver", "numbers"])
+MAINTENANCE_KEY = dg.AssetKey(["maintenance", "silver", "maintenance.silver.numbers"])
 
 
 @pytest.fixture
@@ -41,15 +43,22 @@ def instance():
         yield test_instance
 
 
-def test_every_table_has_a_maintenance_asset_in_its_pool_a_job_and_a_weekly_schedule() -> None:
-    from lakehouse_dagster.definitions import defs
-
+@pytest.mark.parametrize(
+    ("env", "pool_of"),
+    [
+        ({}, lambda table: ENGINE_POOL),  # the embedded engine: every table's step in one pool
+        ({"LAKEHOUSE_SPARK_REMOTE": "sc://spark:15002"}, lambda table: str(table.name)),
+    ],
+    ids=["embedded engine", "shared engine"],
+)
+def test_every_table_has_a_maintenance_asset_in_its_pool_a_job_and_a_weekly_schedule(env, pool_of) -> None:
+    defs = build_definitions(LakehouseSettings.from_env({"LAKEHOUSE_ROOT": "/tmp/lake", **env}))
     graph = defs.resolve_asset_graph()
     tables = REGISTRY.tables
     for table in tables:
         write = graph.get(dg.AssetKey(table.name.key_path))
-        maintain = graph.get(dg.AssetKey(["maintenance", *table.name.key_path]))
-        assert write.pools == maintain.pools == {str(table.name)}, table.name
+        maintain = graph.get(maintenance_key(table))
+        assert write.pools == maintain.pools == {pool_of(table)}, table.name
         assert maintain.group_name == "maintenance"
         assert dg.AssetKey(table.name.key_path) in maintain.parent_keys
     job = defs.resolve_job_def("lakehouse_maintenance_job")
@@ -77,7 +86,9 @@ def test_a_table_with_its_own_cron_gets_its_own_schedule(settings, monkeypatch) 
     (request,) = own.evaluate_tick(context).run_requests
     assert request.asset_selection == [MAINTENANCE_KEY]
     (request,) = weekly.evaluate_tick(context).run_requests
-    assert request.asset_selection == [dg.AssetKey(["maintenance", "gold", "fails_downstream"])]
+    assert request.asset_selection == [
+        dg.AssetKey(["maintenance", "gold", "maintenance.gold.fails_downstream"])
+    ]
 
 
 def test_the_maintenance_asset_reports_files_and_bytes_before_and_after(settings, instance, tables) -> None:

@@ -14,8 +14,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.sample_data.customers import generate_customers
 from lakehouse_dagster_tests.databricks_harness import databricks_definitions, databricks_env, fake_workspace
+from lakehouse_dagster_tests.events import materializations
 
 REPO = Path(__file__).parents[1]
 
@@ -92,11 +94,12 @@ def test_a_cluster_with_only_the_core_runs_a_unit_through_pipes(
         env = databricks_env(workspace, tmp_path / "lake", landing)
         _, defs = databricks_definitions(env, "lakehouse_dagster.registry:REGISTRY", monkeypatch)
         result = defs.resolve_job_def("lakehouse_job").execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(), asset_selection=[dg.AssetKey(["bronze", "customers"])]
+            instance=dg.DagsterInstance.ephemeral(),
+            asset_selection=[dg.AssetKey(["bronze", "bronze.customers"])],
         )
         (run,) = workspace.runs.values()
 
     assert result.success
     assert run.states_seen[-1] == "TERMINATED/SUCCESS"
-    (materialization,) = result.asset_materializations_for_node("bronze__customers")
+    (materialization,) = materializations(result, TableName("bronze", "customers"))
     assert materialization.metadata["lakehouse/files_ingested"].value == 2

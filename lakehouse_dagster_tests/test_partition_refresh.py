@@ -55,29 +55,54 @@ def test_the_sensor_watches_the_tables_whose_declarations_touch_the_partitions()
     assert sensor().name == "refresh_touched_order_dates"
 
 
-def test_sensor_requests_one_run_per_range_of_touched_days_and_moves_its_cursor() -> None:
+def test_sensor_requests_one_run_per_range_of_touched_days_and_moves_its_cursor(capfd) -> None:
     refresh = sensor()
     with dg.DagsterInstance.ephemeral() as instance:
-        report(instance, [(["silver", "sales_orders"], ["2026-09-01"])])  # before the sensor's first tick
+        report(
+            instance, [(["silver", "silver.sales_orders"], ["2026-09-01"])]
+        )  # before the sensor's first tick
         first = refresh(dg.build_sensor_context(instance=instance))
         report(
             instance,
             [
-                (["silver", "sales_orders"], ["2026-10-01", "2026-10-02"]),
-                (["silver", "sales_order_items"], ["2026-10-03", "2026-11-20"]),
-                (["silver", "customers"], ["2026-09-08"]),  # not watched
+                (["silver", "silver.sales_orders"], ["2026-10-01", "2026-10-02"]),
+                (["silver", "silver.sales_order_items"], ["2026-10-03", "2026-11-20"]),
+                (["silver", "silver.customers"], ["2026-09-08"]),  # not watched
             ],
         )
         second = refresh(dg.build_sensor_context(instance=instance, cursor=first.cursor))
         third = refresh(dg.build_sensor_context(instance=instance, cursor=second.cursor))
 
     assert first.run_requests == [], "what happened before the first tick was built already"
-    assert set(json.loads(first.cursor)) == {"silver/sales_orders", "silver/sales_order_items"}
+    assert set(json.loads(first.cursor)) == {"silver.sales_orders", "silver.sales_order_items"}
     ranges = sorted(
         (r.tags[PARTITION_RANGE_START_TAG], r.tags[PARTITION_RANGE_END_TAG]) for r in second.run_requests
     )
     assert ranges == [("2026-10-01", "2026-10-03"), ("2026-11-20", "2026-11-20")]
     assert third.run_requests == []
+    # Every tick says what it read and decided; a tick without runs says why it skipped.
+    assert first.skip_reason and second.skip_reason is None
+    assert "no touched partitions (0 new materialisation(s) read)" in third.skip_reason
+    logged = capfd.readouterr().err
+    assert "touched dates 2026-10-01..2026-10-03, 2026-11-20" in logged and "requesting 2 run(s)" in logged
+    assert json.loads(third.cursor) == json.loads(second.cursor), "a readable cursor, by table name"
+
+
+def test_a_cursor_without_a_watched_table_starts_after_its_history() -> None:
+    """A cursor written before a table was watched (or by an earlier version, keyed otherwise)
+    does not make the sensor rebuild every day the table ever touched."""
+    refresh = sensor()
+    with dg.DagsterInstance.ephemeral() as instance:
+        report(instance, [(["silver", "silver.sales_order_items"], ["2026-10-05"])])
+        old = json.dumps({"silver/sales_orders": 0, "silver/sales_order_items": 0})
+        result = refresh(dg.build_sensor_context(instance=instance, cursor=old))
+        report(instance, [(["silver", "silver.sales_order_items"], ["2026-10-06"])])
+        after = refresh(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+
+    assert result.run_requests == []
+    assert [
+        (r.tags[PARTITION_RANGE_START_TAG], r.tags[PARTITION_RANGE_END_TAG]) for r in after.run_requests
+    ] == [("2026-10-06", "2026-10-06")]
 
 
 def test_a_backlog_larger_than_a_page_is_read_to_its_end(monkeypatch) -> None:
@@ -88,8 +113,8 @@ def test_a_backlog_larger_than_a_page_is_read_to_its_end(monkeypatch) -> None:
         first = refresh(dg.build_sensor_context(instance=instance))
         days = [f"2026-10-{day:02d}" for day in range(1, 13)]
         # Twelve records on one table (more than two pages), then one on the other.
-        report(instance, [(["silver", "sales_order_items"], [day]) for day in days])
-        report(instance, [(["silver", "sales_orders"], ["2026-11-01"])])
+        report(instance, [(["silver", "silver.sales_order_items"], [day]) for day in days])
+        report(instance, [(["silver", "silver.sales_orders"], ["2026-11-01"])])
         second = refresh(dg.build_sensor_context(instance=instance, cursor=first.cursor))
 
     requested = {

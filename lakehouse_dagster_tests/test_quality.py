@@ -234,7 +234,9 @@ def test_a_failed_error_check_keeps_downstream_assets_from_running(sail_url, lay
         raise_on_error=False,
     )
 
-    (evaluation,) = result.get_asset_check_evaluations()
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {"primary_key", "column_schema_change"}
+    evaluation = evaluations["primary_key"]
     assert (evaluation.check_name, evaluation.passed, evaluation.severity) == (
         "primary_key",
         False,
@@ -274,3 +276,63 @@ def test_row_count_anomaly_compares_a_day_with_the_median_of_the_days_before(spa
     check = outcome(build(date(2026, 11, 8), date(2026, 11, 8)), "row_count_anomaly")
     assert not check.passed
     assert check.metadata["anomalies"] == {"2026-11-08": {"rows": 10, "median_before": 100}}
+
+
+@pytest.mark.parametrize(
+    ("failed", "tolerance", "action", "passed", "text"),
+    [
+        (194, 0.03, Action.WARN, True, "194 of 20006 rows failed x > 0, within the tolerated 3% (kept)"),
+        (
+            109,
+            0.01,
+            Action.DROP,
+            True,
+            "109 of 20006 rows failed x > 0, within the tolerated 1% (dropped to quarantine)",
+        ),
+        (
+            2_001,
+            0.1,
+            Action.WARN,
+            False,
+            "2001 of 20006 rows failed x > 0, more than the tolerated 10% (kept)",
+        ),
+        (
+            1,
+            0.0,
+            Action.FAIL,
+            False,
+            "1 of 20006 rows failed x > 0, more than the tolerated 0% (nothing was written)",
+        ),
+        (0, 0.0, Action.WARN, True, "All 20006 rows pass x > 0"),
+    ],
+)
+def test_a_check_text_says_what_its_counts_mean(failed, tolerance, action, passed, text) -> None:
+    from lakehouse_dagster.quality.checks import expectation_outcomes
+    from lakehouse_dagster.quality.expectations import ExpectationResult
+
+    result = ExpectationResult(
+        Expectation("x_positive", "x > 0", action), 20_006 - failed, failed, [], tolerance
+    )
+    (outcome,) = expectation_outcomes([result])
+    assert (outcome.passed, outcome.description) == (passed, text)
+
+
+def test_the_packaged_thresholds_name_declared_tables_and_checks_and_a_typo_is_refused(
+    tmp_path, sail_url
+) -> None:
+    from lakehouse_dagster.registry import REGISTRY
+
+    packaged = Thresholds.load()
+    assert packaged.unknown_tables(str(table.name) for table in REGISTRY.tables) == []
+    checks = {str(t.name): [spec.name for spec in t.check_specs()] for t in REGISTRY.tables}
+    assert packaged.unknown_checks(checks) == []
+
+    typo = tmp_path / "thresholds.yaml"
+    typo.write_text("silver.customers:\n  valid_emial: 0.05\n")
+    settings = LakehouseSettings.from_env(
+        {"LAKEHOUSE_ROOT": str(tmp_path), "LAKEHOUSE_QUALITY_THRESHOLDS": str(typo)}
+    )
+    with pytest.raises(
+        ThresholdsError, match=r"thresholds.yaml: no such check: silver\.customers\.valid_emial"
+    ):
+        build_definitions(settings)

@@ -32,6 +32,7 @@ from lakehouse_dagster.sample_data.retail import (
     simulate_retail,
     write_landing,
 )
+from lakehouse_dagster_tests.events import materializations
 from lakehouse_dagster_tests.exact import exact_rows, frame_rows
 from lakehouse_dagster_tests.sales_oracle import SalesOracle
 
@@ -167,7 +168,7 @@ def test_silver_current_state_and_history_equal_the_truth(sales, simulation) -> 
     assert rows(flat, CUSTOMER_HISTORY_OUTPUT_COLUMNS) == rows(history, CUSTOMER_HISTORY_OUTPUT_COLUMNS)
     within_one_commit = history[history["__START_AT"] == history["__END_AT"]]
     assert len(within_one_commit) >= 1, "a version that starts and ends in one transaction"
-    applied = {f"silver/{table}" for table in (*SILVER.values(), "sales_customers_history")}
+    applied = {f"silver/silver.{table}" for table in (*SILVER.values(), "sales_customers_history")}
     for run in (sales.first_run, sales.second_run):
         primary_keys = {
             e.asset_key.to_user_string(): e.passed
@@ -263,7 +264,7 @@ def test_a_range_backfill_is_one_run_with_one_write_per_asset_and_reruns_identic
     result = sales.run_facts(range_tags(date(2026, 11, 20), date(2026, 11, 25)))
 
     assert len(sales.instance.get_runs()) == runs_before + 1
-    materialized = {m.partition for m in result.asset_materializations_for_node("gold__daily_sales")}
+    materialized = {m.partition for m in materializations(result, DAILY_SALES)}
     assert materialized == {f"2026-11-{d}" for d in range(20, 26)}
     for table in tables:
         assert sales.tables.version(TableName("silver", table)) == versions[table] + 1, (
@@ -272,6 +273,45 @@ def test_a_range_backfill_is_one_run_with_one_write_per_asset_and_reruns_identic
         frame = sales.read("silver", table)
         assert rows(frame, tuple(frame.columns)) == before[table], "a rerun gives identical results"
     assert sales.tables.version(TableName("gold", "daily_sales")) == gold_version + 1
+
+
+def test_each_day_of_a_range_shows_its_own_rows_and_quality_counts(sales) -> None:
+    """After a ranged run, a day's materialisation has that day's rows and failures (pandas over
+    the tables written), the whole write's figures are reported once, and the quality history has
+    one record per day and expectation."""
+    first, last = date(2026, 11, 21), date(2026, 11, 24)
+    result = sales.run_facts(range_tags(first, last))
+
+    days = [d.isoformat() for d in pd.date_range(first, last).date]
+    facts = sales.read("silver", "sales_order_facts")
+    facts["day"] = facts["order_date"].astype(str)
+    daily = sales.read("gold", "daily_sales")
+    daily["day"] = daily["order_date"].astype(str)
+    for name, frame in ((TableName("silver", "sales_order_facts"), facts), (DAILY_SALES, daily)):
+        events = {m.partition: m.metadata for m in materializations(result, name)}
+        assert list(events) == days
+        for day, metadata in events.items():
+            assert metadata["dagster/row_count"].value == int((frame["day"] == day).sum()) > 0, (name, day)
+            assert metadata["lakehouse/rows_evaluated"].value == int((frame["day"] == day).sum())
+        assert [day for day, metadata in events.items() if "dagster/column_schema" in metadata] == [days[-1]]
+        assert events[days[-1]]["lakehouse/table_rows"].value == len(frame)
+    lines = {
+        m.partition: m.metadata for m in materializations(result, TableName("silver", "sales_order_facts"))
+    }
+    for day in days:
+        without_lines = int(((facts["day"] == day) & (facts["line_count"] == 0)).sum())
+        assert lines[day]["quality/has_lines/failed_records"].value == without_lines
+
+    history = sales.tables.read(TableName("ops", "data_quality")).toPandas()
+    of_run = history[(history["run_id"] == result.run_id) & (history["asset"] == str(DAILY_SALES))]
+    expectations = {
+        e.name for e in next(t for t in SALES_DOMAIN.tables if t.name == DAILY_SALES).expectations
+    }
+    assert sorted(of_run["partition"].unique()) == days
+    assert len(of_run) == len(days) * len(expectations)
+    for day in days:
+        records = of_run[of_run["partition"] == day]
+        assert set(records["passed"] + records["failed"]) == {int((daily["day"] == day).sum())}
 
 
 def test_gold_lineage_names_real_silver_columns(sales) -> None:

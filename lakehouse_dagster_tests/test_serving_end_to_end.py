@@ -86,14 +86,16 @@ def test_the_serving_checks_pass_and_count_every_day(pipeline: ServedPipeline) -
         if event.event_type_value == "ASSET_CHECK_EVALUATION"
         and event.event_specific_data.asset_check_key.asset_key.path[0] == "serving"
     ]
-    seen = {(e.asset_check_key.asset_key.path[1], e.asset_check_key.name) for e in evaluations}
+    seen = {(e.asset_check_key.asset_key.path[-1], e.asset_check_key.name) for e in evaluations}
     for table in SERVED:
-        assert (table.name.table, RECONCILE_CHECK) in seen and (table.name.table, FRESHNESS_CHECK) in seen
+        served = f"serving.{table.name.table}"
+        assert (served, RECONCILE_CHECK) in seen and (served, FRESHNESS_CHECK) in seen
     assert all(e.passed for e in evaluations), [e for e in evaluations if not e.passed]
     daily = next(
         e
         for e in evaluations
-        if e.asset_check_key == dg.AssetCheckKey(dg.AssetKey(["serving", "daily_sales"]), RECONCILE_CHECK)
+        if e.asset_check_key
+        == dg.AssetCheckKey(dg.AssetKey(["serving", "serving.daily_sales"]), RECONCILE_CHECK)
     )
     assert daily.metadata["days_compared"].value == len(pipeline.days)
 
@@ -137,11 +139,11 @@ def test_silver_and_gold_are_registered_in_glue_as_delta_tables(pipeline: Served
 
 
 def test_the_freshness_check_fails_when_gold_is_rebuilt_without_serving_it(pipeline: ServedPipeline) -> None:
-    segments = [dg.AssetKey(["bronze", "customers"]), dg.AssetKey(["silver", "customers"])]
-    gold = dg.AssetKey(["gold", "customer_segments"])
+    segments = [dg.AssetKey(["bronze", "bronze.customers"]), dg.AssetKey(["silver", "silver.customers"])]
+    gold = dg.AssetKey(["gold", "gold.customer_segments"])
     pipeline.run("lakehouse_job", run_config=RUN_CONFIG, asset_selection=[*segments, gold])
     check = pipeline.defs.get_asset_checks_def(
-        dg.AssetCheckKey(dg.AssetKey(["serving", "customer_segments"]), FRESHNESS_CHECK)
+        dg.AssetCheckKey(dg.AssetKey(["serving", "serving.customer_segments"]), FRESHNESS_CHECK)
     )
     warehouse = pipeline.defs.resources["warehouse"]
 
@@ -150,7 +152,7 @@ def test_the_freshness_check_fails_when_gold_is_rebuilt_without_serving_it(pipel
     )
     assert not stale.passed and "not reloaded" in stale.description
 
-    pipeline.run("lakehouse_job", asset_selection=[dg.AssetKey(["serving", "customer_segments"])])
+    pipeline.run("lakehouse_job", asset_selection=[dg.AssetKey(["serving", "serving.customer_segments"])])
     fresh = check(
         dg.build_asset_check_context(instance=pipeline.instance, resources={"warehouse": warehouse})
     )

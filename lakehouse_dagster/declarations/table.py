@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from lakehouse_dagster.cdc.spec import AutoCdc
+from lakehouse_dagster.declarations.column_docs import FRAMEWORK_COLUMN_DOCS
 from lakehouse_dagster.declarations.maintenance import DEFAULT_MAINTENANCE, Maintenance
 from lakehouse_dagster.declarations.timing import Automation, DailyPartitions, Freshness, Job
 from lakehouse_dagster.ingest.sources import NO_RESCUED_DATA, REJECTED_FILES_CHECK, FileSource
@@ -153,6 +154,11 @@ class Table:
         if self.primary_key:
             specs.append(PRIMARY_KEY_CHECK.with_description(self.primary_key))
         return tuple(specs)
+
+    def documented_columns(self) -> dict[str, str]:
+        """The docs of every column the table may have: the framework's columns (ingestion
+        metadata, say), then its own declared ones."""
+        return {**FRAMEWORK_COLUMN_DOCS, **self.column_docs}
 
     def code_locations(self) -> list[tuple[str, Location]]:
         """The declaration, then the build function, as (label, location)."""

@@ -3,6 +3,7 @@
 # No ``from __future__ import annotations``: Dagster inspects the compute functions' annotations.
 
 import time
+from collections.abc import Mapping
 from datetime import date
 
 import dagster as dg
@@ -14,8 +15,8 @@ from lakehouse_dagster.declarations.timing import Automation
 from lakehouse_dagster.defs.automation import eager_on_new_data
 from lakehouse_dagster.defs.metrics import publish_metrics
 from lakehouse_dagster.defs.report import Events, dagster_events
+from lakehouse_dagster.defs.schema_change import schema_change_spec
 from lakehouse_dagster.monitoring.metrics_sink import MetricsSink
-from lakehouse_dagster.quality.checks import Severity
 from lakehouse_dagster.runners.base import UnitRunner
 from lakehouse_dagster.units.request import PartitionWindow, UnitRequest, today_utc
 
@@ -40,43 +41,39 @@ def table_asset(
     default_as_of: date | None,
     table_name: str | None = None,
     stream_tables: frozenset = frozenset(),
+    pool: str | None = None,
+    related_docs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dg.AssetsDefinition:
     """The table's asset; ``table_name`` is how the catalog names it (``catalog.layer.table`` in
     Unity Catalog), ``layer.table`` by default; ``stream_tables`` are the tables fed by a stream
-    (written by one micro-batch after another)."""
+    (written by one micro-batch after another). ``pool`` is what its step waits for (the table's
+    own pool by default); ``related_docs`` the column docs of its quarantine and the quality
+    history. Its step is named ``layer__table`` (``table.name.op_name``)."""
     key = dg.AssetKey(table.name.key_path)
     check_specs = [
         dg.AssetCheckSpec(
             name=spec.name,
             asset=key,
             description=spec.description,
-            # A failed ERROR check keeps downstream assets of the run from running.
-            blocking=spec.severity is Severity.ERROR,
+            # A failed blocking check (an ERROR, by default) keeps downstream assets of the run
+            # from running.
+            blocking=spec.blocking,
         )
         for spec in table.check_specs()
-    ]
+    ] + [schema_change_spec(key)]
     freshness = table.freshness
-
-    @dg.asset(
+    spec = dg.AssetSpec(
         key=key,
         deps=[dg.AssetKey(upstream.key_path) for upstream in table.upstream],
         description=table.description,
         group_name=domain.name,
         owners=list(table.owners),
         kinds={"spark", "delta"},
-        check_specs=check_specs,
         metadata={
             "dagster/table_name": table_name or str(table.name),
-            "dagster/code_references": dg.CodeReferencesMetadataValue(
-                code_references=[
-                    dg.LocalFileCodeReference(file_path=location.file, line_number=location.line, label=label)
-                    for label, location in table.code_locations()
-                ]
-            ),
+            "dagster/code_references": code_references(table),
         },
         tags={"lakehouse/layer": table.name.layer},
-        # One writer per table across runs (the instance gives each pool one slot by default).
-        pool=str(table.name),
         partitions_def=partitions_def,
         freshness_policy=dg.FreshnessPolicy.time_window(
             fail_window=freshness.fail_after, warn_window=freshness.warn_after
@@ -88,6 +85,14 @@ def table_asset(
         )
         if table.automation is Automation.EAGER
         else None,
+    )
+
+    @dg.multi_asset(
+        name=table.name.op_name,
+        specs=[spec],
+        check_specs=check_specs,
+        # One writer per table across runs (the instance gives each pool one slot by default).
+        pool=pool or str(table.name),
         # A backfill of any range is one run, and each asset writes the range at once.
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
     )
@@ -124,6 +129,17 @@ def table_asset(
             result.metadata.update(
                 catalog.register(table.name, result.uri, table.description, table.column_docs)
             )
-        yield from dagster_events(table, result)
+        yield from dagster_events(context, table, result, related_docs)
 
     return materialize
+
+
+def code_references(table: Table, first_only: bool = False) -> dg.CodeReferencesMetadataValue:
+    """Links from the asset to the line that declares the table (and its build function)."""
+    locations = table.code_locations()
+    return dg.CodeReferencesMetadataValue(
+        code_references=[
+            dg.LocalFileCodeReference(file_path=location.file, line_number=location.line, label=label)
+            for label, location in (locations[:1] if first_only else locations)
+        ]
+    )

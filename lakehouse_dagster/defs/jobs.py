@@ -7,9 +7,6 @@ import dagster as dg
 from lakehouse_dagster.declarations.table import Registry
 from lakehouse_dagster.declarations.timing import Job
 
-#: Runs are tagged as Spark-heavy for the run queue's limit (dagster.yaml).
-SPARK_TAGS = {"lakehouse/engine": "spark"}
-
 
 def build_jobs(registry: Registry) -> dict[Job, dg.UnresolvedAssetJobDefinition]:
     """One asset job per declared job: the default job runs every table that is not
@@ -20,7 +17,6 @@ def build_jobs(registry: Registry) -> dict[Job, dg.UnresolvedAssetJobDefinition]
             job.name,
             selection=dg.AssetSelection.assets(*job_asset_keys(registry, job)),
             description=job.description,
-            tags=SPARK_TAGS,
         )
         for job in registry.jobs()
     }

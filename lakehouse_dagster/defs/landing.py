@@ -107,9 +107,7 @@ def run_requests(table: Table, files: Sequence[LandingFile], max_files_per_run: 
                 run_key=f"{table.name}:{digest}",
                 asset_selection=[key],
                 run_config={
-                    "ops": {
-                        key.to_python_identifier(): {"config": {"files": [landed.uri for landed in batch]}}
-                    }
+                    "ops": {table.name.op_name: {"config": {"files": [landed.uri for landed in batch]}}}
                 },
                 tags={"lakehouse/files": str(len(batch)), "lakehouse/table": str(table.name)},
             )
@@ -117,7 +115,7 @@ def run_requests(table: Table, files: Sequence[LandingFile], max_files_per_run: 
     return requests
 
 
-def landing_files_job(registry: Registry, tags: dict[str, str]) -> dg.UnresolvedAssetJobDefinition:
+def landing_files_job(registry: Registry) -> dg.UnresolvedAssetJobDefinition:
     """The bronze tables fed by files: the file sensors' runs each select one of them."""
     return dg.define_asset_job(
         "landing_files_job",
@@ -125,5 +123,4 @@ def landing_files_job(registry: Registry, tags: dict[str, str]) -> dg.Unresolved
             *(dg.AssetKey(table.name.key_path) for table in registry.tables if table.source is not None)
         ),
         description="Ingest the landed files that a run names (requested by the file sensors).",
-        tags=tags,
     )

@@ -1,5 +1,5 @@
-"""Table maintenance in Dagster: an asset per table (``maintenance/<layer>/<table>``), the job that
-runs them, and their schedules (weekly by default; a table may declare its own cron).
+"""Table maintenance in Dagster: an asset per table (``maintenance/<layer>/maintenance.<layer>.<table>``),
+the job that runs them, and their schedules (weekly by default; a table may declare its own cron).
 
 A maintenance asset asks the runner to run the table's maintenance unit (``maintenance/unit.py``),
 so on Databricks it runs on a cluster, like the table's builds. It runs in the table's pool:
@@ -16,7 +16,6 @@ from datetime import date
 import dagster as dg
 
 from lakehouse_dagster.declarations.table import Table
-from lakehouse_dagster.defs.jobs import SPARK_TAGS
 from lakehouse_dagster.defs.report import Events, maintenance_events
 from lakehouse_dagster.runners.base import UnitRunner
 from lakehouse_dagster.units.request import UnitRequest, today_utc
@@ -28,11 +27,17 @@ DEFAULT_SCHEDULE = f"{JOB}_schedule"
 
 
 def maintenance_key(table: Table) -> dg.AssetKey:
-    return dg.AssetKey([GROUP, *table.name.key_path])
+    """``["maintenance", "silver", "maintenance.silver.customers"]``: labelled, like the tables,
+    by its last part, which no table's label repeats."""
+    return dg.AssetKey([GROUP, table.name.layer, f"{GROUP}.{table.name}"])
 
 
-def maintenance_asset(table: Table, default_as_of: date | None) -> dg.AssetsDefinition:
-    """The maintenance of a table whose declaration is resolved (``Registry.resolved()``)."""
+def maintenance_asset(
+    table: Table, default_as_of: date | None, pool: str | None = None
+) -> dg.AssetsDefinition:
+    """The maintenance of a table whose declaration is resolved (``Registry.resolved()``), in
+    ``pool``: the pool of the table's own step (the table's name by default). Its step is named
+    ``maintenance__layer__table``."""
     maintenance = table.maintenance
     assert maintenance is not None, f"{table.name}: resolve the registry first"
     settings = [f"Z-order by {', '.join(maintenance.zorder_by)}" if maintenance.zorder_by else "compaction"]
@@ -48,7 +53,7 @@ def maintenance_asset(table: Table, default_as_of: date | None) -> dg.AssetsDefi
         }
         settings.append("; ".join(f"{what} kept {days} days" for what, days in kept.items() if days))
 
-    @dg.asset(
+    spec = dg.AssetSpec(
         key=maintenance_key(table),
         deps=[dg.AssetKey(table.name.key_path)],
         description=f"Maintenance of {table.name}: {', '.join(settings)}.",
@@ -57,8 +62,13 @@ def maintenance_asset(table: Table, default_as_of: date | None) -> dg.AssetsDefi
         kinds={"delta"},
         tags={"lakehouse/layer": table.name.layer},
         metadata={"lakehouse/cron": maintenance.cron or "not scheduled"},
-        # The table's own pool: never at the same moment as a write of the table.
-        pool=str(table.name),
+    )
+
+    @dg.multi_asset(
+        name=f"{GROUP}__{table.name.op_name}",
+        specs=[spec],
+        # The pool of the table's writes: never at the same moment as a write of the table.
+        pool=pool or str(table.name),
     )
     def maintain(context: dg.AssetExecutionContext, runner: UnitRunner) -> Events:
         request = UnitRequest(
@@ -77,7 +87,6 @@ def maintenance_job(tables: Sequence[Table]) -> "dg.UnresolvedAssetJobDefinition
         JOB,
         selection=dg.AssetSelection.assets(*(maintenance_key(table) for table in tables)),
         description="Compact, Z-order and VACUUM the tables and expire their rows as declared.",
-        tags=SPARK_TAGS,
     )
 
 

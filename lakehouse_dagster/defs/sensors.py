@@ -6,8 +6,9 @@ applied: a late status change of a three-week-old order touches that order's dat
 sensor per partitioning turns those days into runs of its job, one run per range of
 consecutive days (a single-run backfill).
 
-The cursor holds, per watched table, the storage id of the last materialisation read, as
-JSON. Every record after it is read, page by page, before the cursor moves.
+The cursor holds, per watched table (by name), the storage id of the last materialisation read,
+as JSON: ``{"silver.sales_order_items": 812, "silver.sales_orders": 790}``. Every record after
+it is read, page by page, before the cursor moves. Every tick logs what it read and decided.
 """
 
 from __future__ import annotations
@@ -31,55 +32,84 @@ def touched_partitions_sensor(
     job: dg.UnresolvedAssetJobDefinition,
     definition: dg.DailyPartitionsDefinition,
 ) -> dg.SensorDefinition:
-    watched = [dg.AssetKey(table.name.key_path) for table in registry.touching(partitions)]
+    watched = {str(table.name): dg.AssetKey(table.name.key_path) for table in registry.touching(partitions)}
 
     @dg.sensor(
         name=partitions.touched_sensor_name,
         job=job,
         minimum_interval_seconds=60,
         description=f"Rebuild the {partitions.name} partitions that changes applied to "
-        f"{', '.join(key.to_user_string() for key in watched)} touched.",
+        f"{', '.join(watched)} touched: one run of {job.name} per range of consecutive days. "
+        "Cursor: per table, the storage id of the last materialisation read.",
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def refresh_touched(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         if context.cursor is None:
             # First tick: what was applied before the sensor ran was built with it (make run,
             # a backfill, the schedule); start from the newest change applied.
-            cursor = {key.to_user_string(): _newest_storage_id(context.instance, key) for key in watched}
-            context.log.info("first tick: starting after %s", cursor)
-            return dg.SensorResult(cursor=json.dumps(cursor, sort_keys=True))
-        cursor = json.loads(context.cursor)
-        days: set[date] = set()
-        for key in watched:
-            after = cursor.get(key.to_user_string(), 0)
-            read, newest = _touched_days_after(context.instance, key, after)
-            days |= read
-            cursor[key.to_user_string()] = newest
-        ranges = list(contiguous_ranges(existing_partition_days(days, definition)))
-        if days:
-            context.log.info(
-                "touched %d day(s) %s: requesting %d run(s) of %s",
-                len(days),
-                ", ".join(f"{first}..{last}" for first, last in ranges) or "(none are partitions)",
-                len(ranges),
-                job.name,
+            cursor = {name: _newest_storage_id(context.instance, key) for name, key in watched.items()}
+            context.log.info(f"first tick: starting after the latest materialisations {_shown(cursor)}")
+            return dg.SensorResult(
+                cursor=json.dumps(cursor, sort_keys=True),
+                skip_reason="first tick: changes applied before now were built with them",
             )
-        token = "-".join(str(cursor[k]) for k in sorted(cursor))
+        cursor = _read_cursor(context.instance, context.cursor, watched)
+        days: set[date] = set()
+        read = 0
+        for name, key in watched.items():
+            touched, newest, count = _touched_days_after(context.instance, key, cursor[name])
+            days |= touched
+            read += count
+            cursor[name] = newest
+        ranges = list(contiguous_ranges(existing_partition_days(days, definition)))
+        shown = ", ".join(f"{first}..{last}" if first != last else str(first) for first, last in ranges)
+        if ranges:
+            context.log.info(
+                f"touched dates {shown} ({len(days)} day(s) in {read} new materialisation(s)): "
+                f"requesting {len(ranges)} run(s) of {job.name}"
+            )
+        else:
+            why = (
+                f"{read} new materialisation(s) touched {len(days)} day(s), none of them a partition yet"
+                if days
+                else f"{read} new materialisation(s), no touched dates"
+            )
+            context.log.info(f"{why}: no run")
+        token = "-".join(str(cursor[name]) for name in sorted(cursor))
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(run_key=f"{token}:{first}:{last}", tags=range_tags(first, last))
                 for first, last in ranges
             ],
             cursor=json.dumps(cursor, sort_keys=True),
+            skip_reason=None if ranges else f"no touched partitions ({read} new materialisation(s) read)",
         )
 
     return refresh_touched
 
 
-def _touched_days_after(instance: dg.DagsterInstance, key: dg.AssetKey, after: int) -> tuple[set[date], int]:
-    """The days in every materialisation of ``key`` after storage id ``after``, and the newest id."""
+def _shown(cursor: dict[str, int]) -> str:
+    return ", ".join(f"{name}: {storage_id}" for name, storage_id in sorted(cursor.items()))
+
+
+def _read_cursor(instance: dg.DagsterInstance, raw: str, watched: dict[str, dg.AssetKey]) -> dict[str, int]:
+    """Per watched table, the last storage id read; a table not in the cursor (newly watched,
+    or a cursor of an earlier format) starts after its newest materialisation, as on a first
+    tick."""
+    stored = json.loads(raw)
+    return {
+        name: int(stored[name]) if name in stored else _newest_storage_id(instance, key)
+        for name, key in watched.items()
+    }
+
+
+def _touched_days_after(
+    instance: dg.DagsterInstance, key: dg.AssetKey, after: int
+) -> tuple[set[date], int, int]:
+    """The days in every materialisation of ``key`` after storage id ``after``, the newest id,
+    and how many materialisations were read."""
     days: set[date] = set()
-    newest = after
+    newest, count = after, 0
     page_cursor = None
     while True:
         page = instance.fetch_materializations(
@@ -90,11 +120,12 @@ def _touched_days_after(instance: dg.DagsterInstance, key: dg.AssetKey, after: i
         )
         for record in page.records:
             newest = max(newest, record.storage_id)
+            count += 1
             metadata = record.asset_materialization.metadata if record.asset_materialization else {}
             if TOUCHED_DATES in metadata:
                 days.update(date.fromisoformat(day) for day in metadata[TOUCHED_DATES].value)
         if not page.has_more:
-            return days, newest
+            return days, newest, count
         page_cursor = page.cursor
 
 

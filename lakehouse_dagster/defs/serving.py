@@ -15,7 +15,9 @@ import dagster as dg
 
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import Automation
+from lakehouse_dagster.defs.assets import code_references
 from lakehouse_dagster.defs.automation import eager_on_new_data
+from lakehouse_dagster.defs.schema_change import schema_change_result, schema_change_spec
 from lakehouse_dagster.lake.resource import LakeResource
 from lakehouse_dagster.serving.lake_reads import LakeSnapshot
 from lakehouse_dagster.serving.schema import warehouse_columns
@@ -34,13 +36,17 @@ def _window(context: dg.AssetExecutionContext) -> DateRange:
 
 
 def _reconcile(
-    served: ServedTable, snapshot: LakeSnapshot, warehouse: Warehouse, window: DateRange | None
+    served: ServedTable,
+    snapshot: LakeSnapshot,
+    warehouse: Warehouse,
+    window: DateRange | None,
+    loaded: dict[date, int] | None = None,
 ) -> dg.AssetCheckResult:
-    """Rows in the warehouse against the lake version just loaded: per day, or in total."""
+    """Rows in the warehouse against the lake version just loaded: per day (``loaded``: the
+    warehouse's rows per day of the window), or in total."""
     if window is not None:
-        assert served.partition_column is not None
+        assert served.partition_column is not None and loaded is not None
         lake = snapshot.counts_by_day(served.partition_column, window)
-        loaded = warehouse.counts_by_day(served, window)
         days = sorted(set(lake) | set(loaded), key=lambda d: (d is None, d))
         differ = [day for day in days if lake.get(day, 0) != loaded.get(day, 0)]
         shown = ", ".join(
@@ -48,9 +54,13 @@ def _reconcile(
         )
         return dg.AssetCheckResult(
             check_name=RECONCILE_CHECK,
+            asset_key=dg.AssetKey(served.key_path),
             passed=not differ,
             severity=dg.AssetCheckSeverity.ERROR,
-            description=f"{len(differ)} of {len(days)} days differ: {shown}" if differ else None,
+            description=f"{len(differ)} of {len(days)} days differ: {shown}"
+            if differ
+            else f"{len(days)} day(s), {sum(lake.values())} rows, as in {served.source} version "
+            f"{snapshot.version}",
             metadata={
                 "days_compared": len(days),
                 "days_differing": len(differ),
@@ -62,9 +72,10 @@ def _reconcile(
     lake_rows, warehouse_rows = snapshot.count(), warehouse.row_count(served) or 0
     return dg.AssetCheckResult(
         check_name=RECONCILE_CHECK,
+        asset_key=dg.AssetKey(served.key_path),
         passed=lake_rows == warehouse_rows,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=None
+        description=f"{warehouse_rows} rows, as in {served.source} version {snapshot.version}"
         if lake_rows == warehouse_rows
         else f"{lake_rows} rows in {served.source} (version {snapshot.version}), "
         f"{warehouse_rows} in {served.qualified}",
@@ -81,7 +92,7 @@ def serving_asset(
     freshness = table.freshness
     what = "per day of the range loaded" if partitions_def is not None else "in total"
 
-    @dg.asset(
+    spec = dg.AssetSpec(
         key=key,
         deps=[dg.AssetKey(table.name.key_path)],
         description=f"{table.description} Served in the warehouse as {served.qualified}, loaded from "
@@ -89,33 +100,34 @@ def serving_asset(
         group_name=domain.name,
         owners=list(table.owners),
         kinds={warehouse_kind},
-        check_specs=[
-            dg.AssetCheckSpec(
-                RECONCILE_CHECK,
-                asset=key,
-                description=f"The warehouse rows match {table.name} at the version loaded, {what}.",
-            )
-        ],
         metadata={
             "dagster/table_name": served.qualified,
-            "dagster/code_references": dg.CodeReferencesMetadataValue(
-                code_references=[
-                    dg.LocalFileCodeReference(file_path=location.file, line_number=location.line, label=label)
-                    for label, location in table.code_locations()[:1]
-                ]
-            ),
+            "dagster/code_references": code_references(table, first_only=True),
         },
         tags={"lakehouse/layer": "serving"},
-        pool=served.qualified,
         partitions_def=partitions_def,
         freshness_policy=dg.FreshnessPolicy.time_window(
             fail_window=freshness.fail_after, warn_window=freshness.warn_after
         )
         if freshness
         else None,
-        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
         # A real-time table is served as soon as it changes, as it is rebuilt.
         automation_condition=eager_on_new_data() if table.automation is Automation.EAGER else None,
+    )
+
+    @dg.multi_asset(
+        name=served.op_name,
+        specs=[spec],
+        check_specs=[
+            dg.AssetCheckSpec(
+                RECONCILE_CHECK,
+                asset=key,
+                description=f"The warehouse rows match {table.name} at the version loaded, {what}.",
+            ),
+            schema_change_spec(key),
+        ],
+        pool=served.qualified,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
     )
     def load(
         context: dg.AssetExecutionContext, warehouse: Warehouse, lake: LakeResource
@@ -129,23 +141,44 @@ def serving_asset(
         if result.columns_added:
             context.log.info(f"{served.qualified}: added column(s) {', '.join(result.columns_added)}")
         docs = dict(table.column_docs)
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": result.rows,
-                "dagster/column_schema": dg.TableSchema(
-                    columns=[
-                        dg.TableColumn(column.name, column.type, description=docs.get(column.name))
-                        for column in warehouse_columns(rows.schema)
-                    ]
-                    + [dg.TableColumn(LOADED_AT, "timestamp with time zone", description="The load's time.")]
-                ),
-                "lakehouse/loaded_at": dg.MetadataValue.timestamp(result.loaded_at),
-                "lakehouse/lake_version": snapshot.version,
-                "lakehouse/range": window.label() if window else "whole table",
-                "lakehouse/columns_added": list(result.columns_added),
-            },
-            check_results=[_reconcile(served, snapshot, warehouse, window)],
+        schema = dg.TableSchema(
+            columns=[
+                dg.TableColumn(column.name, column.type, description=docs.get(column.name))
+                for column in warehouse_columns(rows.schema)
+            ]
+            + [dg.TableColumn(LOADED_AT, "timestamp with time zone", description="The load's time.")]
         )
+        metadata = {
+            "dagster/column_schema": schema,
+            "lakehouse/loaded_at": dg.MetadataValue.timestamp(result.loaded_at),
+            "lakehouse/lake_version": snapshot.version,
+            "lakehouse/range": window.label() if window else "whole table",
+            "lakehouse/columns_added": list(result.columns_added),
+        }
+        loaded = warehouse.counts_by_day(served, window) if window is not None else None
+        checks = [
+            _reconcile(served, snapshot, warehouse, window, loaded),
+            schema_change_result(context.instance, key, schema),
+        ]
+        if loaded is None:
+            return dg.MaterializeResult(
+                asset_key=key, metadata={"dagster/row_count": result.rows, **metadata}, check_results=checks
+            )
+        # Each day its own rows; the figures of the whole load once, with the last day.
+        keys = context.partition_keys
+        for partition in keys:
+            context.add_asset_metadata(
+                {"dagster/row_count": loaded.get(date.fromisoformat(partition), 0)}, partition_key=partition
+            )
+        context.add_asset_metadata(
+            {
+                **metadata,
+                "lakehouse/range_rows": result.rows,
+                "dagster/row_count": loaded.get(date.fromisoformat(keys[-1]), 0),
+            },
+            partition_key=keys[-1],
+        )
+        return dg.MaterializeResult(asset_key=key, check_results=checks)
 
     return load
 

@@ -32,7 +32,7 @@ def microbatch_job_name(table: Table) -> str:
 
 
 def stream_jobs_and_sensors(
-    registry: Registry, layout: LakeLayout, interval_seconds: int, tags: dict[str, str]
+    registry: Registry, layout: LakeLayout, interval_seconds: int
 ) -> tuple[list[dg.UnresolvedAssetJobDefinition], list[dg.SensorDefinition]]:
     jobs, sensors = [], []
     for table in registry.tables:
@@ -42,7 +42,6 @@ def stream_jobs_and_sensors(
             microbatch_job_name(table),
             selection=dg.AssetSelection.assets(dg.AssetKey(table.name.key_path)),
             description=f"One micro-batch of {table.name} from its stream.",
-            tags=tags,
         )
         configured = bool(table.stream.stream or layout.landing_stream)
         jobs.append(job)

@@ -31,9 +31,13 @@ class SchemaEvolutionMode(StrEnum):
 NO_RESCUED_DATA = Expectation(
     "no_rescued_data", f"{RESCUED_DATA} IS NULL", Action.WARN, "every value fitted its column and line"
 )
-#: Reported by every bronze table fed by files.
+#: Reported by every bronze table fed by files. An error (the rows of a file that cannot be parsed
+#: are missing until it is replaced), which does not block: the other files' rows go on downstream.
 REJECTED_FILES_CHECK = CheckSpec(
-    "no_rejected_files", "Every file landed since the last run could be parsed.", Severity.WARN
+    "no_rejected_files",
+    "Every file landed since the last run could be parsed (a rejected file is retried once replaced).",
+    Severity.ERROR,
+    blocks=False,
 )
 
 

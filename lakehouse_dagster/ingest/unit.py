@@ -10,15 +10,26 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from pyspark.sql import functions as F
+
 from lakehouse_dagster.ingest.autoloader import IngestReport, ingest
-from lakehouse_dagster.ingest.sources import REJECTED_FILES_CHECK
+from lakehouse_dagster.ingest.sources import (
+    BATCH_ID,
+    REJECTED_FILES_CHECK,
+    RESCUED_DATA,
+    SOURCE_FILE,
+    SOURCE_ROW,
+)
 from lakehouse_dagster.lake.delta import ConcurrentWriteError
 from lakehouse_dagster.quality.checks import CheckOutcome
 from lakehouse_dagster.quality.expectations import Evaluation, ExpectationResult
 from lakehouse_dagster.units.context import UnitContext
-from lakehouse_dagster.units.report import UnitResult
+from lakehouse_dagster.units.report import Sample, UnitResult
+from lakehouse_dagster.units.samples import readable_rows, relative_to
 
 _EXAMPLES = 20
+#: Metadata key of the sample of rescued rows.
+RESCUED_SAMPLE = "lakehouse/rescued_rows_sample"
 
 
 def ingest_files(context: UnitContext) -> UnitResult:
@@ -47,8 +58,25 @@ def ingest_files(context: UnitContext) -> UnitResult:
             "`python -m lakehouse_dagster.sample_data`."
         )
     quality = context.report_results(combined_results(context, evaluations), report.rows_ingested, 0)
+    landing = tables.layout.landing
     return context.result(
-        {**ingest_metadata(report), **quality.metadata}, [*quality.outcomes, _rejected(report)]
+        {**ingest_metadata(report, landing), **quality.metadata},
+        [*quality.outcomes, _rejected(report, landing)],
+        samples={RESCUED_SAMPLE: _rescued_rows(context, report)},
+    )
+
+
+def _rescued_rows(context: UnitContext, report: IngestReport) -> Sample:
+    """A few rows of this run's batches with rescued data: where each came from and what did not
+    fit (the row is kept, its rescued values in ``_rescued_data``)."""
+    batches = [*report.batches, *report.recovered_batches]
+    if not batches:
+        return []
+    rows = context.tables.read(context.name).where(
+        F.col(BATCH_ID).isin(batches) & F.col(RESCUED_DATA).isNotNull()
+    )
+    return readable_rows(
+        rows.orderBy(SOURCE_FILE, SOURCE_ROW), landing=context.tables.layout.landing, first=(RESCUED_DATA,)
     )
 
 
@@ -68,7 +96,8 @@ def combined_results(context: UnitContext, evaluations: list[Evaluation]) -> lis
     ]
 
 
-def ingest_metadata(report: IngestReport) -> dict[str, Any]:
+def ingest_metadata(report: IngestReport, landing: str) -> dict[str, Any]:
+    """Files and rows of the run; files named below the landing zone."""
     return {
         "lakehouse/files_ingested": report.files_ingested,
         "lakehouse/files_empty": len(report.files_empty),
@@ -80,19 +109,28 @@ def ingest_metadata(report: IngestReport) -> dict[str, Any]:
         "lakehouse/new_columns": report.new_columns,
         "lakehouse/batches": report.batches,
         "lakehouse/recovered_batches": report.recovered_batches,
-        "lakehouse/rejected_files": dict(list(report.files_rejected.items())[:_EXAMPLES]),
-        "lakehouse/empty_files": report.files_empty[:_EXAMPLES],
-        "lakehouse/changed_files": report.files_changed_ignored[:_EXAMPLES],
+        "lakehouse/rejected_files": _rejected_files(report, landing),
+        "lakehouse/empty_files": [relative_to(uri, landing) for uri in report.files_empty[:_EXAMPLES]],
+        "lakehouse/changed_files": [
+            relative_to(uri, landing) for uri in report.files_changed_ignored[:_EXAMPLES]
+        ],
     }
 
 
-def _rejected(report: IngestReport) -> CheckOutcome:
+def _rejected_files(report: IngestReport, landing: str) -> dict[str, str]:
+    """Up to 20 rejected files (below the landing zone) and why each was rejected."""
+    return {relative_to(uri, landing): why for uri, why in list(report.files_rejected.items())[:_EXAMPLES]}
+
+
+def _rejected(report: IngestReport, landing: str) -> CheckOutcome:
+    rejected = _rejected_files(report, landing)
     return CheckOutcome(
         REJECTED_FILES_CHECK.name,
         passed=not report.files_rejected,
         severity=REJECTED_FILES_CHECK.severity,
-        metadata={
-            "files_rejected": len(report.files_rejected),
-            "rejected_files": dict(list(report.files_rejected.items())[:_EXAMPLES]),
-        },
+        description=f"{len(report.files_rejected)} file(s) could not be parsed, e.g. "
+        + "; ".join(f"{path}: {why}" for path, why in list(rejected.items())[:3])
+        if rejected
+        else "Every landed file could be parsed",
+        metadata={"files_rejected": len(report.files_rejected), "rejected_files": rejected},
     )

@@ -50,8 +50,16 @@ class TableName:
 
     @property
     def key_path(self) -> list[str]:
-        """The Dagster asset key path: ``["silver", "customers"]``."""
-        return [self.layer, self.table]
+        """The Dagster asset key path: the layer, then the table's full name
+        (``["silver", "silver.customers"]``). The UI labels an asset with the last part of its
+        key, so every label is the table's own name, unique across layers."""
+        return [self.layer, str(self)]
+
+    @property
+    def op_name(self) -> str:
+        """The name of the step that writes the table (``silver__customers``): the key for its
+        run config (``ops: silver__customers: config: ...``) and its lines in the run log."""
+        return f"{self.layer}__{self.table}"
 
 
 def is_remote(uri: str) -> bool:

@@ -102,10 +102,14 @@ def sample_keys(metadata: Mapping[str, Any]) -> list[str]:
 
 
 def table_of(asset_path: Sequence[str]) -> str:
-    """``["silver", "customers"]`` -> ``silver.customers``; a maintenance asset names its table."""
+    """The table of an asset key's path or of a step key's parts: ``["silver", "silver.customers"]``
+    (a key ends with the table's full name) or ``["silver", "customers"]`` (a step,
+    ``silver__customers``) -> ``silver.customers``; a maintenance asset or step names its table."""
     path = list(asset_path)
     if len(path) > 2 and path[0] == "maintenance":
         path = path[1:]
+    if "." in path[-1]:
+        return path[-1].removeprefix("maintenance.")
     return ".".join(path)
 
 

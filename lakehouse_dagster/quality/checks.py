@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import reduce
 from typing import Any
@@ -26,9 +26,15 @@ class CheckSpec:
     name: str
     description: str
     severity: Severity = Severity.ERROR
+    #: A failure keeps downstream assets of the run from running; by default an ERROR does.
+    blocks: bool | None = None
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity is Severity.ERROR if self.blocks is None else self.blocks
 
     def with_description(self, key: Sequence[str]) -> CheckSpec:
-        return CheckSpec(self.name, self.description.format(key=", ".join(key)), self.severity)
+        return replace(self, description=self.description.format(key=", ".join(key)))
 
 
 PRIMARY_KEY_CHECK = CheckSpec("primary_key", "({key}) is present and unique in every row.")
@@ -61,8 +67,7 @@ def expectation_outcomes(results: Sequence[ExpectationResult]) -> list[CheckOutc
             result.expectation.name,
             passed=result.passed,
             severity=severity_of(result.expectation.action),
-            description=f"{result.failed_rows} of {result.passed_rows + result.failed_rows} rows fail "
-            f"{result.expectation.condition} ({result.expectation.action})",
+            description=expectation_description(result),
             metadata={
                 "passed_records": result.passed_rows,
                 "failed_records": result.failed_rows,
@@ -75,6 +80,40 @@ def expectation_outcomes(results: Sequence[ExpectationResult]) -> list[CheckOutc
         )
         for result in results
     ]
+
+
+_CONSEQUENCE = {
+    Action.WARN: "kept",
+    Action.DROP: "dropped to quarantine",
+    Action.FAIL: "nothing was written",
+}
+
+
+def percent(share: float) -> str:
+    """``0.03`` as ``3%``, ``0.001`` as ``0.1%``."""
+    return f"{share * 100:.3g}%"
+
+
+def tolerance_text(tolerance: float, passed: bool) -> str:
+    """``within the tolerated 3%`` or ``more than the tolerated 0%``."""
+    return f"{'within' if passed else 'more than'} the tolerated {percent(tolerance)}"
+
+
+def expectation_description(result: ExpectationResult) -> str:
+    """What the counts mean: ``194 of 20006 rows failed, within the tolerated 3% (kept)``."""
+    total = result.passed_rows + result.failed_rows
+    if total == 0:
+        return "No rows to check"
+    if result.failed_rows == 0:
+        return f"All {total} rows pass {result.expectation.condition}"
+    if result.expectation.action is Action.FAIL and result.passed:
+        consequence = "written"
+    else:
+        consequence = _CONSEQUENCE[result.expectation.action]
+    return (
+        f"{result.failed_rows} of {total} rows failed {result.expectation.condition}, "
+        f"{tolerance_text(result.tolerance, result.passed)} ({consequence})"
+    )
 
 
 def primary_key_outcome(table: DataFrame, key: Sequence[str], where: Column | None = None) -> CheckOutcome:

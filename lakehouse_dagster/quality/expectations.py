@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import reduce
+from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 FAILED_EXPECTATIONS = "_failed_expectations"
@@ -66,6 +67,16 @@ class ExpectationResult:
 
 
 @dataclass(frozen=True)
+class GroupCounts:
+    """The counts of one group of rows (one day of a partitioned write)."""
+
+    rows: int
+    dropped: int
+    #: Expectation name -> failing rows of the group.
+    failed: Mapping[str, int]
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """The input rows flagged with the drop expectations they failed, and the counts."""
 
@@ -74,6 +85,10 @@ class Evaluation:
     results: list[ExpectationResult]
     input_rows: int
     dropped_rows: int
+    #: The column the counts are grouped by, if any, and the counts of each of its values (a
+    #: null value is not a group).
+    by: str | None = None
+    groups: Mapping[Any, GroupCounts] = field(default_factory=dict)
 
     @property
     def kept(self) -> DataFrame:
@@ -82,6 +97,19 @@ class Evaluation:
     @property
     def dropped(self) -> DataFrame:
         return self.flagged.where(F.size(F.col(FAILED_EXPECTATIONS)) > 0)
+
+    def group_results(self, group: Any) -> list[ExpectationResult]:
+        """The results of one group's rows (no sample keys: they are kept for the whole)."""
+        counts = self.groups.get(group, GroupCounts(0, 0, {}))
+        return [
+            ExpectationResult(
+                r.expectation,
+                passed_rows=counts.rows - counts.failed.get(r.expectation.name, 0),
+                failed_rows=counts.failed.get(r.expectation.name, 0),
+                tolerance=r.tolerance,
+            )
+            for r in self.results
+        ]
 
 
 def _passes(expectation: Expectation) -> Column:
@@ -94,12 +122,14 @@ def evaluate(
     *,
     key_columns: Sequence[str] = (),
     tolerances: Mapping[str, float] | None = None,
+    by: str | None = None,
 ) -> Evaluation:
     """Evaluate every expectation in one aggregation; raise ``ExpectationFailedError`` when a
     ``fail`` expectation has a larger share of failing rows than it tolerates (0 unless given).
 
     Up to three sample keys of failing rows (the smallest, the largest and one more) come from
-    the same aggregation.
+    the same aggregation. With ``by`` (a column), the aggregation is grouped by it, and the
+    counts of every group come with the totals (a partitioned write's counts per day).
     """
     tolerances = tolerances or {}
     names = [e.name for e in expectations]
@@ -126,7 +156,11 @@ def evaluate(
                 F.max(failing_key).alias(f"max_{i}"),
                 F.first(failing_key, ignorenulls=True).alias(f"any_{i}"),
             ]
-    totals = frame.agg(*aggregates).first()
+    if by is None:
+        rows_of_groups = [frame.agg(*aggregates).first()]
+    else:
+        rows_of_groups = frame.groupBy(F.col(by).alias(_GROUP)).agg(*aggregates).collect()
+    totals = _totals(rows_of_groups, len(expectations), bool(key_columns))
     rows = totals["rows"]
     results = []
     for i, expectation in enumerate(expectations):
@@ -146,7 +180,34 @@ def evaluate(
     if failing:
         message = "; ".join(_failure_message(r, rows) for r in failing) + "; nothing was written"
         raise ExpectationFailedError(message, results)
-    return Evaluation(flagged=flagged, results=results, input_rows=rows, dropped_rows=totals["dropped"])
+    groups = {
+        row[_GROUP]: GroupCounts(
+            row["rows"], row["dropped"], {e.name: row[f"failed_{i}"] for i, e in enumerate(expectations)}
+        )
+        for row in rows_of_groups
+        if by is not None and row[_GROUP] is not None
+    }
+    return Evaluation(flagged, results, input_rows=rows, dropped_rows=totals["dropped"], by=by, groups=groups)
+
+
+_GROUP = "_group"
+
+
+def _totals(rows: Sequence[Row], expectations: int, with_samples: bool) -> dict[str, Any]:
+    """The aggregates of all groups together: counts add up, the sample keys are the smallest,
+    the largest and one more of all groups. No group (no rows at all) gives zeros."""
+    totals: dict[str, Any] = {
+        "rows": sum(r["rows"] for r in rows),
+        "dropped": sum(r["dropped"] for r in rows),
+    }
+    for i in range(expectations):
+        totals[f"failed_{i}"] = sum(r[f"failed_{i}"] for r in rows)
+        if with_samples:
+            for which, pick in (("min", min), ("max", max)):
+                values = [r[f"{which}_{i}"] for r in rows if r[f"{which}_{i}"] is not None]
+                totals[f"{which}_{i}"] = pick(values) if values else None
+            totals[f"any_{i}"] = next((r[f"any_{i}"] for r in rows if r[f"any_{i}"] is not None), None)
+    return totals
 
 
 def _failure_message(result: ExpectationResult, rows: int) -> str:

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse_dagster.lake.layout import TableName, quote_identifier
-from lakehouse_dagster.quality.checks import CheckOutcome, CheckSpec, Severity
+from lakehouse_dagster.quality.checks import CheckOutcome, CheckSpec, Severity, tolerance_text
 
 if TYPE_CHECKING:
     from lakehouse_dagster.units.context import UnitContext
@@ -79,7 +79,8 @@ def references(
             name,
             passed=share <= tolerance,
             severity=spec.severity,
-            description=f"{orphan_count} of {total} rows reference no row of {parent}",
+            description=f"{orphan_count} of {total} rows reference no row of {parent}"
+            + (f", {tolerance_text(tolerance, share <= tolerance)}" if orphan_count else ""),
             metadata={
                 "orphans": orphan_count,
                 "rows": total,

@@ -10,7 +10,7 @@ deployment can point ``LAKEHOUSE_QUALITY_THRESHOLDS`` at a file of its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,20 @@ class Thresholds:
 
     def for_check(self, table: str, check: str, default: float = 0.0) -> float:
         return self.by_table.get(table, {}).get(check, default)
+
+    def unknown_tables(self, tables: Iterable[str]) -> list[str]:
+        """The tables named that are not among ``tables``."""
+        known = set(tables)
+        return [table for table in self.by_table if table not in known]
+
+    def unknown_checks(self, checks_by_table: Mapping[str, Iterable[str]]) -> list[str]:
+        """``table.check`` entries of the given tables that name no check of theirs: a typo would
+        otherwise leave the check at 0 silently."""
+        found = []
+        for table, declared in checks_by_table.items():
+            names = set(declared)
+            found += [f"{table}.{check}" for check in self.by_table.get(table, {}) if check not in names]
+        return found
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Thresholds:

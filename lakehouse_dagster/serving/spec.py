@@ -63,8 +63,13 @@ class ServedTable:
 
     @property
     def key_path(self) -> list[str]:
-        """The Dagster asset key path: ``["serving", "daily_sales"]``."""
-        return [SERVING_SCHEMA, self.name]
+        """The Dagster asset key path: ``["serving", "serving.daily_sales"]`` (see ``TableName.key_path``)."""
+        return [SERVING_SCHEMA, self.qualified]
+
+    @property
+    def op_name(self) -> str:
+        """The name of the step that loads it: ``serving__daily_sales``."""
+        return f"{SERVING_SCHEMA}__{self.name}"
 
     @classmethod
     def of(cls, table: Table) -> ServedTable:

@@ -3,6 +3,10 @@
 The report of a failed unit carries the error and the outcomes of the checks it got to
 (a ``fail`` expectation's failed checks), so every runner, in this process, in another
 process or on a cluster, shows the same failed checks in the UI.
+
+A partitioned write reports each day's own figures (``partitions``) beside the figures of the
+whole write (``metadata``). Tables the unit writes besides its own (its quarantine, the
+quality history) are reported as ``related`` tables.
 """
 
 from __future__ import annotations
@@ -28,6 +32,35 @@ class UnitError:
         return cls(type(error).__name__, str(error), "".join(traceback.format_exception(error)))
 
 
+#: Rows to show as a table: column -> value as text.
+Sample = list[dict[str, str | None]]
+
+
+@dataclass
+class RelatedTable:
+    """A table the unit wrote (``changed``) or looked at besides its own: its quarantine, the
+    quality history."""
+
+    table: str
+    changed: bool
+    uri: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    columns: list[ColumnInfo] = field(default_factory=list)
+    #: Metadata entries that are rows to show as a table (a readable sample of rows, say).
+    samples: dict[str, Sample] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> RelatedTable:
+        return cls(
+            table=raw["table"],
+            changed=raw["changed"],
+            uri=raw.get("uri"),
+            metadata=raw.get("metadata") or {},
+            columns=[ColumnInfo(**column) for column in raw.get("columns") or []],
+            samples=raw.get("samples") or {},
+        )
+
+
 @dataclass
 class UnitResult:
     """A unit's report: the table as written (or the error), its metadata and check outcomes."""
@@ -40,6 +73,12 @@ class UnitResult:
     #: Output column -> [[table, column], ...], from the table's declaration.
     lineage: dict[str, list[list[str]]] = field(default_factory=dict)
     error: UnitError | None = None
+    #: A partitioned write: partition key (the day) -> that day's figures (its rows, its
+    #: quality counts). ``metadata`` then holds the figures of the whole write.
+    partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Metadata entries that are rows to show as a table (rescued rows, say).
+    samples: dict[str, Sample] = field(default_factory=dict)
+    related: list[RelatedTable] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -69,4 +108,7 @@ class UnitResult:
             ],
             lineage=raw.get("lineage") or {},
             error=UnitError(**raw["error"]) if raw.get("error") else None,
+            partitions=raw.get("partitions") or {},
+            samples=raw.get("samples") or {},
+            related=[RelatedTable.from_dict(related) for related in raw.get("related") or []],
         )

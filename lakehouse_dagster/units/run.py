@@ -54,7 +54,9 @@ def run_unit(
 ) -> UnitResult:
     """The table's report. A failure is reported, not raised: its error, and the failed checks
     of a ``fail`` expectation, so that every runner shows them the same way."""
-    context = UnitContext(request, tables, table, log or logging.getLogger(__name__), thresholds, models)
+    context = UnitContext(
+        request, tables, table, log or logging.getLogger(__name__), thresholds, models=models
+    )
     try:
         if request.maintenance is not None:
             return _with_retries(context, build_of(table, request))
@@ -64,11 +66,14 @@ def run_unit(
         return result
     except ExpectationFailedError as error:
         return UnitResult(
-            str(table.name), checks=expectation_outcomes(error.results), error=UnitError.of(error)
+            str(table.name),
+            checks=expectation_outcomes(error.results),
+            error=UnitError.of(error),
+            related=list(context.related),  # the failure's quality records
         )
     except Exception as error:
         context.log.error("%s failed: %s", table.name, error)
-        return UnitResult(str(table.name), error=UnitError.of(error))
+        return UnitResult(str(table.name), error=UnitError.of(error), related=list(context.related))
 
 
 def _with_retries(context: UnitContext, build: Build, attempts: int = RETRIES) -> UnitResult:
@@ -76,6 +81,7 @@ def _with_retries(context: UnitContext, build: Build, attempts: int = RETRIES) -
     (it rebuilds, replaces or merges what its inputs say), so the retry finds the work done or
     does it once."""
     for attempt in range(1, attempts + 1):
+        context.related.clear()  # each attempt reports what it wrote
         try:
             return build(context)
         except ConcurrentWriteError as error:

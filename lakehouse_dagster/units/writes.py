@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
+from lakehouse_dagster.lake.layout import quote_identifier
 from lakehouse_dagster.units.context import UnitContext
 from lakehouse_dagster.units.report import UnitResult
 
@@ -21,17 +23,30 @@ def overwrite_table(
 
 
 def replace_partitions(context: UnitContext, frame: DataFrame) -> UnitResult:
-    """Expectations over the window's rows, then one ``replaceWhere`` write of the whole window."""
+    """Expectations over the window's rows, then one ``replaceWhere`` write of the whole window.
+    Each day of the window is reported with its own rows and quality counts."""
     window = context.partition_window()
     if window is None:
         raise ValueError(f"{context.name} is not partitioned")
-    evaluation = context.evaluate(frame)
+    evaluation = context.evaluate(frame, by=window.column)
     context.tables.replace_window(context.name, evaluation.kept, window, partition_by=(window.column,))
     quality = context.quarantine_and_report(evaluation)
-    metadata = {
-        "lakehouse/partition_start": window.start.isoformat(),
-        "lakehouse/partition_end": window.end.isoformat(),
-        "lakehouse/partition_rows": context.tables.read(context.name).where(window.condition()).count(),
-        **quality.metadata,
+    column = F.col(quote_identifier(window.column))
+    written = {
+        row[0]: row[1]
+        for row in context.tables.read(context.name)
+        .where(window.condition())
+        .groupBy(column)
+        .count()
+        .collect()
     }
-    return context.result(metadata, quality.outcomes)
+    days = context.request.require_partition().days()
+    partitions = {
+        day.isoformat(): {"dagster/row_count": written.get(day, 0), **quality.daily[day.isoformat()]}
+        for day in days
+    }
+    metadata = {
+        "lakehouse/range": context.request.require_partition().label(),
+        "lakehouse/range_rows": sum(written.values()),
+    }
+    return context.result(metadata, quality.outcomes, partitions=partitions)

@@ -48,8 +48,7 @@ def build_silver_customers(context: UnitContext) -> UnitResult:
     kept_rows = evaluation.input_rows - evaluation.dropped_rows
     metadata = {
         "lakehouse/as_of_date": as_of_date.isoformat(),
-        "lakehouse/bronze_rows": evaluation.input_rows,
-        "lakehouse/bronze_rows_without_customer_id": evaluation.dropped_rows,
+        # Bronze rows evaluated and kept out are lakehouse/rows_evaluated and _quarantined.
         "lakehouse/superseded_versions": kept_rows - tables.read(SILVER_CUSTOMERS).count(),
         **quality.metadata,
     }
@@ -128,6 +127,8 @@ DOMAIN = Domain(
             ),
             column_docs={
                 "customer_id": "CRM customer id; null when not a number (the text is in _rescued_data).",
+                "first_name": "First name, as exported (sometimes empty).",
+                "last_name": "Last name, as exported (sometimes empty).",
                 "email": "As exported: mixed case, padded, sometimes empty.",
                 "country": "ISO 3166 alpha-2 code as exported (NA is Namibia).",
                 "signup_date": "Sign-up date; null when unparseable.",
@@ -165,8 +166,13 @@ DOMAIN = Domain(
             uses_as_of_date=True,
             column_docs={
                 "customer_id": "CRM customer id.",
+                "first_name": "First name (of the latest record).",
+                "last_name": "Last name (of the latest record).",
                 "email": "Trimmed and lower-cased.",
                 "country": "Upper-cased ISO code; null when missing.",
+                "signup_date": "Sign-up date; null when unparseable.",
+                "last_activity": "Date of the last activity: the latest record's.",
+                "loyalty_tier": "Loyalty tier, from the exports that have the column; else null.",
                 "days_since_activity": "Days from last_activity to the run's as-of date.",
                 "customer_segment": "active (<= 30 days), recent (<= 90), else (or unknown) inactive.",
                 "_source_file": "The landed file of the record kept.",

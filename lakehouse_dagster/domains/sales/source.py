@@ -45,5 +45,45 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
 TABLES = tuple(TABLE_COLUMNS)
 ORDER_STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled")
 CANCELLED = "cancelled"
+#: What the source database's columns hold, as DMS delivers them.
+COLUMN_DOCS: dict[str, dict[str, str]] = {
+    "customers": {
+        "customer_id": "Sales database customer id (the key).",
+        "first_name": "First name.",
+        "last_name": "Last name.",
+        "email": "E-mail address; PII.",
+        "phone": "Phone number; PII.",
+        "street": "Street address; PII.",
+        "city": "City.",
+        "country": "ISO 3166 alpha-2 country code.",
+        "created_at": "When the customer was created in the source.",
+        "updated_at": "When the customer was last changed in the source.",
+    },
+    "products": {
+        "product_id": "Sales database product id (the key).",
+        "sku": "Stock keeping unit: category prefix and number.",
+        "name": "Product name.",
+        "category": "Product category.",
+        "price": "List price in the product's currency.",
+        "currency": "ISO 4217 currency of the price.",
+        "updated_at": "When the product was last changed in the source.",
+    },
+    "orders": {
+        "order_id": "Sales database order id (the key).",
+        "customer_id": "The customer who placed the order.",
+        "order_ts": "When the order was placed (UTC).",
+        "status": f"One of {', '.join(ORDER_STATUSES)}.",
+        "currency": "ISO 4217 currency of the order's amounts.",
+        "updated_at": "When the order was last changed in the source.",
+    },
+    "order_items": {
+        "order_id": "The order of the line (the key, with line_number).",
+        "line_number": "The line's number within its order.",
+        "product_id": "The product ordered.",
+        "quantity": "Units ordered.",
+        "unit_price": "Price of one unit, in the order's currency.",
+        "updated_at": "When the line was last changed in the source.",
+    },
+}
 #: A change to these columns of a customer starts a new version in the customer history.
 CUSTOMER_HISTORY_COLUMNS = ("email", "street", "city", "country")

@@ -33,6 +33,7 @@ from . import transforms as sales
 from .money import EXACT, PRICE, PRICE_TYPE, ROUNDED, USD_PER_UNIT, Money
 from .source import (
     CHANGE_SEQUENCE,
+    COLUMN_DOCS,
     CUSTOMER_HISTORY_COLUMNS,
     DMS_FOLDER,
     ORDER_STATUSES,
@@ -102,8 +103,9 @@ SALES_FACTS_JOB = Job(
 ORDER_DATES = DailyPartitions(
     name="order_date",
     column=ORDER_DATE,
-    # The sample data's first orders are from late September 2026.
-    start=date(2026, 9, 1),
+    # The first order date of the sample data `make run` lands (its 150 days and the 30 days of
+    # orders before them, to 2026-11-26); a deployment moves it with LAKEHOUSE_PARTITIONS_START.
+    start=date(2026, 5, 30),
     job=SALES_FACTS_JOB,
     schedule_hour=6,
     days_from=(SALES_ORDERS, "order_ts"),
@@ -205,7 +207,7 @@ def _bronze(source: str) -> Table:
                 "the row has its key (malformed lines have none)",
             ),
         ),
-        column_docs=money_docs(bronze_table(source), _COLUMN_DOCS),
+        column_docs=money_docs(bronze_table(source), {**COLUMN_DOCS[source], **_COLUMN_DOCS}),
     )
 
 
@@ -220,13 +222,14 @@ def _cdc(
 ) -> Table:
     spec = cdc_config(source, **config)
     docs = {
+        **COLUMN_DOCS[source],
         SEQUENCE: "Commit time of the change that produced the row.",
         CHANGE_SEQUENCE: "DMS's change sequence of that change (null for a full-load row).",
+        "_source_file": "The landed file of that change.",
+        "_source_row": "Its line in the file.",
     }
     if spec.scd_type == 2:
         docs |= {
-            "_source_file": "The landed file of that change.",
-            "_source_row": "Its line in the file.",
             START_AT: f"SCD2: when the version started: the sequence of its first change, a struct "
             f"({SEQUENCE}, {CHANGE_SEQUENCE}); two tracked changes in one transaction share the "
             f"{SEQUENCE} and differ in {CHANGE_SEQUENCE}.",
@@ -291,6 +294,27 @@ def build_product_performance(context: UnitContext) -> UnitResult:
     return overwrite_table(context, frame)
 
 
+_ORDER_DATE_DOC = "Date the order was placed (UTC): the partition."
+_CANCELLED_DOC = "The order is cancelled (its lines count as orders, not as revenue)."
+ORDER_FACT_DOCS = {
+    **COLUMN_DOCS["orders"],
+    "order_date": _ORDER_DATE_DOC,
+    "status": "The order's current status.",
+    "is_cancelled": _CANCELLED_DOC,
+    "line_count": "Lines of the order.",
+    "units": "Units of all its lines.",
+    "order_amount": "Sum of quantity x unit_price of its lines, in the order's currency.",
+}
+ORDER_ITEM_FACT_DOCS = {
+    **COLUMN_DOCS["order_items"],
+    "order_date": _ORDER_DATE_DOC,
+    "customer_id": COLUMN_DOCS["orders"]["customer_id"],
+    "line_amount": "quantity x unit_price, in the order's currency.",
+    "currency": COLUMN_DOCS["orders"]["currency"],
+    "status": "The order's current status.",
+    "is_cancelled": _CANCELLED_DOC,
+}
+
 _ORDERS_STATUS = ((SALES_ORDERS, "status"),)
 _LINE_AMOUNT = ((SALES_ORDER_ITEMS, "quantity"), (SALES_ORDER_ITEMS, "unit_price"))
 
@@ -348,14 +372,7 @@ DOMAIN = Domain(
             ),
             primary_key=("order_id",),
             checks=(row_count_anomaly(),),
-            column_docs=money_docs(
-                ORDER_FACTS,
-                {
-                    "order_date": "Date the order was placed (UTC); the partition.",
-                    "currency": "Currency of the order and of its amounts.",
-                    "order_amount": "Sum of the order's line amounts, in its currency (cancelled or not).",
-                },
-            ),
+            column_docs=money_docs(ORDER_FACTS, ORDER_FACT_DOCS),
         ),
         Table(
             name=ORDER_ITEM_FACTS,
@@ -371,14 +388,7 @@ DOMAIN = Domain(
             ),
             primary_key=("order_id", "line_number"),
             checks=(row_count_anomaly(), references("product_exists", ("product_id",), SALES_PRODUCTS)),
-            column_docs=money_docs(
-                ORDER_ITEM_FACTS,
-                {
-                    "order_date": "Date the order was placed (UTC); the partition.",
-                    "unit_price": "Price of one piece, in the order's currency.",
-                    "line_amount": "quantity * unit_price, in the order's currency.",
-                },
-            ),
+            column_docs=money_docs(ORDER_ITEM_FACTS, ORDER_ITEM_FACT_DOCS),
         ),
         Table(
             name=DAILY_SALES,
@@ -457,7 +467,12 @@ DOMAIN = Domain(
                 CUSTOMER_360,
                 {
                     "customer_id": "Sales database customer id.",
+                    "first_name": "First name.",
+                    "last_name": "Last name.",
                     "email": "PII: masked for readers outside the PII group in production.",
+                    "country": "ISO 3166 alpha-2 country code.",
+                    "first_order_date": "Date of the customer's first order (UTC); null if none.",
+                    "last_order_date": "Date of the customer's last order (UTC); null if none.",
                     "order_count": "Orders not cancelled.",
                     "cancelled_order_count": "Cancelled orders.",
                     "lifetime_revenue_usd": "Revenue of orders not cancelled, in USD at reference rates "
@@ -504,6 +519,11 @@ DOMAIN = Domain(
             column_docs=money_docs(
                 PRODUCT_PERFORMANCE,
                 {
+                    "product_id": "Sales database product id.",
+                    "sku": "Stock keeping unit.",
+                    "name": "Product name.",
+                    "category": "Product category.",
+                    "orders": "Orders with a line of the product, cancelled ones included.",
                     "units_sold": "Units in orders not cancelled.",
                     "units_cancelled": "Units in cancelled orders.",
                     "revenue_usd": "Revenue of orders not cancelled, in USD at reference rates (each line's "

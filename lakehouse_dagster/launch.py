@@ -1,0 +1,106 @@
+"""Run a job of the code location as a run *of the workspace's code location*.
+
+``make run`` executes its runs in its own process, but creates them the way the UI does: from
+the code location named in ``workspace.yaml`` (``lakehouse_dagster``, the module
+``lakehouse_dagster.definitions``). So ``dagster dev`` shows them in the jobs' Runs tabs and
+on the timeline, and re-executes them from the loaded definitions without a warning about
+another code location. (``dagster.execute_job`` with a reconstructable job records no code
+location at all.)
+
+The code location is loaded in this process, not by a code server: Dagster's own workspace
+classes, which have no public equivalent in Dagster 1.13 (pinned).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.selector import JobSubsetSelector
+from dagster._core.execution.api import execute_run
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.remote_representation.code_location import CodeLocation, InProcessCodeLocation
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._utils.hosted_user_process import recon_job_from_origin
+
+#: The code location of ``workspace.yaml`` (and of ``[tool.dagster]`` in pyproject.toml).
+CODE_LOCATION = "lakehouse_dagster"
+DEFINITIONS_MODULE = "lakehouse_dagster.definitions"
+
+
+@contextmanager
+def code_location(instance: dg.DagsterInstance) -> Iterator[CodeLocation]:
+    """The workspace's code location, loaded from the definitions module in this process."""
+    origin = InProcessCodeLocationOrigin(
+        loadable_target_origin=LoadableTargetOrigin(
+            executable_path=sys.executable, module_name=DEFINITIONS_MODULE
+        ),
+        location_name=CODE_LOCATION,
+    )
+    with warnings.catch_warnings():
+        # Dagster 1.13's own snapshot of schedules reads a deprecated property of theirs.
+        warnings.filterwarnings(
+            "ignore", "Property `ScheduleDefinition.environment_vars`", DeprecationWarning
+        )
+        location = InProcessCodeLocation(origin, instance)
+    with location:
+        yield location
+
+
+def create_run(
+    instance: dg.DagsterInstance,
+    location: CodeLocation,
+    job_name: str,
+    *,
+    run_config: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> dg.DagsterRun:
+    """A run of ``job_name`` with the code location's origin, as the UI's launchpad makes one."""
+    (repository,) = location.get_repositories().values()
+    remote_job = location.get_job(
+        JobSubsetSelector(
+            location_name=location.name, repository_name=repository.name, job_name=job_name, op_selection=None
+        )
+    )
+    config = dict(run_config or {})
+    plan = location.get_execution_plan(
+        remote_job, config, step_keys_to_execute=None, known_state=None, instance=instance
+    ).execution_plan_snapshot
+    return instance.create_run(
+        job_name=job_name,
+        run_id=None,
+        run_config=config,
+        resolved_op_selection=None,
+        step_keys_to_execute=plan.step_keys_to_execute,
+        op_selection=None,
+        status=None,
+        root_run_id=None,
+        parent_run_id=None,
+        tags={**remote_job.tags, **(tags or {})},
+        job_snapshot=remote_job.job_snapshot,
+        execution_plan_snapshot=plan,
+        parent_job_snapshot=remote_job.parent_job_snapshot,
+        remote_job_origin=remote_job.get_remote_origin(),
+        job_code_origin=remote_job.get_python_origin(),
+        asset_selection=None,
+        asset_check_selection=None,
+        asset_graph=repository.asset_graph,
+    )
+
+
+def run_job(
+    instance: dg.DagsterInstance,
+    location: CodeLocation,
+    job_name: str,
+    *,
+    run_config: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> dg.ExecutionResult:
+    """Create the run, then execute it here, to the end."""
+    run = create_run(instance, location, job_name, run_config=run_config, tags=tags)
+    assert run.job_code_origin is not None
+    return execute_run(recon_job_from_origin(run.job_code_origin), run, instance)
