@@ -7,6 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # checkov has its own environment: its dependencies clash with the project's pins.
 CHECKOV := .venv-checkov/bin/checkov
+# The MLflow UI has its own environment too: mlflow 3.17 (the UI's package) caps pyarrow below the project's pin.
+MLFLOW_UI := .venv-mlflow/bin/mlflow
+MLFLOW_DIR := .mlflow
+MLFLOW_PORT ?= 5001
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
 WAREHOUSE_DIR := .warehouse
@@ -14,7 +18,7 @@ DEV_WARNINGS := ignore:Function `dev_command` is superseded
 DASHBOARD_PORT ?= 8501
 AWS_LOCAL_PORT ?= 5000
 
-.PHONY: run test dev lint format bench wheel clean warehouse warehouse-stop dashboard system-packages aws-local
+.PHONY: run test dev mlflow-ui lint format bench wheel clean warehouse warehouse-stop dashboard system-packages aws-local
 
 $(STAMP): setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +31,12 @@ $(CHECKOV): infra/checkov-constraints.txt
 	.venv-checkov/bin/pip install --quiet --upgrade pip
 	.venv-checkov/bin/pip install --quiet -c infra/checkov-constraints.txt checkov==3.3.30
 	touch $(CHECKOV)
+
+$(MLFLOW_UI): scripts/mlflow-ui-constraints.txt
+	$(PYTHON) -m venv .venv-mlflow
+	.venv-mlflow/bin/pip install --quiet --upgrade pip
+	.venv-mlflow/bin/pip install --quiet -c scripts/mlflow-ui-constraints.txt mlflow==3.17.2
+	touch $(MLFLOW_UI)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
@@ -64,6 +74,13 @@ test: $(STAMP) $(CHECKOV)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	PYTHONWARNINGS='$(DEV_WARNINGS)' $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+## mlflow-ui: the MLflow UI on http://127.0.0.1:5001 over the project-local store of `make run`
+## (.mlflow/: the churn model's runs, metrics, registered versions and the champion alias)
+mlflow-ui: $(MLFLOW_UI)
+	mkdir -p $(MLFLOW_DIR)/artifacts
+	$(MLFLOW_UI) ui --backend-store-uri sqlite:///$(CURDIR)/$(MLFLOW_DIR)/mlflow.db \
+		--default-artifact-root $(CURDIR)/$(MLFLOW_DIR)/artifacts --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
+
 ## aws-local: moto on 127.0.0.1 with the landing bucket (EventBridge), rule, queue + DLQ and stream;
 ## writes .aws-local.env (load it with `set -a; . ./.aws-local.env; set +a`). `make run` never needs it.
 aws-local: $(STAMP)
@@ -99,4 +116,4 @@ wheel: $(STAMP)
 
 clean:
 	if [ -x $(BIN)/python ]; then $(BIN)/python -m lakehouse_dagster.serving.local_server stop --dir $(WAREHOUSE_DIR); fi
-	rm -rf .lakehouse .dagster_home .warehouse benchmarks/.work build dist
+	rm -rf .lakehouse .dagster_home .warehouse .mlflow benchmarks/.work build dist

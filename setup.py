@@ -18,7 +18,18 @@ CORE = [  # a unit of work, wherever it runs; no Dagster but the dependency-free
 # A Spark client, where no Spark is provided. Not for Databricks clusters: their runtime
 # ships its own Spark, which a pip-installed pyspark would shadow.
 SPARK = ["pyspark[connect]==4.2.0"]
-LOCAL = [*SPARK, "pysail==0.7.2"]  # the embedded engine
+# Machine learning on gold (the churn model): scikit-learn, and MLflow's client with what its local
+# SQLite tracking store and model registry need (SQLAlchemy, alembic) and skops, mlflow.sklearn's
+# model format. mlflow-skinny, not mlflow: mlflow 3.17 caps pyarrow below 26 (the UI of
+# `make mlflow-ui` runs from its own environment, .venv-mlflow). Databricks ML runtimes ship both.
+ML = [
+    "mlflow-skinny==3.17.2",
+    "scikit-learn==1.9.1",
+    "skops==0.16.0",
+    "SQLAlchemy==2.1.9",
+    "alembic==1.20.1",
+]
+LOCAL = [*SPARK, "pysail==0.7.2", *ML]  # the embedded engine, and the units' ML libraries
 # Open-source Spark with Delta (EMR, Kubernetes, self-hosted): delta-spark 4.4.1 caps pyspark at 4.2.0.
 CLASSIC = [*SPARK, "delta-spark==4.4.1"]
 # The orchestrating process also serves gold: a PostgreSQL warehouse locally (psycopg), Redshift
@@ -26,6 +37,7 @@ CLASSIC = [*SPARK, "delta-spark==4.4.1"]
 WAREHOUSE = ["psycopg[binary]==3.3.9"]
 DAGSTER = [
     *SPARK,
+    *ML,
     *WAREHOUSE,
     "dagster==1.13.27",
     "dagster-webserver==1.13.27",
@@ -67,6 +79,7 @@ setup(
         "local": LOCAL,
         "classic": CLASSIC,
         "dagster": DAGSTER,
+        "ml": ML,
         # The production Dagster instance (infra/dagster/dagster.yaml) keeps its state in PostgreSQL.
         "prod": [*DAGSTER, "dagster-postgres==0.29.27"],
         "dashboard": DASHBOARD,

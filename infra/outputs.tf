@@ -6,7 +6,7 @@ output "lakehouse_deployment" {
 }
 
 output "lakehouse_root_uri" {
-  description = "Root of the layers without a bucket of their own: quarantine, ops (LAKEHOUSE_ROOT)."
+  description = "Root of the layers without a bucket of their own: quarantine, ops, ml (LAKEHOUSE_ROOT)."
   value       = local.wiring.lakehouse_root_uri
 }
 

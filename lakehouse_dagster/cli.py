@@ -30,7 +30,9 @@ from lakehouse_dagster.launch import code_location, run_job
 from lakehouse_dagster.serving.postgres import PostgresWarehouse
 
 SAMPLE_ROWS, SAMPLE_FILES, SAMPLE_SEED = 20_000, 6, 7
-SAMPLE_RETAIL_DAYS = 30
+# 150 days (and the 30 days of orders before them): enough history for the churn model to train on
+# feature dates whose 60-day label windows end before its holdout's.
+SAMPLE_RETAIL_DAYS = 150
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 

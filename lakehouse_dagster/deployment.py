@@ -16,11 +16,26 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import TypeVar
 
 from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.engine.settings import EngineMode, EngineSettings
-from lakehouse_dagster.lake.layout import LakeLayout, UnsafeRootError, check_root, join_uri, normalize_root
+from lakehouse_dagster.lake.layout import (
+    LakeLayout,
+    UnsafeRootError,
+    check_root,
+    is_remote,
+    join_uri,
+    normalize_root,
+)
+from lakehouse_dagster.ml.settings import (
+    DATABRICKS_EXPERIMENT,
+    DATABRICKS_TRACKING,
+    DEFAULT_EXPERIMENT,
+    MlflowSettings,
+)
+from lakehouse_dagster.ml.settings import LOCAL_FOLDER as LOCAL_MLFLOW_FOLDER
 from lakehouse_dagster.quality.thresholds import Thresholds, ThresholdsError
 from lakehouse_dagster.runners.settings import (
     DatabricksCompute,
@@ -223,6 +238,17 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         terraform=True,
     ),
     EnvironmentVariable(
+        "LAKEHOUSE_MLFLOW_TRACKING_URI",
+        "MLflow tracking server (and model registry) of the ML assets. Default: locally the SQLite store "
+        "in ./.mlflow (make mlflow-ui), in tests <root>/_mlflow; in prod `databricks`, the workspace, "
+        "with models in Unity Catalog (<LAKEHOUSE_CATALOG>.ml.<model>).",
+    ),
+    EnvironmentVariable(
+        "LAKEHOUSE_MLFLOW_EXPERIMENT",
+        "MLflow experiment of the training runs (default lakehouse_dagster; in prod "
+        "/Shared/lakehouse_dagster).",
+    ),
+    EnvironmentVariable(
         "LAKEHOUSE_STREAM_INTERVAL_SECONDS",
         "Seconds between two micro-batches of a stream (default 15; 5 to 3600).",
     ),
@@ -391,7 +417,14 @@ class LakehouseSettings:
     #: The SQS queue of the landing bucket's "Object Created" events.
     events_queue_url: str | None = None
     stream_interval_seconds: int = DEFAULT_STREAM_INTERVAL_SECONDS
+    #: Where the ML assets track runs and register models; when not given, the deployment's
+    #: default store (``default_mlflow``), set by ``__post_init__``.
+    mlflow: MlflowSettings | None = None
     monitoring: MonitoringSettings = field(default_factory=lambda: MonitoringSettings())
+
+    def __post_init__(self) -> None:
+        if self.mlflow is None:
+            object.__setattr__(self, "mlflow", default_mlflow(self.deployment, self.layout.root))
 
     @property
     def aws(self) -> AwsConfig:
@@ -468,6 +501,7 @@ class LakehouseSettings:
             ),
             events_queue_url=value("LAKEHOUSE_EVENTS_QUEUE_URL"),
             stream_interval_seconds=_seconds(value, "LAKEHOUSE_STREAM_INTERVAL_SECONDS"),
+            mlflow=_mlflow(value, deployment),
             monitoring=_monitoring(value, deployment),
         )
 
@@ -484,6 +518,33 @@ def _choice(
     except ValueError:
         known = ", ".join(choice.value for choice in choices)
         raise SettingsError(f"{name}={raw!r}: expected one of {known}") from None
+
+
+def _mlflow(value: Callable[[str], str | None], deployment: Deployment) -> MlflowSettings:
+    """The project-local SQLite store locally (under the lake root in tests), the Databricks
+    workspace with Unity Catalog models in prod; LAKEHOUSE_MLFLOW_TRACKING_URI overrides either."""
+    uri, experiment = value("LAKEHOUSE_MLFLOW_TRACKING_URI"), value("LAKEHOUSE_MLFLOW_EXPERIMENT")
+    if uri == DATABRICKS_TRACKING or (uri is None and deployment is Deployment.PROD):
+        return MlflowSettings.databricks(
+            value("LAKEHOUSE_CATALOG"), experiment=experiment or DATABRICKS_EXPERIMENT
+        )
+    if uri is not None:
+        if uri.startswith("sqlite:///"):
+            folder = Path(uri.removeprefix("sqlite:///")).parent
+            return MlflowSettings(
+                uri, uri, experiment or DEFAULT_EXPERIMENT, (folder / "artifacts").resolve().as_uri()
+            )
+        return MlflowSettings(uri, uri, experiment or DEFAULT_EXPERIMENT)
+    return default_mlflow(deployment, value("LAKEHOUSE_ROOT"), experiment or DEFAULT_EXPERIMENT)
+
+
+def default_mlflow(
+    deployment: Deployment, root: str | None, experiment: str = DEFAULT_EXPERIMENT
+) -> MlflowSettings:
+    """A SQLite store: in tests under the lake root (never the project's), else ./.mlflow."""
+    if deployment is Deployment.TEST and root and not is_remote(root):
+        return MlflowSettings.local(Path(root) / "_mlflow", experiment)
+    return MlflowSettings.local(LOCAL_MLFLOW_FOLDER, experiment)
 
 
 def _aws(value: Callable[[str], str | None]) -> AwsConfig:

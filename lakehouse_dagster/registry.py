@@ -12,6 +12,7 @@ from lakehouse_dagster.declarations.table import Registry
 from lakehouse_dagster.declarations.timing import Freshness, Job
 from lakehouse_dagster.domains.customers.tables import DOMAIN as CUSTOMERS
 from lakehouse_dagster.domains.events.tables import DOMAIN as EVENTS
+from lakehouse_dagster.domains.ml.tables import DOMAIN as ML
 from lakehouse_dagster.domains.sales.tables import DOMAIN as SALES
 
 LAKEHOUSE_JOB = Job(
@@ -22,7 +23,7 @@ LAKEHOUSE_JOB = Job(
 )
 
 REGISTRY = Registry(
-    domains=(CUSTOMERS, SALES, EVENTS),
+    domains=(CUSTOMERS, SALES, EVENTS, ML),
     default_job=LAKEHOUSE_JOB,
     # Tables are rebuilt daily: warn after 26 hours without a materialisation, fail after 50
     # (two missed days).

@@ -24,6 +24,7 @@ from lakehouse_dagster.engine.sessions import EmbeddedSail, connect
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import LakeLayout
 from lakehouse_dagster.lake.resource import LakeResource
+from lakehouse_dagster.ml.resource import LocalMlflow
 from lakehouse_dagster.runners.in_process import InProcessRunner
 from lakehouse_dagster.serving.local_server import LocalPostgres
 
@@ -69,11 +70,14 @@ def log() -> logging.Logger:
 
 
 @pytest.fixture
-def resources(sail_url: str, layout: LakeLayout) -> dict[str, Any]:
-    """The test deployment's resources: units run here, on the shared Sail server, in this test's lake."""
+def resources(sail_url: str, layout: LakeLayout, tmp_path: Path) -> dict[str, Any]:
+    """The test deployment's resources: units run here, on the shared Sail server, in this test's lake,
+    with this test's MLflow store."""
     return {
         "runner": InProcessRunner(
-            spark=SparkResource(mode="remote", remote_url=sail_url), lake=LakeResource.from_layout(layout)
+            spark=SparkResource(mode="remote", remote_url=sail_url),
+            lake=LakeResource.from_layout(layout),
+            mlflow=LocalMlflow(tracking_uri=f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"),
         )
     }
 

@@ -64,6 +64,7 @@ def project(tmp_path_factory, sail_url, postgres) -> Iterator[MadeProject]:
         patch.setenv("LAKEHOUSE_ROOT", str(root / "lake"))
         patch.setenv("LAKEHOUSE_SPARK_REMOTE", sail_url)
         patch.setenv("LAKEHOUSE_WAREHOUSE_URL", postgres.new())
+        patch.setenv("LAKEHOUSE_MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
         patch.setattr(cli, "SAMPLE_ROWS", 400)
         patch.setattr(cli, "SAMPLE_RETAIL_DAYS", 3)
         first = make_run()
@@ -98,11 +99,12 @@ def test_make_run_lands_sample_data_records_runs_and_prints_gold(project: MadePr
                 run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
             ).records
         ]
-    failed = [
-        f"{e.asset_check_key.asset_key.path[-1]}:{e.asset_check_key.name}: {e.description}"
-        for e in evaluations
-        if not e.passed
-    ]
+    # Three days of orders train no churn model (it needs two 60-day horizons of history): the
+    # churn chain's two warnings say so, and nothing else fails.
+    untrained = {"ml.churn_training_set:enough_history", "gold.customer_churn_scores:every_customer_scored"}
+    checks = [(f"{e.asset_check_key.asset_key.path[-1]}:{e.asset_check_key.name}", e) for e in evaluations]
+    assert {name for name, e in checks if not e.passed and name in untrained} == untrained
+    failed = [f"{name}: {e.description}" for name, e in checks if not e.passed and name not in untrained]
     assert len(evaluations) > 100
     assert failed == [], "the sample data's usual dirt is within tolerance:\n" + "\n".join(failed)
     within = [e for e in evaluations if "within the tolerated" in (e.description or "")]
@@ -293,7 +295,7 @@ def test_the_ui_shows_unique_names_checks_partitions_and_automation_without_erro
                 assert name in graph
             for name in ("quarantine.customers", "serving.customer_segments"):
                 assert name in graph
-            page.set_viewport_size({"width": 2000, "height": 4000})  # the catalog renders the rows in view
+            page.set_viewport_size({"width": 2000, "height": 6000})  # the catalog renders the rows in view
             catalog = open_page(page, url, "/assets", "bronze / bronze.customers", "catalog")
             page.set_viewport_size({"width": 1600, "height": 1000})
             for table in REGISTRY.tables:

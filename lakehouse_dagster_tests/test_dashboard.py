@@ -68,6 +68,8 @@ def test_the_queries_answer_what_gold_says(served_pipeline: ServedPipeline) -> N
         "customer_segments",
         "customer_360",
         "product_performance",
+        "customer_features",
+        "customer_churn_scores",
     }
     assert served["last_loaded_at"].notna().all()
 

@@ -7,6 +7,7 @@ from datetime import date
 
 from lakehouse_dagster.declarations.maintenance import Maintenance
 from lakehouse_dagster.declarations.table import Table
+from lakehouse_dagster.deployment import Deployment, default_mlflow
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.quality.thresholds import Thresholds
 from lakehouse_dagster.registry import REGISTRY
@@ -54,6 +55,8 @@ def run_table(
         tables,
         thresholds if thresholds is not None else Thresholds.load(),
         logging.getLogger("t"),
+        # The lake's own MLflow store, for the tables built by a model.
+        default_mlflow(Deployment.TEST, tables.layout.root),
     )
     if result.error is not None:
         raise UnitFailed(result)

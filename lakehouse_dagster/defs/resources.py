@@ -16,6 +16,7 @@ from lakehouse_dagster.engine.resource import SparkResource
 from lakehouse_dagster.engine.settings import EngineMode
 from lakehouse_dagster.lake.layout import is_remote, join_uri
 from lakehouse_dagster.lake.resource import LakeResource
+from lakehouse_dagster.ml.resource import mlflow_resource
 from lakehouse_dagster.monitoring.metrics import METRICS_TABLE
 from lakehouse_dagster.monitoring.metrics_sink import CloudWatchMetrics, LakeMetrics, MetricsSink
 from lakehouse_dagster.monitoring.notifier import Notifier
@@ -110,7 +111,10 @@ def build_resources(settings: LakehouseSettings, registry_path: str) -> dict[str
         return {"runner": databricks_runner(settings, registry_path), **shared}
     return {
         "runner": InProcessRunner(
-            spark=spark_resource(settings), lake=lake, thresholds_file=settings.thresholds_file
+            spark=spark_resource(settings),
+            lake=lake,
+            thresholds_file=settings.thresholds_file,
+            mlflow=mlflow_resource(settings.mlflow),
         ),
         **shared,
     }

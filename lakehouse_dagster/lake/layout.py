@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from lakehouse_dagster.aws.clients import AwsConfig
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
-LAYERS = ("bronze", "silver", "gold", "quarantine", "ops")
+LAYERS = ("bronze", "silver", "gold", "quarantine", "ops", "ml")
 #: What a lake root may contain. The embedded engine URL-encodes a space, ``#`` or ``%`` in a
 #: path and then writes data and log to two different folders, and a quote or backtick would
 #: end the path inside SQL: such roots are refused when the settings are read.

@@ -121,6 +121,7 @@ from lakehouse_dagster.domains.sales.source import (  # noqa: F401 (re-exported 
     TABLE_KEYS,
     TABLES,
 )
+from lakehouse_dagster.sample_data.churn import CustomerChurn
 from lakehouse_dagster.sample_data.customers import DEFAULT_END_DATE, FIRST_NAMES, LAST_NAMES
 
 RETAIL_TABLES = TABLES
@@ -254,6 +255,9 @@ class RetailTruth:
     tables: dict[str, pd.DataFrame]
     # SCD2 of customers: CUSTOMER_HISTORY_OUTPUT_COLUMNS, by customer_id, then start.
     customers_history: pd.DataFrame
+    # Customers who stopped ordering for good (see sample_data/churn.py): customer_id (int) and
+    # churned_at (UTC timestamp), by customer_id.
+    churned: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["customer_id", "churned_at"]))
 
 
 @dataclass(frozen=True)
@@ -487,6 +491,7 @@ class _Simulation:
         for kind in _TWICE_KINDS:
             self.forced_at[kind] = self.start_us + int(window * forced.uniform(0.1, 0.5))
         self.first_touch_duplicated: set[str] = set()  # tables
+        self.churn = CustomerChurn(self.seed)  # who orders, and who stops (its own random stream)
         self.stats.update(dict.fromkeys(_STAT_NAMES, 0))
 
     # -- time ------------------------------------------------------------------------------------
@@ -723,7 +728,10 @@ class _Simulation:
         for placed in moments:
             order_id = self.next_order
             self.next_order += 1
-            customer = rows[live[int(len(live) * random_())]]
+            customer_id = self.churn.pick(live, random_())
+            assert customer_id is not None  # nobody has churned before the window
+            customer = rows[customer_id]
+            self.churn.ordered(customer_id, placed)
             currency = CURRENCY_BY_COUNTRY[customer[7]]
             status, moment, step = "placed", placed, self._next_step("placed", placed)
             while step is not None and step[1] < start:
@@ -736,6 +744,8 @@ class _Simulation:
             self.item_rows[order_id] = self._items(text, currency, placed_text)
             if status in OPEN_STATUSES:
                 open_orders[customer[0]] = open_orders.get(customer[0], 0) + 1
+            elif status == "cancelled":
+                self.churn.order_cancelled(customer_id)
             if step is not None:
                 self._schedule(step[1], self._advance_order, order_id, row, step[0])
 
@@ -793,6 +803,7 @@ class _Simulation:
         rng = self.rng
         random_ = rng.random
         day_start = self.start_us + day * _DAY
+        self.churn.new_day(self.live, day_start)
         customers, products = self.customers, self.products
         first_day = 1 if day == 0 else 0
         counts = (
@@ -836,7 +847,11 @@ class _Simulation:
         if committed is None:
             return
         commit_ts, updated = committed
-        customer = self.customer_rows[live[int(len(live) * self.rng.random())]]
+        customer_id = self.churn.pick(live, self.rng.random())
+        if customer_id is None:
+            return  # every live customer has churned
+        customer = self.customer_rows[customer_id]
+        self.churn.ordered(customer_id, self.last)
         currency = CURRENCY_BY_COUNTRY[customer[7]]
         order_id = self.next_order
         self.next_order += 1
@@ -867,6 +882,8 @@ class _Simulation:
         self.order_rows[order_id] = row
         self._emit("orders", "U", commit_ts, row)
         self.stats["updates"] += 1
+        if status == "cancelled":
+            self.churn.order_cancelled(int(row[1]))
         if status not in OPEN_STATUSES:
             self.open_orders[row[1]] -= 1
             return
@@ -1267,7 +1284,17 @@ class _Simulation:
             for key in sorted(self.history)
             for row, start, end in self.history[key]
         ]
-        return RetailTruth(tables=tables, customers_history=_frame(history, CUSTOMER_HISTORY_OUTPUT_COLUMNS))
+        churned = pd.DataFrame(
+            {
+                "customer_id": list(self.churn.churned),
+                "churned_at": pd.to_datetime(list(self.churn.churned.values()), unit="us", utc=True),
+            }
+        ).sort_values("customer_id", ignore_index=True)
+        return RetailTruth(
+            tables=tables,
+            customers_history=_frame(history, CUSTOMER_HISTORY_OUTPUT_COLUMNS),
+            churned=churned,
+        )
 
 
 def _first_touches(table: str, rows: list[tuple]) -> list[tuple]:

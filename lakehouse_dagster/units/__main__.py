@@ -65,7 +65,8 @@ def run_standalone(
 ) -> UnitResult:
     """The unit with only the request and the deployment's settings: its own engine session."""
     with spark_session(settings.engine) as spark:
-        return run_unit(request, table, DeltaTables(spark, settings.layout), settings.thresholds, log)
+        tables = DeltaTables(spark, settings.layout)
+        return run_unit(request, table, tables, settings.thresholds, log, settings.mlflow)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,8 @@ from lakehouse_dagster.units.samples import readable_position_key
 
 if TYPE_CHECKING:
     from lakehouse_dagster.declarations.table import Table
+    from lakehouse_dagster.ml.models import ModelStore
+    from lakehouse_dagster.ml.settings import MlflowSettings
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class UnitContext:
     thresholds: Thresholds = field(default_factory=Thresholds)
     #: The tables written besides the table's own (its quarantine, the quality history).
     related: list[RelatedTable] = field(default_factory=list)
+    #: Where models are tracked and registered (the MLflow seam); None where none is configured.
+    models: MlflowSettings | None = None
 
     @property
     def spark(self) -> SparkSession:
@@ -71,6 +75,17 @@ class UnitContext:
         if self.table.partitions is None:
             raise ValueError(f"{self.name} is not partitioned")
         return self.table.partitions.column
+
+    def model_store(self) -> ModelStore:
+        """The MLflow seam, for a table built by a model; a clear error where none is configured."""
+        from lakehouse_dagster.ml.models import ModelStore
+
+        if self.models is None:
+            raise ValueError(
+                f"{self.name} needs MLflow, and this runner was given none (the deployment's mlflow "
+                "resource; LAKEHOUSE_MLFLOW_TRACKING_URI)"
+            )
+        return ModelStore(self.models)
 
     def partition_window(self) -> DateWindow | None:
         """The rows of the partitions this run writes (None when not partitioned)."""

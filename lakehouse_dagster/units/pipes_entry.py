@@ -147,8 +147,11 @@ def run_remote(pipes: PipesContext, log: logging.Logger) -> UnitResult:
         log.error("%s: cannot start the unit: %s", table_name, error)
         return UnitResult(table_name, error=UnitError.of(error))
     from lakehouse_dagster.lake.delta import DeltaTables
+    from lakehouse_dagster.ml.settings import MlflowSettings
 
-    return run_unit(unit.request, table, DeltaTables(spark, unit.layout), unit.thresholds, log)
+    # On the cluster, MLflow is the workspace's, with models in the lake's Unity Catalog catalog.
+    models = MlflowSettings.databricks(unit.layout.catalog)
+    return run_unit(unit.request, table, DeltaTables(spark, unit.layout), unit.thresholds, log, models)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,6 +8,7 @@ import time
 
 from lakehouse_dagster.declarations.table import Build, Table
 from lakehouse_dagster.lake.delta import ConcurrentWriteError, DeltaTables
+from lakehouse_dagster.ml.settings import MlflowSettings
 from lakehouse_dagster.monitoring.metrics import ROWS_WRITTEN
 from lakehouse_dagster.quality.checks import expectation_outcomes
 from lakehouse_dagster.quality.expectations import ExpectationFailedError
@@ -49,10 +50,13 @@ def run_unit(
     tables: DeltaTables,
     thresholds: Thresholds,
     log: logging.Logger | None = None,
+    models: MlflowSettings | None = None,
 ) -> UnitResult:
     """The table's report. A failure is reported, not raised: its error, and the failed checks
     of a ``fail`` expectation, so that every runner shows them the same way."""
-    context = UnitContext(request, tables, table, log or logging.getLogger(__name__), thresholds)
+    context = UnitContext(
+        request, tables, table, log or logging.getLogger(__name__), thresholds, models=models
+    )
     try:
         if request.maintenance is not None:
             return _with_retries(context, build_of(table, request))

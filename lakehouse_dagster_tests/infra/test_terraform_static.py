@@ -576,16 +576,23 @@ def test_cluster_policy_caps_size_cost_and_enforces_termination_and_tags() -> No
 
 def test_catalog_schemas_and_grants() -> None:
     databricks = _databricks()
-    assert text(databricks.locals["schemas"]) == 'toset(["bronze", "silver", "gold", "quarantine", "ops"])'
+    assert (
+        text(databricks.locals["schemas"]) == 'toset(["bronze", "silver", "gold", "quarantine", "ops", "ml"])'
+    )
     grants = databricks.resources("databricks_grants")
     catalog_grants = {
         text(g["principal"]): {text(p) for p in g["privileges"]}
         for g in blocks_of(grants["catalog"].body, "grant")
     }
     assert catalog_grants["var.analysts_group"] == {"USE_CATALOG"}
-    assert {"USE_CATALOG", "USE_SCHEMA", "SELECT", "MODIFY", "CREATE_TABLE"} <= catalog_grants[
-        "var.engineers_group"
-    ]
+    assert {
+        "USE_CATALOG",
+        "USE_SCHEMA",
+        "SELECT",
+        "MODIFY",
+        "CREATE_TABLE",
+        "CREATE_MODEL",
+    } <= catalog_grants["var.engineers_group"]
     (gold,) = blocks_of(grants["gold"].body, "grant")
     assert text(grants["gold"].get("schema")) == 'databricks_schema.layer["gold"].id'
     assert text(gold["principal"]) == "var.analysts_group"

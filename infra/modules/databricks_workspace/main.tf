@@ -6,7 +6,7 @@
 # - a secret scope for job secrets.
 
 locals {
-  schemas        = toset(["bronze", "silver", "gold", "quarantine", "ops"])
+  schemas        = toset(["bronze", "silver", "gold", "quarantine", "ops", "ml"])
   zone_buckets   = toset(["landing", "bronze", "silver", "gold"])
   mask_function  = "${var.catalog_name}.ops.mask_email"
   masks_file_dir = "/Shared/${var.name_prefix}/governance"
@@ -140,6 +140,7 @@ resource "databricks_grants" "catalog" {
       "MODIFY",
       "CREATE_TABLE",
       "CREATE_FUNCTION",
+      "CREATE_MODEL", # the churn model's versions, registered by MLflow in the ml schema
       "EXECUTE",
       "REFRESH",
       "CREATE_VOLUME",

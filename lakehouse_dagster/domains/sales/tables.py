@@ -103,9 +103,9 @@ SALES_FACTS_JOB = Job(
 ORDER_DATES = DailyPartitions(
     name="order_date",
     column=ORDER_DATE,
-    # The first order date of the sample data `make run` lands (its 30 days and the 30 days of
+    # The first order date of the sample data `make run` lands (its 150 days and the 30 days of
     # orders before them, to 2026-11-26); a deployment moves it with LAKEHOUSE_PARTITIONS_START.
-    start=date(2026, 9, 27),
+    start=date(2026, 5, 30),
     job=SALES_FACTS_JOB,
     schedule_hour=6,
     days_from=(SALES_ORDERS, "order_ts"),

@@ -67,7 +67,7 @@ def average_to_cents(total: Column, count: Column) -> Column:
     return (signed.cast(_COUNT_TYPE) * F.lit(CENTS)).cast(AMOUNT_TYPE)
 
 
-def _line_amount() -> Column:
+def line_amount() -> Column:
     return (F.col("quantity") * F.col("unit_price")).cast(AMOUNT_TYPE)
 
 
@@ -76,7 +76,7 @@ def order_facts(orders: DataFrame, order_items: DataFrame, start: date, end: dat
     lines = order_items.groupBy("order_id").agg(
         F.count(F.lit(1)).alias("line_count"),
         F.sum("quantity").cast("bigint").alias("units"),
-        F.sum(_line_amount()).cast(AMOUNT_TYPE).alias("order_amount"),
+        F.sum(line_amount()).cast(AMOUNT_TYPE).alias("order_amount"),
     )
     placed = orders.withColumn("order_date", F.to_date("order_ts")).where(
         _in_window(F.col("order_date"), start, end)
@@ -110,7 +110,7 @@ def order_item_facts(orders: DataFrame, order_items: DataFrame, start: date, end
         "product_id",
         "quantity",
         "unit_price",
-        _line_amount().alias("line_amount"),
+        line_amount().alias("line_amount"),
         "currency",
         "status",
         (F.col("status") == CANCELLED).alias("is_cancelled"),
@@ -149,7 +149,7 @@ def customer_360(
     """One row per customer: orders, revenue in USD, first and last order, days since the last
     order and the segment from the customers slice's rules. Lifetime revenue and the average
     order value are both rounded once from the exact USD total."""
-    amounts = order_items.groupBy("order_id").agg(F.sum(_line_amount()).alias("order_amount"))
+    amounts = order_items.groupBy("order_id").agg(F.sum(line_amount()).alias("order_amount"))
     order_values = orders.join(amounts, "order_id", "left").select(
         "customer_id",
         "order_id",
@@ -195,7 +195,7 @@ def product_performance(products: DataFrame, orders: DataFrame, order_items: Dat
         "order_id",
         "quantity",
         (F.col("status") == CANCELLED).alias("is_cancelled"),
-        to_usd(_line_amount(), F.col("currency")).alias("amount_usd"),
+        to_usd(line_amount(), F.col("currency")).alias("amount_usd"),
     )
     kept = ~F.col("is_cancelled")
     sold = lines.groupBy("product_id").agg(
