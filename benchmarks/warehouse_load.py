@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 from harness import WORK, fresh
 
-from lakehouse_dagster.serving.lake_reads import LakeSnapshot
+from lakehouse_dagster.lake.snapshots import LakeSnapshot
 from lakehouse_dagster.serving.local_server import LocalPostgres
 from lakehouse_dagster.serving.postgres import PostgresWarehouse
 from lakehouse_dagster.serving.spec import DateRange, ServedTable

@@ -18,7 +18,6 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from lakehouse_dagster.declarations.table import Registry
 from lakehouse_dagster.declarations.timing import DailyPartitions
@@ -26,6 +25,7 @@ from lakehouse_dagster.defs.partitions import existing_partition_days, partition
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings
 from lakehouse_dagster.lake import files
 from lakehouse_dagster.lake.layout import is_remote
+from lakehouse_dagster.lake.snapshots import is_delta_table, query
 from lakehouse_dagster.launch import code_location, run_job
 from lakehouse_dagster.serving.postgres import PostgresWarehouse
 
@@ -59,34 +59,17 @@ def land_sample_data_if_empty(settings: LakehouseSettings) -> None:
         print(f"landing zone had no DMS files: wrote {len(written)} sample DMS files under {landing}/dms")
 
 
-def query(sql: str, **tables: str) -> pd.DataFrame:
-    """SQL over Delta tables by path, with delta-rs's engine.
-
-    Not ``DeltaTable.to_pandas()``: its pyarrow dataset may still hold a Python filesystem when
-    the interpreter exits, and freeing it then aborts the process (seen with pyarrow 26).
-    """
-    import deltalake
-    import pyarrow as pa
-
-    builder = deltalake.QueryBuilder()
-    for name, uri in tables.items():
-        builder = builder.register(name, deltalake.DeltaTable(uri))
-    return pa.table(builder.execute(sql).read_all()).to_pandas()
-
-
 def days_with_data(settings: LakehouseSettings, partitions: DailyPartitions) -> list[date]:
     """The days of the partitioning's data (its ``days_from`` column), in the lake now."""
-    import deltalake
-
     if partitions.days_from is None:
         return []
     table, column = partitions.days_from
     uri = settings.layout.table_uri(table)
-    if not deltalake.DeltaTable.is_deltatable(uri):
+    if not is_delta_table(uri):
         return []
     days = query(
         f'SELECT DISTINCT CAST("{column}" AS DATE) AS day FROM t WHERE "{column}" IS NOT NULL', t=uri
-    )
+    ).to_pandas()
     return list(days["day"])
 
 
@@ -153,20 +136,18 @@ def _warn_outside(
 
 def print_gold(settings: LakehouseSettings, registry: Registry) -> None:
     """A few rows of every gold table: the latest day of a partitioned one."""
-    import deltalake
-
     for table in registry.tables:
         if table.name.layer != "gold":
             continue
         uri = settings.layout.table_uri(table.name)
-        if not deltalake.DeltaTable.is_deltatable(uri):
+        if not is_delta_table(uri):
             continue
         if table.partitions is not None:
             column = table.partitions.column
             sql = f"SELECT * FROM t WHERE {column} = (SELECT max({column}) FROM t) LIMIT 8"
         else:
             sql = "SELECT * FROM t LIMIT 8"
-        rows = query(sql, t=uri)
+        rows = query(sql, t=uri).to_pandas()
         print(f"\n{table.name} ({'latest day' if table.partitions else 'first rows'}):")
         print(rows.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 

@@ -597,6 +597,59 @@ dg.EnvVar("LAKEHOUSE_F")
     assert _variable_names(tree) == {f"LAKEHOUSE_{c}" for c in "ABCDEF"}
 
 
+def _delta_uses(tree: ast.AST) -> list[tuple[int, str]]:
+    """Where a module opens the Delta log (imports deltalake) or reaches lake tables through the
+    engine itself (``spark.sql(...)``, a ``format("delta")`` reader or writer)."""
+    uses = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "deltalake" for a in node.names):
+            uses.append((node.lineno, "import deltalake"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "deltalake":
+            uses.append((node.lineno, "from deltalake"))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr == "sql" and _name_of(node.func.value) == "spark":
+                uses.append((node.lineno, "spark.sql"))
+            elif node.func.attr == "format" and [_constant(a) for a in node.args] == ["delta"]:
+                uses.append((node.lineno, 'format("delta")'))
+    return uses
+
+
+def _name_of(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else None
+
+
+def _constant(node: ast.AST) -> object:
+    return node.value if isinstance(node, ast.Constant) else None
+
+
+def test_only_the_lake_package_opens_the_delta_log_or_builds_table_sql() -> None:
+    package = Path(lakehouse_dagster.__file__).parent
+    outside, inside = [], []
+    for path in package.rglob("*.py"):
+        relative = path.relative_to(package).as_posix()
+        uses = [f"{relative}:{line} {how}" for line, how in _delta_uses(ast.parse(path.read_text()))]
+        (inside if relative.startswith("lake/") else outside).extend(uses)
+    assert outside == [], "only lake/ may open a Delta log or build table SQL"
+    assert {"import deltalake", "spark.sql", 'format("delta")'} <= {use.split(" ", 1)[1] for use in inside}
+
+
+def test_the_delta_scan_catches_every_way_of_reaching_a_lake_table() -> None:
+    sample = """
+import deltalake
+from deltalake import DeltaTable
+self.spark.sql("MERGE INTO t USING s ON t.id = s.id")
+spark.sql("SELECT 1")
+frame.write.format("delta").save(uri)
+cursor.execute("DELETE FROM served WHERE day = %s")
+"""
+    hows = [how for _, how in _delta_uses(ast.parse(sample))]
+    assert sorted(hows) == sorted(
+        ["import deltalake", "from deltalake", "spark.sql", "spark.sql", 'format("delta")']
+    )
+
+
 def test_every_asset_has_a_freshness_policy_and_a_schema_change_check() -> None:
     """Every asset of data with a step of its own (a table's maintenance asset holds no rows of
     its own); the quarantines and the quality history are reported by the steps of the tables

@@ -14,8 +14,8 @@ import psycopg
 import pyarrow as pa
 import pytest
 
+from lakehouse_dagster.lake.snapshots import LakeSnapshot, LakeTableMissingError
 from lakehouse_dagster.serving import local_server
-from lakehouse_dagster.serving.lake_reads import LakeSnapshot, LakeTableMissingError
 from lakehouse_dagster.serving.postgres import PostgresWarehouse
 from lakehouse_dagster.serving.schema import IncompatibleSchemaError, holds
 from lakehouse_dagster.serving.spec import DateRange, ServedTable

@@ -9,15 +9,14 @@ protocol or description changed, and left alone otherwise (no new Glue table ver
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.lake.snapshots import DeltaLog
 
 #: The layers engines query by name: bronze is raw, quarantine and ops are the lake's own.
 CATALOGED_LAYERS = ("silver", "gold")
@@ -62,34 +61,6 @@ def hive_type(delta_type: str | Mapping[str, Any]) -> str:
         fields = ",".join(f"{f['name']}:{hive_type(f['type'])}" for f in delta_type["fields"])
         return f"struct<{fields}>"
     raise ValueError(f"unknown Delta type {delta_type!r}")
-
-
-@dataclass(frozen=True)
-class DeltaLog:
-    """What the catalog needs from a table's Delta log."""
-
-    #: (name, Delta type as JSON) in schema order, partition columns included.
-    fields: tuple[tuple[str, Any], ...]
-    partition_columns: tuple[str, ...]
-    min_reader_version: int
-    min_writer_version: int
-    configuration: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def read(cls, uri: str, storage_options: Mapping[str, str] | None = None) -> DeltaLog:
-        import deltalake
-
-        table = deltalake.DeltaTable(uri, storage_options=dict(storage_options or {}) or None)
-        schema = json.loads(table.schema().to_json())
-        protocol = table.protocol()
-        metadata = table.metadata()
-        return cls(
-            fields=tuple((field["name"], field["type"]) for field in schema["fields"]),
-            partition_columns=tuple(metadata.partition_columns),
-            min_reader_version=protocol.min_reader_version,
-            min_writer_version=protocol.min_writer_version,
-            configuration=tuple(sorted((metadata.configuration or {}).items())),
-        )
 
 
 def table_input(

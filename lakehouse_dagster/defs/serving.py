@@ -19,7 +19,7 @@ from lakehouse_dagster.defs.assets import code_references
 from lakehouse_dagster.defs.automation import eager_on_new_data
 from lakehouse_dagster.defs.schema_change import schema_change_result, schema_change_spec
 from lakehouse_dagster.lake.resource import LakeResource
-from lakehouse_dagster.serving.lake_reads import LakeSnapshot
+from lakehouse_dagster.lake.snapshots import LakeSnapshot
 from lakehouse_dagster.serving.schema import warehouse_columns
 from lakehouse_dagster.serving.spec import LOADED_AT, DateRange, ServedTable
 from lakehouse_dagster.serving.warehouse import Warehouse, latest_load

@@ -62,8 +62,9 @@ class LakeMetrics(MetricsSink):
     table_uri: str
 
     def publish(self, measurements: Sequence[Measurement], run_id: str) -> str:
-        import deltalake
         import pyarrow as pa
+
+        from lakehouse_dagster.lake.snapshots import append_rows
 
         schema = pa.schema(
             [
@@ -91,5 +92,5 @@ class LakeMetrics(MetricsSink):
             ],
             schema=schema,
         )
-        deltalake.write_deltalake(self.table_uri, rows, mode="append")
+        append_rows(self.table_uri, rows)
         return self.table_uri

@@ -1,14 +1,19 @@
-"""Reads of a lake table for serving, with deltalake: one pinned version, streamed in batches.
+"""Engine-free access to lake tables with deltalake (delta-rs), for the processes that need no
+Spark session: serving reads (one pinned version, streamed in batches), the catalog's view of a
+Delta log, the CLI's queries and the local metrics appends. The Spark engine's reads and writes
+are in ``delta.py``; no module outside ``lake/`` opens a Delta log.
 
-Independent of the Spark engine: the process that loads the warehouse needs no Spark session.
 Reads go through ``deltalake.QueryBuilder`` (DataFusion), which streams record batches and
 avoids the pyarrow dataset teardown abort of deltalake 1.6 with pyarrow 26 (DESIGN.md §3).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import deltalake
 import pyarrow as pa
@@ -84,3 +89,50 @@ class LakeSnapshot:
             f"SELECT {quoted} AS day, count(*) AS n FROM lake_table{self._where(column, window)} GROUP BY 1"
         ).read_all()
         return dict(zip(result.column("day").to_pylist(), result.column("n").to_pylist(), strict=True))
+
+
+@dataclass(frozen=True)
+class DeltaLog:
+    """What the catalog needs from a table's Delta log."""
+
+    #: (name, Delta type as JSON) in schema order, partition columns included.
+    fields: tuple[tuple[str, Any], ...]
+    partition_columns: tuple[str, ...]
+    min_reader_version: int
+    min_writer_version: int
+    configuration: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def read(cls, uri: str, storage_options: Mapping[str, str] | None = None) -> DeltaLog:
+        table = deltalake.DeltaTable(uri, storage_options=dict(storage_options or {}) or None)
+        schema = json.loads(table.schema().to_json())
+        protocol = table.protocol()
+        metadata = table.metadata()
+        return cls(
+            fields=tuple((field["name"], field["type"]) for field in schema["fields"]),
+            partition_columns=tuple(metadata.partition_columns),
+            min_reader_version=protocol.min_reader_version,
+            min_writer_version=protocol.min_writer_version,
+            configuration=tuple(sorted((metadata.configuration or {}).items())),
+        )
+
+
+def is_delta_table(uri: str) -> bool:
+    return deltalake.DeltaTable.is_deltatable(uri)
+
+
+def query(sql: str, **tables: str) -> pa.Table:
+    """SQL over Delta tables by path (``name=uri``), with delta-rs's engine (DataFusion).
+
+    Not ``DeltaTable.to_pandas()``: its pyarrow dataset may still hold a Python filesystem when
+    the interpreter exits, and freeing it then aborts the process (seen with pyarrow 26).
+    """
+    builder = deltalake.QueryBuilder()
+    for name, uri in tables.items():
+        builder = builder.register(name, deltalake.DeltaTable(uri))
+    return pa.table(builder.execute(sql).read_all())
+
+
+def append_rows(uri: str, rows: pa.Table) -> None:
+    """Append ``rows`` in one commit, creating the table on the first append."""
+    deltalake.write_deltalake(uri, rows, mode="append")
