@@ -28,7 +28,7 @@ from harness import WORK, fresh, materialize, print_measurements, run_process, r
 from lakehouse_dagster.engine.sessions import spark_session
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.delta import DeltaTables
-from lakehouse_dagster.lake.layout import LakeLayout
+from lakehouse_dagster.lake.layout import LakeLayout, TableName
 from lakehouse_dagster.quality.thresholds import Thresholds
 from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.sample_data.customers import generate_customers
@@ -37,7 +37,7 @@ from lakehouse_dagster.units.request import UnitRequest
 from lakehouse_dagster.units.run import run_unit
 
 TABLES = ("bronze.customers", "silver.customers", "gold.customer_segments")
-SELECT = ",".join(table.replace(".", "/") for table in TABLES)
+SELECT = ",".join("/".join(TableName.parse(table).key_path) for table in TABLES)
 AS_OF = "2026-11-26"
 
 

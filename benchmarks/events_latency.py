@@ -33,8 +33,10 @@ from pathlib import Path
 import pandas as pd
 from harness import WORK, fresh
 
+from lakehouse_dagster.lake.layout import TableName
+
 REPO = Path(__file__).resolve().parent.parent
-SILVER, GOLD = ("silver", "events"), ("gold", "events_per_minute")
+SILVER, GOLD = TableName("silver", "events").key_path, TableName("gold", "events_per_minute").key_path
 
 
 def _fit_moto_kinesis() -> None:
@@ -195,8 +197,8 @@ def _visibility(env: dict[str, str]) -> dict[str, float]:
 
     os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
     with dg.DagsterInstance.get() as instance:
-        silver = instance.fetch_materializations(dg.AssetKey(list(SILVER)), limit=10_000).records
-        gold = instance.fetch_materializations(dg.AssetKey(list(GOLD)), limit=10_000).records
+        silver = instance.fetch_materializations(dg.AssetKey(SILVER), limit=10_000).records
+        gold = instance.fetch_materializations(dg.AssetKey(GOLD), limit=10_000).records
     through_by_run = {
         r.run_id: r.asset_materialization.metadata["lakehouse/bronze_batches_through"].value for r in silver
     }

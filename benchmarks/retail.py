@@ -31,7 +31,7 @@ AS_OF_ENV = {"LAKEHOUSE_AS_OF_DATE": AS_OF}
 
 
 def selection(tables: list) -> str:
-    return ",".join(f"{table.name.layer}/{table.name.table}" for table in tables)
+    return ",".join("/".join(table.name.key_path) for table in tables)
 
 
 def reference_table(name: str) -> str:
