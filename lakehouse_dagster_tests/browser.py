@@ -30,7 +30,7 @@ def chromium() -> str:
         subprocess.run(["bash", str(SYSTEM_PACKAGES)], capture_output=True, check=False, timeout=900)
     path = shutil.which("chromium")
     if path is None:
-        pytest.skip(
+        pytest.fail(
             "Debian's chromium package is missing and could not be installed here (needs root and apt-get)"
         )
     return path
