@@ -106,6 +106,15 @@ def _strict(text: pa.Array, target: pa.DataType) -> pa.Array | None:
         return None
 
 
+def _strict_if_all(text: pa.Array, pattern: str, target: pa.DataType) -> pa.Array | None:
+    """Arrow's cast of ``text``, if every value matches ``pattern`` (which rules out the forms
+    Arrow accepts and the rules do not, such as hex or exponents) and the cast raises on none
+    (out of range, or needing rounding); otherwise None."""
+    if not pc.all(pc.match_substring_regex(text, pattern)).as_py():
+        return None
+    return _strict(text, target)
+
+
 def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
@@ -116,6 +125,8 @@ def _where(condition: pa.Array, values: pa.Array) -> pa.Array:
 
 
 def _integers(text: pa.Array, target: pa.DataType, low: int, high: int) -> pa.Array:
+    if (fast := _strict_if_all(text, r"^-?[0-9]+$", target)) is not None:
+        return fast
     digits = pc.replace_substring_regex(text, r"^[+-]?0*", "")
     candidates = _where(
         pc.and_(pc.match_substring_regex(text, r"^[+-]?[0-9]+$"), pc.less_equal(pc.utf8_length(digits), 38)),
@@ -130,6 +141,9 @@ def _integers(text: pa.Array, target: pa.DataType, low: int, high: int) -> pa.Ar
 
 
 def _decimals(text: pa.Array, target: pa.Decimal128Type) -> pa.Array:
+    # Arrow's own cast of a column of plain values that need no rounding (the usual case).
+    if (fast := _strict_if_all(text, r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$", target)) is not None:
+        return fast
     precision, scale = target.precision, target.scale
     parts = pc.extract_regex(text, r"^(?P<sign>[+-]?)0*(?P<int>[0-9]*)\.?(?P<frac>[0-9]*)$")
     sign, whole, fraction = (pc.struct_field(parts, name) for name in ("sign", "int", "frac"))
