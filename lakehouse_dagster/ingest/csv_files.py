@@ -3,7 +3,8 @@
 Records are lines, as in Spark's CSV reader with ``multiLine`` off: a broken quote or a
 wrong field count spoils its own line only. Such a line is kept as a row whose data
 columns are null and whose raw text is in ``MALFORMED_LINE``. Empty fields are null;
-blank lines are skipped; ``LINE_NUMBER`` is the line number.
+blank lines are skipped; ``LINE_NUMBER`` is the line number. Malformed lines come after
+the others.
 
 pyarrow's reader parses the file. A quote left open would make it read on into the
 next lines, so when its records do not map one to one onto lines, the lines with an odd
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 #: Where a parsed row comes from (its line number) and, for a malformed line, its raw text.
@@ -164,8 +164,9 @@ def _with_malformed(table: pa.Table, columns: list[str], malformed: list[tuple[i
     rows: dict[str, list] = {name: [None] * len(malformed) for name in columns}
     rows[LINE_NUMBER] = [number for number, _ in malformed]
     rows[MALFORMED_LINE] = [text for _, text in malformed]
-    combined = pa.concat_tables([table, pa.table(rows, schema=table.schema)])
-    return combined.take(pc.sort_indices(combined, [(LINE_NUMBER, "ascending")]))
+    # Appended after the well-formed rows, not sorted in: a sort copies every column of the
+    # file for a handful of rows, and LINE_NUMBER keeps each row's place.
+    return pa.concat_tables([table, pa.table(rows, schema=table.schema)])
 
 
 def _empty(columns: list[str]) -> pa.Table:
