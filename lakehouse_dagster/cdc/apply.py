@@ -24,7 +24,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse_dagster.cdc.spec import CdcConfig
-from lakehouse_dagster.cdc.transforms import END_AT, IS_DELETE, START_AT, history, latest_changes
+from lakehouse_dagster.cdc.transforms import (
+    END_AT,
+    IS_DELETE,
+    START_AT,
+    latest_changes,
+    versioned_instants,
+    versions,
+)
 from lakehouse_dagster.ingest.sources import BATCH_ID, RESCUED_DATA
 from lakehouse_dagster.lake.delta import DeltaTables, Upsert
 from lakehouse_dagster.lake.layout import TableName, quote_identifier
@@ -131,26 +138,27 @@ def _merge_current_state(
 def _merge_history(tables: DeltaTables, target: TableName, config: CdcConfig, changes: DataFrame) -> None:
     """The touched keys' recomputed versions; their versions that no longer exist (a late change
     moved a boundary) are deleted in the same MERGE."""
-    versions = history(changes, config)
-    version_key = (*config.keys, START_AT)
-    source = versions.withColumn("_stale", F.lit(False))
-    if tables.exists(target):
-        _remove_duplicated_versions(tables, target, config, changes)
-        existing = tables.read(target).join(
-            changes.select(*config.keys).distinct(), list(config.keys), "left_semi"
+    with tables.materialized(target, versioned_instants(changes, config)) as instants:
+        recomputed = versions(instants, config)
+        version_key = (*config.keys, START_AT)
+        source = recomputed.withColumn("_stale", F.lit(False))
+        if tables.exists(target):
+            _remove_duplicated_versions(tables, target, config, changes)
+            existing = tables.read(target).join(
+                changes.select(*config.keys).distinct(), list(config.keys), "left_semi"
+            )
+            stale = existing.join(recomputed, list(version_key), "left_anti").select(*version_key).distinct()
+            source = source.unionByName(stale.withColumn("_stale", F.lit(True)), allowMissingColumns=True)
+        tables.merge(
+            target,
+            source,
+            Upsert(
+                on=version_key,
+                columns=(*config.output_columns, START_AT, END_AT),
+                delete_flag="_stale",
+                null_safe=(START_AT,),  # a multi-column sequence's struct may hold a null field
+            ),
         )
-        stale = existing.join(versions, list(version_key), "left_anti").select(*version_key).distinct()
-        source = source.unionByName(stale.withColumn("_stale", F.lit(True)), allowMissingColumns=True)
-    tables.merge(
-        target,
-        source,
-        Upsert(
-            on=version_key,
-            columns=(*config.output_columns, START_AT, END_AT),
-            delete_flag="_stale",
-            null_safe=(START_AT,),  # a multi-column sequence's struct may hold a null field
-        ),
-    )
 
 
 def _remove_duplicated_versions(

@@ -80,21 +80,29 @@ def history(changes: DataFrame, config: CdcConfig) -> DataFrame:
     changes. A change to untracked columns only updates the version it falls in; a delete
     ends the current version.
     """
+    return versions(versioned_instants(changes, config), config)
+
+
+def versioned_instants(changes: DataFrame, config: CdcConfig) -> DataFrame:
+    """The first half of ``history``: each key's instants numbered in order (``_n``), with the
+    version each belongs to (``_version``) and whether it starts it (``_starts``).
+
+    ``versions`` reads this several times: stage it first (the engine does not reuse a subplan,
+    and these windows are the costly part)."""
     keys = [_col(k) for k in config.keys]
     instants = _last_per(
         flag_deletes(changes, config), [*keys, *(_col(c) for c in config.sequence_by)], config
-    )
-    instants = instants.withColumn("_sequence", sequence(config))
-    in_order = Window.partitionBy(*keys).orderBy(*_order(config))
+    ).withColumn("_sequence", sequence(config))
+    # An instant is the only one of its key at its sequence, so the sequence orders a key's instants.
+    in_order = Window.partitionBy(*keys).orderBy(*(_col(c) for c in config.sequence_by))
     tracked = [_col(c) for c in config.tracked_columns]
-    previous = [F.lag(c).over(in_order) for c in tracked]
-    previous_delete = F.lag(IS_DELETE).over(in_order)
-    first = F.row_number().over(in_order) == 1
-    starts = ~F.col(IS_DELETE) & (
-        first | F.coalesce(previous_delete, F.lit(False)) | ~_same(tracked, previous)
-    )
-    versioned = (
-        instants.withColumn("_starts", starts)
+    # One lag of a struct: each lag over a window is a pass of its own on the local engine.
+    previous = F.lag(F.struct(F.col(IS_DELETE).alias("deleted"), *tracked)).over(in_order)
+    changed = ~_same(tracked, [previous.getField(c) for c in config.tracked_columns])
+    starts = ~F.col(IS_DELETE) & (previous.isNull() | previous.getField("deleted") | changed)
+    return (
+        instants.withColumn("_n", F.row_number().over(in_order))
+        .withColumn("_starts", starts)
         .withColumn(
             "_version",
             F.sum(F.col("_starts").cast("int")).over(in_order.rowsBetween(Window.unboundedPreceding, 0)),
@@ -102,15 +110,31 @@ def history(changes: DataFrame, config: CdcConfig) -> DataFrame:
         .where(F.col("_version") > 0)
     )  # changes before a key's first insert or update have no version
 
-    version = [*keys, F.col("_version")]
-    bounds = versioned.groupBy(*version).agg(
-        F.min(F.when(F.col("_starts"), F.col("_sequence"))).alias(START_AT),
-        F.min(F.when(F.col(IS_DELETE), F.col("_sequence"))).alias("_deleted_at"),
-    )
-    next_start = F.lead(START_AT).over(Window.partitionBy(*keys).orderBy("_version"))
-    bounds = bounds.withColumn(END_AT, F.coalesce(F.col("_deleted_at"), next_start))
 
-    values = _last_per(versioned.where(~F.col(IS_DELETE)), version, config)
-    return values.join(bounds, [*config.keys, "_version"]).select(
-        *(_col(c) for c in config.output_columns), F.col(START_AT), F.col(END_AT)
+def versions(instants: DataFrame, config: CdcConfig) -> DataFrame:
+    """The second half of ``history``: a version's values are those of its last change that is
+    not a delete; it starts at its first change and ends at its first delete or at the next
+    version's start. Joins on row numbers, not aggregates of structs (slow on the local engine).
+    Keys are never null (changes without a key are not applied)."""
+    version = [*config.keys, "_version"]
+    deleted = F.col(IS_DELETE)
+    starts = instants.where(F.col("_starts")).select(*version, F.col("_sequence").alias(START_AT))
+    last_values = instants.where(~deleted).groupBy(*version).agg(F.max("_n").alias("_n"))
+    first_delete = instants.where(deleted).groupBy(*version).agg(F.min("_n").alias("_n"))
+    deleted_at = instants.join(first_delete, [*version, "_n"]).select(
+        *version, F.col("_sequence").alias("_deleted_at")
+    )
+    next_start = starts.select(
+        *config.keys, (F.col("_version") - 1).alias("_version"), F.col(START_AT).alias("_next_start")
+    )
+    return (
+        instants.join(last_values, [*version, "_n"])
+        .join(starts, version)
+        .join(deleted_at, version, "left")
+        .join(next_start, version, "left")
+        .select(
+            *(_col(c) for c in config.output_columns),
+            F.col(START_AT),
+            F.coalesce(F.col("_deleted_at"), F.col("_next_start")).alias(END_AT),
+        )
     )

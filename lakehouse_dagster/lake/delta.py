@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -293,10 +294,17 @@ class DeltaTables:
         )
         # The source is computed once into staging: a MERGE over a lazy plan (windows, joins)
         # evaluates it more than once (three times slower on the engine here).
-        staging = join_uri(self.layout.staging_root(name), f"merge-{uuid.uuid4().hex}")
+        with self.materialized(name, source) as staged:
+            self._merge_sql(name, staged, statement)
+
+    @contextmanager
+    def materialized(self, name: TableName, frame: DataFrame) -> Iterator[DataFrame]:
+        """``frame`` computed once into the staging area of ``name``, read back; deleted on exit.
+        For a result that later steps read more than once: the engine does not reuse a subplan."""
+        staging = join_uri(self.layout.staging_root(name), f"stage-{uuid.uuid4().hex}")
         try:
-            source.write.mode("overwrite").parquet(staging)
-            self._merge_sql(name, self.spark.read.parquet(staging), statement)
+            frame.write.mode("overwrite").parquet(staging)
+            yield self.spark.read.parquet(staging)
         finally:
             delete_tree(staging)
 
