@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse_dagster.lake.files import delete_tree
+from lakehouse_dagster.lake.files import delete_file, delete_tree
 from lakehouse_dagster.lake.layout import LakeLayout, TableName, join_uri, quote_identifier
 
 #: How engines say a schema does not exist (Databricks, Spark, the embedded engine).
@@ -515,6 +515,10 @@ class DeltaRsLog:
             except Exception:
                 if not self.exists(uri):
                     raise
+        if not partition_by:
+            adopted = self._adopt_staged(uri, staged_uri, token)
+            if adopted is not None:
+                return adopted
         for _attempt in range(20):
             # The commit is made against this snapshot: a concurrent commit of the same token
             # makes it fail, and the next attempt then finds the token.
@@ -529,6 +533,50 @@ class DeltaRsLog:
                     schema_mode="merge",
                     partition_by=list(partition_by) or None,
                     commit_properties=CommitProperties(app_transactions=[Transaction(token, 1)]),
+                )
+                return True
+            except CommitFailedError:
+                continue
+        raise RuntimeError(f"{uri}: could not commit batch {token} after 20 concurrent attempts")
+
+    def _adopt_staged(self, uri: str, staged_uri: str, token: str) -> bool | None:
+        """Commit the staged files as they are (``lake/adopt.py``); None if their columns are
+        not the table's (a new column: the caller rewrites them with a schema merge)."""
+        import deltalake
+        import pyarrow as pa
+        from deltalake import CommitProperties, Transaction
+        from deltalake.exceptions import CommitFailedError
+
+        from lakehouse_dagster.lake import adopt
+
+        staged = adopt.staged_files(staged_uri)
+        table = deltalake.DeltaTable(uri)
+        if not staged or not adopt.adoptable(
+            pa.schema(table.schema().to_arrow()), staged[0].metadata.schema.to_arrow_schema()
+        ):
+            return None
+        if table.transaction_version(token) is not None:
+            return False
+        moved = adopt.move_into_table(uri, staged)
+        actions = [file.add_action(path) for file, path in zip(staged, moved, strict=True)]
+        rows = sum(file.metadata.num_rows for file in staged)
+        for _attempt in range(20):
+            table = deltalake.DeltaTable(uri)
+            if table.transaction_version(token) is not None:
+                for path in moved:  # never committed: another writer committed this batch
+                    delete_file(f"{uri.rstrip('/')}/{path}")
+                return False
+            try:
+                table.create_write_transaction(
+                    actions,
+                    mode="append",
+                    schema=table.schema(),
+                    commit_properties=CommitProperties(
+                        app_transactions=[Transaction(token, 1)],
+                        custom_metadata={
+                            "operationMetrics": {"num_added_rows": rows, "num_added_files": len(moved)}
+                        },
+                    ),
                 )
                 return True
             except CommitFailedError:

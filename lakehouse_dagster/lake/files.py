@@ -204,6 +204,40 @@ def parquet_writer(uri: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
         yield writer
 
 
+def list_parquet(folder_uri: str) -> list[str]:
+    """The Parquet files in a folder and below it (hidden ones aside), sorted."""
+    filesystem, path = _filesystem(folder_uri)
+    selector = pafs.FileSelector(path, recursive=True, allow_not_found=True)
+    found = [
+        info.path
+        for info in filesystem.get_file_info(selector)
+        if info.type == pafs.FileType.File
+        and info.path.endswith(".parquet")
+        and not is_hidden(info.path[len(path) :])
+    ]
+    prefix = folder_uri[: len(folder_uri) - len(path)] if folder_uri.endswith(path) else ""
+    return sorted(prefix + found_path for found_path in found)
+
+
+def file_size(uri: str) -> int:
+    filesystem, path = _filesystem(uri)
+    return filesystem.get_file_info(path).size
+
+
+def move_file(source_uri: str, target_uri: str) -> None:
+    """Move a file (a rename locally; a copy and a delete on S3)."""
+    filesystem, source = _filesystem(source_uri)
+    _, target = _filesystem(target_uri)
+    filesystem.create_dir(target.rsplit("/", 1)[0], recursive=True)
+    filesystem.move(source, target)
+
+
+def delete_file(uri: str) -> None:
+    filesystem, path = _filesystem(uri)
+    if filesystem.get_file_info(path).type == pafs.FileType.File:
+        filesystem.delete_file(path)
+
+
 def delete_tree(uri: str) -> None:
     filesystem, path = _filesystem(uri)
     if filesystem.get_file_info(path).type != pafs.FileType.NotFound:

@@ -1,0 +1,133 @@
+"""Staged Parquet files committed to a Delta table as they are, without a copy (delta-rs).
+
+An append through ``write_deltalake`` reads the staged files and writes them again; a staged
+file whose columns are the table's can instead be moved into the table's folder and committed
+with an ``add`` action whose statistics come from its Parquet footer. Delta readers read
+columns by name, so only the names and types must agree.
+
+A file moved in but never committed (the process died, or another writer committed the same
+batch first) is a stray file: no reader sees it, and a full ``VACUUM`` deletes it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lakehouse_dagster.lake.files import file_size, list_parquet, move_file
+
+#: Text statistics longer than this are left out (a reader then cannot skip by the column).
+_LONGEST_TEXT_STATISTIC = 256
+#: Decimals with more digits than a double keeps exactly have no statistics.
+_EXACT_DECIMAL_DIGITS = 15
+
+
+class StagedFile:
+    """One staged Parquet file: where it is, its footer, and its Delta ``add`` action once moved."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.metadata = pq.read_metadata(uri)
+        self.size = file_size(uri)
+
+    def add_action(self, relative_path: str) -> Any:
+        from deltalake.transaction import AddAction
+
+        return AddAction(
+            path=relative_path,
+            size=self.size,
+            partition_values={},
+            modification_time=int(time.time() * 1000),
+            data_change=True,
+            stats=statistics_json(self.metadata),
+        )
+
+
+def adoptable(table_schema: pa.Schema, staged_schema: pa.Schema) -> bool:
+    """Whether files of ``staged_schema`` can be committed to a table of ``table_schema`` as they
+    are: the same column names with the same types (order and nullability aside)."""
+    table_types = {field.name: field.type for field in table_schema}
+    staged_types = {field.name: field.type for field in staged_schema}
+    return table_types.keys() == staged_types.keys() and all(
+        _same_type(table_types[name], staged_types[name]) for name in table_types
+    )
+
+
+def staged_files(staged_uri: str) -> list[StagedFile]:
+    return [StagedFile(uri) for uri in list_parquet(staged_uri)]
+
+
+def move_into_table(table_uri: str, files: list[StagedFile]) -> list[str]:
+    """Move the files into the table's folder under new unique names; their relative paths."""
+    paths = []
+    for staged in files:
+        relative = f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
+        move_file(staged.uri, f"{table_uri.rstrip('/')}/{relative}")
+        paths.append(relative)
+    return paths
+
+
+def statistics_json(metadata: pq.FileMetaData) -> str:
+    """The Delta statistics of a flat Parquet file, from its footer: rows, and per column the
+    nulls and, where every row group has them and they are exact, the minimum and maximum."""
+    minimums: dict[str, Any] = {}
+    maximums: dict[str, Any] = {}
+    nulls: dict[str, int] = {}
+    arrow_schema = metadata.schema.to_arrow_schema()
+    for index in range(metadata.num_columns):
+        field = arrow_schema.field(index)
+        chunks = [
+            metadata.row_group(group).column(index).statistics for group in range(metadata.num_row_groups)
+        ]
+        if not chunks or any(stats is None or not stats.has_null_count for stats in chunks):
+            continue
+        nulls[field.name] = sum(stats.null_count for stats in chunks)
+        bounded = [stats for stats in chunks if stats.has_min_max]
+        if len(bounded) != len([stats for stats in chunks if stats.num_values > 0]) or not bounded:
+            continue
+        low = _statistic(field.type, min(_value(field.type, stats.min) for stats in bounded))
+        high = _statistic(field.type, max(_value(field.type, stats.max) for stats in bounded))
+        if low is not None and high is not None:
+            minimums[field.name], maximums[field.name] = low, high
+    return json.dumps(
+        {"numRecords": metadata.num_rows, "minValues": minimums, "maxValues": maximums, "nullCount": nulls}
+    )
+
+
+def _value(arrow_type: pa.DataType, value: Any) -> Any:
+    """A footer bound as a comparable Python value (timestamps come back naive or aware)."""
+    if pa.types.is_timestamp(arrow_type) and isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _statistic(arrow_type: pa.DataType, value: Any) -> Any:
+    """A bound as Delta writes it in JSON, or None where this module writes none."""
+    if pa.types.is_integer(arrow_type):
+        return int(value)
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return value if isinstance(value, str) and len(value) <= _LONGEST_TEXT_STATISTIC else None
+    if pa.types.is_date(arrow_type) and isinstance(value, date):
+        return value.isoformat()
+    if pa.types.is_timestamp(arrow_type) and isinstance(value, datetime):
+        # Milliseconds, cut like delta-rs's own writer; readers allow for the cut.
+        utc = value.astimezone(UTC)
+        millis = utc.microsecond // 1000
+        return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{millis:03d}Z" if millis else "Z")
+    if pa.types.is_decimal(arrow_type) and isinstance(value, Decimal):
+        return float(value) if arrow_type.precision <= _EXACT_DECIMAL_DIGITS else None
+    return None  # booleans, floating point (NaN), binary, nested
+
+
+def _same_type(left: pa.DataType, right: pa.DataType) -> bool:
+    if left == right:
+        return True
+    text = (pa.string(), pa.large_string(), pa.string_view())
+    return left in text and right in text

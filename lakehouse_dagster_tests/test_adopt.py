@@ -1,0 +1,131 @@
+"""Staged Parquet files committed to a Delta table without a copy (``lake/adopt.py``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import deltalake
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lakehouse_dagster.lake import adopt
+from lakehouse_dagster.lake.delta import DeltaRsLog
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("small", pa.int32()),
+        ("name", pa.string()),
+        ("price", pa.decimal128(12, 2)),
+        ("day", pa.date32()),
+        ("at", pa.timestamp("us", tz="UTC")),
+        ("flag", pa.bool_()),
+        ("ratio", pa.float64()),
+    ]
+)
+
+
+def sample(rows: int, offset: int = 0) -> pa.Table:
+    return pa.table(
+        {
+            "id": [offset + i if i % 7 else None for i in range(rows)],
+            "small": [(i * 37) % 1000 - 500 for i in range(rows)],
+            "name": [f"name {(i * 13) % 97}" if i % 5 else None for i in range(rows)],
+            "price": [Decimal(f"{(i * 31) % 10000}.{i % 100:02d}") for i in range(rows)],
+            "day": [date(2026, 1 + i % 12, 1 + i % 28) for i in range(rows)],
+            "at": [
+                datetime(2026, 3, 1, 12, 0, i % 60, (i * 7919) % 1_000_000, tzinfo=UTC) for i in range(rows)
+            ],
+            "flag": [i % 2 == 0 for i in range(rows)],
+            "ratio": [i / 3 for i in range(rows)],
+        },
+        schema=SCHEMA,
+    )
+
+
+def delta_rs_statistics(table: pa.Table, folder: Path) -> dict:
+    """What delta-rs's own writer records for the same rows: the oracle."""
+    deltalake.write_deltalake(str(folder), table)
+    commit = (folder / "_delta_log" / "00000000000000000000.json").read_text().splitlines()
+    (add,) = [json.loads(line)["add"] for line in commit if '"add"' in line]
+    return json.loads(add["stats"])
+
+
+def test_footer_statistics_agree_with_delta_rs_for_the_columns_they_cover(tmp_path: Path) -> None:
+    table = sample(5_000)
+    pq.write_table(table, tmp_path / "staged.parquet", row_group_size=1_000)  # bounds over 5 groups
+    ours = json.loads(adopt.statistics_json(pq.read_metadata(tmp_path / "staged.parquet")))
+    theirs = delta_rs_statistics(table, tmp_path / "oracle")
+
+    assert ours["numRecords"] == theirs["numRecords"] == 5_000
+    assert ours["nullCount"] == {name: theirs["nullCount"][name] for name in ours["nullCount"]}
+    assert set(ours["nullCount"]) == set(SCHEMA.names)
+    for bound in ("minValues", "maxValues"):
+        assert set(ours[bound]) == {"id", "small", "name", "price", "day", "at"}
+        assert ours[bound] == {name: theirs[bound][name] for name in ours[bound]}
+
+
+def test_bounds_hold_every_value(tmp_path: Path) -> None:
+    table = sample(3_000)
+    pq.write_table(table, tmp_path / "staged.parquet", row_group_size=700)
+    stats = json.loads(adopt.statistics_json(pq.read_metadata(tmp_path / "staged.parquet")))
+    ids = [v for v in table.column("id").to_pylist() if v is not None]
+    assert (stats["minValues"]["id"], stats["maxValues"]["id"]) == (min(ids), max(ids))
+    prices = table.column("price").to_pylist()
+    assert (stats["minValues"]["price"], stats["maxValues"]["price"]) == (
+        float(min(prices)),
+        float(max(prices)),
+    )
+
+
+def test_long_text_and_wide_decimals_have_no_bounds(tmp_path: Path) -> None:
+    table = pa.table(
+        {"text": ["x" * 300, "y"], "wide": pa.array([Decimal("1.5"), Decimal("2.5")], pa.decimal128(30, 1))}
+    )
+    pq.write_table(table, tmp_path / "staged.parquet")
+    stats = json.loads(adopt.statistics_json(pq.read_metadata(tmp_path / "staged.parquet")))
+    assert stats["minValues"] == {} and stats["maxValues"] == {}
+    assert stats["nullCount"] == {"text": 0, "wide": 0}
+
+
+@pytest.mark.parametrize(
+    ("staged", "expected"),
+    [
+        (SCHEMA, True),
+        (pa.schema(list(reversed(list(SCHEMA)))), True),  # columns are read by name
+        (SCHEMA.append(pa.field("extra", pa.string())), False),  # a new column: schema merge
+        (SCHEMA.set(0, pa.field("id", pa.int32())), False),
+    ],
+)
+def test_only_files_with_the_tables_columns_are_adopted(staged: pa.Schema, expected: bool) -> None:
+    assert adopt.adoptable(SCHEMA, staged) is expected
+
+
+def test_an_adopted_batch_reads_back_and_lands_once(tmp_path: Path) -> None:
+    lake = tmp_path / "table"
+    log = DeltaRsLog()
+    batches = {"first": sample(1_000), "second": sample(500, offset=10_000)}
+    for token, rows in batches.items():
+        staged = tmp_path / f"staged-{token}"
+        staged.mkdir()
+        pq.write_table(rows, staged / "data.parquet")
+        assert log.append_staged(str(lake), str(staged), token, ())
+        assert not list(staged.iterdir())  # moved, not copied
+
+    again = tmp_path / "staged-again"
+    again.mkdir()
+    pq.write_table(batches["second"], again / "data.parquet")
+    assert not log.append_staged(str(lake), str(again), "second", ())  # the token is there
+
+    read = deltalake.DeltaTable(str(lake)).to_pyarrow_table().sort_by("small")
+    expected = pa.concat_tables(batches.values()).sort_by("small")
+    assert read.num_rows == 1_500
+    assert sorted(map(str, read.column("id").to_pylist())) == sorted(
+        map(str, expected.column("id").to_pylist())
+    )
+    data_files = sorted(p.name for p in lake.iterdir() if p.suffix == ".parquet")
+    assert len(data_files) == 2  # the refused batch left no file behind
