@@ -19,6 +19,7 @@ Accepted text, after trimming whitespace:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -106,13 +107,23 @@ def _strict(text: pa.Array, target: pa.DataType) -> pa.Array | None:
         return None
 
 
-def _strict_if_all(text: pa.Array, pattern: str, target: pa.DataType) -> pa.Array | None:
-    """Arrow's cast of ``text``, if every value matches ``pattern`` (which rules out the forms
-    Arrow accepts and the rules do not, such as hex or exponents) and the cast raises on none
-    (out of range, or needing rounding); otherwise None."""
-    if not pc.all(pc.match_substring_regex(text, pattern)).as_py():
-        return None
-    return _strict(text, target)
+def _fast_then_exact(
+    text: pa.Array, pattern: str, target: pa.DataType, exact: Callable[[pa.Array], pa.Array]
+) -> pa.Array:
+    """Arrow's own cast of the values that match ``pattern`` (which rules out the forms Arrow
+    accepts and the rules do not, such as hex or exponents), ``exact`` of the others. If the cast
+    refuses a matching value (out of range, or needing rounding), ``exact`` types them all."""
+    plain = pc.fill_null(pc.match_substring_regex(text, pattern), False)
+    if not pc.any(plain).as_py():
+        return exact(text)
+    try:
+        fast = pc.cast(_where(plain, text), target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return exact(text)
+    others = pc.and_(pc.is_valid(text), pc.invert(plain))
+    if not pc.any(others).as_py():
+        return fast
+    return pc.replace_with_mask(fast, others, exact(pc.filter(text, others)))
 
 
 def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -125,8 +136,12 @@ def _where(condition: pa.Array, values: pa.Array) -> pa.Array:
 
 
 def _integers(text: pa.Array, target: pa.DataType, low: int, high: int) -> pa.Array:
-    if (fast := _strict_if_all(text, r"^-?[0-9]+$", target)) is not None:
-        return fast
+    return _fast_then_exact(
+        text, r"^-?[0-9]+$", target, lambda rest: _exact_integers(rest, target, low, high)
+    )
+
+
+def _exact_integers(text: pa.Array, target: pa.DataType, low: int, high: int) -> pa.Array:
     digits = pc.replace_substring_regex(text, r"^[+-]?0*", "")
     candidates = _where(
         pc.and_(pc.match_substring_regex(text, r"^[+-]?[0-9]+$"), pc.less_equal(pc.utf8_length(digits), 38)),
@@ -141,9 +156,13 @@ def _integers(text: pa.Array, target: pa.DataType, low: int, high: int) -> pa.Ar
 
 
 def _decimals(text: pa.Array, target: pa.Decimal128Type) -> pa.Array:
-    # Arrow's own cast of a column of plain values that need no rounding (the usual case).
-    if (fast := _strict_if_all(text, r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$", target)) is not None:
-        return fast
+    # Arrow's own cast of plain values that need no rounding (the usual case).
+    return _fast_then_exact(
+        text, r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$", target, lambda rest: _exact_decimals(rest, target)
+    )
+
+
+def _exact_decimals(text: pa.Array, target: pa.Decimal128Type) -> pa.Array:
     precision, scale = target.precision, target.scale
     parts = pc.extract_regex(text, r"^(?P<sign>[+-]?)0*(?P<int>[0-9]*)\.?(?P<frac>[0-9]*)$")
     sign, whole, fraction = (pc.struct_field(parts, name) for name in ("sign", "int", "frac"))
