@@ -20,11 +20,16 @@ batch has.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
+import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -46,6 +51,11 @@ from lakehouse_dagster.ingest.staging import bronze_rows, bronze_schema
 from lakehouse_dagster.lake import files
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import TableName
+
+T = TypeVar("T")
+R = TypeVar("R")
+#: Files parsed and typed at once: one per core (each holds one file's rows in memory).
+_STAGING_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 CheckBatch = Callable[[DataFrame], object]
 
@@ -197,17 +207,24 @@ class _Ingestion:
     def _stage(
         self, plan: ColumnPlan, headers: Mapping[str, Header], batch_id: str, claims: list[Claim], uri: str
     ) -> list[LedgerEntry]:
-        """Parse, type and write each file of the batch to the staged Parquet file, one at a time."""
+        """Parse and type the batch's files, a few at a time on the machine's cores (Arrow's
+        kernels release the GIL), and write them in order to the staged Parquet file."""
         ingested_at = datetime.now(UTC)
+        aws = self.tables.layout.aws
+
+        def bronze_file(claim: Claim) -> tuple[LedgerEntry, pa.Table | None]:
+            entry, parsed = _parse_file(claim, headers.get(claim.file.uri), plan, aws)
+            if parsed is None:
+                return entry, None
+            mapping = plan.by_file[claim.file.uri]
+            rows = bronze_rows(parsed, mapping, plan, self.source, claim.file, batch_id, ingested_at)
+            return replace(entry, rescued_rows=rows.num_rows - rows.column(RESCUED_DATA).null_count), rows
+
         entries: list[LedgerEntry] = []
         with files.parquet_writer(uri, bronze_schema(plan, self.source)) as writer:
-            for claim in claims:
-                entry, parsed = _parse_file(claim, headers.get(claim.file.uri), plan, self.tables.layout.aws)
-                if parsed is not None:
-                    mapping = plan.by_file[claim.file.uri]
-                    rows = bronze_rows(parsed, mapping, plan, self.source, claim.file, batch_id, ingested_at)
+            for entry, rows in in_order_parallel(bronze_file, claims, _STAGING_THREADS):
+                if rows is not None:
                     writer.write_table(rows)
-                    entry = replace(entry, rescued_rows=rows.num_rows - rows.column(RESCUED_DATA).null_count)
                 entries.append(entry)
         return entries
 
@@ -280,6 +297,22 @@ def _entry_from_counts(
         return LedgerEntry(claim, EMPTY, message="no rows of this file in its batch")
     content_hash = parsed.content_hash if parsed is not None else None
     return LedgerEntry(claim, INGESTED, rows=rows, rescued_rows=rescued, content_hash=content_hash)
+
+
+def in_order_parallel(function: Callable[[T], R], items: Sequence[T], threads: int) -> Iterator[R]:
+    """``function`` of each item, in the items' order, with at most ``threads`` calls running
+    or finished but not yet taken (memory holds that many results, not all of them)."""
+    if threads <= 1 or len(items) <= 1:
+        yield from map(function, items)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            if len(pending) == threads:
+                yield pending.popleft().result()
+            pending.append(pool.submit(function, item))
+        while pending:
+            yield pending.popleft().result()
 
 
 def _parse_file(

@@ -68,7 +68,7 @@ def move_into_table(table_uri: str, files: list[StagedFile]) -> list[str]:
     """Move the files into the table's folder under new unique names; their relative paths."""
     paths = []
     for staged in files:
-        relative = f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
+        relative = f"part-00000-{uuid.uuid4()}-c000.parquet"
         move_file(staged.uri, f"{table_uri.rstrip('/')}/{relative}")
         paths.append(relative)
     return paths
