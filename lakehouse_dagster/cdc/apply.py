@@ -108,7 +108,8 @@ def apply_changes(context: UnitContext) -> UnitResult:
         keys = list(config.keys)
         valid = bronze.where(passing(context.expectations()))
         touched = evaluation.kept.select(*keys).distinct()
-        changes = valid.join(touched, keys, "left_semi")
+        # A first build applies every batch: all valid changes, without the join that finds them.
+        changes = valid.join(touched, keys, "left_semi") if applied else valid
         before = tables.version(target)
         if config.scd_type == 1:
             _merge_current_state(tables, target, config, changes)
