@@ -129,3 +129,15 @@ def test_an_adopted_batch_reads_back_and_lands_once(tmp_path: Path) -> None:
     )
     data_files = sorted(p.name for p in lake.iterdir() if p.suffix == ".parquet")
     assert len(data_files) == 2  # the refused batch left no file behind
+
+
+def test_small_tables_are_staged_as_few_row_groups(tmp_path: Path) -> None:
+    from lakehouse_dagster.lake.files import parquet_writer
+
+    tables = [sample(10, offset=10 * i) for i in range(10)]  # ten small files' rows
+    with parquet_writer(str(tmp_path / "staged.parquet"), SCHEMA, min_row_group_rows=25) as writer:
+        for table in tables:
+            writer.write_table(table)
+    metadata = pq.read_metadata(tmp_path / "staged.parquet")
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [30, 30, 30, 10]
+    assert pq.read_table(tmp_path / "staged.parquet").equals(pa.concat_tables(tables))

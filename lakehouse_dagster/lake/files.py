@@ -195,13 +195,38 @@ def read_head(uri: str, size: int = 65536, aws: AwsConfig | None = None) -> byte
         return handle.read(size)
 
 
+class RowGroupWriter:
+    """Writes tables to a Parquet file in row groups of at least ``min_rows`` rows (but the
+    last): a batch of many small files would otherwise make as many tiny row groups."""
+
+    def __init__(self, writer: pq.ParquetWriter, min_rows: int) -> None:
+        self._writer, self._min_rows = writer, min_rows
+        self._pending: list[pa.Table] = []
+        self._rows = 0
+
+    def write_table(self, table: pa.Table) -> None:
+        self._pending.append(table)
+        self._rows += table.num_rows
+        if self._rows >= self._min_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._writer.write_table(pa.concat_tables(self._pending))
+            self._pending, self._rows = [], 0
+
+
 @contextmanager
-def parquet_writer(uri: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+def parquet_writer(
+    uri: str, schema: pa.Schema, min_row_group_rows: int = 1 << 17
+) -> Iterator[RowGroupWriter]:
     """A Parquet file written a table at a time."""
     filesystem, path = _filesystem(uri)
     filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with pq.ParquetWriter(path, schema, filesystem=filesystem) as writer:
-        yield writer
+        buffered = RowGroupWriter(writer, min_row_group_rows)
+        yield buffered
+        buffered.flush()
 
 
 def list_parquet(folder_uri: str) -> list[str]:
