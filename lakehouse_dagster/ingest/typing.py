@@ -198,11 +198,10 @@ def _days(text: pa.Array, pattern: str) -> pa.Array:
         )
         normalized = pc.replace_with_mask(normalized, loose, padded)
     parsed = pc.strptime(normalized, format="%Y-%m-%d", unit="s", error_is_null=True)
-    # strptime rolls 2023-02-29 over into March: the parsed day must be the one written.
-    written_month = pc.cast(pc.utf8_slice_codeunits(normalized, 5, 7), pa.int64())
+    # strptime rolls 2023-02-29 over into March: the parsed day must be the one written (a roll
+    # over always changes the day: a day past the month's end becomes day 1 to 3).
     written_day = pc.cast(pc.utf8_slice_codeunits(normalized, 8, 10), pa.int64())
-    valid = pc.and_(pc.equal(pc.month(parsed), written_month), pc.equal(pc.day(parsed), written_day))
-    return _where(valid, parsed)
+    return _where(pc.equal(pc.day(parsed), written_day), parsed)
 
 
 def _timestamps(text: pa.Array) -> pa.Array:
