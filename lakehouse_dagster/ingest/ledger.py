@@ -18,15 +18,18 @@ Lookups read the events of the files in question only, never the whole ledger.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from pyspark.sql import functions as F
 
 from lakehouse_dagster.lake.delta import ConcurrentWriteError, DeltaTables
 from lakehouse_dagster.lake.files import LandingFile
 from lakehouse_dagster.lake.layout import TableName
+
+T = TypeVar("T")
 
 LEDGER_SCHEMA = (
     "file_path STRING, attempt INT, batch_id STRING, event STRING, file_size BIGINT, "
@@ -157,9 +160,12 @@ class IngestLedger:
         self._record([self._row(c, batch_id, RELEASED, message=reason) for c in claims])
 
     def _record(self, rows: list[tuple]) -> None:
+        """Insert the events not recorded yet. Retried when a concurrent writer's events made the
+        insert conflict: it inserts only what is missing, so a retry never records twice (a
+        commit that failed here would leave its batch open after its rows reached bronze)."""
         if rows:
             frame = self.tables.spark.createDataFrame(rows, schema=LEDGER_SCHEMA)
-            self.tables.insert_missing(self.name, frame, CLAIM_IDENTITY)
+            with_conflict_retries(lambda: self.tables.insert_missing(self.name, frame, CLAIM_IDENTITY))
 
     @staticmethod
     def _row(
@@ -196,17 +202,20 @@ def claim_with_retries(
 ) -> list[Claim]:
     """Claim, retrying when a concurrent claim made the MERGE conflict: the retry sees the
     other writer's claims and wins only what is left."""
+    return with_conflict_retries(lambda: ledger.claim(claims, batch_id), attempts)
+
+
+def with_conflict_retries(write: Callable[[], T], attempts: int = 5) -> T:
+    """``write()``, again after a short random pause when it raised ``ConcurrentWriteError``."""
     import random
     import time
 
-    for attempt in range(attempts):
+    for attempt in range(attempts - 1):
         try:
-            return ledger.claim(claims, batch_id)
+            return write()
         except ConcurrentWriteError:
-            if attempt == attempts - 1:
-                raise
             time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
-    return []
+    return write()
 
 
 def _claim(row: dict) -> Claim:
