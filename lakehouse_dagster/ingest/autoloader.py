@@ -226,6 +226,8 @@ class _Ingestion:
                 if rows is not None:
                     writer.write_table(rows)
                 entries.append(entry)
+        # Arrow's allocator keeps freed pages for reuse; the engine's steps that follow need them.
+        pa.default_memory_pool().release_unused()
         return entries
 
     def _account(self, batch_id: str, entries: list[LedgerEntry]) -> None:
