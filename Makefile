@@ -106,6 +106,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/cdc_incremental.py
 	$(BIN)/python benchmarks/events_latency.py
 	$(BIN)/python benchmarks/maintenance.py
+	$(BIN)/python benchmarks/fixed_overhead.py
 
 ## wheel: build dist/lakehouse_dagster-<version>-py3-none-any.whl, what Databricks clusters install
 ## (its core dependencies only; see docs/deploying-to-databricks.md)

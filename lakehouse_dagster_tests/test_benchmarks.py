@@ -33,10 +33,11 @@ def benchmarks():
     try:
         import customers_slice
         import events_latency
+        import fixed_overhead
         import pipes_overhead
         import retail
 
-        yield customers_slice, events_latency, pipes_overhead, retail
+        yield customers_slice, events_latency, fixed_overhead, pipes_overhead, retail
     finally:
         sys.path.remove(str(BENCHMARKS))
 
@@ -46,7 +47,7 @@ def keys_of(selection: str) -> list[dg.AssetKey]:
 
 
 def test_every_asset_a_benchmark_selects_exists(asset_keys, benchmarks) -> None:
-    customers_slice, events_latency, pipes_overhead, retail = benchmarks
+    customers_slice, events_latency, fixed_overhead, pipes_overhead, retail = benchmarks
     sales = retail.SALES.tables
     selected = [
         *keys_of(customers_slice.SELECT),
@@ -55,7 +56,16 @@ def test_every_asset_a_benchmark_selects_exists(asset_keys, benchmarks) -> None:
         dg.AssetKey(events_latency.SILVER),
         dg.AssetKey(events_latency.GOLD),
         *(dg.AssetKey.from_user_string(key) for key in pipes_overhead.ASSETS),
+        *keys_of(fixed_overhead.SELECT),
     ]
-    assert len(selected) == 3 + len(sales) + 2 + 3
+    assert len(selected) == 3 + len(sales) + 2 + 3 + 1
     missing = [key.to_user_string() for key in selected if key not in asset_keys]
     assert missing == [], f"benchmarks select assets that do not exist: {missing}"
+
+
+def test_the_tiny_file_of_the_overhead_benchmark_has_the_customers_columns(benchmarks) -> None:
+    from lakehouse_dagster.registry import REGISTRY
+
+    fixed_overhead = benchmarks[2]
+    header = fixed_overhead.TINY_FILE.splitlines()[0].split(",")
+    assert tuple(header) == REGISTRY.table("bronze.customers").source.columns
