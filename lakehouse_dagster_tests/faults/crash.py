@@ -5,7 +5,7 @@
 
 ``module:attribute`` names a function or ``Class.method`` as the unit's code calls it (patch
 where it is used); the process exits with ``CRASH_EXIT_CODE``, with no cleanup, before or
-after its first call.
+after its first call. The landing folder is ``LAKEHOUSE_LANDING`` if set, else the lake's own.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def patch(target: str, when: str) -> None:
 
 def main(remote_url: str, root: str, table: str, target: str, when: str, *window: str) -> None:
     patch(target, when)
-    tables = DeltaTables(connect(remote_url), LakeLayout.local(root))
+    tables = DeltaTables(connect(remote_url), LakeLayout.local(root, os.environ.get("LAKEHOUSE_LANDING")))
     partition = (
         PartitionWindow(date.fromisoformat(window[0]), date.fromisoformat(window[1])) if window else None
     )

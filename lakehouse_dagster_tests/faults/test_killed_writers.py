@@ -3,6 +3,7 @@ that was never killed leaves: nothing lost, nothing doubled."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import date
@@ -59,6 +60,18 @@ def build(tables: DeltaTables, names: list[str], window: tuple[str, str] | None 
 WINDOW = ("2026-11-20", "2026-11-27")
 CASES = {
     # table, what it needs first, where the process dies
+    "bronze file moved into the table, before its commit": (
+        "bronze.sales_orders",
+        [],
+        "lakehouse_dagster.lake.adopt:move_into_table",
+        "after",
+    ),
+    "bronze committed, before the ledger records it": (
+        "bronze.sales_orders",
+        [],
+        "lakehouse_dagster.lake.delta:DeltaRsLog.append_staged",
+        "after",
+    ),
     "cdc merge, before quarantine": (
         "silver.sales_orders",
         BRONZE,
@@ -129,6 +142,7 @@ def test_a_write_killed_at_any_step_and_run_again_ends_as_if_never_killed(
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "LAKEHOUSE_LANDING": crashed.layout.landing},
     )
     assert completed.returncode == CRASH_EXIT_CODE, completed.stderr[-3000:]
     build(crashed, [table], window)
