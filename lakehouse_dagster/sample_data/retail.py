@@ -1121,9 +1121,11 @@ class _Simulation:
         picks = [index for index in range(len(rows)) if trng.random() < probability]
         same_due = self._due("duplicates_same_file", flush_us, 0.0)
         next_due = not final and self._due("duplicates_next_file", flush_us, 0.0)
+        # Duplicates keep their change's sequence, so each transaction key's last change stays put.
+        last_changes = _last_changes(table, rows)
         for index in sorted(picks, reverse=True):
             if not final and (next_due or trng.random() < 0.5):
-                self._carry(table, rows[index], rows)
+                self._carry(table, rows[index], last_changes)
                 next_due = False
             else:
                 rows.insert(trng.randint(index + 1, len(rows)), rows[index])
@@ -1134,11 +1136,11 @@ class _Simulation:
             rows.insert(trng.randint(index + 1, len(rows)), rows[index])
             self._count_duplicate("duplicates_same_file")
         if next_due:
-            self._carry(table, rows[trng.randrange(len(rows))], rows)
+            self._carry(table, rows[trng.randrange(len(rows))], last_changes)
         if not final and self.trouble.forced and table not in self.first_touch_duplicated:
-            firsts = _first_touches(table, rows)
-            if firsts:
-                self._carry(table, firsts[0], rows)
+            first = next((row for row in rows if _is_first_touch(table, row, last_changes)), None)
+            if first is not None:
+                self._carry(table, first, last_changes)
         # 6. unknown Op
         if self._due("unknown_op_rows", flush_us, trouble.unknown_op_rate):
             rows.insert(trng.randint(0, len(rows)), self._unknown_op(table, rows[trng.randrange(len(rows))]))
@@ -1186,11 +1188,11 @@ class _Simulation:
         name = cdc_file_name(_from_us(flush_us))
         self.flushed.append(_Flushed(table, name, flush_us, buffer.getvalue().encode()))
 
-    def _carry(self, table: str, row: tuple, rows: list[tuple]) -> None:
-        """Write ``row``, a change of ``rows``, again in the table's next file."""
+    def _carry(self, table: str, row: tuple, last_changes: dict[tuple, str]) -> None:
+        """Write ``row`` again in the table's next file (``last_changes``: of its file's rows)."""
         self.carried[table].append(row)
         self._count_duplicate("duplicates_next_file")
-        if row in _first_touches(table, rows):
+        if _is_first_touch(table, row, last_changes):
             self.stats[FIRST_TOUCH_DUPLICATES] += 1
             self.first_touch_duplicated.add(table)
 
@@ -1297,14 +1299,20 @@ class _Simulation:
         )
 
 
-def _first_touches(table: str, rows: list[tuple]) -> list[tuple]:
-    """The changes of ``rows`` followed by another change of their key in the same transaction."""
+def _last_changes(table: str, rows: list[tuple]) -> dict[tuple, str]:
+    """The last AR_H_CHANGE_SEQ of each (transaction, key) among ``rows``."""
     width = len(TABLE_KEYS[table])
     last: dict[tuple, str] = {}
     for row in rows:
         transaction_key = (row[1], *row[2 : 2 + width])
         last[transaction_key] = max(last.get(transaction_key, ""), row[-1])
-    return [row for row in rows if row[-1] < last[(row[1], *row[2 : 2 + width])]]
+    return last
+
+
+def _is_first_touch(table: str, row: tuple, last_changes: dict[tuple, str]) -> bool:
+    """Whether another change of ``row``'s key in the same transaction follows it."""
+    width = len(TABLE_KEYS[table])
+    return row[-1] < last_changes[(row[1], *row[2 : 2 + width])]
 
 
 def _frame(rows: list[tuple], columns: tuple[str, ...]) -> pd.DataFrame:
