@@ -33,6 +33,7 @@ from lakehouse_dagster.cdc.transforms import (
     versions,
 )
 from lakehouse_dagster.ingest.sources import BATCH_ID, RESCUED_DATA
+from lakehouse_dagster.joins import matching
 from lakehouse_dagster.lake.delta import DeltaTables, Upsert
 from lakehouse_dagster.lake.layout import TableName, quote_identifier
 from lakehouse_dagster.quality.expectations import Action, Expectation, passing
@@ -109,7 +110,7 @@ def apply_changes(context: UnitContext) -> UnitResult:
         valid = bronze.where(passing(context.expectations()))
         touched = evaluation.kept.select(*keys).distinct()
         # A first build applies every batch: all valid changes, without the join that finds them.
-        changes = valid.join(touched, keys, "left_semi") if applied else valid
+        changes = matching(valid, touched, keys) if applied else valid
         before = tables.version(target)
         if config.scd_type == 1:
             _merge_current_state(tables, target, config, changes)
@@ -145,9 +146,7 @@ def _merge_history(tables: DeltaTables, target: TableName, config: CdcConfig, ch
         source = recomputed.withColumn("_stale", F.lit(False))
         if tables.exists(target):
             _remove_duplicated_versions(tables, target, config, changes)
-            existing = tables.read(target).join(
-                changes.select(*config.keys).distinct(), list(config.keys), "left_semi"
-            )
+            existing = matching(tables.read(target), changes, config.keys)
             stale = existing.join(recomputed, list(version_key), "left_anti").select(*version_key).distinct()
             source = source.unionByName(stale.withColumn("_stale", F.lit(True)), allowMissingColumns=True)
         tables.merge(
@@ -169,7 +168,7 @@ def _remove_duplicated_versions(
     which no MERGE can update (a source row would match two target rows). Delete every version
     of such keys first: the MERGE that follows inserts their recomputed history."""
     keys = list(config.keys)
-    touched = tables.read(target).join(changes.select(*keys).distinct(), keys, "left_semi")
+    touched = matching(tables.read(target), changes, keys)
     duplicated = touched.groupBy(*keys, START_AT).count().where(F.col("count") > 1).select(*keys).distinct()
     if not duplicated.isEmpty():
         tables.delete_matching(target, duplicated, on=config.keys)

@@ -59,7 +59,7 @@ def _last_per(changes: DataFrame, group: Sequence[str], config: CdcConfig) -> Da
     same_group = reduce(
         lambda a, b: a & b, (_col(c).eqNullSafe(F.col(g)) for c, g in zip(group, group_names, strict=True))
     )
-    sized = changes.join(sizes, same_group).drop(*group_names)
+    sized = sizes.join(changes, same_group).drop(*group_names)  # hash table of the sizes, not the changes
     newest_first = Window.partitionBy(*map(_col, group)).orderBy(*(c.desc() for c in _order(config)))
     last_of_several = (
         sized.where(F.col("__size") > 1)
@@ -136,16 +136,16 @@ def versions(instants: DataFrame, config: CdcConfig) -> DataFrame:
     starts = instants.where(F.col("_starts")).select(*version, F.col("_sequence").alias(START_AT))
     last_values = instants.where(~deleted).groupBy(*version).agg(F.max("_n").alias("_n"))
     first_delete = instants.where(deleted).groupBy(*version).agg(F.min("_n").alias("_n"))
-    deleted_at = instants.join(first_delete, [*version, "_n"]).select(
+    deleted_at = first_delete.join(instants, [*version, "_n"]).select(
         *version, F.col("_sequence").alias("_deleted_at")
     )
     next_start = starts.select(
         *config.keys, (F.col("_version") - 1).alias("_version"), F.col(START_AT).alias("_next_start")
     )
+    # The narrow side of each join on the left: the local engine builds its hash table from it.
+    values = starts.join(last_values.join(instants, [*version, "_n"]), version)
     return (
-        instants.join(last_values, [*version, "_n"])
-        .join(starts, version)
-        .join(deleted_at, version, "left")
+        deleted_at.join(values, version, "right")
         .join(next_start, version, "left")
         .select(
             *(_col(c) for c in config.output_columns),

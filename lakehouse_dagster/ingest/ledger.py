@@ -25,6 +25,7 @@ from typing import TypeVar
 
 from pyspark.sql import functions as F
 
+from lakehouse_dagster.joins import matching
 from lakehouse_dagster.lake.delta import ConcurrentWriteError, DeltaTables
 from lakehouse_dagster.lake.files import LandingFile
 from lakehouse_dagster.lake.layout import TableName
@@ -118,7 +119,7 @@ class IngestLedger:
             .where(F.col("settled") == 0)
             .select("batch_id")
         )
-        claims = ledger.where(F.col("event") == CLAIMED).join(open_ids, "batch_id", "left_semi")
+        claims = matching(ledger.where(F.col("event") == CLAIMED), open_ids, ["batch_id"])
         batches: dict[str, list[Claim]] = {}
         for row in claims.orderBy("batch_id", "file_path").toArrow().to_pylist():
             batches.setdefault(row["batch_id"], []).append(_claim(row))

@@ -39,7 +39,8 @@ def with_ingestion_ordinal(bronze: DataFrame, name: str) -> DataFrame:
         ordinal >= F.lit(1 << ORDINAL_BITS),
         F.raise_error(F.lit(f"more than 2**{ORDINAL_BITS} lines ingested: the ingestion ordinal overflows")),
     ).otherwise(ordinal)
-    return bronze.join(F.broadcast(offsets), list(_FILE)).withColumn(name, checked).drop("_offset")
+    # The few files' offsets on the left: the local engine builds its hash table from that side.
+    return offsets.join(bronze, list(_FILE)).select(*bronze.columns, checked.alias(name))
 
 
 def date_then_ordinal(day: Column, ordinal: Column) -> Column:
@@ -52,4 +53,5 @@ def latest_per_key(frame: DataFrame, key: str, order: Column) -> DataFrame:
     """The row of each non-null ``key`` with the largest ``order`` (a unique BIGINT per row)."""
     keyed = frame.where(F.col(key).isNotNull()).withColumn("_order", order)
     winners = keyed.groupBy(key).agg(F.max("_order").alias("_order"))
-    return keyed.join(winners, [key, "_order"], "left_semi").drop("_order")
+    # An inner join finds each winner's row once (``_order`` is unique), building from the winners.
+    return winners.join(keyed, [key, "_order"]).select(*frame.columns)

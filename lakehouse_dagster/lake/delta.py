@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakehouse_dagster.joins import matching
 from lakehouse_dagster.lake.files import delete_file, delete_tree
 from lakehouse_dagster.lake.layout import LakeLayout, TableName, join_uri, quote_identifier
 
@@ -193,7 +194,7 @@ class DeltaTables:
     def lookup(self, name: TableName, column: str, values: Iterable[str]) -> DataFrame:
         """The rows whose ``column`` is one of ``values`` (a join, not a filter of literals)."""
         wanted = self.spark.createDataFrame([(value,) for value in dict.fromkeys(values)], "value STRING")
-        return self.read(name).join(wanted.withColumnRenamed("value", column), on=column, how="left_semi")
+        return matching(self.read(name), wanted.withColumnRenamed("value", column), [column])
 
     def commit_metrics(self, name: TableName, since_version: int | None) -> dict[str, Any]:
         """Rows inserted, updated and deleted by the commit after ``since_version`` (none if none)."""

@@ -19,6 +19,7 @@ from lakehouse_dagster.cdc.transforms import END_AT, START_AT
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import DailyPartitions, Job
 from lakehouse_dagster.ingest.sources import FileSource
+from lakehouse_dagster.joins import matching
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality import rules
@@ -154,10 +155,7 @@ def order_dates_of_orders(_tables: DeltaTables, changes: DataFrame) -> list[date
 def order_dates_of_items(tables: DeltaTables, changes: DataFrame) -> list[date]:
     """Items carry no date: take it from any change of their order (a deleted order's included)."""
     orders = tables.read(bronze_table("orders")).where(passing(structural_expectations(cdc_config("orders"))))
-    touched = changes.select("order_id").distinct()
-    return _dates(
-        orders.join(touched, "order_id", "left_semi").select(F.to_date("order_ts").alias("order_date"))
-    )
+    return _dates(matching(orders, changes, ["order_id"]).select(F.to_date("order_ts").alias("order_date")))
 
 
 # Expectations ---------------------------------------------------------------------------------

@@ -100,28 +100,33 @@ def order_item_facts(orders: DataFrame, order_items: DataFrame, start: date, end
     placed = orders.withColumn("order_date", F.to_date("order_ts")).where(
         _in_window(F.col("order_date"), start, end)
     )
-    return order_items.join(
-        placed.select("order_id", "order_date", "customer_id", "status", "currency"), "order_id"
-    ).select(
-        "order_date",
-        "order_id",
-        "line_number",
-        "customer_id",
-        "product_id",
-        "quantity",
-        "unit_price",
-        line_amount().alias("line_amount"),
-        "currency",
-        "status",
-        (F.col("status") == CANCELLED).alias("is_cancelled"),
+    # Orders on the left: the local engine builds its hash table from that side.
+    return (
+        placed.select("order_id", "order_date", "customer_id", "status", "currency")
+        .join(order_items, "order_id")
+        .select(
+            "order_date",
+            "order_id",
+            "line_number",
+            "customer_id",
+            "product_id",
+            "quantity",
+            "unit_price",
+            line_amount().alias("line_amount"),
+            "currency",
+            "status",
+            (F.col("status") == CANCELLED).alias("is_cancelled"),
+        )
     )
 
 
 def daily_sales(item_facts: DataFrame, products: DataFrame) -> DataFrame:
     """Per order date, product category and currency: orders, units, revenue, average order value
     and the share of orders cancelled. An order counts once per category it has lines in."""
-    lines = item_facts.join(products.select("product_id", "category"), "product_id", "left").withColumn(
-        "category", F.coalesce("category", F.lit(UNKNOWN_CATEGORY))
+    lines = (
+        products.select("product_id", "category")
+        .join(item_facts, "product_id", "right")
+        .withColumn("category", F.coalesce("category", F.lit(UNKNOWN_CATEGORY)))
     )
     kept = ~F.col("is_cancelled")
     grouped = lines.groupBy("order_date", "category", "currency").agg(
@@ -190,12 +195,16 @@ def customer_360(
 def product_performance(products: DataFrame, orders: DataFrame, order_items: DataFrame) -> DataFrame:
     """Per product: units and USD revenue of orders not cancelled, the share of units cancelled,
     and the product's rank by revenue within its category (1 = best)."""
-    lines = order_items.join(orders.select("order_id", "status", "currency"), "order_id").select(
-        "product_id",
-        "order_id",
-        "quantity",
-        (F.col("status") == CANCELLED).alias("is_cancelled"),
-        to_usd(line_amount(), F.col("currency")).alias("amount_usd"),
+    lines = (
+        orders.select("order_id", "status", "currency")
+        .join(order_items, "order_id")
+        .select(
+            "product_id",
+            "order_id",
+            "quantity",
+            (F.col("status") == CANCELLED).alias("is_cancelled"),
+            to_usd(line_amount(), F.col("currency")).alias("amount_usd"),
+        )
     )
     kept = ~F.col("is_cancelled")
     sold = lines.groupBy("product_id").agg(
