@@ -70,9 +70,27 @@ def _last_per(changes: DataFrame, group: Sequence[str], config: CdcConfig) -> Da
     return sized.where(F.col("__size") == 1).unionByName(last_of_several).drop("__size")
 
 
+def _at_greatest_first_sequence(changes: DataFrame, config: CdcConfig) -> DataFrame:
+    """The changes of each key whose first sequence column holds the key's greatest value (all
+    of the key's changes if that value is null): the only candidates to be its last change.
+
+    A hash aggregate and a join keep about one change per key, so the sort that orders a key's
+    changes sees ties only: a key changed many times (an order's status) no longer sends every
+    one of its changes, with every column, through the sort."""
+    keys = config.keys
+    key_names = [f"__key_{i}" for i in range(len(keys))]
+    first = _col(config.sequence_by[0])
+    greatest = (
+        changes.groupBy(*map(_col, keys)).agg(F.max(first).alias("__greatest")).toDF(*key_names, "__greatest")
+    )
+    same = _same([*map(_col, keys), first], [*map(F.col, key_names), F.col("__greatest")])
+    return greatest.join(changes, same).drop(*key_names, "__greatest")
+
+
 def latest_changes(changes: DataFrame, config: CdcConfig) -> DataFrame:
     """The latest change per key, with ``__is_delete``: what type 1 merges into the table."""
-    return _last_per(flag_deletes(changes, config), config.keys, config).select(
+    candidates = _at_greatest_first_sequence(flag_deletes(changes, config), config)
+    return _last_per(candidates, config.keys, config).select(
         *(_col(c) for c in config.output_columns), F.col(IS_DELETE)
     )
 
