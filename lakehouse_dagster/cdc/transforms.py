@@ -45,12 +45,16 @@ def flag_deletes(changes: DataFrame, config: CdcConfig) -> DataFrame:
     return changes.withColumn(IS_DELETE, F.coalesce(F.expr(config.apply_as_deletes), F.lit(False)))
 
 
-def _last_per(changes: DataFrame, group: Sequence[str], config: CdcConfig) -> DataFrame:
+def _last_per(
+    changes: DataFrame, group: Sequence[str], config: CdcConfig, *, narrow_ties: bool = False
+) -> DataFrame:
     """The last change (by sequence, then position) of each group of equal ``group`` values
     (null equals null).
 
     Only groups of several changes are sorted: a window over every change sorts all the columns
     of every row (3 to 4 times slower on the local engine), and most groups hold one change.
+    With ``narrow_ties``, the sort sees only those groups' changes at their greatest first
+    sequence value (groups changed many times: an order's status).
     """
     group_names = [f"__group_{i}" for i in range(len(group))]
     sizes = (
@@ -61,23 +65,22 @@ def _last_per(changes: DataFrame, group: Sequence[str], config: CdcConfig) -> Da
     )
     sized = sizes.join(changes, same_group).drop(*group_names)  # hash table of the sizes, not the changes
     newest_first = Window.partitionBy(*map(_col, group)).orderBy(*(c.desc() for c in _order(config)))
+    several = sized.where(F.col("__size") > 1)
+    if narrow_ties:
+        several = _at_greatest_first_sequence(several, group, config)
     last_of_several = (
-        sized.where(F.col("__size") > 1)
-        .withColumn("_rank", F.row_number().over(newest_first))
+        several.withColumn("_rank", F.row_number().over(newest_first))
         .where(F.col("_rank") == 1)
         .drop("_rank")
     )
     return sized.where(F.col("__size") == 1).unionByName(last_of_several).drop("__size")
 
 
-def _at_greatest_first_sequence(changes: DataFrame, config: CdcConfig) -> DataFrame:
-    """The changes of each key whose first sequence column holds the key's greatest value (all
-    of the key's changes if that value is null): the only candidates to be its last change.
-
-    A hash aggregate and a join keep about one change per key, so the sort that orders a key's
-    changes sees ties only: a key changed many times (an order's status) no longer sends every
-    one of its changes, with every column, through the sort."""
-    keys = config.keys
+def _at_greatest_first_sequence(changes: DataFrame, keys: Sequence[str], config: CdcConfig) -> DataFrame:
+    """The changes of each group of equal ``keys`` whose first sequence column holds the group's
+    greatest value (all of them if that value is null): the only candidates to be its last
+    change. A hash aggregate and a join keep about one change per group, so the sort that
+    follows sees ties only (max skips nulls as the descending sort puts them last)."""
     key_names = [f"__key_{i}" for i in range(len(keys))]
     first = _col(config.sequence_by[0])
     greatest = (
@@ -89,8 +92,7 @@ def _at_greatest_first_sequence(changes: DataFrame, config: CdcConfig) -> DataFr
 
 def latest_changes(changes: DataFrame, config: CdcConfig) -> DataFrame:
     """The latest change per key, with ``__is_delete``: what type 1 merges into the table."""
-    candidates = _at_greatest_first_sequence(flag_deletes(changes, config), config)
-    return _last_per(candidates, config.keys, config).select(
+    return _last_per(flag_deletes(changes, config), config.keys, config, narrow_ties=True).select(
         *(_col(c) for c in config.output_columns), F.col(IS_DELETE)
     )
 
