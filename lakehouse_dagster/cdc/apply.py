@@ -110,7 +110,7 @@ def apply_changes(context: UnitContext) -> UnitResult:
         valid = bronze.where(passing(context.expectations()))
         touched = evaluation.kept.select(*keys).distinct()
         # A first build applies every batch: all valid changes, without the join that finds them.
-        changes = matching(valid, touched, keys) if applied else valid
+        changes = matching(valid, evaluation.kept, keys) if applied else valid
         before = tables.version(target)
         if config.scd_type == 1:
             _merge_current_state(tables, target, config, changes)

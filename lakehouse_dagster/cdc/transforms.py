@@ -60,9 +60,7 @@ def _last_per(
     sizes = (
         changes.groupBy(*map(_col, group)).agg(F.count(F.lit(1)).alias("__size")).toDF(*group_names, "__size")
     )
-    same_group = reduce(
-        lambda a, b: a & b, (_col(c).eqNullSafe(F.col(g)) for c, g in zip(group, group_names, strict=True))
-    )
+    same_group = _same([*map(_col, group)], [*map(F.col, group_names)])
     sized = sizes.join(changes, same_group).drop(*group_names)  # hash table of the sizes, not the changes
     newest_first = Window.partitionBy(*map(_col, group)).orderBy(*(c.desc() for c in _order(config)))
     several = sized.where(F.col("__size") > 1)
