@@ -141,3 +141,93 @@ def test_small_tables_are_staged_as_few_row_groups(tmp_path: Path) -> None:
     metadata = pq.read_metadata(tmp_path / "staged.parquet")
     assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [30, 30, 30, 10]
     assert pq.read_table(tmp_path / "staged.parquet").equals(pa.concat_tables(tables))
+
+
+def test_statistics_skip_nested_columns_and_keep_the_flat_ones_in_place(tmp_path: Path) -> None:
+    """A struct spans several Parquet columns: the flat columns after it keep their own bounds."""
+    table = pa.table(
+        {
+            "key": [3, 1, 2],
+            "span": [{"at": 5, "seq": "b"}, {"at": None, "seq": "a"}, {"at": 9, "seq": None}],
+            "tags": [["x"], [], ["y", "z"]],
+            "amount": [7, -4, 30],
+        }
+    )
+    pq.write_table(table, tmp_path / "staged.parquet")
+    stats = json.loads(adopt.statistics_json(pq.read_metadata(tmp_path / "staged.parquet")))
+    assert stats["minValues"] == {"key": 1, "amount": -4}
+    assert stats["maxValues"] == {"key": 3, "amount": 30}
+    assert stats["nullCount"] == {"key": 0, "amount": 0}
+
+
+def staged_folder(folder: Path, rows: pa.Table) -> str:
+    folder.mkdir()
+    pq.write_table(rows, folder / "data.parquet")
+    return str(folder)
+
+
+def test_of_creators_racing_for_a_new_table_exactly_one_commits(tmp_path: Path) -> None:
+    """Appends never conflict, so a first build that appended would land once per creator."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    lake, log, creators = tmp_path / "table", DeltaRsLog(), 6
+    staged = [
+        staged_folder(tmp_path / f"staged-{i}", sample(2_000, offset=100_000 * i)) for i in range(creators)
+    ]
+    start = Barrier(creators)
+
+    def create(folder: str) -> bool:
+        start.wait()
+        return log.create_staged(str(lake), folder)
+
+    with ThreadPoolExecutor(creators) as pool:
+        results = list(pool.map(create, staged))
+
+    assert results.count(True) == 1
+    read = deltalake.DeltaTable(str(lake))
+    assert read.version() == 0
+    ids = sorted(v for v in read.to_pyarrow_table().column("id").to_pylist() if v is not None)
+    expected = sorted(
+        v
+        for v in sample(2_000, offset=100_000 * results.index(True)).column("id").to_pylist()
+        if v is not None
+    )
+    assert ids == expected
+    data_files = [p for p in lake.iterdir() if p.suffix == ".parquet"]
+    assert len(data_files) == 1  # the losers' files were taken back
+
+
+def test_creating_a_table_that_exists_commits_nothing(tmp_path: Path) -> None:
+    lake, log = tmp_path / "table", DeltaRsLog()
+    assert log.create_staged(str(lake), staged_folder(tmp_path / "first", sample(10)))
+    assert not log.create_staged(str(lake), staged_folder(tmp_path / "second", sample(20)))
+    read = deltalake.DeltaTable(str(lake))
+    assert (read.version(), read.to_pyarrow_table().num_rows) == (0, 10)
+
+
+def test_a_table_created_with_its_rows_reads_them_back_and_refuses_a_second_creator(tables) -> None:
+    from lakehouse_dagster.lake.delta import ConcurrentWriteError
+    from lakehouse_dagster.lake.layout import TableName
+
+    name = TableName("silver", "created")
+    rows = [(i, f"name {i}", {"at": i * 10, "seq": str(i)}) for i in range(50)]
+    schema = "id BIGINT, name STRING, span STRUCT<at: BIGINT, seq: STRING>"
+    tables.create(name, tables.spark.createDataFrame(rows, schema))
+    with pytest.raises(ConcurrentWriteError, match=r"silver\.created"):
+        tables.create(name, tables.spark.createDataFrame(rows[:5], schema))
+
+    read = sorted((r.id, r.name, r.span.at, r.span.seq) for r in tables.read(name).collect())
+    assert read == [(i, name_, span["at"], span["seq"]) for i, name_, span in rows]
+    assert tables.version(name) == 0
+    assert tables.commit_metrics(name, None)["rows_inserted"] == 50
+
+
+def test_a_table_created_from_no_rows_is_empty_with_the_frames_columns(tables) -> None:
+    from lakehouse_dagster.lake.layout import TableName
+
+    name = TableName("silver", "created_empty")
+    frame = tables.spark.createDataFrame([(1, "a")], "id BIGINT, name STRING").where("id > 1")
+    tables.create(name, frame)
+    assert tables.read(name).count() == 0
+    assert [(c.name, c.type) for c in tables.columns(name)] == [("id", "bigint"), ("name", "string")]

@@ -6,12 +6,13 @@ Each run takes the bronze batches the table has not applied yet:
    failing ones go to ``quarantine.<table>`` with the expectations they failed, never applied;
 2. for every key they touch, the key's state is recomputed from all its valid changes in
    bronze (so a late, duplicated or out-of-order change lands where it belongs) and merged
-   into the table with one MERGE: type 1 keeps the current row, type 2 the versions;
+   into the table with one MERGE: type 1 keeps the current row, type 2 the versions (the
+   first build writes the whole state as the table's first commit instead);
 3. the batches are recorded in ``ops.cdc_progress__<layer>__<table>``.
 
 A run that dies before step 3 applies the same batches again next time, which changes
-nothing. Two runs at once: one MERGE wins, the other fails with ``ConcurrentWriteError`` and
-the unit is run again (``units/run.py``), when it finds the work done.
+nothing. Two runs at once: one MERGE (or one first commit) wins, the other fails with
+``ConcurrentWriteError`` and the unit is run again (``units/run.py``), when it finds the work done.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from lakehouse_dagster.cdc.transforms import (
     END_AT,
     IS_DELETE,
     START_AT,
+    current_state,
     latest_changes,
     versioned_instants,
     versions,
@@ -112,7 +114,9 @@ def apply_changes(context: UnitContext) -> UnitResult:
         # A first build applies every batch: all valid changes, without the join that finds them.
         changes = matching(valid, evaluation.kept, keys) if applied else valid
         before = tables.version(target)
-        if config.scd_type == 1:
+        if before is None:
+            _create(tables, target, config, changes)
+        elif config.scd_type == 1:
             _merge_current_state(tables, target, config, changes)
         else:
             _merge_history(tables, target, config, changes)
@@ -125,6 +129,17 @@ def apply_changes(context: UnitContext) -> UnitResult:
     quality = context.quarantine_and_report(evaluation, incremental=True)
     _record_applied(tables, target, pending, context.request.run_id)
     return context.result({**metadata, **quality.metadata}, quality.outcomes)
+
+
+def _create(tables: DeltaTables, target: TableName, config: CdcConfig, changes: DataFrame) -> None:
+    """The first build writes the state as the table's first commit, with no MERGE: a writer
+    that created the table first makes this one fail (``ConcurrentWriteError``), and the unit's
+    rerun then MERGEs into what the winner wrote."""
+    if config.scd_type == 1:
+        tables.create(target, current_state(changes, config))
+        return
+    with tables.materialized(target, versioned_instants(changes, config)) as instants:
+        tables.create(target, versions(instants, config))
 
 
 def _merge_current_state(

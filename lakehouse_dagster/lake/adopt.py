@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -80,9 +81,7 @@ def statistics_json(metadata: pq.FileMetaData) -> str:
     minimums: dict[str, Any] = {}
     maximums: dict[str, Any] = {}
     nulls: dict[str, int] = {}
-    arrow_schema = metadata.schema.to_arrow_schema()
-    for index in range(metadata.num_columns):
-        field = arrow_schema.field(index)
+    for index, field in _flat_columns(metadata.schema.to_arrow_schema()):
         chunks = [
             metadata.row_group(group).column(index).statistics for group in range(metadata.num_row_groups)
         ]
@@ -99,6 +98,23 @@ def statistics_json(metadata: pq.FileMetaData) -> str:
     return json.dumps(
         {"numRecords": metadata.num_rows, "minValues": minimums, "maxValues": maximums, "nullCount": nulls}
     )
+
+
+def _flat_columns(schema: pa.Schema) -> Iterator[tuple[int, pa.Field]]:
+    """The top-level columns that are one Parquet column each, with that column's index (a
+    struct or list column spans several, and has no statistics here)."""
+    index = 0
+    for field in schema:
+        leaves = _leaves(field.type)
+        if leaves == 1 and not pa.types.is_nested(field.type):
+            yield index, field
+        index += leaves
+
+
+def _leaves(arrow_type: pa.DataType) -> int:
+    if pa.types.is_nested(arrow_type):
+        return sum(_leaves(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
+    return 1
 
 
 def _value(arrow_type: pa.DataType, value: Any) -> Any:

@@ -19,7 +19,8 @@ delta-rs' ``optimize`` and ``vacuum`` on the embedded engine, which has no ``OPT
 
 Concurrency: two writers that commit to a table at the same moment are detected by Delta's
 optimistic concurrency; the loser raises ``ConcurrentWriteError`` and commits nothing.
-Tables are created empty first, so that two first writes conflict like any others.
+Tables are created empty first, so that two first writes conflict like any others; ``create``
+instead makes the first commit hold the rows, and fails if the table exists.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse_dagster.joins import matching
-from lakehouse_dagster.lake.files import delete_file, delete_tree
+from lakehouse_dagster.lake.files import delete_file, delete_tree, list_parquet, parquet_writer
 from lakehouse_dagster.lake.layout import LakeLayout, TableName, join_uri, quote_identifier
 
 #: How engines say a schema does not exist (Databricks, Spark, the embedded engine).
@@ -148,6 +149,7 @@ class LogBackend(Protocol):
     def version(self, uri: str) -> int | None: ...
     def history(self, uri: str, limit: int) -> list[dict[str, Any]]: ...
     def append_staged(self, uri: str, staged_uri: str, token: str, partition_by: Sequence[str]) -> bool: ...
+    def create_staged(self, uri: str, staged_uri: str) -> bool: ...
     def files(self, uri: str) -> TableFiles: ...
     def optimize(self, uri: str, zorder_by: Sequence[str]) -> dict[str, Any]: ...
     def vacuum(self, uri: str, retention_hours: int) -> int | None: ...
@@ -204,7 +206,12 @@ class DeltaTables:
         metrics = commit.get("operationMetrics") or {}
         return {
             "operation": commit.get("operation"),
-            "rows_inserted": int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)) or 0),
+            "rows_inserted": int(
+                metrics.get(
+                    "numTargetRowsInserted", metrics.get("numOutputRows", metrics.get("num_added_rows"))
+                )
+                or 0
+            ),
             "rows_updated": int(metrics.get("numTargetRowsUpdated", 0) or 0),
             "rows_deleted": int(metrics.get("numTargetRowsDeleted", 0) or 0),
         }
@@ -254,6 +261,26 @@ class DeltaTables:
         if created:
             self.register(name)  # the log backend created it
         return committed
+
+    def create(self, name: TableName, frame: DataFrame) -> None:
+        """Create the table with ``frame``'s rows in its first commit. If the table exists, or
+        another writer creates it at the same moment, nothing is written and this raises
+        ``ConcurrentWriteError``: of two creators, one wins (two appends would both land)."""
+        staging = join_uri(self.layout.staging_root(name), f"create-{uuid.uuid4().hex}")
+        try:
+            frame.write.mode("overwrite").parquet(staging)
+            if not list_parquet(staging):  # the engine writes no file for no rows
+                with parquet_writer(join_uri(staging, "empty.parquet"), frame.limit(0).toArrow().schema):
+                    pass
+            created = self._commit(name, lambda: self.log.create_staged(self.uri(name), staging))
+        finally:
+            delete_tree(staging)
+        if not created:
+            raise ConcurrentWriteError(
+                f"{name}: the table exists (another writer created it first), so this write "
+                "committed nothing; run it again"
+            )
+        self.register(name)
 
     def overwrite(self, name: TableName, frame: DataFrame, *, partition_by: Sequence[str] = ()) -> None:
         """Replace the whole table, schema included, in one commit."""
@@ -540,6 +567,45 @@ class DeltaRsLog:
                 continue
         raise RuntimeError(f"{uri}: could not commit batch {token} after 20 concurrent attempts")
 
+    def create_staged(self, uri: str, staged_uri: str) -> bool:
+        """The staged files moved into a new table, committed as its version 0 without retries:
+        a version 0 that exists already (even one committed a moment ago) fails the commit."""
+        import deltalake
+        from deltalake import CommitProperties
+        from deltalake.exceptions import CommitFailedError
+        from deltalake.transaction import create_table_with_add_actions
+
+        from lakehouse_dagster.lake import adopt
+
+        if self.exists(uri):
+            return False
+        staged = adopt.staged_files(staged_uri)
+        schema = deltalake.Schema.from_arrow(staged[0].metadata.schema.to_arrow_schema())
+        staged = [file for file in staged if file.metadata.num_rows]
+        moved = adopt.move_into_table(uri, staged)
+        actions = [file.add_action(path) for file, path in zip(staged, moved, strict=True)]
+        rows = sum(file.metadata.num_rows for file in staged)
+        try:
+            create_table_with_add_actions(
+                uri,
+                schema,
+                actions,
+                mode="error",
+                commit_properties=CommitProperties(
+                    max_commit_retries=0,
+                    custom_metadata={
+                        "operationMetrics": {"num_added_rows": rows, "num_added_files": len(moved)}
+                    },
+                ),
+            )
+            return True
+        except (CommitFailedError, deltalake.exceptions.DeltaError) as error:
+            for path in moved:  # never committed: another writer created the table
+                delete_file(f"{uri.rstrip('/')}/{path}")
+            if isinstance(error, CommitFailedError) or self.exists(uri):
+                return False
+            raise
+
     def _adopt_staged(self, uri: str, staged_uri: str, token: str) -> bool | None:
         """Commit the staged files as they are (``lake/adopt.py``); None if their columns are
         not the table's (a new column: the caller rewrites them with a schema merge)."""
@@ -655,6 +721,19 @@ class SparkSqlLog:
             writer = writer.partitionBy(*partition_by)
         writer.save(uri)
         return self.version(uri) != before
+
+    def create_staged(self, uri: str, staged_uri: str) -> bool:
+        """The Delta writer's ``errorifexists``: of two writers creating the table at once, one
+        fails with a concurrent-protocol change (Delta Spark, Databricks)."""
+        if self.exists(uri):
+            return False
+        try:
+            self.spark.read.parquet(staged_uri).write.format("delta").mode("errorifexists").save(uri)
+        except Exception:
+            if self.exists(uri):
+                return False
+            raise
+        return True
 
     def files(self, uri: str) -> TableFiles:
         detail = self._detail(uri)

@@ -72,10 +72,16 @@ CASES = {
         "lakehouse_dagster.lake.delta:DeltaRsLog.append_staged",
         "after",
     ),
-    "cdc merge, before quarantine": (
+    "cdc first build's files moved into the table, before its commit": (
         "silver.sales_orders",
         BRONZE,
-        "lakehouse_dagster.cdc.apply:_merge_current_state",
+        "lakehouse_dagster.lake.adopt:move_into_table",
+        "after",
+    ),
+    "cdc first commit, before quarantine": (
+        "silver.sales_orders",
+        BRONZE,
+        "lakehouse_dagster.cdc.apply:_create",
         "after",
     ),
     "cdc quarantine, before progress": (
@@ -90,10 +96,10 @@ CASES = {
         "lakehouse_dagster.cdc.apply:_record_applied",
         "after",
     ),
-    "scd2 merge, before progress": (
+    "scd2 first commit, before progress": (
         "silver.sales_customers_history",
         BRONZE,
-        "lakehouse_dagster.cdc.apply:_merge_history",
+        "lakehouse_dagster.cdc.apply:_create",
         "after",
     ),
     "rebuilt table, before its quarantine": (
