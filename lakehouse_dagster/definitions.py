@@ -134,9 +134,19 @@ def check_thresholds(settings: LakehouseSettings, registry: Registry) -> None:
         raise ThresholdsError(f"quality thresholds file {source}: no such check: {', '.join(unknown)}")
 
 
+#: The last definitions built, and the settings they were built from.
+_last_built: list[tuple[LakehouseSettings, dg.Definitions]] = []
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     """The code location, from the environment as it is when Dagster loads it (not when this
     module was first imported: a process may load the code location again, as ``make run`` and
-    the tests do)."""
-    return build_definitions(LakehouseSettings.from_env())
+    the tests do).
+
+    Dagster loads it several times in one process (seven times in one ``dagster asset
+    materialize``): while the settings are the same, the definitions are built once."""
+    settings = LakehouseSettings.from_env()
+    if not _last_built or _last_built[0][0] != settings:
+        _last_built[:] = [(settings, build_definitions(settings))]
+    return _last_built[0][1]

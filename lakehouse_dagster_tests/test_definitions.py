@@ -82,6 +82,22 @@ def test_the_code_location_loads() -> None:
     dg.Definitions.validate_loadable(defs())
 
 
+def test_the_code_location_is_built_once_per_environment(monkeypatch, tmp_path) -> None:
+    """Dagster loads ``defs`` several times per process: the same environment gives the same
+    definitions, built once; a changed environment gives definitions of its own."""
+    from lakehouse_dagster.definitions import defs
+
+    monkeypatch.setenv("LAKEHOUSE_DEPLOYMENT", "local")
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "first"))
+    first = defs()
+    assert defs() is first
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "second"))
+    second = defs()
+    assert second is not first
+    assert second.resources["lake"].root == str(tmp_path / "second")
+    assert first.resources["lake"].root == str(tmp_path / "first")
+
+
 # A snapshot of the wiring: an accidental change shows up as a diff --------------------------------
 
 
