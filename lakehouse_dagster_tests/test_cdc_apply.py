@@ -419,3 +419,27 @@ def test_a_history_that_holds_a_version_twice_is_repaired_by_the_next_delivery(
 
     assert len({(r[0], r[4]) for r in rows}) == len(rows), "one row per version"
     assert rows == expected_versions(CUSTOMER_STREAM)
+
+
+@pytest.mark.parametrize("first_build", [True, False])
+def test_a_delivery_whose_every_change_is_quarantined_applies_nothing_and_fails_nothing(
+    tables, layout, landing, first_build
+) -> None:
+    """Type 1 and type 2, on a first build (the tables are created empty, with their columns)
+    and on a later one (the tables keep their rows)."""
+    valid = [change(5, "e@x", "Oslo", "1", ts(1), None)]
+    if not first_build:
+        dms_file(landing, "customers", "LOAD00000001.csv", valid, full_load=True)
+        run(tables, layout, "bronze.sales_customers", str(CUSTOMERS), str(HISTORY))
+    bad = [{**change(5, "z@x", "Rome", "2", ts(2), 1), "Op": "X"}]
+    dms_file(landing, "customers", "20261102-0900000000.csv", bad)
+
+    results = run(tables, layout, "bronze.sales_customers", str(CUSTOMERS), str(HISTORY))
+
+    for table in (CUSTOMERS, HISTORY):
+        assert results[str(table)]["lakehouse/rows_quarantined"] == 1
+        assert tables.read(quarantine_table(table)).count() == 1
+        assert {c.name for c in tables.columns(table)} >= set(CUSTOMER_COLUMNS)
+    expected = {} if first_build else {5: "e@x"}
+    assert {r["customer_id"]: r["email"] for r in tables.read(CUSTOMERS).collect()} == expected
+    assert [(v[0], v[1]) for v in versions(tables)] == sorted(expected.items())

@@ -268,10 +268,7 @@ class DeltaTables:
         ``ConcurrentWriteError``: of two creators, one wins (two appends would both land)."""
         staging = join_uri(self.layout.staging_root(name), f"create-{uuid.uuid4().hex}")
         try:
-            frame.write.mode("overwrite").parquet(staging)
-            if not list_parquet(staging):  # the engine writes no file for no rows
-                with parquet_writer(join_uri(staging, "empty.parquet"), frame.limit(0).toArrow().schema):
-                    pass
+            _stage(frame, staging)
             created = self._commit(name, lambda: self.log.create_staged(self.uri(name), staging))
         finally:
             delete_tree(staging)
@@ -331,7 +328,7 @@ class DeltaTables:
         For a result that later steps read more than once: the engine does not reuse a subplan."""
         staging = join_uri(self.layout.staging_root(name), f"stage-{uuid.uuid4().hex}")
         try:
-            frame.write.mode("overwrite").parquet(staging)
+            _stage(frame, staging)
             yield self.spark.read.parquet(staging)
         finally:
             delete_tree(staging)
@@ -784,6 +781,15 @@ class DeltaSparkLog(SparkSqlLog):
 
         rows = DeltaTable.forPath(self.spark, uri).history(limit).collect()
         return [row.asDict(recursive=True) for row in rows]
+
+
+def _stage(frame: DataFrame, staging: str) -> None:
+    """``frame`` written as Parquet files under ``staging``. The engine writes no file for no
+    rows (and reads a missing folder as a frame without columns): an empty file keeps the columns."""
+    frame.write.mode("overwrite").parquet(staging)
+    if not list_parquet(staging):
+        with parquet_writer(join_uri(staging, "empty.parquet"), frame.limit(0).toArrow().schema):
+            pass
 
 
 def _matching(on: Sequence[str], null_safe: Sequence[str] = ()) -> str:
