@@ -336,3 +336,33 @@ def test_the_packaged_thresholds_name_declared_tables_and_checks_and_a_typo_is_r
         ThresholdsError, match=r"thresholds.yaml: no such check: silver\.customers\.valid_emial"
     ):
         build_definitions(settings)
+
+
+def build_volatile(context: UnitContext) -> UnitResult:
+    from pyspark.sql import functions as F
+
+    from lakehouse_dagster.units.writes import overwrite_table
+
+    # uuid() differs at every evaluation: a build computed twice would judge other rows than it writes.
+    frame = context.spark.range(2_000).select("id", F.expr("uuid()").alias("token"))
+    return overwrite_table(context, frame)
+
+
+def test_a_rebuilt_table_writes_and_quarantines_the_very_rows_its_expectations_judged(tables) -> None:
+    from lakehouse_dagster_tests.units import run_table
+
+    table = Table(
+        TableName("gold", "volatile"),
+        "Rows whose values change at every evaluation.",
+        build=build_volatile,
+        expectations=(Expectation("low_token", "token < '8'", Action.DROP, "a token below 8"),),
+        primary_key=("id",),
+    )
+    result = run_table(tables, table)
+
+    written = {r.id: r.token for r in tables.read(table.name).collect()}
+    quarantined = {r.id: r.token for r in tables.read(quarantine_table(table.name)).collect()}
+    assert all(token < "8" for token in written.values())
+    assert all(token >= "8" for token in quarantined.values())
+    assert sorted([*written, *quarantined]) == list(range(2_000)), "each row written or quarantined, once"
+    assert result.metadata["lakehouse/rows_quarantined"] == len(quarantined) > 0

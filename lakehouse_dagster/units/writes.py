@@ -15,10 +15,12 @@ from lakehouse_dagster.units.report import UnitResult
 def overwrite_table(
     context: UnitContext, frame: DataFrame, metadata: dict[str, Any] | None = None
 ) -> UnitResult:
-    """Expectations over ``frame``, then replace the whole table with the rows kept."""
-    evaluation = context.evaluate(frame)
-    context.tables.overwrite(context.name, evaluation.kept)
-    quality = context.quarantine_and_report(evaluation)
+    """Expectations over ``frame``, then replace the whole table with the rows kept. ``frame`` is
+    computed once, into staging: the expectations' pass, the write and the quarantine read it."""
+    with context.tables.materialized(context.name, frame) as computed:
+        evaluation = context.evaluate(computed)
+        context.tables.overwrite(context.name, evaluation.kept)
+        quality = context.quarantine_and_report(evaluation)
     return context.result({**(metadata or {}), **quality.metadata}, quality.outcomes)
 
 
