@@ -569,7 +569,7 @@ class DeltaRsLog:
         a version 0 that exists already (even one committed a moment ago) fails the commit."""
         import deltalake
         from deltalake import CommitProperties
-        from deltalake.exceptions import CommitFailedError
+        from deltalake.exceptions import CommitFailedError, DeltaError
         from deltalake.transaction import create_table_with_add_actions
 
         from lakehouse_dagster.lake import adopt
@@ -596,7 +596,7 @@ class DeltaRsLog:
                 ),
             )
             return True
-        except (CommitFailedError, deltalake.exceptions.DeltaError) as error:
+        except DeltaError as error:  # CommitFailedError among them
             for path in moved:  # never committed: another writer created the table
                 delete_file(f"{uri.rstrip('/')}/{path}")
             if isinstance(error, CommitFailedError) or self.exists(uri):
