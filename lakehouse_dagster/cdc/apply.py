@@ -153,17 +153,18 @@ def _merge_current_state(
 
 
 def _merge_history(tables: DeltaTables, target: TableName, config: CdcConfig, changes: DataFrame) -> None:
-    """The touched keys' recomputed versions; their versions that no longer exist (a late change
-    moved a boundary) are deleted in the same MERGE."""
+    """The touched keys' recomputed versions, merged into the existing table (a first build is
+    ``_create``'s); their versions that no longer exist (a late change moved a boundary) are
+    deleted in the same MERGE."""
+    _remove_duplicated_versions(tables, target, config, changes)
     with tables.materialized(target, versioned_instants(changes, config)) as instants:
         recomputed = versions(instants, config)
         version_key = (*config.keys, START_AT)
-        source = recomputed.withColumn("_stale", F.lit(False))
-        if tables.exists(target):
-            _remove_duplicated_versions(tables, target, config, changes)
-            existing = matching(tables.read(target), changes, config.keys)
-            stale = existing.join(recomputed, list(version_key), "left_anti").select(*version_key).distinct()
-            source = source.unionByName(stale.withColumn("_stale", F.lit(True)), allowMissingColumns=True)
+        existing = matching(tables.read(target), changes, config.keys)
+        stale = existing.join(recomputed, list(version_key), "left_anti").select(*version_key).distinct()
+        source = recomputed.withColumn("_stale", F.lit(False)).unionByName(
+            stale.withColumn("_stale", F.lit(True)), allowMissingColumns=True
+        )
         tables.merge(
             target,
             source,
