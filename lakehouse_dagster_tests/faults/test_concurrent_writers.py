@@ -8,6 +8,7 @@ import sys
 import time
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -162,3 +163,26 @@ def test_writers_racing_on_a_rebuilt_table_replace_its_quarantine_and_record_the
     assert set(per_run.values()) == {1}, "each run records each expectation once"
     recorded_runs = {run for run, _ in per_run}
     assert len(recorded_runs) >= sum(r.error is None for r in results)
+
+
+def test_writers_racing_on_a_table_rebuilt_from_staged_rows_leave_one_copy_and_record_once(
+    sail_url, layout, landing, tables
+) -> None:
+    """gold.customer_segments is computed once into each writer's own staging, then written."""
+    generate_customers(landing, rows=1_000, files=3, seed=33)
+    run_table(tables, "bronze.customers")
+    run_table(tables, "silver.customers")
+    silver = tables.read(TableName("silver", "customers")).toPandas()
+    expected = Counter(zip(silver["customer_segment"], silver["country"].fillna("UNKNOWN"), strict=True))
+
+    results = race(sail_url, layout.root, "gold.customer_segments")
+
+    gold = tables.read(TableName("gold", "customer_segments")).collect()
+    assert {(r["customer_segment"], r["country"]): r["customers"] for r in gold} == dict(expected)
+    assert len(gold) == len(expected), "one row per segment and country"
+    history = tables.read(DATA_QUALITY).where("asset = 'gold.customer_segments'").collect()
+    per_run = Counter((r["run_id"], r["expectation"]) for r in history)
+    assert set(per_run.values()) == {1}, "each run records each expectation once"
+    assert len({run for run, _ in per_run}) >= sum(r.error is None for r in results)
+    staging = Path(tables.layout.staging_root(TableName("gold", "customer_segments")))
+    assert not staging.exists() or not list(staging.iterdir()), "every writer removed its staged rows"

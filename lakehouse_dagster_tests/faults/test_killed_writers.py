@@ -114,6 +114,12 @@ CASES = {
         "lakehouse_dagster.lake.delta:DeltaTables.replace_window",
         "after",
     ),
+    "table rebuilt from its staged rows, before its quality history": (
+        "gold.customer_segments",
+        ["bronze.customers", "silver.customers"],
+        "lakehouse_dagster.lake.delta:DeltaTables.overwrite",
+        "after",
+    ),
     "quality history": (
         "gold.customer_segments",
         ["bronze.customers", "silver.customers"],
