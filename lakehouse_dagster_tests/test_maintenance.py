@@ -26,6 +26,7 @@ from lakehouse_dagster.declarations.maintenance import (
 from lakehouse_dagster.declarations.table import Domain, Registry, Table
 from lakehouse_dagster.declarations.timing import DailyPartitions, Freshness, Job
 from lakehouse_dagster.lake.delta import SparkSqlLog
+from lakehouse_dagster.lake.files import Removed, remove_stale_entries
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality.expectations import Action, Expectation
 from lakehouse_dagster.quality.history import DATA_QUALITY
@@ -33,6 +34,7 @@ from lakehouse_dagster.quality.history import SCHEMA as HISTORY_SCHEMA
 from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.units.request import UnitRequest
 
+from .conftest import unique_name
 from .units import AS_OF, UnitFailed, run_table
 
 EVENTS = TableName("bronze", "events")
@@ -177,6 +179,75 @@ def test_vacuum_removes_only_files_older_than_the_window(spark, tables) -> None:
     assert result.metadata[f"{PREFIX}/files_vacuumed"] == len(files_a) + 1
     assert rows_at(spark, uri, 1) == [(3,)], "time travel inside the window still works"
     assert rows_at(spark, uri) == [(4,)]
+
+
+def leave_staging(tables, name: TableName, folder: str, spark, age_days: float = 0) -> Path:
+    """A staging folder as a writer killed mid-batch leaves it: Parquet written by the real
+    staging code, every entry's modification time ``age_days`` ago."""
+    path = Path(tables.layout.staging_root(name), folder)
+    spark.createDataFrame([(1, "a"), (2, "b")], "id BIGINT, v STRING").write.parquet(str(path))
+    stamp = time.time() - age_days * 86400
+    for entry in [*path.rglob("*"), path]:
+        os.utime(entry, (stamp, stamp))
+    return path
+
+
+def test_stale_staging_folders_of_the_table_and_its_companions_are_removed(spark, tables) -> None:
+    """Killed writers' scratch folders go once nothing in them changed for the VACUUM window;
+    a live writer's folder (young, or old but still being written) and other tables' stay. The
+    sweep runs also before the table's first commit (a first build killed before it)."""
+    silver = REGISTRY.table("silver.sales_orders")
+    quarantine, other = TableName("quarantine", "sales_orders"), TableName("silver", "sales_order_items")
+    stale = [
+        leave_staging(tables, silver.name, "stage-killed", spark, age_days=8),
+        leave_staging(tables, silver.name, "create-killed", spark, age_days=30),
+        leave_staging(tables, quarantine, "stage-killed", spark, age_days=8),
+    ]
+    live = [
+        leave_staging(tables, silver.name, "stage-live", spark),
+        leave_staging(tables, silver.name, "stage-window", spark, age_days=6),
+        leave_staging(tables, other, "stage-killed", spark, age_days=8),
+    ]
+    still_written = leave_staging(tables, silver.name, "create-long-run", spark, age_days=8)
+    (still_written / "part-new.parquet").write_bytes(b"being written")
+    stale_bytes = sum(f.stat().st_size for folder in stale for f in folder.rglob("*") if f.is_file())
+    assert not tables.exists(silver.name)
+
+    result = run_table(tables, silver, maintenance=replace(DEFAULT, retention=Retention()))
+
+    assert [folder.exists() for folder in stale] == [False] * len(stale)
+    assert [folder.exists() for folder in [*live, still_written]] == [True] * (len(live) + 1)
+    assert result.metadata[f"{PREFIX}/staging_folders_removed"] == len(stale)
+    assert result.metadata[f"{PREFIX}/staging_bytes_removed"] == stale_bytes
+    assert result.metadata[f"{PREFIX}/skipped"] == "the table does not exist yet"
+
+    again = run_table(tables, silver, maintenance=DEFAULT)
+    assert again.metadata[f"{PREFIX}/staging_folders_removed"] == 0
+
+
+def test_the_staging_sweep_works_on_s3_prefixes(moto_server, monkeypatch) -> None:
+    """On S3 a folder is a prefix without a time of its own: it is as old as its newest object.
+    (pyarrow's S3 client finds the moto server through ``AWS_ENDPOINT_URL``.)"""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint_url)
+    monkeypatch.setenv("AWS_REGION", moto_server.region)
+    s3, bucket = moto_server.client("s3"), unique_name("lake")
+    s3.create_bucket(Bucket=bucket)
+    objects = {
+        "_staging/silver__t/stage-a/part-0.parquet": b"1234",
+        "_staging/silver__t/stage-a/nested/part-1.parquet": b"56",
+        "_staging/silver__t/batch 1-x#y/data.parquet": b"789",
+        "_staging/silver__u/stage-c/part-0.parquet": b"0",
+    }
+    for key, body in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    root = f"s3://{bucket}/_staging/silver__t"
+
+    assert remove_stale_entries(root, datetime.now(UTC) - timedelta(hours=1)) == Removed(0, 0)
+    removed = remove_stale_entries(root, datetime.now(UTC) + timedelta(hours=1))
+
+    left = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"] if not o["Key"].endswith("/")]
+    assert left == ["_staging/silver__u/stage-c/part-0.parquet"]
+    assert removed == Removed(entries=2, bytes=sum(len(b) for k, b in objects.items() if "silver__t" in k))
 
 
 def test_vacuum_and_compaction_statements_on_spark_sql() -> None:

@@ -274,3 +274,41 @@ def delete_tree(uri: str) -> None:
     filesystem, path = _filesystem(uri)
     if filesystem.get_file_info(path).type != pafs.FileType.NotFound:
         filesystem.delete_dir(path)
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What a sweep deleted: entries (folders or files) directly under its root, and their bytes."""
+
+    entries: int = 0
+    bytes: int = 0
+
+
+def remove_stale_entries(root_uri: str, older_than: datetime) -> Removed:
+    """Delete each folder (or file) directly under ``root_uri`` in which nothing was modified
+    since ``older_than``: the scratch folders of writers that were killed before they cleaned up.
+    A folder counts as modified when any file below it is, so a writer still filling its folder
+    keeps it. A missing root removes nothing."""
+    filesystem, root = _filesystem(root_uri)
+    selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
+    newest: dict[str, int] = {}
+    sizes: dict[str, int] = {}
+    for info in filesystem.get_file_info(selector):
+        top = info.path[len(root) :].lstrip("/").split("/", 1)[0]
+        # Object stores have no folder times: a folder there is as recent as its newest file.
+        if info.mtime_ns is not None:
+            newest[top] = max(newest.get(top, 0), info.mtime_ns)
+        if info.type == pafs.FileType.File:
+            sizes[top] = sizes.get(top, 0) + info.size
+    cutoff_ns = int(older_than.timestamp() * 1e9)
+    removed = Removed()
+    for top in sorted(newest):
+        if newest[top] >= cutoff_ns:
+            continue
+        path = f"{root.rstrip('/')}/{top}"
+        if filesystem.get_file_info(path).type == pafs.FileType.Directory:
+            filesystem.delete_dir(path)
+        else:
+            filesystem.delete_file(path)
+        removed = Removed(removed.entries + 1, removed.bytes + sizes.get(top, 0))
+    return removed

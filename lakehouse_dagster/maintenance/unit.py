@@ -8,10 +8,14 @@ checkpoints, CDC progress) and the shared ops tables (quality history, local met
    ``_ingested_at``), its quarantine rows (by ``_quarantined_at``), its records of the quality
    history (by ``recorded_at``), older than the retention in days;
 2. compact small files, and Z-order the table by its declared columns;
-3. VACUUM the files that no version inside the retention window needs.
+3. VACUUM the files that no version inside the retention window needs;
+4. delete the scratch folders under ``_staging/`` of these tables in which nothing changed for
+   as long as the VACUUM retention: a writer killed mid-batch leaves its folder behind (a live
+   writer's folder is younger, however long its run).
 
 It reports the files and bytes of the table's current version before and after, the files
-vacuumed and the rows expired, for the table and for each of the others.
+vacuumed and the rows expired, for the table and for each of the others, and the staging
+folders and bytes removed.
 
 Rows expire relative to the earlier of the run's as-of date and today: a fixed as-of date in
 the future never expires rows younger than their retention.
@@ -29,6 +33,7 @@ from lakehouse_dagster.declarations.maintenance import MIN_VACUUM_RETENTION_HOUR
 from lakehouse_dagster.ingest.ledger import ledger_table
 from lakehouse_dagster.ingest.sources import INGESTED_AT
 from lakehouse_dagster.lake.delta import TableFiles
+from lakehouse_dagster.lake.files import Removed, remove_stale_entries
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.monitoring.metrics import METRICS_TABLE
 from lakehouse_dagster.quality.history import DATA_QUALITY
@@ -112,9 +117,12 @@ def maintain(context: UnitContext) -> UnitResult:
     now = datetime.now(UTC)
     anchor = min(now, datetime.combine(context.request.as_of_date, time(), UTC))
     outcomes: dict[TableName, Outcome] = {}
-    for target in targets(context, maintenance):
+    found = targets(context, maintenance)
+    for target in found:
         if tables.exists(target.name):
             outcomes[target.name] = _maintain(context, target, hours, anchor)
+    # Also where the table does not exist yet: a first build killed before its commit.
+    swept = _sweep_staging(context, [target.name for target in found], now - timedelta(hours=hours))
     metadata: dict[str, Any] = {
         f"{PREFIX}/zorder_by": list(maintenance.zorder_by),
         f"{PREFIX}/vacuum_retention_hours": hours,
@@ -124,6 +132,8 @@ def maintain(context: UnitContext) -> UnitResult:
             "quality_history": maintenance.retention.quality_history_days,
         },
         f"{PREFIX}/tables": {str(table): outcome.as_metadata() for table, outcome in outcomes.items()},
+        f"{PREFIX}/staging_folders_removed": swept.entries,
+        f"{PREFIX}/staging_bytes_removed": swept.bytes,
     }
     own = outcomes.get(name)
     if own is None:
@@ -138,6 +148,23 @@ def maintain(context: UnitContext) -> UnitResult:
     metadata["lakehouse/delta_version"] = tables.version(name)
     metadata["dagster/table_name"] = tables.layout.catalog_name(name)
     return UnitResult(str(name), uri=tables.uri(name), metadata=metadata)
+
+
+def _sweep_staging(context: UnitContext, names: list[TableName], older_than: datetime) -> Removed:
+    total = Removed()
+    for name in names:
+        root = context.tables.layout.staging_root(name)
+        removed = remove_stale_entries(root, older_than)
+        if removed.entries:
+            context.log.info(
+                "%s: %d stale staging folder(s), %d bytes removed (untouched since %s)",
+                root,
+                removed.entries,
+                removed.bytes,
+                older_than.isoformat(),
+            )
+        total = Removed(total.entries + removed.entries, total.bytes + removed.bytes)
+    return total
 
 
 def _maintain(context: UnitContext, target: Target, hours: int, anchor: datetime) -> Outcome:
