@@ -108,6 +108,32 @@ def test_try_cast_agrees_with_the_oracle(sql_type, clean) -> None:
     assert sum(e is not None for e in expected) > len(values) // 5, "the sample exercises valid values"
 
 
+def test_dates_at_month_ends_and_starts_agree_with_the_oracle() -> None:
+    """Days 1 to 3 and 28 to 32 of every month, leap years and not, beside text that is no date:
+    a day past the month's end must be null, not rolled over into the next month."""
+    values = [
+        f"{year:04d}-{month:02d}-{day:02d}"
+        for year in (1900, 2000, 2023, 2024)
+        for month in range(0, 14)
+        for day in (0, 1, 2, 3, 28, 29, 30, 31, 32)
+    ]
+    values += [
+        "31/12/2023",
+        "not a date",
+        "2024-2-29",
+        " 2024-02-29 ",
+        "2024-02-29T23:59",
+        "+024-02-29",
+        None,
+    ]
+
+    typed = try_cast(pa.array(values, pa.string()), "DATE").to_pylist()
+
+    expected = [oracle(v, "DATE") for v in values]
+    assert [(v, t) for v, t, e in zip(values, typed, expected, strict=True) if t != e] == []
+    assert sum(e is None for e in expected) > 100 and sum(e is not None for e in expected) > 300
+
+
 def test_an_unknown_type_hint_is_named() -> None:
     with pytest.raises(UnknownTypeError, match="'MONEY'"):
         try_cast(pa.array(["1"]), "MONEY")
