@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from functools import reduce
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -112,20 +113,19 @@ def _json_string(values: pa.Array) -> pa.Array:
 
 def rescued_json(entries: list[tuple[str, pa.Array, pa.Array]], rows: int) -> pa.Array:
     """``{"name": "value", ...}`` of the (name, values, present) entries present in each row;
-    null where none is. Only the rows that have an entry are escaped (usually few)."""
-    members = []
-    for name, values, present in entries:
-        mask = _combined(pc.fill_null(present, False))
-        if not pc.any(mask).as_py():
-            continue
-        text = pc.filter(_combined(values).cast(pa.string()), mask)
-        member = pc.binary_join_element_wise(
-            json.dumps(name) + ":", _json_string(pc.fill_null(text, "")), ",", ""
-        )
-        members.append(pc.replace_with_mask(pa.repeat(pa.scalar("", pa.string()), rows), mask, member))
-    if not members:
+    null where none is. Only the rows that have an entry (usually few) are joined and escaped."""
+    present = [(name, values, _combined(pc.fill_null(mask, False))) for name, values, mask in entries]
+    present = [(name, values, mask) for name, values, mask in present if pc.any(mask).as_py()]
+    if not present:
         return pa.nulls(rows, pa.string())
-    return _as_object(pc.binary_join_element_wise(*members, "") if len(members) > 1 else members[0])
+    rescued = reduce(pc.or_, (mask for _, _, mask in present))
+    members = []
+    for name, values, mask in present:
+        text = pc.fill_null(pc.filter(_combined(values), rescued).cast(pa.string()), "")
+        member = pc.binary_join_element_wise(json.dumps(name) + ":", _json_string(text), ",", "")
+        members.append(pc.if_else(pc.filter(mask, rescued), member, ""))
+    objects = _as_object(pc.binary_join_element_wise(*members, "") if len(members) > 1 else members[0])
+    return pc.replace_with_mask(pa.nulls(rows, pa.string()), rescued, objects)
 
 
 def merge_json(first: pa.Array, second: pa.Array) -> pa.Array:
