@@ -283,6 +283,9 @@ class Removed:
     entries: int = 0
     bytes: int = 0
 
+    def __add__(self, other: Removed) -> Removed:
+        return Removed(self.entries + other.entries, self.bytes + other.bytes)
+
 
 def remove_stale_entries(root_uri: str, older_than: datetime) -> Removed:
     """Delete each folder (or file) directly under ``root_uri`` in which nothing was modified
@@ -310,5 +313,5 @@ def remove_stale_entries(root_uri: str, older_than: datetime) -> Removed:
             filesystem.delete_dir(path)
         else:
             filesystem.delete_file(path)
-        removed = Removed(removed.entries + 1, removed.bytes + sizes.get(top, 0))
+        removed += Removed(1, sizes.get(top, 0))
     return removed

@@ -163,7 +163,7 @@ def _sweep_staging(context: UnitContext, names: list[TableName], older_than: dat
                 removed.bytes,
                 older_than.isoformat(),
             )
-        total = Removed(total.entries + removed.entries, total.bytes + removed.bytes)
+        total += removed
     return total
 
 
