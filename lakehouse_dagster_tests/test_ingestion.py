@@ -7,6 +7,7 @@ import logging
 import os
 import re
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,21 @@ def test_values_that_fail_a_type_hint_are_rescued_as_text(tables, landing, log) 
         {"joined": "2024-13-45"},
     ]
     assert report.rows_rescued == 2
+
+
+def test_dates_a_lenient_parser_would_read_and_year_zero_are_rescued(tables, landing, log) -> None:
+    """``2023-01- 3`` (a space before the day) and year 0 are not dates: rescued as text, and
+    the rest of the file goes in (before, the first failed the whole batch)."""
+    odd = ["2023-01- 3", "2023- 1-15", "0000-01-01"]
+    people(landing, "a.csv", [[1, "ok", "2024-02-29"], *([i + 2, "odd", text] for i, text in enumerate(odd))])
+
+    report = run_ingest(tables, log)
+
+    rows = bronze_rows(tables)
+    assert [(r["id"], r["joined"]) for r in rows] == [(1, date(2024, 2, 29)), (2, None), (3, None), (4, None)]
+    rescued = [json.loads(r["_rescued_data"]) for r in rows[1:]]
+    assert rescued == [{"joined": text} for text in odd]
+    assert (report.rows_ingested, report.rows_rescued) == (4, 3)
 
 
 def test_malformed_lines_are_kept_with_their_raw_text(tables, landing, log) -> None:

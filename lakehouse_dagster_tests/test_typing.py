@@ -137,3 +137,35 @@ def test_dates_at_month_ends_and_starts_agree_with_the_oracle() -> None:
 def test_an_unknown_type_hint_is_named() -> None:
     with pytest.raises(UnknownTypeError, match="'MONEY'"):
         try_cast(pa.array(["1"]), "MONEY")
+
+
+def test_text_one_character_away_from_a_date_agrees_with_the_oracle() -> None:
+    """Ten characters that ``strptime`` may still read as a date (a space or a sign before a
+    number: ``2023-01- 3``) are not one unless the rules say so, and never fail the column."""
+    rng = random.Random("near dates")
+    values = ["2023-01- 3", "2023- 1-15", "2023-01-+3", "+2023-1-15", "2023-1-015", "0000-01-01"]
+    for _ in range(3_000):
+        day = date(1990, 1, 1) + timedelta(days=rng.randint(0, 15_000))
+        text = list(day.isoformat())
+        if rng.random() < 0.7:  # the others stay dates, so that both kinds are in the column
+            text[rng.randrange(len(text))] = rng.choice(" +-0T/:a")
+        values.append("".join(text))
+
+    typed = try_cast(pa.array(values, pa.string()), "DATE").to_pylist()
+
+    expected = [oracle(v, "DATE") for v in values]
+    assert [(v, t, e) for v, t, e in zip(values, typed, expected, strict=True) if t != e] == []
+    assert sum(e is None for e in expected) > 500 and sum(e is not None for e in expected) > 500
+
+
+def test_year_zero_is_not_a_date_nor_a_time() -> None:
+    """Arrow reads year 0, which Python, pandas and PostgreSQL cannot hold: it is null, like
+    any text that is no date, whichever path the column takes."""
+    for values in (["0000-01-01", "2024-02-29"], ["0000-01-01", "2024-02-29", "31/12/2023"]):
+        assert try_cast(pa.array(values), "DATE").to_pylist()[:2] == [None, date(2024, 2, 29)]
+    stamps = ["0000-12-31T23:00:00", "0001-01-01T00:30:00+01:00", "0001-01-01T00:30:00-01:00"]
+    assert try_cast(pa.array(stamps), "TIMESTAMP").to_pylist() == [
+        None,
+        None,
+        datetime(1, 1, 1, 1, 30, tzinfo=UTC),
+    ]
