@@ -41,7 +41,7 @@ def oracle(value: str | None, sql_type: str):
     if sql_type == "TIMESTAMP":
         match = re.fullmatch(
             r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
-            r"(?:[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?)?"
+            r"(?:[ T]([0-9]{1,2})(?::([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?)?)?"
             r"\s*(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?",
             text,
         )
@@ -169,3 +169,37 @@ def test_year_zero_is_not_a_date_nor_a_time() -> None:
         None,
         datetime(1, 1, 1, 1, 30, tzinfo=UTC),
     ]
+
+
+@pytest.mark.parametrize("sql_type", ["BIGINT", "DECIMAL(12,2)", "DATE", "TIMESTAMP"])
+def test_a_value_is_typed_the_same_whatever_the_rest_of_its_column(sql_type) -> None:
+    """A column of clean values takes Arrow's own parser whole, any other the rules: both must
+    agree value by value (``2023-01-05 05``, an hour alone, was a time in a clean column only)."""
+    rng = random.Random(sql_type)
+    pieces = [
+        "2023",
+        "-",
+        "01",
+        "1",
+        "05",
+        "T",
+        " ",
+        ":",
+        "30",
+        ".",
+        "123456789",
+        "Z",
+        "+01:00",
+        "+0100",
+        "e3",
+    ]
+    values = [
+        "2023-01-05" + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 5))) for _ in range(1_500)
+    ]
+    values += [random_text(rng, sql_type) for _ in range(1_500)]
+
+    alone = [try_cast(pa.array([value], pa.string()), sql_type).to_pylist()[0] for value in values]
+    beside_text = try_cast(pa.array([*values, "no value"], pa.string()), sql_type).to_pylist()[:-1]
+
+    assert [(v, a, b) for v, a, b in zip(values, alone, beside_text, strict=True) if a != b] == []
+    assert sum(a is not None for a in alone) > 100, "the sample exercises values each path takes"

@@ -11,7 +11,7 @@ Accepted text, after trimming whitespace:
 - ``DOUBLE`` / ``FLOAT``: decimal or scientific notation, ``NaN``, ``Infinity``;
 - ``BOOLEAN``: ``true/false``, ``t/f``, ``yes/no``, ``y/n``, ``1/0`` in any case;
 - ``DATE``: ``yyyy-m-d``, optionally followed by a space or ``T`` and anything;
-- ``TIMESTAMP``: ``yyyy-m-d``, optionally ``[ T]HH:mm[:ss[.fraction]]`` and a zone (``Z`` or
+- ``TIMESTAMP``: ``yyyy-m-d``, optionally ``[ T]HH[:mm[:ss[.fraction]]]`` and a zone (``Z`` or
   ``±HH[:mm]``); without a zone the value is UTC. Fractions beyond microseconds are cut.
 - dates and timestamps start at 0001-01-01 (UTC): year 0 is not a date.
 - ``STRING``: the text itself.
@@ -43,7 +43,7 @@ _ISO_DATE_PREFIX = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[ T].*)?$"
 _PLAIN_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _TIMESTAMP = (
     r"^(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2})"
-    r"(?:[ T](?P<H>[0-9]{1,2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2})(?:\.(?P<f>[0-9]+))?)?)?"
+    r"(?:[ T](?P<H>[0-9]{1,2})(?::(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2})(?:\.(?P<f>[0-9]+))?)?)?)?"
     r"\s*(?P<z>Z|[+-][0-9]{2}(?::?[0-9]{2})?)?$"
 )
 
