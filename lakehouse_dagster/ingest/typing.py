@@ -201,8 +201,8 @@ def _exact_decimals(text: pa.Array, target: pa.Decimal128Type) -> pa.Array:
 
 def _dates(text: pa.Array) -> pa.Array:
     """Dates of a column Arrow's cast refused (a single bad value does): the ``yyyy-mm-dd`` values
-    (nearly all) by Arrow's ``strptime`` alone, the others by the full pattern (``_days``); twice
-    as fast as ``_days`` over all of them.
+    (nearly all) by Arrow's ``strptime`` alone, the others by the full pattern (``_days``), which
+    is slower.
 
     ``strptime`` also reads a space or a sign before a number (``2023-01- 3``), hence the shape
     check; and it rolls a day past the month's end (2023-02-30) over into day 1 to 3 of the next
