@@ -6,6 +6,8 @@ import csv
 import io
 import random
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 
 from lakehouse_dagster.ingest.csv_files import LINE_NUMBER as SOURCE_ROW
@@ -18,25 +20,37 @@ def rows(data: bytes) -> list[dict]:
     return sorted(parse_csv(data).table.to_pylist(), key=lambda row: row[SOURCE_ROW])
 
 
+def pyarrow_alone(line: str, header: list[str]) -> tuple | None:
+    """How pyarrow's reader reads one line as a file of its own: its fields (empty ones null, as
+    in bronze), or None (malformed)."""
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(line.encode()),
+            read_options=pacsv.ReadOptions(column_names=header),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    return tuple(table.to_pylist()[0].values()) if table.num_rows == 1 else None
+
+
 def line_oracle(data: bytes) -> list[dict]:
-    """What the documented semantics say, computed line by line with the csv module."""
+    """What the documented semantics say, line by line: each line as pyarrow reads it alone."""
     lines = data.decode().splitlines()
     header = next(csv.reader([lines[0]]))
     expected = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
-        try:
-            fields = next(csv.reader([line], strict=True))
-        except csv.Error:
-            fields = None
-        if fields is not None and len(fields) == len(header):
+        fields = pyarrow_alone(line, header)
+        if fields is not None:
             expected.append(
-                {
-                    **{h: f or None for h, f in zip(header, fields, strict=True)},
-                    SOURCE_ROW: number,
-                    MALFORMED_ROW: None,
-                }
+                {**dict(zip(header, fields, strict=True)), SOURCE_ROW: number, MALFORMED_ROW: None}
             )
         else:
             expected.append({**dict.fromkeys(header), SOURCE_ROW: number, MALFORMED_ROW: line})
@@ -80,6 +94,30 @@ def test_a_broken_quote_spoils_only_its_own_line() -> None:
     assert parsed[1][MALFORMED_ROW] == '2,"Bob,b@x'
     assert parsed[3]["name"] == "Di, Jr"
     assert [row[SOURCE_ROW] for row in parsed] == [2, 3, 4, 5]
+
+
+def test_a_line_reads_the_same_whichever_way_its_file_is_parsed() -> None:
+    """A file pyarrow reads whole, and the same file with a blank line (which sends it the
+    line-by-line way), give each line the same fields or the same malformed text: the fields
+    pyarrow gives that line alone (``1,ab"c,3`` is three fields, a quote inside a field is text)."""
+    rng = random.Random(7)
+    pieces = ["a", "1", '"', '""', ",", " ", "é", "\t", '"""']
+    lines = ['1,ab"c,3', '1,"a"b"c",3', '1,2,"abc', '2,"Bob,b@x']
+    lines += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 10))) for _ in range(400)]
+    lines = [line for line in lines if line.strip()]
+    header = ["x", "y", "z"]
+
+    for line in lines:
+        whole = rows(("x,y,z\n1,2,3\n" + line + "\n4,5,6\n").encode())
+        by_line = rows(("x,y,z\n1,2,3\n" + line + "\n4,5,6\n\n").encode())
+        assert whole == by_line, line
+        read = whole[1]
+        fields = None if read[MALFORMED_ROW] is not None else tuple(read[name] for name in header)
+        assert fields == pyarrow_alone(line, header), line
+        assert [row[SOURCE_ROW] for row in whole] == [2, 3, 4]
+    assert sum(pyarrow_alone(line, header) is None for line in lines) > 50, (
+        "malformed lines are in the sample"
+    )
 
 
 def test_wrong_field_counts_are_kept_with_their_raw_text() -> None:

@@ -4,12 +4,14 @@ Records are lines, as in Spark's CSV reader with ``multiLine`` off: a broken quo
 wrong field count spoils its own line only. Such a line is kept as a row whose data
 columns are null and whose raw text is in ``MALFORMED_LINE``. Empty fields are null;
 blank lines are skipped; ``LINE_NUMBER`` is the line number. Malformed lines come after
-the others.
+the others. Each line reads as pyarrow's reader reads that line alone: a quote opens a
+quoted value at a field's start only (``ab"c`` is text), and one still open at the line's
+end closes there.
 
 pyarrow's reader parses the file. A quote left open would make it read on into the
 next lines, so when its records do not map one to one onto lines, the lines with an odd
 number of quotes (the only ones that can open a quote without closing it) are set aside
-and parsed one by one, and pyarrow parses the rest.
+and split one by one by the same rules, and pyarrow parses the rest.
 """
 
 from __future__ import annotations
@@ -181,7 +183,31 @@ def _empty(columns: list[str]) -> pa.Table:
 
 
 def _split_line(line: str) -> list[str] | None:
-    try:
-        return next(csv.reader([line], strict=True))
-    except csv.Error:
+    """One line's fields as pyarrow's reader splits a line (values without line breaks), so that a
+    line reads the same whichever way its file is parsed: a quote opens a quoted part at a
+    field's start only; in it ``""`` is a quote and a lone quote ends it, after which the field
+    goes on as plain text (where quotes are text); a quoted part still open ends with the line.
+    None for a line with a carriage return inside, which pyarrow reads as two lines."""
+    if "\r" in line:
         return None
+    fields: list[str] = []
+    position, end = 0, len(line)
+    while True:
+        value = ""
+        if line.startswith('"', position):
+            position += 1
+            while position < end:
+                quote = line.find('"', position)
+                if quote < 0:
+                    value, position = value + line[position:], end
+                elif line.startswith('"', quote + 1):
+                    value, position = value + line[position : quote + 1], quote + 2
+                else:
+                    value, position = value + line[position:quote], quote + 1
+                    break
+        comma = line.find(",", position)
+        if comma < 0:
+            fields.append(value + line[position:])
+            return fields
+        fields.append(value + line[position:comma])
+        position = comma + 1
