@@ -8,10 +8,13 @@ import subprocess
 import sys
 from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 
+from lakehouse_dagster.domains.events.transforms import typed_events
 from lakehouse_dagster.sample_data.events import MALFORMED, ClickRecord, Clickstream
 from lakehouse_dagster.stream.checkpoints import CLAIMED, COMMITTED, checkpoint_table
-from lakehouse_dagster.stream.microbatch import decode
+from lakehouse_dagster.stream.kinesis import StreamRecord
+from lakehouse_dagster.stream.microbatch import bronze_rows, decode
 from lakehouse_dagster.stream.sources import StreamSource
 from lakehouse_dagster_tests.crash_during_microbatch import CRASH_EXIT_CODE
 from lakehouse_dagster_tests.streams import (
@@ -74,6 +77,38 @@ def test_decode_keeps_json_objects_and_rescues_the_rest() -> None:
     assert decode(b"[1]") == (None, json.dumps({"_malformed_record": "[1]"}))
     assert decode(b'{"a": ') == (None, json.dumps({"_malformed_record": '{"a": '}))
     assert decode(b"\xff\x00") == (None, json.dumps({"_malformed_record_base64": "/wA="}))
+
+
+def test_json_the_engine_reads_otherwise_than_python_is_rescued_in_bronze(spark) -> None:
+    """NaN (what Python's json.dumps writes for a float nan), a name twice and an unpaired
+    surrogate are read by Python but not alike by the engine's JSON functions (a null price, the
+    first name, every field null): rescued whole at bronze, they reach silver in
+    ``_rescued_data`` instead of as silently null fields."""
+    odd = [
+        '{"event_id": "e1", "price": NaN}',
+        '{"event_id": "e2", "price": {"usd": -Infinity}}',
+        '{"event_id": "e3", "event_id": "e4"}',
+        '{"event_id": "e5\\ud800", "price": 2}',
+    ]
+    plain = ['{"event_id": "e6", "price": 2.5}', '{"event_id": "\\ud83d\\ude00", "price": 1}']
+    assert [decode(text.encode()) for text in odd] == [
+        (None, json.dumps({"_malformed_record": t})) for t in odd
+    ]
+    assert [decode(text.encode()) for text in plain] == [(text, None) for text in plain]
+
+    arrival = datetime(2026, 11, 28, tzinfo=UTC)
+    records = [
+        StreamRecord("shardId-0", str(n), "k", arrival, text.encode()) for n, text in enumerate(odd + plain)
+    ]
+    bronze = spark.createDataFrame(bronze_rows(records, "batch-1", arrival).to_pandas())
+    silver = {row["event_id"]: row for row in typed_events(bronze).collect() if row["event_id"]}
+    rescued = [row["_rescued_data"] for row in typed_events(bronze).collect() if row["event_id"] is None]
+
+    assert sorted(json.loads(r)["_malformed_record"] for r in rescued) == sorted(odd)
+    assert {key: row["price"] for key, row in silver.items()} == {
+        "e6": Decimal("2.50"),
+        "\U0001f600": Decimal("1.00"),
+    }
 
 
 def crash(sail_url: str, root: str, endpoint: str, stream: str, step: str) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -104,18 +105,39 @@ def ingest_stream(
 
 
 def decode(data: bytes) -> tuple[str | None, str | None]:
-    """(the JSON object's text, None), or (None, the rescued record as JSON)."""
+    """(the JSON object's text, None), or (None, the rescued record as JSON).
+
+    Only strict JSON is an object here: not ``NaN`` or ``Infinity`` (Python's ``json.dumps``
+    writes them), a name twice in one object, or an unpaired surrogate (``"\\ud800"``). Python
+    reads those, but the engine's JSON functions read such a record's fields as null (or the
+    first of two names): silver would lose the value without rescuing it."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None, json.dumps({f"{MALFORMED_RECORD}_base64": base64.b64encode(data).decode("ascii")})
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = json.loads(text, parse_constant=_not_json, object_pairs_hook=_names_once)
+        if _SURROGATE_ESCAPE.search(text):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")  # an unpaired one cannot be encoded
+    except ValueError:  # UnicodeEncodeError too
         value = None
     if not isinstance(value, dict):
         return None, json.dumps({MALFORMED_RECORD: text})
     return text, None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _names_once(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise ValueError("a name appears twice in one object")
+    return value
 
 
 def bronze_rows(records: Sequence[StreamRecord], batch_id: str, ingested_at: datetime) -> pa.Table:
