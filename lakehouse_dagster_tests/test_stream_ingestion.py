@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import subprocess
 import sys
 from collections import Counter
@@ -14,7 +15,7 @@ from lakehouse_dagster.domains.events.transforms import typed_events
 from lakehouse_dagster.sample_data.events import MALFORMED, ClickRecord, Clickstream
 from lakehouse_dagster.stream.checkpoints import CLAIMED, COMMITTED, checkpoint_table
 from lakehouse_dagster.stream.kinesis import StreamRecord
-from lakehouse_dagster.stream.microbatch import bronze_rows, decode
+from lakehouse_dagster.stream.microbatch import StreamReport, bronze_rows, decode, ingest_stream
 from lakehouse_dagster.stream.sources import StreamSource
 from lakehouse_dagster_tests.crash_during_microbatch import CRASH_EXIT_CODE
 from lakehouse_dagster_tests.streams import (
@@ -167,6 +168,37 @@ def test_a_process_killed_at_each_step_of_a_micro_batch_neither_loses_nor_duplic
         assert len(report.recovered_batches) == expected_state[0], step
         assert_bronze_holds_exactly(tables, produced)
     assert microbatch(tables, moto_server, stream).records_ingested == 0
+
+
+def test_two_runs_completing_the_same_open_micro_batch_land_it_once(
+    tables, layout, sail_url, moto_server
+) -> None:
+    """A run completing an open micro-batch stages it; before it appends, a second run completes
+    the same batch from start to end. Each stages in a folder of its own: the second lands the
+    batch, the first finds it landed and commits nothing (a shared folder was truncated, moved
+    into the table and deleted under the first writer)."""
+    stream = create_stream(moto_server, shards=1)
+    batch = clicks(Clickstream(seed=9), 80)
+    put(moto_server, stream, batch)
+    crash(sail_url, layout.root, moto_server.endpoint_url, stream, "after_claim")
+
+    second_run: list[StreamReport] = []
+
+    def second_run_completes_it_first(_staged) -> None:
+        second_run.append(microbatch(tables, moto_server, stream))
+
+    first_run = ingest_stream(
+        tables,
+        StreamSource(),
+        TARGET,
+        moto_server.client("kinesis"),
+        stream,
+        log=logging.getLogger("lakehouse_dagster_tests"),
+        check_batch=second_run_completes_it_first,
+    )
+    assert len(second_run[0].recovered_batches) == len(first_run.recovered_batches) == 1
+    assert_bronze_holds_exactly(tables, batch)
+    assert tables.rows_written(TARGET, None) == len(batch), "one commit of the batch's rows"
 
 
 def test_a_parent_shard_is_read_to_its_end_before_its_children(tables, moto_server) -> None:

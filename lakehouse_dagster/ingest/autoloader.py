@@ -175,8 +175,7 @@ class _Ingestion:
     def _ingest_batch(
         self, plan: ColumnPlan, headers: Mapping[str, Header], batch_id: str, claims: list[Claim]
     ) -> None:
-        # A folder of this writer's own: a run completing an open batch may write the same batch.
-        staging_uri = self.tables.layout.staging_uri(self.target, f"{batch_id}-{uuid.uuid4().hex[:8]}")
+        staging_uri = self.tables.layout.staging_uri(self.target, batch_id)
         written_here = True
         try:
             entries = self._stage(plan, headers, batch_id, claims, f"{staging_uri}/data.parquet")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -130,7 +131,10 @@ class LakeLayout:
         return join_uri(self.root, "_staging", f"{name.layer}__{name.table}")
 
     def staging_uri(self, name: TableName, batch_id: str) -> str:
-        return join_uri(self.staging_root(name), batch_id)
+        """A new folder for one writer of batch ``batch_id``: two writers of the same batch (a
+        run completing an open batch beside another) never write, adopt or delete each other's
+        files."""
+        return join_uri(self.staging_root(name), f"{batch_id}-{uuid.uuid4().hex[:8]}")
 
     def catalog_name(self, name: TableName) -> str:
         """``catalog.layer.table`` with a catalog, else ``layer.table``."""
