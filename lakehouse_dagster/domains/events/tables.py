@@ -86,10 +86,9 @@ def build_silver_events(context: UnitContext, lateness: timedelta) -> UnitResult
     )
     kept = evaluation.kept.drop(events.WITHIN_LATENESS)
     if tables.exists(SILVER_EVENTS):
-        known = tables.read(SILVER_EVENTS)
-        if watermark is not None:
-            known = known.where(F.col(events.EVENT_DATE) >= F.lit((watermark - lateness).date()))
-        known = known.select("event_id")
+        # Every day's ids: a copy of an event may claim another time, even another day, than
+        # the first copy silver holds.
+        known = tables.read(SILVER_EVENTS).select("event_id")
     else:
         known = tables.spark.createDataFrame([], "event_id STRING")
     added = events.new_events(kept, known).select(*SILVER_COLUMNS)
