@@ -17,6 +17,7 @@ from lakehouse_dagster.cdc.apply import progress_table
 from lakehouse_dagster.domains.sales.source import TABLE_COLUMNS as SOURCE_COLUMNS
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality.quarantine import quarantine_table
+from lakehouse_dagster.units.request import PartitionWindow
 from lakehouse_dagster_tests.landing_files import land
 from lakehouse_dagster_tests.oracle import apply_changes_scd1, apply_changes_scd2
 from lakehouse_dagster_tests.units import UnitFailed, run_table
@@ -113,6 +114,40 @@ def test_late_duplicated_and_out_of_order_changes_end_in_the_true_state(tables, 
         == {1: "shipped", 2: "placed", 3: "placed", 4: "placed"}
     )
     assert metadata["lakehouse/touched_dates"] == ["2026-11-01", "2026-11-06"]
+
+
+def test_an_order_moved_to_another_day_is_rebuilt_on_both_days_and_counted_once(
+    tables, landing, layout
+) -> None:
+    """A DMS update carries the new ``order_ts`` only: the day the order leaves is touched too,
+    so refreshing the touched days (as the partition sensor does) leaves it in one day's facts."""
+    facts = "silver.sales_order_facts"
+    load = [{**order(i, "placed", day), "dms_commit_ts": ts(day)} for i, day in ((1, 1), (2, 2))]
+    items = [
+        {"order_id": i, "line_number": 1, "product_id": 7, "quantity": 1, "unit_price": "9.50",
+         "updated_at": "2026-11-02 08:00:00", "dms_commit_ts": ts(2)}
+        for i in (1, 2)
+    ]  # fmt: skip
+    dms_file(landing, "orders", "LOAD00000001.csv", load, full_load=True)
+    dms_file(landing, "order_items", "LOAD00000001.csv", items, full_load=True)
+    apply_orders(tables, layout)
+    run(tables, layout, "bronze.sales_order_items", "silver.sales_order_items")
+    run_table(tables, facts, partition=PartitionWindow(date(2026, 11, 1), date(2026, 11, 11)))
+
+    moved = {**order(1, "paid", 5), "Op": "U", "dms_commit_ts": ts(6)}  # placed on the 5th, not the 1st
+    dms_file(landing, "orders", "20261106-0900000000.csv", [moved])
+    touched = apply_orders(tables, layout)["lakehouse/touched_dates"]
+    assert touched == ["2026-11-01", "2026-11-05"]
+    for day in map(date.fromisoformat, touched):
+        run_table(tables, facts, partition=PartitionWindow(day, date(2026, 11, day.day + 1)))
+
+    silver_days = {row["order_id"]: row["order_ts"].date() for row in tables.read(ORDERS).collect()}
+    fact_days = [
+        (row["order_id"], row["order_date"]) for row in tables.read(TableName.parse(facts)).collect()
+    ]
+    assert (
+        sorted(fact_days) == sorted(silver_days.items()) == [(1, date(2026, 11, 5)), (2, date(2026, 11, 2))]
+    )
 
 
 def test_reapplying_the_same_batches_changes_nothing(tables, landing, layout) -> None:

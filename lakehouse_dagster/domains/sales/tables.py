@@ -148,12 +148,12 @@ def _dates(frame: DataFrame) -> list[date]:
     return sorted(row[0] for row in frame.where(F.col("order_date").isNotNull()).distinct().collect())
 
 
-def order_dates_of_orders(_tables: DeltaTables, changes: DataFrame) -> list[date]:
-    return _dates(changes.select(F.to_date("order_ts").alias("order_date")))
-
-
-def order_dates_of_items(tables: DeltaTables, changes: DataFrame) -> list[date]:
-    """Items carry no date: take it from any change of their order (a deleted order's included)."""
+def order_dates(tables: DeltaTables, changes: DataFrame) -> list[date]:
+    """The dates of every change in bronze of the changed rows' orders: the day an order was
+    placed on before a correction of its ``order_ts`` too (an update carries the new value
+    only, and the old day's facts still hold the order), a deleted order's day, and an item's
+    order's (items carry no date). From bronze, not the target's state before the merge, so
+    that a rerun after a run killed between the merge and its report finds the same days."""
     orders = tables.read(bronze_table("orders")).where(passing(structural_expectations(cdc_config("orders"))))
     return _dates(matching(orders, changes, ["order_id"]).select(F.to_date("order_ts").alias("order_date")))
 
@@ -344,7 +344,7 @@ DOMAIN = Domain(
             SALES_ORDERS,
             "Current state of every order (SCD type 1).",
             ORDER_RULES,
-            touches=order_dates_of_orders,
+            touches=order_dates,
             checks=(references("customer_exists", ("customer_id",), SALES_CUSTOMERS),),
         ),
         _cdc(
@@ -352,7 +352,7 @@ DOMAIN = Domain(
             SALES_ORDER_ITEMS,
             "Current state of every order line (SCD type 1).",
             ORDER_ITEM_RULES,
-            touches=order_dates_of_items,
+            touches=order_dates,
             checks=(references("order_exists", ("order_id",), SALES_ORDERS),),
         ),
         Table(
