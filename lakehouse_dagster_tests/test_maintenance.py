@@ -451,18 +451,20 @@ def test_bad_maintenance_declarations_are_refused_naming_the_table_and_setting(d
         declare()
 
 
-def test_raw_retention_is_refused_where_an_scd2_table_reads_the_bronze_table() -> None:
-    expiring = replace(
-        REGISTRY.table("bronze.sales_customers"),
-        maintenance=Maintenance(retention=Retention(raw_rows_days=30)),
-    )
+@pytest.mark.parametrize(
+    ("bronze", "message"),
+    [
+        ("bronze.sales_customers", r"silver.sales_customers.* \(SCD type [12]\)"),
+        ("bronze.sales_orders", r"silver.sales_orders \(SCD type 1\) take a late change older than"),
+    ],
+)
+def test_raw_retention_is_refused_where_a_cdc_table_reads_the_bronze_table(bronze: str, message: str) -> None:
+    expiring = replace(REGISTRY.table(bronze), maintenance=Maintenance(retention=Retention(raw_rows_days=30)))
     domains = tuple(
         replace(domain, tables=tuple(expiring if t.name == expiring.name else t for t in domain.tables))
         for domain in REGISTRY.domains
     )
-    with pytest.raises(
-        ValueError, match=r"bronze.sales_customers: .*silver.sales_customers_history \(SCD type 2\)"
-    ):
+    with pytest.raises(ValueError, match=f"{bronze}: raw-row retention would make {message}"):
         replace(REGISTRY, domains=domains)
 
 

@@ -215,19 +215,26 @@ class Registry:
         self._check_raw_retention()
 
     def _check_raw_retention(self) -> None:
-        """Expiring bronze rows is refused where a reader would lose data it keeps: an SCD type 2
-        table recomputes a key's versions from the key's changes still in bronze."""
+        """Expiring bronze rows is refused where a CDC table reads them: it recomputes a touched
+        key from the key's changes still in bronze, so the expired ones would stop counting."""
         retained = {
             t.name
             for t in self.tables
             if t.maintenance is not None and t.maintenance.retention.raw_rows_days is not None
         }
         for table in self.tables:
-            if table.cdc is not None and table.cdc.config.scd_type == 2 and table.cdc.source in retained:
-                raise ValueError(
-                    f"{table.cdc.source}: raw-row retention would make {table.name} (SCD type 2) lose the "
-                    "versions of a key whose older changes expired, the next time the key changes"
-                )
+            if table.cdc is None or table.cdc.source not in retained:
+                continue
+            loss = (
+                "lose the versions of a key whose older changes expired, the next time the key changes"
+                if table.cdc.config.scd_type == 2
+                else "take a late change older than the expired ones as the key's latest: the row would "
+                "go back to an older state, or a key they deleted come back"
+            )
+            raise ValueError(
+                f"{table.cdc.source}: raw-row retention would make {table.name} "
+                f"(SCD type {table.cdc.config.scd_type}) {loss}"
+            )
 
     @property
     def tables(self) -> tuple[Table, ...]:
