@@ -21,6 +21,7 @@ from lakehouse_dagster_tests.dms_replay import replay_landing
 CENT = Decimal("0.01")
 CANCELLED = "cancelled"
 UNKNOWN_CATEGORY = "unknown"
+UNKNOWN_CURRENCY = "unknown"
 
 
 def to_cents(value: Decimal) -> Decimal:
@@ -76,9 +77,8 @@ class SalesOracle:
         category = {int(p["product_id"]): p["category"] or UNKNOWN_CATEGORY for p in self.products}
         groups: dict[tuple, list[Line]] = defaultdict(list)
         for line in self.lines:
-            groups[(line.order_date, category.get(line.product_id, UNKNOWN_CATEGORY), line.currency)].append(
-                line
-            )
+            currency = line.currency or UNKNOWN_CURRENCY
+            groups[(line.order_date, category.get(line.product_id, UNKNOWN_CATEGORY), currency)].append(line)
         rows = []
         for (day, name, currency), lines in groups.items():
             kept = [line for line in lines if not line.cancelled]

@@ -407,6 +407,12 @@ DOMAIN = Domain(
                 Expectation(
                     "known_category", "category <> 'unknown'", Action.WARN, "every product has a category"
                 ),
+                Expectation(
+                    "order_currency_present",
+                    "currency <> 'unknown'",
+                    Action.WARN,
+                    "every order has a currency",
+                ),
             ),
             primary_key=("order_date", "category", "currency"),
             checks=(row_count_anomaly(),),
@@ -415,7 +421,8 @@ DOMAIN = Domain(
                 {
                     "order_date": "Date the orders were placed (UTC); the partition.",
                     "category": "Product category; 'unknown' for products without one.",
-                    "currency": "Currency of the orders (amounts are not converted).",
+                    "currency": "Currency of the orders (amounts are not converted); 'unknown' for orders "
+                    "without one.",
                     "orders": "Orders with a line in the category, cancelled ones included.",
                     "units": "Units of orders not cancelled.",
                     "revenue": "Sum of line amounts of orders not cancelled, in the currency.",

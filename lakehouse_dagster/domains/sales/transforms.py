@@ -29,6 +29,8 @@ from lakehouse_dagster.domains.sales.money import (
 from lakehouse_dagster.domains.sales.source import CANCELLED
 
 UNKNOWN_CATEGORY = "unknown"
+#: The currency of orders without one in daily sales (a key column: never null).
+UNKNOWN_CURRENCY = "unknown"
 #: An exact total before its one rounding: 20 integer digits, the places of an amount times a rate.
 _EXACT_SCALE = AMOUNT_SCALE + RATE_SCALE
 _EXACT_TYPE = f"DECIMAL({20 + _EXACT_SCALE},{_EXACT_SCALE})"
@@ -122,11 +124,13 @@ def order_item_facts(orders: DataFrame, order_items: DataFrame, start: date, end
 
 def daily_sales(item_facts: DataFrame, products: DataFrame) -> DataFrame:
     """Per order date, product category and currency: orders, units, revenue, average order value
-    and the share of orders cancelled. An order counts once per category it has lines in."""
+    and the share of orders cancelled. An order counts once per category it has lines in. A
+    product without a category, or an order without a currency, falls under ``unknown``."""
     lines = (
         products.select("product_id", "category")
         .join(item_facts, "product_id", "right")
         .withColumn("category", F.coalesce("category", F.lit(UNKNOWN_CATEGORY)))
+        .withColumn("currency", F.coalesce("currency", F.lit(UNKNOWN_CURRENCY)))
     )
     kept = ~F.col("is_cancelled")
     grouped = lines.groupBy("order_date", "category", "currency").agg(
