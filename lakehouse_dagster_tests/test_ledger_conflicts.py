@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lakehouse_dagster.ingest.ledger import COMMITTED, INGESTED, Claim, IngestLedger, LedgerEntry
+from lakehouse_dagster.ingest.ledger import COMMITTED, INGESTED, RELEASED, Claim, IngestLedger, LedgerEntry
 from lakehouse_dagster.lake.delta import ConcurrentWriteError
 from lakehouse_dagster.lake.files import LandingFile
 from lakehouse_dagster.lake.layout import TableName
@@ -59,3 +59,27 @@ def test_a_commit_that_keeps_conflicting_fails_and_leaves_the_batch_open(tables,
         ledger.commit("batch-1", [LedgerEntry(claim, INGESTED, rows=10) for claim in won])
 
     assert set(ledger.open_batches()) == {"batch-1"}  # the next run completes it
+
+
+@pytest.mark.parametrize("release_recorded_first", [True, False])
+def test_a_commit_outranks_a_release_of_the_same_attempt(tables, release_recorded_first: bool) -> None:
+    """A failing run releases its batch (it found no rows in bronze) while another run completing
+    the batch commits it: the file is ingested, whichever event the ledger holds first."""
+    ledger = IngestLedger(tables, TARGET)
+    batch = claims(2)
+    ledger.claim(batch, "b1")
+
+    def release() -> None:
+        ledger.release("b1", batch, "OSError: the disk went away")
+
+    def commit() -> None:
+        ledger.commit("b1", [LedgerEntry(c, INGESTED, rows=3) for c in batch])
+
+    for record in (release, commit) if release_recorded_first else (commit, release):
+        record()
+    events = {(row["file_path"], row["event"]) for row in tables.read(ledger.name).collect()}
+    assert {event for _, event in events} >= {RELEASED, COMMITTED}
+    states = ledger.states(c.file.uri for c in batch)
+    assert {(path, state.event, state.outcome) for path, state in states.items()} == {
+        (c.file.uri, COMMITTED, INGESTED) for c in batch
+    }

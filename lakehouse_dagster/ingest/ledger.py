@@ -96,7 +96,9 @@ class IngestLedger:
             return {}
         events = self.tables.lookup(self.name, "file_path", paths).toArrow().to_pylist()
         latest: dict[str, dict] = {}
-        order = {CLAIMED: 0, RELEASED: 1, COMMITTED: 1}
+        # A commit outranks a release of the same attempt: a run that failed may release its
+        # batch (finding no rows in bronze) just as another run completing it commits.
+        order = {CLAIMED: 0, RELEASED: 1, COMMITTED: 2}
         for event in events:
             previous = latest.get(event["file_path"])
             rank = (event["attempt"], order[event["event"]])
