@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from lakehouse_dagster.deployment import LakehouseSettings
+from lakehouse_dagster.ingest import autoloader
 from lakehouse_dagster.ingest.autoloader import ingest
 from lakehouse_dagster.ingest.columns import SchemaEvolutionError
 from lakehouse_dagster.ingest.discovery import FileOutsideSourceError, MissingFilesError
@@ -20,6 +22,7 @@ from lakehouse_dagster.ingest.ledger import EMPTY, INGESTED, REJECTED, ledger_ta
 from lakehouse_dagster.ingest.sources import METADATA_COLUMNS, FileSource, SchemaEvolutionMode
 from lakehouse_dagster.lake.delta import DeltaTables, SchemaMergeError
 from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster_tests.conftest import unique_name
 from lakehouse_dagster_tests.landing_files import csv_text, land
 from lakehouse_dagster_tests.oracle import landed_records
 
@@ -214,6 +217,36 @@ def test_a_rejected_file_is_retried_once_replaced(tables, landing, log) -> None:
     report = run_ingest(tables, log)
 
     assert (report.files_ingested, report.rows_ingested) == (1, 1)
+
+
+def test_an_s3_object_gone_before_it_was_read_is_ingested_once_put_back_with_the_same_bytes(
+    spark, tmp_path, moto_server, log, monkeypatch
+) -> None:
+    """Nothing of it was read, so its rejection is not for its content: an S3 object put back
+    with the same bytes (the same ETag) is tried again, not taken for the file rejected."""
+    bucket = unique_name("landing")
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    env = {"LAKEHOUSE_ROOT": str(tmp_path / "lake"), "LAKEHOUSE_LANDING": f"s3://{bucket}/landing"}
+    tables = DeltaTables(spark, LakehouseSettings.from_env({**env, **moto_server.env()}).layout)
+    content = {"a.csv": [[1, "Ann", "2024-01-01"]], "b.csv": [[2, "Bo", "2024-01-02"]]}
+    for name, rows in content.items():
+        s3.put_object(Bucket=bucket, Key=f"landing/people/{name}", Body=csv_text(HEADER, rows).encode())
+    read_headers = autoloader.read_headers
+
+    def deleted_after_the_listing(landed, aws=None):
+        s3.delete_object(Bucket=bucket, Key="landing/people/a.csv")
+        return read_headers(landed, aws)
+
+    monkeypatch.setattr(autoloader, "read_headers", deleted_after_the_listing)
+    assert list(run_ingest(tables, log).files_rejected) == [f"s3://{bucket}/landing/people/a.csv"]
+    monkeypatch.setattr(autoloader, "read_headers", read_headers)
+    s3.put_object(Bucket=bucket, Key="landing/people/a.csv", Body=csv_text(HEADER, content["a.csv"]).encode())
+
+    assert run_ingest(tables, log).files_ingested == 1
+    assert run_ingest(tables, log).files_ingested == 0, "ingested once"
+    expected = sorted(row[0] for rows in content.values() for row in rows)
+    assert sorted(row["id"] for row in bronze_rows(tables)) == expected
 
 
 def test_an_ingested_file_that_changes_is_reported_not_read_twice(tables, landing, log) -> None:

@@ -34,7 +34,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse_dagster.aws.clients import AwsConfig
-from lakehouse_dagster.ingest.columns import ColumnPlan, Header, plan_columns, read_headers
+from lakehouse_dagster.ingest.columns import ColumnPlan, Header, VanishedFileError, plan_columns, read_headers
 from lakehouse_dagster.ingest.csv_files import ParsedCsv, UnreadableFileError, parse_csv
 from lakehouse_dagster.ingest.discovery import Discovery, discover, list_candidates, named_candidates
 from lakehouse_dagster.ingest.ledger import (
@@ -321,10 +321,10 @@ def _parse_file(
 ) -> tuple[LedgerEntry, ParsedCsv | None]:
     """The file's entry in the ledger, and its parsed rows (None for an empty or rejected file)."""
     landed = claim.file
+    if header is None or isinstance(header, VanishedFileError):
+        return _unread(claim, "the file vanished before it was read"), None
     if isinstance(header, UnreadableFileError):
         return LedgerEntry(claim, REJECTED, message=str(header)), None
-    if header is None:
-        return LedgerEntry(claim, REJECTED, message="the file vanished before it was read"), None
     if not header:
         return LedgerEntry(claim, EMPTY, message="empty file"), None
     try:
@@ -333,12 +333,19 @@ def _parse_file(
     except UnreadableFileError as error:
         return LedgerEntry(claim, REJECTED, message=str(error)), None
     except FileNotFoundError:
-        return LedgerEntry(claim, REJECTED, message="the file vanished before it was read"), None
+        return _unread(claim, "the file vanished before it was read"), None
     digest = files.content_hash(data)
     if parsed.table.num_rows == 0:
         return LedgerEntry(claim, EMPTY, message="header only", content_hash=digest), None
     mapping = plan.by_file.get(landed.uri)
     if mapping is None or set(mapping) != set(parsed.columns):
         # The file changed between the reading of its header and now: its next attempt reads it anew.
-        return LedgerEntry(claim, REJECTED, message="the header changed while the batch was read"), None
+        return _unread(claim, "the header changed while the batch was read"), None
     return LedgerEntry(claim, INGESTED, rows=parsed.table.num_rows, content_hash=digest), parsed
+
+
+def _unread(claim: Claim, why: str) -> LedgerEntry:
+    """A rejection for what happened to the file, not for its content: recorded without the
+    listed version's fingerprint, so that the file is tried again whenever it is listed, even
+    with the same bytes (an S3 object deleted, then put again: the same ETag)."""
+    return LedgerEntry(replace(claim, file=replace(claim.file, fingerprint="")), REJECTED, message=why)

@@ -16,6 +16,11 @@ from lakehouse_dagster.lake.layout import TableName
 #: A new column must be a plain identifier; other names are rescued.
 _COLUMN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
+
+class VanishedFileError(UnreadableFileError):
+    """The file was gone between its listing and its reading: tried again when listed again."""
+
+
 #: A file's header, ``[]`` for an empty file, or why it cannot be read.
 Header = list[str] | UnreadableFileError
 
@@ -51,7 +56,7 @@ def read_headers(
         except UnreadableFileError as error:
             headers[landed.uri] = error
         except FileNotFoundError:
-            headers[landed.uri] = UnreadableFileError("the file vanished before it was read")
+            headers[landed.uri] = VanishedFileError("the file vanished before it was read")
     return headers
 
 
