@@ -150,6 +150,37 @@ def test_add_new_columns_evolves_the_table_schema(tables, landing, log) -> None:
     assert [(r["id"], r["tier"]) for r in bronze_rows(tables)] == [(1, None), (2, "gold")]
 
 
+@pytest.mark.parametrize("files_per_batch", [1, 10])
+def test_a_batch_adds_only_the_new_columns_of_the_files_it_ingests(
+    tables, landing, log, monkeypatch, files_per_batch: int
+) -> None:
+    """The header of ``b.csv`` is read while its upload is unfinished (``tie``), then the file
+    is complete (``tier``): it is rejected, and neither name becomes a column, whether ``a.csv``
+    is in its batch (its staged rows are rewritten without ``tie``) or in a batch of its own
+    (which adds its own new columns only). The retry adds ``tier``."""
+    people(landing, "a.csv", [[1, "a", "2024-01-01", "x"]], header=[*HEADER, "city"])
+    growing = people(landing, "b.csv", [], header=[*HEADER, "tie"])
+    read_headers = autoloader.read_headers
+
+    def upload_ends_after_the_header_was_read(landed, aws=None):
+        headers = read_headers(landed, aws)
+        growing.write_text(csv_text([*HEADER, "tier"], [[2, "b", "2024-01-02", "gold"]]))
+        return headers
+
+    monkeypatch.setattr(autoloader, "read_headers", upload_ends_after_the_header_was_read)
+    first = run_ingest(tables, log, replace(SOURCE, max_files_per_batch=files_per_batch))
+    monkeypatch.setattr(autoloader, "read_headers", read_headers)
+    assert (first.new_columns, list(first.files_rejected)) == (["city"], [str(growing)])
+    assert [c for c in tables.read(TARGET).columns if c not in METADATA_COLUMNS] == [*HEADER, "city"]
+
+    second = run_ingest(tables, log)
+    assert (second.new_columns, second.files_ingested) == (["tier"], 1)
+    assert [(r["id"], r["city"], r["tier"]) for r in bronze_rows(tables)] == [
+        (1, "x", None),
+        (2, None, "gold"),
+    ]
+
+
 def test_rescue_mode_keeps_new_columns_in_rescued_data(tables, landing, log) -> None:
     people(landing, "a.csv", [[1, "a", "2024-01-01", "gold"]], header=[*HEADER, "tier"])
     source = replace(SOURCE, schema_evolution=SchemaEvolutionMode.RESCUE)

@@ -133,7 +133,6 @@ class _Ingestion:
             return self.report
         headers = read_headers([claim.file for claim in found.new], layout.aws)
         plan = plan_columns(self.tables, self.source, self.target, headers)
-        self.report.new_columns = plan.new_columns
         for batch in _batches(found.new, self.source):
             batch_id = new_batch_id()
             won = claim_with_retries(self.ledger, batch, batch_id)
@@ -176,9 +175,16 @@ class _Ingestion:
         self, plan: ColumnPlan, headers: Mapping[str, Header], batch_id: str, claims: list[Claim]
     ) -> None:
         staging_uri = self.tables.layout.staging_uri(self.target, batch_id)
+        staged = f"{staging_uri}/data.parquet"
+        plan = plan.for_files(claim.file.uri for claim in claims)
         written_here = True
         try:
-            entries = self._stage(plan, headers, batch_id, claims, f"{staging_uri}/data.parquet")
+            entries = self._stage(plan, headers, batch_id, claims, staged)
+            # A file rejected while it was read (its header changed) adds none of its columns.
+            ingested = plan.for_files(e.claim.file.uri for e in entries if e.outcome == INGESTED)
+            if ingested.new_columns != plan.new_columns:
+                files.drop_parquet_columns(staged, sorted(set(plan.new_columns) - set(ingested.new_columns)))
+                plan = ingested
             if any(entry.rows for entry in entries):
                 if self.check_batch is not None:
                     self.check_batch(self.tables.spark.read.parquet(staging_uri))
@@ -199,7 +205,7 @@ class _Ingestion:
         finally:
             files.delete_tree(staging_uri)
         if written_here:
-            self._account(batch_id, entries)
+            self._account(batch_id, entries, plan.new_columns)
         else:
             self.report.batches_committed_elsewhere.append(batch_id)
 
@@ -229,9 +235,10 @@ class _Ingestion:
         pa.default_memory_pool().release_unused()
         return entries
 
-    def _account(self, batch_id: str, entries: list[LedgerEntry]) -> None:
+    def _account(self, batch_id: str, entries: list[LedgerEntry], new_columns: list[str]) -> None:
         report = self.report
         report.batches.append(batch_id)
+        report.new_columns += [c for c in new_columns if c not in report.new_columns]
         for entry in entries:
             uri = entry.claim.file.uri
             if entry.outcome == REJECTED:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lakehouse_dagster.aws.clients import AwsConfig
@@ -41,6 +41,18 @@ class ColumnPlan:
     new_columns: list[str]
     #: file uri -> header column -> table column, or None where the column is rescued
     by_file: dict[str, dict[str, str | None]]
+
+    def for_files(self, uris: Iterable[str]) -> ColumnPlan:
+        """The plan of a batch of these files: of the new columns, those a file of theirs
+        brings (a batch adds the columns of its own files, not of another batch's)."""
+        mappings = {uri: self.by_file[uri] for uri in uris if uri in self.by_file}
+        brought = {column for mapping in mappings.values() for column in mapping.values() if column}
+        unbrought = set(self.new_columns) - brought
+        return ColumnPlan(
+            [c for c in self.table_columns if c not in unbrought],
+            [c for c in self.new_columns if c not in unbrought],
+            mappings,
+        )
 
 
 def read_headers(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -234,6 +234,20 @@ def parquet_writer(
         buffered = RowGroupWriter(writer, min_row_group_rows)
         yield buffered
         buffered.flush()
+
+
+def drop_parquet_columns(uri: str, columns: Sequence[str]) -> None:
+    """Rewrite a Parquet file without ``columns``, a row group at a time (beside it, then moved
+    over it)."""
+    filesystem, path = _filesystem(uri)
+    rewritten = f"{uri}.rewritten"
+    with filesystem.open_input_file(path) as source_file:
+        source = pq.ParquetFile(source_file)
+        kept = pa.schema([field for field in source.schema_arrow if field.name not in set(columns)])
+        with parquet_writer(rewritten, kept) as writer:
+            for group in range(source.num_row_groups):
+                writer.write_table(source.read_row_group(group, columns=kept.names))
+    move_file(rewritten, uri)
 
 
 def list_parquet(folder_uri: str) -> list[str]:
