@@ -20,7 +20,7 @@ from lakehouse_dagster.ingest.columns import SchemaEvolutionError
 from lakehouse_dagster.ingest.discovery import FileOutsideSourceError, MissingFilesError
 from lakehouse_dagster.ingest.ledger import EMPTY, INGESTED, REJECTED, ledger_table
 from lakehouse_dagster.ingest.sources import METADATA_COLUMNS, FileSource, SchemaEvolutionMode
-from lakehouse_dagster.lake.delta import DeltaTables, SchemaMergeError
+from lakehouse_dagster.lake.delta import ConcurrentWriteError, DeltaTables, SchemaMergeError
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster_tests.conftest import unique_name
 from lakehouse_dagster_tests.landing_files import csv_text, land
@@ -179,6 +179,35 @@ def test_a_batch_adds_only_the_new_columns_of_the_files_it_ingests(
         (1, "x", None),
         (2, None, "gold"),
     ]
+
+
+def test_a_column_another_writer_adds_in_another_case_meanwhile_is_a_concurrent_write(
+    tables, landing, log, monkeypatch
+) -> None:
+    """The batch planned ``tier`` as new; before it commits, another writer adds ``Tier``: the
+    batch fails as a concurrent write (which the unit runs again), and its rerun rescues ``tier``."""
+    people(landing, "a.csv", [[1, "a", "2024-01-01"]])
+    run_ingest(tables, log)
+    people(landing, "b.csv", [[2, "b", "2024-01-02", "gold"]], header=[*HEADER, "tier"])
+    plan_columns = autoloader.plan_columns
+
+    def another_writer_adds_tier_in_capitals_once_planned(*args):
+        plan = plan_columns(*args)
+        monkeypatch.setattr(autoloader, "plan_columns", plan_columns)
+        capitals = people(landing, "c.csv", [[3, "c", "2024-01-03", "x"]], header=[*HEADER, "Tier"])
+        run_ingest(tables, log, uris=[str(capitals)])
+        return plan
+
+    monkeypatch.setattr(autoloader, "plan_columns", another_writer_adds_tier_in_capitals_once_planned)
+    with pytest.raises(
+        ConcurrentWriteError, match="differs from one of this batch's new columns only in case"
+    ):
+        run_ingest(tables, log)
+
+    assert run_ingest(tables, log).files_ingested == 1
+    rows = {r["id"]: (r["Tier"], r["_rescued_data"]) for r in bronze_rows(tables)}
+    assert rows[1] == (None, None) and rows[3] == ("x", None) and rows[2][0] is None
+    assert json.loads(rows[2][1]) == {"tier": "gold"}
 
 
 def test_rescue_mode_keeps_new_columns_in_rescued_data(tables, landing, log) -> None:

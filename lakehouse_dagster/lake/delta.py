@@ -66,6 +66,8 @@ _CONFLICT = re.compile(
     r"|DELTA_CONCURRENT",
     re.IGNORECASE,
 )
+#: delta-rs refusing a schema merge that would hold two names equal but for their case.
+_CASE_CLASH = re.compile(r"Duplicate field name \(case-insensitive\)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -255,9 +257,20 @@ class DeltaTables:
         token and commits nothing. This is what makes a retried or recovered batch land once.
         """
         created = not self.exists(name)
-        committed = self._commit(
-            name, lambda: self.log.append_staged(self.uri(name), staged_uri, token, partition_by)
-        )
+        try:
+            committed = self._commit(
+                name, lambda: self.log.append_staged(self.uri(name), staged_uri, token, partition_by)
+            )
+        except Exception as error:
+            # The batch's new columns were planned against the table's: only another writer can
+            # have added one of them in another case since.
+            if not _CASE_CLASH.search(str(error)):
+                raise
+            raise ConcurrentWriteError(
+                f"{name}: another writer added a column whose name differs from one of this batch's "
+                f"new columns only in case, so this write committed nothing; run it again "
+                f"({str(error).splitlines()[0][:200]})"
+            ) from error
         if created:
             self.register(name)  # the log backend created it
         return committed
