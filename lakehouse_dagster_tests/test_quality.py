@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from pyspark.sql import functions as F
 from pyspark.sql.connect.client.core import SparkConnectClient
 
 from lakehouse_dagster.declarations.table import Domain, Registry, Table
@@ -176,6 +177,30 @@ def test_the_primary_key_check_counts_null_and_duplicate_keys(spark, layout, tab
     check = outcome(run_unit(spark, layout, unit), "primary_key")
 
     assert (check.passed, check.metadata["null_keys"], check.metadata["duplicate_rows"]) == (False, 1, 1)
+
+
+@pytest.mark.parametrize("segments", [["active"], ["active", "active"], ["active", "lapsed", "active"], []])
+def test_the_primary_key_check_of_a_table_with_required_key_columns(spark, layout, tables, segments) -> None:
+    """Key columns that cannot be null (a gold table's group-by keys): the engine failed an
+    aggregate over the keys' group-by when such a Delta table held one key."""
+
+    def run(context: UnitContext) -> UnitResult:
+        frame = context.spark.createDataFrame([(s,) for s in segments], "segment STRING")
+        required = frame.select(
+            F.coalesce("segment", F.lit("?")).alias("segment"), F.lit("US").alias("country")
+        )
+        context.tables.overwrite(TABLE, required)
+        return context.result({})
+
+    unit = Table(TABLE, "t", build=run, primary_key=("segment", "country"))
+    check = outcome(run_unit(spark, layout, unit), "primary_key")
+
+    duplicates = len(segments) - len(set(segments))
+    assert (check.passed, check.metadata["null_keys"], check.metadata["duplicate_rows"]) == (
+        duplicates == 0,
+        0,
+        duplicates,
+    )
 
 
 def count_spark_executions(monkeypatch) -> list[int]:
