@@ -14,10 +14,12 @@ from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings
 from lakehouse_dagster.domains.customers.tables import DOMAIN as CUSTOMERS
 from lakehouse_dagster.engine.settings import EngineSettings
+from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.sample_data.customers import generate_customers
 from lakehouse_dagster_tests.events import materializations
 from lakehouse_dagster_tests.exact import canonical
+from lakehouse_dagster_tests.landing_files import csv_text, land
 from lakehouse_dagster_tests.oracle import (
     expected_customer_segments,
     expected_silver_customers,
@@ -25,6 +27,7 @@ from lakehouse_dagster_tests.oracle import (
     parse_date,
     parse_id,
 )
+from lakehouse_dagster_tests.units import run_table
 
 AS_OF = date(2026, 11, 26)
 BRONZE, SILVER, GOLD = (
@@ -279,3 +282,38 @@ def materializations_of(result: dg.ExecuteInProcessResult, name: TableName) -> l
         for event in result.all_events
         if event.is_step_materialization and event.event_specific_data.materialization.asset_key == key
     ]
+
+
+def test_silver_writes_and_quarantines_the_bronze_rows_its_expectations_judged(
+    tables, landing, monkeypatch
+) -> None:
+    """An ingestion commits to bronze while silver.customers builds (after its expectations'
+    pass, before its write): the write and the quarantine take the rows that were judged."""
+    header = ["customer_id", "first_name", "last_name", "email", "country", "signup_date", "last_activity"]
+    first = [
+        [1, "Ann", "Lee", "ann@x.com", "us", "2025-01-01", "2026-11-20"],
+        ["", "No", "Id", "n@x.com", "us", "", ""],
+    ]
+    later = [
+        [2, "Bo", "Kim", "not-an-email", "us", "2025-01-01", "2026-11-20"],
+        ["", "No", "Id2", "m@x.com", "", "", ""],
+    ]
+    land(landing / "customers", "first.csv", csv_text(header, first))
+    run_table(tables, "bronze.customers")
+    overwrite = DeltaTables.overwrite
+
+    def ingestion_commits_first(self, name, frame, **options):
+        if name == TableName("silver", "customers") and not (landing / "customers" / "later.csv").exists():
+            land(landing / "customers", "later.csv", csv_text(header, later))
+            run_table(tables, "bronze.customers")
+        return overwrite(self, name, frame, **options)
+
+    monkeypatch.setattr(DeltaTables, "overwrite", ingestion_commits_first)
+    result = run_table(tables, "silver.customers", as_of_date=AS_OF)
+
+    judged = [row for row in first if row[0] != ""]
+    assert sorted(row["customer_id"] for row in tables.read(TableName("silver", "customers")).collect()) == [
+        row[0] for row in judged
+    ]
+    assert tables.read(TableName("quarantine", "customers")).count() == len(first) - len(judged)
+    assert result.metadata["lakehouse/rows_evaluated"] == len(first)

@@ -98,7 +98,7 @@ def apply_changes(context: UnitContext) -> UnitResult:
     tables, spec, target = context.tables, context.table.cdc, context.name
     assert spec is not None
     config = spec.config
-    bronze = tables.read(spec.source)
+    bronze = tables.read(spec.source, pinned=True)  # one version for every step: ingestion goes on
     applied = _applied_batches(tables, target)
     pending = sorted({row[0] for row in bronze.select(BATCH_ID).distinct().collect()} - applied)
     evaluation = context.evaluate(bronze.where(F.col(BATCH_ID).isin(pending)), key_columns=config.keys)

@@ -177,10 +177,15 @@ class DeltaTables:
     def exists(self, name: TableName) -> bool:
         return self.log.exists(self.uri(name))
 
-    def read(self, name: TableName) -> DataFrame:
+    def read(self, name: TableName, *, pinned: bool = False) -> DataFrame:
+        """The table; each action on it reads its latest version then. ``pinned``: its version
+        now, whatever is committed before the actions run (a frame read more than once)."""
         if not self.exists(name):
             raise TableNotFoundError(name, self.uri(name))
-        return self.spark.read.format("delta").load(self.uri(name))
+        reader = self.spark.read.format("delta")
+        if pinned:
+            reader = reader.option("versionAsOf", str(self.version(name)))
+        return reader.load(self.uri(name))
 
     def read_or_empty(self, name: TableName, schema: str) -> DataFrame:
         return self.read(name) if self.exists(name) else self.spark.createDataFrame([], schema)

@@ -37,11 +37,14 @@ KNOWN_SEGMENT = rules.one_of("known_segment", "customer_segment", SEGMENTS, Acti
 
 
 def build_silver_customers(context: UnitContext) -> UnitResult:
-    """Expectations see every typed record; rows without a customer_id go to quarantine."""
+    """Expectations see every typed record; rows without a customer_id go to quarantine. Bronze
+    is read at one version: the evaluation, the write and the quarantine each read it, and an
+    ingestion may commit between them."""
     tables = context.tables
     as_of_date = context.request.as_of_date
     evaluation = context.evaluate(
-        typed_customers(tables.read(BRONZE_CUSTOMERS)), key_columns=("_source_file", "_source_row")
+        typed_customers(tables.read(BRONZE_CUSTOMERS, pinned=True)),
+        key_columns=("_source_file", "_source_row"),
     )
     tables.overwrite(SILVER_CUSTOMERS, latest_customers(evaluation.kept, as_of_date))
     quality = context.quarantine_and_report(evaluation)
