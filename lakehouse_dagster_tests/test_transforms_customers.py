@@ -45,6 +45,20 @@ def test_text_is_trimmed_emails_lowered_and_empty_becomes_null(spark) -> None:
     assert result[1]["country"] == "GB"
 
 
+def test_text_is_stripped_of_whatever_python_calls_whitespace(spark) -> None:
+    """Tabs, line breaks, no-break and ideographic spaces at either end; inside, they stay."""
+    spaces = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+    values = [f"{space}a{space}b{space}" for space in spaces] + [space * 2 for space in spaces]
+    rows = [bronze_row(i, first_name=value) for i, value in enumerate(values, start=1)]
+
+    result = silver(spark, rows)
+
+    assert len(spaces) > 20
+    assert {i: result[i]["first_name"] for i in result} == {
+        i: value.strip() or None for i, value in enumerate(values, start=1)
+    }
+
+
 def test_rows_without_customer_id_are_left_out(spark) -> None:
     assert set(silver(spark, [bronze_row(None), bronze_row(2)])) == {2}
 

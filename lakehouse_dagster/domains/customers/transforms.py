@@ -20,9 +20,13 @@ RECENT_MAX_DAYS = 90
 UNKNOWN_COUNTRY = "UNKNOWN"
 
 
+#: What Python's ``str.strip`` strips (``str.isspace``); ``trim`` strips spaces only.
+_WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+
+
 def _text(column: str) -> Column:
-    """Trimmed text; empty becomes null."""
-    trimmed = F.trim(F.col(column).cast("string"))
+    """Text stripped of whitespace at both ends (tabs and no-break spaces too); empty becomes null."""
+    trimmed = F.btrim(F.col(column).cast("string"), F.lit(_WHITESPACE))
     return F.when(trimmed != "", trimmed)
 
 
