@@ -456,6 +456,16 @@ def test_exactly_the_named_files_are_ingested(tables, landing, log) -> None:
     assert run_ingest(tables, log, uris=[str(named[0])]).files_ingested == 0, "once, even when named again"
 
 
+def test_named_files_that_are_missing_are_skipped_and_reported_when_asked(tables, landing, log) -> None:
+    good = people(landing, "a.csv", [[1, "x", "2024-01-01"]])
+    missing = landing / "people" / "gone.csv"
+
+    report = ingest(tables, SOURCE, TARGET, log=log, uris=[str(good), str(missing)], skip_missing=True)
+
+    assert (report.files_ingested, report.files_missing) == (1, [str(missing)])
+    assert [row["id"] for row in bronze_rows(tables)] == [1]
+
+
 def test_named_files_that_are_missing_or_elsewhere_fail_naming_them_and_ingest_nothing(
     tables, landing, log, tmp_path
 ) -> None:

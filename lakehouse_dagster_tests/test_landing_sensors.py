@@ -276,3 +276,42 @@ def _eventbridge_event(moto_server: MotoServer, bucket: str, key: str) -> dict:
         "time": datetime.now(UTC).isoformat(),
         "detail": {"bucket": {"name": bucket}, "object": {"key": key, "etag": etag, "size": 1}},
     }
+
+
+def test_a_file_deleted_after_its_run_was_requested_is_skipped_and_the_others_ingested(
+    tmp_path, moto_server, bucket, sail_url, spark
+) -> None:
+    s3 = moto_server.client("s3")
+    env = {
+        "LAKEHOUSE_ROOT": str(tmp_path / "lake"),
+        "LAKEHOUSE_LANDING": f"s3://{bucket}/landing",
+        "LAKEHOUSE_SPARK_REMOTE": sail_url,
+        **moto_server.env(),
+    }
+    defs = build_definitions(LakehouseSettings.from_env(env))
+    sensor = defs.resolve_sensor_def("landing_files_sensor")
+    first = tick(sensor, None)
+    kept, deleted = "landing/customers/kept.csv", "landing/customers/deleted.csv"
+    s3.put_object(Bucket=bucket, Key=kept, Body=customers_csv(10))
+    s3.put_object(Bucket=bucket, Key=deleted, Body=customers_csv(20))
+    [request] = tick(sensor, first.cursor).run_requests
+    assert sorted(named_files([request])) == sorted(f"s3://{bucket}/{key}" for key in (kept, deleted))
+    s3.delete_object(Bucket=bucket, Key=deleted)
+
+    run = defs.resolve_job_def("landing_files_job").execute_in_process(
+        run_config=request.run_config,
+        asset_selection=request.asset_selection,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+    assert run.success
+    [materialization] = [
+        event.event_specific_data.materialization
+        for event in run.all_events
+        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+        and event.event_specific_data.materialization.asset_key == CUSTOMERS
+    ]
+    assert materialization.metadata["lakehouse/files_missing"].value == [f"s3://{bucket}/{deleted}"]
+    rows = spark.read.format("delta").load(str(tmp_path / "lake" / "bronze" / "customers")).collect()
+    assert sorted(row["customer_id"] for row in rows) == [10, 11, 12]
+    assert {row["_source_file"] for row in rows} == {f"s3://{bucket}/{kept}"}

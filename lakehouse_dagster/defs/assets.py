@@ -32,6 +32,11 @@ class TableRunConfig(dg.Config):
         default=None,
         description="Bronze tables fed by files: ingest exactly these landed files (default: all new ones).",
     )
+    skip_missing_files: bool = Field(
+        default=False,
+        description="With files: skip and report a named file that no longer exists instead of failing "
+        "the run (the file sensors' runs: a file deleted after it was seen is not to be ingested).",
+    )
 
 
 def table_asset(
@@ -119,6 +124,7 @@ def table_asset(
             run_id=context.run.run_id,
             partition=partition,
             files=tuple(config.files) if config.files is not None else None,
+            skip_missing_files=config.skip_missing_files,
         )
         started = time.monotonic()
         result = runner.run(context, table, request)

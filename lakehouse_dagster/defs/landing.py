@@ -5,7 +5,8 @@
 - **Runs**: the files of a table are batched, ``max_files_per_run`` a run, and each run names
   its files in its run config (``files``), with a run key from the files' URIs and
   fingerprints (ETags on S3): the same files requested again give the same key, which Dagster
-  does not run twice.
+  does not run twice. A file deleted between the request and the run is skipped and reported
+  (``skip_missing_files``), not a failure that would keep the run's other files out.
 - **Memory**: what was requested recently, as digests of (URI, fingerprint) with the time the
   file landed, kept for ``lookback``; a file seen again (a redelivered event, a second listing)
   is not requested again. Bounded: older entries are forgotten.
@@ -107,7 +108,11 @@ def run_requests(table: Table, files: Sequence[LandingFile], max_files_per_run: 
                 run_key=f"{table.name}:{digest}",
                 asset_selection=[key],
                 run_config={
-                    "ops": {table.name.op_name: {"config": {"files": [landed.uri for landed in batch]}}}
+                    "ops": {
+                        table.name.op_name: {
+                            "config": {"files": [landed.uri for landed in batch], "skip_missing_files": True}
+                        }
+                    }
                 },
                 tags={"lakehouse/files": str(len(batch)), "lakehouse/table": str(table.name)},
             )

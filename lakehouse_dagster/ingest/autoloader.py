@@ -78,6 +78,8 @@ class IngestReport:
     recovered_batches: list[str] = field(default_factory=list)
     #: Batches this run wrote too, but another writer committed first (counted there).
     batches_committed_elsewhere: list[str] = field(default_factory=list)
+    #: Named files that no longer existed, skipped (``skip_missing``).
+    files_missing: list[str] = field(default_factory=list)
 
 
 def ingest(
@@ -88,12 +90,15 @@ def ingest(
     log: logging.Logger,
     uris: Sequence[str] | None = None,
     check_batch: CheckBatch | None = None,
+    skip_missing: bool = False,
 ) -> IngestReport:
     """Ingest the files of ``source`` that are new: every visible file of its folder, or only
-    ``uris`` when given. ``check_batch`` sees each batch's rows before they are written and may
-    refuse them by raising (the table's ``fail`` expectations do); the batch is then released.
+    ``uris`` when given (a missing one fails the run, naming it, unless ``skip_missing``: then
+    it is logged and reported). ``check_batch`` sees each batch's rows before they are written
+    and may refuse them by raising (the table's ``fail`` expectations do); the batch is then
+    released.
     """
-    return _Ingestion(tables, source, target, log, check_batch).run(uris)
+    return _Ingestion(tables, source, target, log, check_batch).run(uris, skip_missing)
 
 
 def new_batch_id() -> str:
@@ -114,7 +119,7 @@ class _Ingestion:
         self.ledger = IngestLedger(tables, target)
         self.report = IngestReport(target=target)
 
-    def run(self, uris: Sequence[str] | None) -> IngestReport:
+    def run(self, uris: Sequence[str] | None, skip_missing: bool) -> IngestReport:
         for batch_id, claims in self.ledger.open_batches().items():
             self.log.warning(
                 "%s: batch %s was left open by a run that died; completing it", self.target, batch_id
@@ -122,11 +127,18 @@ class _Ingestion:
             self._complete_open_batch(batch_id, claims)
             self.report.recovered_batches.append(batch_id)
         layout = self.tables.layout
-        candidates = (
-            list_candidates(layout, self.source)
-            if uris is None
-            else named_candidates(layout, self.source, uris)
-        )
+        if uris is None:
+            candidates = list_candidates(layout, self.source)
+        else:
+            candidates, missing = named_candidates(layout, self.source, uris, skip_missing=skip_missing)
+            self.report.files_missing = missing
+            if missing:
+                self.log.warning(
+                    "%s: %d named file(s) no longer exist, skipped, e.g. %s",
+                    self.target,
+                    len(missing),
+                    missing[0],
+                )
         found = discover(self.ledger, candidates)
         self._log_discovery(found)
         if not found.new:

@@ -53,8 +53,11 @@ def list_candidates(layout: LakeLayout, source: FileSource) -> list[LandingFile]
     return files.list_files(layout.landing_uri(source.folder), source.suffix, layout.aws)
 
 
-def named_candidates(layout: LakeLayout, source: FileSource, uris: Sequence[str]) -> list[LandingFile]:
-    """The named files, which must exist, be visible and lie under the source's folder."""
+def named_candidates(
+    layout: LakeLayout, source: FileSource, uris: Sequence[str], *, skip_missing: bool = False
+) -> tuple[list[LandingFile], list[str]]:
+    """The named files, which must be visible and lie under the source's folder, and exist
+    (with ``skip_missing``, those that do not are returned apart)."""
     folder = layout.landing_uri(source.folder).rstrip("/") + "/"
     outside = [uri for uri in uris if not uri.startswith(folder) or is_hidden(uri[len(folder) :])]
     if outside:
@@ -63,12 +66,12 @@ def named_candidates(layout: LakeLayout, source: FileSource, uris: Sequence[str]
             "nothing was ingested"
         )
     found, missing = files.stat_files(dict.fromkeys(uris), layout.aws)
-    if missing:
+    if missing and not skip_missing:
         raise MissingFilesError(
             f"{len(missing)} file(s) named for ingestion do not exist, e.g. {missing[0]}; "
             "nothing was ingested"
         )
-    return found
+    return found, missing
 
 
 def discover(ledger: IngestLedger, candidates: Sequence[LandingFile]) -> Discovery:

@@ -42,6 +42,7 @@ def ingest_files(context: UnitContext) -> UnitResult:
         name,
         log=context.log,
         uris=context.request.files,
+        skip_missing=context.request.skip_missing_files,
         check_batch=lambda frame: evaluations.append(
             context.evaluate(frame, key_columns=("_source_file", "_source_row"))
         ),
@@ -103,6 +104,7 @@ def ingest_metadata(report: IngestReport, landing: str) -> dict[str, Any]:
         "lakehouse/files_empty": len(report.files_empty),
         "lakehouse/files_rejected": len(report.files_rejected),
         "lakehouse/files_changed_ignored": len(report.files_changed_ignored),
+        "lakehouse/files_missing": report.files_missing,
         "lakehouse/files_claimed_elsewhere": report.files_claimed_elsewhere,
         "lakehouse/rows_ingested": report.rows_ingested,
         "lakehouse/rows_rescued": report.rows_rescued,

@@ -54,6 +54,8 @@ class UnitRequest:
     run_id: str = "manual"
     partition: PartitionWindow | None = None
     files: tuple[str, ...] | None = None
+    #: With ``files``: a named file that no longer exists is skipped and reported, not an error.
+    skip_missing_files: bool = False
     maintenance: Maintenance | None = None
 
     def require_partition(self) -> PartitionWindow:
@@ -85,5 +87,6 @@ class UnitRequest:
             if partition
             else None,
             files=tuple(raw["files"]) if raw.get("files") is not None else None,
+            skip_missing_files=bool(raw.get("skip_missing_files", False)),
             maintenance=Maintenance.from_dict(raw["maintenance"]) if raw.get("maintenance") else None,
         )
