@@ -46,6 +46,18 @@ def s3_layout(tmp_path: Path, moto_server: MotoServer, bucket: str) -> LakeLayou
     return LakehouseSettings.from_env({**env, **moto_server.env()}).layout
 
 
+def s3_landing_definitions(
+    tmp_path: Path, moto_server: MotoServer, bucket: str, sail_url: str
+) -> dg.Definitions:
+    env = {
+        "LAKEHOUSE_ROOT": str(tmp_path / "lake"),
+        "LAKEHOUSE_LANDING": f"s3://{bucket}/landing",
+        "LAKEHOUSE_SPARK_REMOTE": sail_url,
+        **moto_server.env(),
+    }
+    return build_definitions(LakehouseSettings.from_env(env))
+
+
 def tick(sensor: dg.SensorDefinition, cursor: str | None, **resources) -> dg.SensorResult:
     result = sensor(dg.build_sensor_context(cursor=cursor, resources=resources or None))
     assert isinstance(result, dg.SensorResult)
@@ -96,13 +108,7 @@ def test_old_objects_give_no_runs_and_a_run_ingests_exactly_the_files_it_names(
     tmp_path, moto_server, bucket, sail_url, spark
 ) -> None:
     s3 = moto_server.client("s3")
-    env = {
-        "LAKEHOUSE_ROOT": str(tmp_path / "lake"),
-        "LAKEHOUSE_LANDING": f"s3://{bucket}/landing",
-        "LAKEHOUSE_SPARK_REMOTE": sail_url,
-        **moto_server.env(),
-    }
-    defs = build_definitions(LakehouseSettings.from_env(env))
+    defs = s3_landing_definitions(tmp_path, moto_server, bucket, sail_url)
     sensor = defs.resolve_sensor_def("landing_files_sensor")
     for i in (1, 2):
         s3.put_object(Bucket=bucket, Key=f"landing/customers/old_{i}.csv", Body=customers_csv(i * 10))
@@ -282,13 +288,7 @@ def test_a_file_deleted_after_its_run_was_requested_is_skipped_and_the_others_in
     tmp_path, moto_server, bucket, sail_url, spark
 ) -> None:
     s3 = moto_server.client("s3")
-    env = {
-        "LAKEHOUSE_ROOT": str(tmp_path / "lake"),
-        "LAKEHOUSE_LANDING": f"s3://{bucket}/landing",
-        "LAKEHOUSE_SPARK_REMOTE": sail_url,
-        **moto_server.env(),
-    }
-    defs = build_definitions(LakehouseSettings.from_env(env))
+    defs = s3_landing_definitions(tmp_path, moto_server, bucket, sail_url)
     sensor = defs.resolve_sensor_def("landing_files_sensor")
     first = tick(sensor, None)
     kept, deleted = "landing/customers/kept.csv", "landing/customers/deleted.csv"
