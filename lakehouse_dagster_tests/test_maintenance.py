@@ -127,6 +127,21 @@ def test_zorder_clusters_by_the_declared_columns_and_keeps_the_rows(spark, table
     assert rows_at(spark, uri) == expected
 
 
+def test_a_vacuum_a_table_property_refuses_names_the_table_and_the_setting(tables) -> None:
+    """Every table's maintenance includes ops.metrics: its own retention property refusing the
+    table's VACUUM window names ops.metrics, not only the table being maintained."""
+    deltalake.write_deltalake(tables.uri(EVENTS), pa.table({"id": [1]}), mode="append")
+    metrics = tables.uri(TableName("ops", "metrics"))
+    deltalake.write_deltalake(metrics, pa.table({"metric": ["RowsWritten"]}), mode="append")
+    deltalake.DeltaTable(metrics).alter.set_table_properties(
+        {"delta.deletedFileRetentionDuration": "interval 30 days"}
+    )
+    with pytest.raises(
+        UnitFailed, match=r"ops.metrics: VACUUM retaining 168 hours \(vacuum_retention_hours of bronze.events"
+    ):
+        run_table(tables, events_table(), maintenance=DEFAULT)
+
+
 def test_zorder_by_a_column_the_table_lacks_fails_naming_it(tables) -> None:
     deltalake.write_deltalake(tables.uri(EVENTS), pa.table({"id": [1]}), mode="append")
     with pytest.raises(UnitFailed, match=r"bronze.events: cannot Z-order by 'customer': no such column"):
@@ -384,6 +399,24 @@ def test_rows_expire_by_the_earlier_of_the_as_of_date_and_today(spark, tables) -
     maintenance = replace(DEFAULT, retention=Retention(raw_rows_days=2))
     run_table(tables, bronze, maintenance=maintenance, as_of_date=date.today() + timedelta(days=365))
     assert tables.read(bronze.name).count() == 1
+
+
+@pytest.mark.parametrize("days_ahead", [0, 1, 365])
+def test_rows_expire_from_midnight_of_the_earlier_of_the_as_of_date_and_today(
+    spark, tables, days_ahead
+) -> None:
+    """Kept one day: a row of yesterday's first minute stays and one of the minute before
+    yesterday goes, whatever the hour of the run, for an as-of date of today or later."""
+    bronze = REGISTRY.table("bronze.sales_orders")
+    today = datetime.now(UTC).date()
+    yesterday = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=1)
+    stamped = [(1, yesterday + timedelta(minutes=1)), (2, yesterday - timedelta(minutes=1))]
+    tables.append(bronze.name, spark.createDataFrame(stamped, "order_id BIGINT, _ingested_at TIMESTAMP"))
+    maintenance = replace(DEFAULT, retention=Retention(raw_rows_days=1))
+
+    run_table(tables, bronze, maintenance=maintenance, as_of_date=today + timedelta(days=days_ahead))
+
+    assert [row["order_id"] for row in tables.read(bronze.name).collect()] == [1]
 
 
 # Declarations ----------------------------------------------------------------------------------

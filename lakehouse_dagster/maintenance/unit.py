@@ -32,7 +32,7 @@ from lakehouse_dagster.cdc.apply import progress_table
 from lakehouse_dagster.declarations.maintenance import MIN_VACUUM_RETENTION_HOURS, Maintenance
 from lakehouse_dagster.ingest.ledger import ledger_table
 from lakehouse_dagster.ingest.sources import INGESTED_AT
-from lakehouse_dagster.lake.delta import TableFiles
+from lakehouse_dagster.lake.delta import ConcurrentWriteError, TableFiles
 from lakehouse_dagster.lake.files import Removed, remove_stale_entries
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.monitoring.metrics import METRICS_TABLE
@@ -115,7 +115,8 @@ def maintain(context: UnitContext) -> UnitResult:
     tables, name = context.tables, context.name
     hours = maintenance.vacuum_retention_hours or MIN_VACUUM_RETENTION_HOURS
     now = datetime.now(UTC)
-    anchor = min(now, datetime.combine(context.request.as_of_date, time(), UTC))
+    # Midnight of the earlier day: the same rows expire whatever the hour of the run.
+    anchor = datetime.combine(min(context.request.as_of_date, now.date()), time(), UTC)
     outcomes: dict[TableName, Outcome] = {}
     found = targets(context, maintenance)
     for target in found:
@@ -176,7 +177,16 @@ def _maintain(context: UnitContext, target: Target, hours: int, anchor: datetime
         expired = tables.delete_older_than(target.name, target.expiry.column, cutoff, target.expiry.where)
         log.info("%s: %d row(s) older than %s expired", target.name, expired, cutoff.isoformat())
     rewritten = tables.optimize(target.name, target.zorder_by)
-    vacuumed = tables.vacuum(target.name, hours)
+    try:
+        vacuumed = tables.vacuum(target.name, hours)
+    except ConcurrentWriteError:
+        raise
+    except Exception as error:
+        raise RuntimeError(
+            f"{target.name}: VACUUM retaining {hours} hours (vacuum_retention_hours of {context.name}'s "
+            f"maintenance) failed; a table property such as delta.deletedFileRetentionDuration may ask "
+            f"for more: {type(error).__name__}: {str(error).splitlines()[0][:300]}"
+        ) from error
     after = tables.files(target.name)
     log.info(
         "%s: %d file(s), %d bytes -> %d file(s), %d bytes%s; %s file(s) vacuumed (retention %d hours)",
