@@ -460,6 +460,14 @@ def silver_x(maintenance: Maintenance, **declaration) -> Table:
     [
         (lambda: Maintenance(vacuum_retention_hours=24), "at least 168 hours"),
         (lambda: Retention(raw_rows_days=0), "raw_rows_days: expected whole days >= 1"),
+        (
+            lambda: Retention(quarantine_days=1_000_000),
+            "quarantine_days: expected whole days >= 1 and at most 36600",
+        ),
+        (
+            lambda: Maintenance(vacuum_retention_hours=100_000_000),
+            r"vacuum_retention_hours=100000000: .* at most 878400",
+        ),
         (lambda: Maintenance(zorder_by="id"), "zorder_by must be a tuple"),
         (lambda: Maintenance(cron="weekly"), "cron expression of 5 fields"),
         (

@@ -13,6 +13,8 @@ from typing import Any
 #: Delta's own default (``delta.deletedFileRetentionDuration``): Databricks refuses a shorter
 #: VACUUM unless its safety check is turned off, and readers of older versions need the files.
 MIN_VACUUM_RETENTION_HOURS = 7 * 24
+#: A century: more is a typo, and a cutoff that far back leaves the calendar.
+MAX_RETENTION_DAYS = 36_600
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,13 @@ class Retention:
 
     def __post_init__(self) -> None:
         for name, days in asdict(self).items():
-            if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 1):
-                raise ValueError(f"Retention.{name}: expected whole days >= 1, or None; got {days!r}")
+            if days is not None and (
+                not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_RETENTION_DAYS
+            ):
+                raise ValueError(
+                    f"Retention.{name}: expected whole days >= 1 and at most {MAX_RETENTION_DAYS} "
+                    f"(a century), or None; got {days!r}"
+                )
 
     @property
     def keeps_everything(self) -> bool:
@@ -62,10 +69,13 @@ class Maintenance:
         if isinstance(self.zorder_by, str):
             raise ValueError(f"Maintenance.zorder_by must be a tuple of column names, got {self.zorder_by!r}")
         hours = self.vacuum_retention_hours
-        if hours is not None and (not isinstance(hours, int) or hours < MIN_VACUUM_RETENTION_HOURS):
+        if hours is not None and (
+            not isinstance(hours, int) or not MIN_VACUUM_RETENTION_HOURS <= hours <= MAX_RETENTION_DAYS * 24
+        ):
             raise ValueError(
                 f"Maintenance.vacuum_retention_hours={hours!r}: at least {MIN_VACUUM_RETENTION_HOURS} hours "
-                "(7 days, Delta's default): a shorter VACUUM breaks time travel and readers of older versions"
+                "(7 days, Delta's default): a shorter VACUUM breaks time travel and readers of older "
+                f"versions; at most {MAX_RETENTION_DAYS * 24} (a century)"
             )
         if self.cron is not None and len(self.cron.split()) != 5:
             raise ValueError(f"Maintenance.cron={self.cron!r}: expected a cron expression of 5 fields (UTC)")
