@@ -6,6 +6,8 @@ the Redshift tests check the Parquet files staged for COPY and the statements of
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import io
 from datetime import date
 from decimal import Decimal
@@ -19,6 +21,7 @@ import pytest
 
 from lakehouse_dagster.catalog.glue import GlueCatalog, hive_type
 from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.lake.snapshots import DeltaLog
 from lakehouse_dagster.serving.redshift import TEXT, RedshiftWarehouse, load_statements, parquet_parts
 from lakehouse_dagster.serving.schema import Column, IncompatibleSchemaError, warehouse_columns
 from lakehouse_dagster.serving.spec import DateRange, ServedTable
@@ -113,6 +116,50 @@ def test_registration_is_idempotent_and_follows_schema_changes(glue, tmp_path: P
     columns = [c["Name"] for c in glue_table(glue, "gold_daily_sales")["StorageDescriptor"]["Columns"]]
     assert columns == ["category", "revenue", "orders", "channel"]
     assert glue.register(DAILY, uri)["lakehouse/glue_registration"] == "unchanged"
+
+
+def test_a_delta_property_gone_from_the_log_goes_from_glue(glue, tmp_path: Path, monkeypatch) -> None:
+    uri = str(tmp_path / "gold" / "daily_sales")
+    deltalake.write_deltalake(uri, sales(), configuration={"delta.enableChangeDataFeed": "true"})
+    glue.register(DAILY, uri)
+    assert glue_table(glue, "gold_daily_sales")["Parameters"]["delta.enableChangeDataFeed"] == "true"
+    # The log after Spark's ALTER TABLE ... UNSET TBLPROPERTIES (deltalake cannot unset one).
+    read = DeltaLog.read
+    monkeypatch.setattr(DeltaLog, "read", lambda uri: dataclasses.replace(read(uri), configuration=()))
+
+    assert glue.register(DAILY, uri)["lakehouse/glue_registration"] == "updated"
+    assert "delta.enableChangeDataFeed" not in glue_table(glue, "gold_daily_sales")["Parameters"]
+    assert glue.register(DAILY, uri)["lakehouse/glue_registration"] == "unchanged"
+
+
+class LowerCaseColumns:
+    """A Glue client that answers column names in lower case, as Glue may keep them."""
+
+    def __init__(self, client) -> None:
+        self.client, self.exceptions = client, client.exceptions
+
+    def __getattr__(self, name: str):
+        return getattr(self.client, name)
+
+    def get_table(self, **kwargs) -> dict:
+        answer = copy.deepcopy(self.client.get_table(**kwargs))
+        table = answer["Table"]
+        for column in table["StorageDescriptor"]["Columns"] + table.get("PartitionKeys", []):
+            column["Name"] = column["Name"].lower()
+        return answer
+
+
+def test_mixed_case_columns_stay_unchanged_when_glue_lower_cases_them(glue, tmp_path: Path) -> None:
+    uri = str(tmp_path / "gold" / "daily_sales")
+    deltalake.write_deltalake(
+        uri, sales().rename_columns(["Category", "revenue", "orderCount", "order_date"])
+    )
+    glue._client = LowerCaseColumns(glue.client())
+
+    actions = [glue.register(DAILY, uri)["lakehouse/glue_registration"] for _ in range(3)]
+
+    assert actions == ["created", "unchanged", "unchanged"]
+    assert versions(glue, "gold_daily_sales") == 1
 
 
 def test_only_silver_and_gold_are_registered_and_only_with_a_database(glue, tmp_path: Path) -> None:
@@ -218,7 +265,7 @@ def test_rows_are_staged_as_parquet_files_in_s3_and_removed_afterwards(aws) -> N
     assert keys == ["_serving_staging/daily_sales/load1/part-00000.parquet"]
     staged = pq.read_table(io.BytesIO(s3.get_object(Bucket="gold-staging", Key=keys[0])["Body"].read()))
     assert staged.equals(rows.combine_chunks())
-    warehouse.unstage("s3://gold-staging/_serving_staging/daily_sales/load1", keys)
+    warehouse.unstage("s3://gold-staging/_serving_staging/daily_sales/load1")
     assert s3.list_objects_v2(Bucket="gold-staging").get("KeyCount", 0) == 0
 
 

@@ -117,13 +117,18 @@ def _comparable(table: Mapping[str, Any], parameters: set[str]) -> dict[str, Any
         "Description": table.get("Description", ""),
         "TableType": table.get("TableType"),
         "Parameters": {k: v for k, v in table.get("Parameters", {}).items() if k in parameters},
-        "Columns": storage.get("Columns", []),
+        "Columns": _without_case(storage.get("Columns", [])),
         "Location": storage.get("Location"),
         "InputFormat": storage.get("InputFormat"),
         "OutputFormat": storage.get("OutputFormat"),
         "Serde": (serde.get("SerializationLibrary"), serde.get("Parameters", {})),
-        "PartitionKeys": table.get("PartitionKeys", []),
+        "PartitionKeys": _without_case(table.get("PartitionKeys", [])),
     }
+
+
+def _without_case(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Columns with lower-case names: Glue may keep a column's name in lower case."""
+    return [{**column, "Name": column.get("Name", "").lower()} for column in columns]
 
 
 class GlueCatalog(dg.ConfigurableResource):
@@ -168,7 +173,10 @@ class GlueCatalog(dg.ConfigurableResource):
         return {"lakehouse/glue_table": glue_name, "lakehouse/glue_registration": action}
 
     def _update(self, current: Mapping[str, Any], wanted: dict[str, Any]) -> str:
-        owned = set(wanted["Parameters"])
+        # Ours: the parameters we set, and any Delta property (one the log no longer has goes).
+        owned = set(wanted["Parameters"]) | {
+            k for k in current.get("Parameters", {}) if k.startswith("delta.")
+        }
         if _comparable(current, owned) == _comparable(wanted, owned):
             return "unchanged"
         # Keep the parameters others set (Athena, Lake Formation); ours win, and Delta properties

@@ -6,7 +6,13 @@ A load writes the lake rows as Parquet to a staging prefix in S3, then runs one
 ``BatchExecuteStatement``, which Redshift runs as one transaction: ``COPY`` the Parquet
 files into a temporary table (``IAM_ROLE default``: the namespace's role reads the staging
 prefix), create the table or add new columns, ``LOCK``, delete the range (or every row),
-insert the staged rows, record the load. The staged files are deleted afterwards.
+insert the staged rows, record the load. The staged files are deleted afterwards, whatever
+happened.
+
+Redshift folds identifiers to lower case (quoted ones too, unless the cluster sets
+``enable_case_sensitive_identifier``), so lake columns are matched to the warehouse's without
+case, and two lake columns differing only in case are refused. Redshift does not enforce
+primary keys either: the staged rows are checked for duplicate keys before the load.
 """
 
 from __future__ import annotations
@@ -15,15 +21,21 @@ import io
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import PrivateAttr
 
 from lakehouse_dagster.lake.layout import join_uri
-from lakehouse_dagster.serving.schema import Column, plan_schema, warehouse_columns
+from lakehouse_dagster.serving.schema import (
+    Column,
+    IncompatibleSchemaError,
+    plan_schema,
+    warehouse_columns,
+)
 from lakehouse_dagster.serving.spec import LOADED_AT, SERVING_SCHEMA, DateRange, ServedTable
 from lakehouse_dagster.serving.warehouse import LOADS_TABLE, LoadRecord, LoadResult, Warehouse
 
@@ -31,11 +43,19 @@ from lakehouse_dagster.serving.warehouse import LOADS_TABLE, LoadRecord, LoadRes
 TEXT = "character varying(65535)"
 #: Parquet files of at most this many rows each (COPY loads the files of a prefix in parallel).
 ROWS_PER_FILE = 1_000_000
+#: The most statements one ``BatchExecuteStatement`` takes (its ``Sqls`` member).
+MAX_STATEMENTS = 40
+#: Sample duplicate keys named by a refused load.
+SAMPLE_KEYS = 5
 _DONE = {"FINISHED", "FAILED", "ABORTED"}
 
 
 class RedshiftError(RuntimeError):
     pass
+
+
+class DuplicateKeyError(ValueError):
+    """The rows of a load hold a primary key twice (Redshift would not refuse them)."""
 
 
 def quote(name: str) -> str:
@@ -136,6 +156,67 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def batches(statements: list[str]) -> list[list[str]]:
+    """``statements`` as one batch if it fits Redshift's limit; otherwise the first column
+    additions go ahead in batches of their own (adding an empty column changes no row)."""
+    excess = len(statements) - MAX_STATEMENTS
+    if excess <= 0:
+        return [statements]
+    additions = [s for s in statements if s.startswith("ALTER TABLE ")][:excess]
+    rest = [s for s in statements if s not in additions]
+    if len(rest) > MAX_STATEMENTS:
+        raise ValueError(f"a load of {len(statements)} statements cannot fit Redshift's batches")
+    ahead = [additions[i : i + MAX_STATEMENTS] for i in range(0, len(additions), MAX_STATEMENTS)]
+    return [*ahead, rest]
+
+
+def refuse_case_clashes(table: ServedTable, columns: Sequence[Column]) -> None:
+    """Redshift folds column names to lower case: two that differ only in case would clash."""
+    seen: dict[str, str] = {}
+    for column in columns:
+        other = seen.setdefault(column.name.lower(), column.name)
+        if other != column.name:
+            raise IncompatibleSchemaError(
+                f"{table.qualified}: columns {other!r} and {column.name!r} of {table.source} differ "
+                "only in case, and Redshift folds column names to lower case; rename one in the lake"
+            )
+
+
+def in_lake_case(existing: Sequence[Column], wanted: Sequence[Column]) -> list[Column]:
+    """The warehouse's columns (lower case, as Redshift keeps them) named as the lake names them."""
+    lake_name = {column.name.lower(): column.name for column in wanted}
+    return [Column(lake_name.get(column.name.lower(), column.name), column.type) for column in existing]
+
+
+class KeyCollector:
+    """Keeps the primary key columns of the batches it passes on, to find duplicate keys."""
+
+    def __init__(self, primary_key: Sequence[str]) -> None:
+        self.primary_key = list(primary_key)
+        self.keys: list[pa.RecordBatch] = []
+
+    def tee(self, rows: pa.RecordBatchReader) -> pa.RecordBatchReader:
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in rows:
+                if self.primary_key:
+                    self.keys.append(batch.select(self.primary_key))
+                yield batch
+
+        return pa.RecordBatchReader.from_batches(rows.schema, batches())
+
+    def refuse_duplicates(self, table: ServedTable) -> None:
+        if not self.primary_key or not self.keys:
+            return
+        counts = pa.Table.from_batches(self.keys).group_by(self.primary_key).aggregate([([], "count_all")])
+        twice = counts.filter(pc.greater(counts["count_all"], 1))
+        if twice.num_rows:
+            samples = twice.select(self.primary_key).slice(0, SAMPLE_KEYS).to_pylist()
+            raise DuplicateKeyError(
+                f"{table.qualified}: {twice.num_rows} primary keys ({', '.join(self.primary_key)}) occur "
+                f"more than once in {table.source}, such as {samples}; nothing was loaded"
+            )
+
+
 class RedshiftWarehouse(Warehouse):
     """Redshift Serverless through the Data API; loads are staged as Parquet under ``staging_uri``."""
 
@@ -213,14 +294,18 @@ class RedshiftWarehouse(Warehouse):
         run_id: str,
     ) -> LoadResult:
         wanted = warehouse_columns(rows.schema, text_type=TEXT)
+        refuse_case_clashes(table, wanted)
         self._bootstrap()
         existing = self.columns(table.name)
         if existing is not None:
+            existing = in_lake_case(existing, wanted)
             plan_schema(table.qualified, table.source, existing, wanted)  # fail before staging anything
         staged = join_uri(self.staging_uri, table.name, uuid.uuid4().hex)
-        keys = self.stage(staged, rows)
+        keys = KeyCollector(table.primary_key)
         try:
-            self.execute(
+            staged_files = self.stage(staged, keys.tee(rows))
+            keys.refuse_duplicates(table)
+            statements = (
                 load_statements(
                     table,
                     wanted,
@@ -230,11 +315,13 @@ class RedshiftWarehouse(Warehouse):
                     source_version=source_version,
                     run_id=run_id,
                 )
-                if keys
+                if staged_files
                 else _empty_load(table, wanted, existing, window, source_version, run_id)
             )
+            for batch in batches(statements):
+                self.execute(batch)
         finally:
-            self.unstage(staged, keys)
+            self.unstage(staged)
         record = self.query(
             f"SELECT rows_loaded, loaded_at FROM {qualified(LOADS_TABLE)} "
             f"WHERE table_name = {literal(table.name)} AND run_id = {literal(run_id)} "
@@ -262,11 +349,21 @@ class RedshiftWarehouse(Warehouse):
             keys.append(key)
         return keys
 
-    def unstage(self, staged_uri: str, keys: list[str]) -> None:
-        bucket, _ = split_s3_uri(staged_uri)
-        for start in range(0, len(keys), 1000):
-            chunk = keys[start : start + 1000]
-            self._client("s3").delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk]})
+    def unstage(self, staged_uri: str) -> None:
+        """Delete every object under ``staged_uri`` (a failed upload's parts included)."""
+        bucket, prefix = split_s3_uri(staged_uri)
+        s3 = self._client("s3")
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
+        for page in pages:
+            objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if not objects:
+                continue
+            errors = s3.delete_objects(Bucket=bucket, Delete={"Objects": objects}).get("Errors", [])
+            if errors:
+                raise RedshiftError(
+                    f"could not delete {len(errors)} staged files under {staged_uri}, "
+                    f"such as {errors[0].get('Key')}: {errors[0].get('Message')}"
+                )
 
     def _bootstrap(self) -> None:
         self.execute(
@@ -365,8 +462,6 @@ def _type(data_type: str, length: Any, precision: Any, scale: Any) -> str:
 
 
 def _timestamp(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    text = str(value).replace(" ", "T")
-    parsed = datetime.fromisoformat(text if "+" in text or text.endswith("Z") else text + "+00:00")
-    return parsed
+    """A ``timestamptz`` as the Data API returns it (text with any offset, or none: UTC)."""
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
