@@ -5,6 +5,7 @@ an SQS queue subscribed to the topic; Slack is a fake API on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,11 +19,18 @@ import pandas as pd
 import pytest
 
 from lakehouse_dagster.definitions import build_definitions
-from lakehouse_dagster.defs.alerts import AlertLedger, AlertNotSentError, dispatch
+from lakehouse_dagster.defs.alerts import (
+    RANGE_END,
+    RANGE_START,
+    AlertLedger,
+    AlertNotSentError,
+    dispatch,
+    partition_of,
+)
 from lakehouse_dagster.deployment import AlertSeverity, Deployment, LakehouseSettings, MonitoringSettings
 from lakehouse_dagster.engine.settings import EngineSettings
-from lakehouse_dagster.monitoring.alerts import check_alert, table_of
-from lakehouse_dagster.monitoring.notifier import Notifier
+from lakehouse_dagster.monitoring.alerts import check_alert, run_alert, table_of
+from lakehouse_dagster.monitoring.notifier import Notifier, fifo_group_id
 
 from . import registries
 from .conftest import MotoServer
@@ -111,15 +119,11 @@ def tick_checks(defs, instance, notifier: Notifier, cursor: str | None) -> str |
     return context.cursor
 
 
-def tick_run_failure(defs, instance, notifier: Notifier, result: dg.ExecuteInProcessResult) -> None:
-    context = dg.build_run_status_sensor_context(
-        sensor_name="alert_on_run_failure",
-        dagster_event=result.get_run_failure_event(),
-        dagster_instance=instance,
-        dagster_run=result.dagster_run,
-        resources={"notifier": notifier},
-    ).for_run_failure()
+def tick_run_failure(defs, instance, notifier: Notifier, cursor: str | None) -> str | None:
+    """One tick of the run failure sensor; the cursor it leaves."""
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"notifier": notifier})
     defs.resolve_sensor_def("alert_on_run_failure")(context)
+    return context.cursor
 
 
 def test_a_failing_blocking_check_gives_exactly_one_sns_message(
@@ -129,14 +133,15 @@ def test_a_failing_blocking_check_gives_exactly_one_sns_message(
     monkeypatch.setattr(registries, "NUMBER_ROWS", rows)
     notifier = sns_notifier(subscriber, aws, tmp_path)
     cursor = tick_checks(defs, instance, notifier, None)  # first tick: from now on
+    run_cursor = tick_run_failure(defs, instance, notifier, None)
 
     result = run_job(defs, instance)
     assert not result.success
     after = tick_checks(defs, instance, notifier, cursor)
     tick_checks(defs, instance, notifier, cursor)  # a retried tick reads the same evaluations again
     tick_checks(defs, instance, notifier, after)
-    tick_run_failure(defs, instance, notifier, result)  # the run failed on the check: no second alert
-    tick_run_failure(defs, instance, notifier, result)
+    tick_run_failure(defs, instance, notifier, run_cursor)  # failed on the check: no second alert
+    tick_run_failure(defs, instance, notifier, run_cursor)
 
     (message,) = subscriber.messages()
     alert = message["Message"]
@@ -166,11 +171,12 @@ def test_a_failed_run_gives_exactly_one_sns_message(
     monkeypatch.setattr(registries, "NUMBER_ROWS", [(1, "one"), (2, "two")])
     notifier = sns_notifier(subscriber, aws, tmp_path)
     cursor = tick_checks(defs, instance, notifier, None)
+    run_cursor = tick_run_failure(defs, instance, notifier, None)
 
     result = run_job(defs, instance)
     assert not result.success
-    tick_run_failure(defs, instance, notifier, result)
-    tick_run_failure(defs, instance, notifier, result)  # the sensor sees the same failure again
+    tick_run_failure(defs, instance, notifier, run_cursor)
+    tick_run_failure(defs, instance, notifier, run_cursor)  # the sensor sees the same failure again
     tick_checks(defs, instance, notifier, cursor)  # every check passed: nothing from checks
 
     (message,) = subscriber.messages()
@@ -246,19 +252,23 @@ class FakeSlack:
         self.server.server_close()
 
 
+def sns_and_slack(subscriber: Subscriber, aws: str, slack: FakeSlack) -> Notifier:
+    return Notifier(
+        sns_topic_arn=subscriber.topic_arn,
+        region_name=REGION,
+        endpoint_url=aws,
+        slack_channel="#lakehouse-alerts",
+        slack_token="xoxb-test",
+        slack_api_url=slack.url,
+    )
+
+
 def test_a_destination_that_fails_gets_the_alert_on_retry_and_the_others_get_it_once(
     instance, subscriber, aws, tmp_path
 ) -> None:
     slack = FakeSlack()
     try:
-        notifier = Notifier(
-            sns_topic_arn=subscriber.topic_arn,
-            region_name=REGION,
-            endpoint_url=aws,
-            slack_channel="#lakehouse-alerts",
-            slack_token="xoxb-test",
-            slack_api_url=slack.url,
-        )
+        notifier = sns_and_slack(subscriber, aws, slack)
         alert = check_alert(
             run_id="r1",
             asset_path=["silver", "orders"],
@@ -287,6 +297,91 @@ def test_a_destination_that_fails_gets_the_alert_on_retry_and_the_others_get_it_
         assert "sample keys: 7, 9" in post["text"] and f"{DAGSTER_URL}/runs/r1" in post["text"]
     finally:
         slack.close()
+
+
+def test_a_run_alert_that_sns_refused_is_sent_on_a_later_tick_once(
+    defs, instance, subscriber, aws, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(registries, "NUMBER_ROWS", [(1, "one"), (2, "two")])
+    notifier = sns_notifier(subscriber, aws, tmp_path)
+    unreachable = Notifier(  # the same destinations, but SNS refuses: the topic is gone
+        sns_topic_arn=subscriber.topic_arn + "-deleted",
+        region_name=REGION,
+        endpoint_url=aws,
+        file_path=str(tmp_path / "alerts.jsonl"),
+    )
+    cursor = tick_run_failure(defs, instance, notifier, None)
+    result = run_job(defs, instance)
+    assert not result.success
+
+    cursor = tick_run_failure(defs, instance, unreachable, cursor)
+    assert subscriber.messages() == []
+    cursor = tick_run_failure(defs, instance, notifier, cursor)  # no new failure, SNS is back
+    tick_run_failure(defs, instance, notifier, cursor)
+
+    (message,) = subscriber.messages()
+    assert message["Message"]["identity"] == f"run:{result.run_id}"
+    lines = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert [line["identity"] for line in lines] == [f"run:{result.run_id}"], "the file got it once"
+
+
+def test_a_destination_that_keeps_failing_does_not_hold_back_later_alerts(
+    defs, instance, subscriber, aws, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(registries, "NUMBER_ROWS", [(1, "one"), (-2, "minus")])
+    slack = FakeSlack()
+    try:
+        notifier = sns_and_slack(subscriber, aws, slack)
+        cursor = tick_checks(defs, instance, notifier, None)
+        slack.failing = True
+        runs = []
+        for _ in range(3):
+            runs.append(run_job(defs, instance).run_id)
+            cursor = tick_checks(defs, instance, notifier, cursor)
+        assert sorted(m["Message"]["run_id"] for m in subscriber.messages()) == sorted(runs)
+        assert slack.posts == []
+
+        slack.failing = False
+        cursor = tick_checks(defs, instance, notifier, cursor)
+        tick_checks(defs, instance, notifier, cursor)
+
+        assert len(slack.posts) == 3 and all(any(run in post["text"] for run in runs) for post in slack.posts)
+        assert len(subscriber.messages()) == 3, "SNS got each alert once"
+    finally:
+        slack.close()
+
+
+@pytest.mark.parametrize(
+    ("tags", "partition"),
+    [
+        ({"dagster/partition": "2026-06-05"}, "2026-06-05"),
+        ({RANGE_START: "2026-06-01", RANGE_END: "2026-06-03"}, "2026-06-01..2026-06-03"),
+        ({RANGE_START: "2026-06-01", RANGE_END: "2026-06-01"}, "2026-06-01"),
+        ({}, None),
+    ],
+)
+def test_an_alert_names_the_partition_or_the_range_of_its_run(tags: dict, partition: str | None) -> None:
+    assert partition_of(tags) == partition
+
+
+@pytest.mark.parametrize(
+    "tables", [["silver.orders"], ["silver.orders", "silver.order_items"], ["t" * 60] * 5]
+)
+def test_a_fifo_group_id_is_one_that_sns_accepts(tables: list[str]) -> None:
+    alert = run_alert(
+        run_id="r1",
+        job="sales_job",
+        failed_steps=[],
+        tables=tables,
+        error="boom",
+        partition=None,
+        run_url=None,
+        occurred_at="2026-11-29T00:00:00+00:00",
+    )
+    group = fifo_group_id(alert)
+    # Publish's rule: 1 to 128 characters, letters, digits and punctuation (!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~).
+    assert re.fullmatch(r"[A-Za-z0-9!-/:-@\[-`{-~]{1,128}", group), group
+    assert group.startswith(tables[0])
 
 
 @pytest.mark.parametrize(

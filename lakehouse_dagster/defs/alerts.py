@@ -3,24 +3,26 @@
 - ``alert_on_failed_checks`` reads the runs that ended (succeeded, failed or were canceled)
   after its cursor, and alerts on each failed check evaluation of those runs of the configured
   severity or worse: the table, the check, the failing count, sample keys and a link to the
-  run. Its first tick only takes note of where the event log stands. (Run status changes, not
-  the check evaluations themselves, drive the cursor: they can be paged on every event log
-  storage, the run-sharded SQLite one of ``dagster dev`` included.)
-- ``alert_on_run_failure`` (a run-failure sensor) alerts on each failed run, naming the failed
-  steps and the error. A step that failed because blocking checks failed (a ``fail``
-  expectation, a primary key) is the check sensor's alert, not a second one; a run whose every
-  failed step is such a step sends none.
+  run. (Run status changes, not the check evaluations themselves, drive the cursor: they can be
+  paged on every event log storage, the run-sharded SQLite one of ``dagster dev`` included.)
+- ``alert_on_run_failure`` reads the runs that failed after its cursor and alerts on each,
+  naming the failed steps and the error. A step that failed because blocking checks failed (a
+  ``fail`` expectation, a primary key) is the check sensor's alert, not a second one; a run
+  whose every failed step is such a step sends none.
 
-Each alert has an identity (the run, and the asset, check and partition of a check); what was
-sent is recorded per (identity, destination) in the instance's key-value store, so a failure
-alerts once per destination even when a tick is retried after sending part of it.
+Both sensors' first tick only takes note of where the event log stands. Each alert has an
+identity (the run, and the asset, check and partition of a check); what was sent is recorded
+per (identity, destination) in the instance's key-value store, so a failure alerts once per
+destination even when a tick is retried after sending part of it. An alert that a destination
+refused (Slack down, SNS throttling) does not stop the others: it waits in the sensor's pending
+list, also in the key-value store, and every later tick sends it where it is still missing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -37,6 +39,8 @@ CHECK_SENSOR = "alert_on_failed_checks"
 RUN_SENSOR = "alert_on_run_failure"
 PAGE = 500
 _LEDGER_PREFIX = "lakehouse/alert_sent/"
+_PENDING_PREFIX = "lakehouse/alerts_pending/"
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 class AlertNotSentError(RuntimeError):
@@ -101,10 +105,14 @@ def _at_least(severity: dg.AssetCheckSeverity, minimum: Severity) -> bool:
 _ENDINGS = (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED)
 
 
-def _ended_runs(instance: dg.DagsterInstance, cursor: dict[str, str | None]) -> list[EventLogRecord]:
-    """Every run that ended after the cursor (which this moves), oldest first."""
+def _ended_runs(
+    instance: dg.DagsterInstance,
+    cursor: dict[str, str | None],
+    endings: Iterable[DagsterEventType] = _ENDINGS,
+) -> list[EventLogRecord]:
+    """Every run that ended (in one of ``endings``) after the cursor, which this moves; oldest first."""
     ended: list[EventLogRecord] = []
-    for ending in _ENDINGS:
+    for ending in endings:
         while True:
             page = instance.fetch_run_status_changes(
                 ending, limit=PAGE, cursor=cursor.get(ending.value), ascending=True
@@ -116,6 +124,59 @@ def _ended_runs(instance: dg.DagsterInstance, cursor: dict[str, str | None]) -> 
     return sorted(ended, key=lambda record: record.storage_id)
 
 
+def _cursor_now(instance: dg.DagsterInstance, endings: Iterable[DagsterEventType]) -> str:
+    """A cursor at the newest run status change of each of ``endings``."""
+    newest = {
+        ending.value: instance.fetch_run_status_changes(ending, limit=1, ascending=False).cursor
+        for ending in endings
+    }
+    return json.dumps(newest, sort_keys=True)
+
+
+def partition_of(tags: Mapping[str, str]) -> str | None:
+    """A run's partition, or its range (``start..end``) for a backfill or a refresh of a range."""
+    if "dagster/partition" in tags:
+        return tags["dagster/partition"]
+    start, end = tags.get(RANGE_START), tags.get(RANGE_END)
+    if start and end:
+        return start if start == end else f"{start}..{end}"
+    return None
+
+
+class PendingAlerts:
+    """The alerts a sensor has not sent to every destination yet, in the instance's key-value
+    store under the sensor's name (only that sensor writes it)."""
+
+    def __init__(self, instance: dg.DagsterInstance, sensor: str) -> None:
+        self.instance, self.key = instance, _PENDING_PREFIX + sensor
+        self.storage = instance.run_storage
+
+    def load(self) -> list[Alert]:
+        stored = self.storage.get_cursor_values({self.key}).get(self.key)
+        return [Alert(**fields) for fields in json.loads(stored)] if stored else []
+
+    def save(self, alerts: list[Alert]) -> None:
+        self.storage.set_cursor_values({self.key: json.dumps([alert.to_dict() for alert in alerts])})
+
+
+def send_all(alerts: list[Alert], notifier: Notifier, pending: PendingAlerts, log) -> str:
+    """Send the pending alerts, then ``alerts``, each where it is missing; keep those that did not
+    reach every destination for the next tick. Returns what happened, for the tick."""
+    ledger, waiting = AlertLedger(pending.instance), {}
+    for alert in [*pending.load(), *alerts]:
+        try:
+            dispatch(alert, notifier, ledger, log)
+        except AlertNotSentError as error:
+            log.error(f"{error}; retried on the next tick")
+            waiting[alert.identity] = alert
+    pending.save(list(waiting.values()))
+    sent = len(alerts) - sum(1 for alert in alerts if alert.identity in waiting)
+    summary = f"{sent} alert(s) sent" if alerts else "nothing new to alert on"
+    return summary + (
+        f"; {len(waiting)} alert(s) not sent everywhere yet, retried next tick" if waiting else ""
+    )
+
+
 def alert_of_check(entry: EventLogEntry, run: DagsterRun | None, base_url: str | None) -> Alert:
     evaluation = entry.dagster_event.event_specific_data
     return check_alert(
@@ -125,7 +186,7 @@ def alert_of_check(entry: EventLogEntry, run: DagsterRun | None, base_url: str |
         severity=evaluation.severity.value,
         metadata={key: value.value for key, value in evaluation.metadata.items()},
         description=evaluation.description,
-        partition=evaluation.partition or (run.tags.get("dagster/partition") if run else None),
+        partition=evaluation.partition or (partition_of(run.tags) if run else None),
         job=run.job_name if run else None,
         run_url=run_url(base_url, entry.run_id),
         occurred_at=_occurred_at(entry.timestamp),
@@ -154,21 +215,19 @@ def check_failure_sensor(minimum: Severity, base_url: str | None) -> dg.SensorDe
     def alert_on_failed_checks(context: dg.SensorEvaluationContext, notifier: Notifier) -> dg.SkipReason:
         instance = context.instance
         if context.cursor is None:
-            newest = {
-                ending.value: instance.fetch_run_status_changes(ending, limit=1, ascending=False).cursor
-                for ending in _ENDINGS
-            }
-            context.update_cursor(json.dumps(newest, sort_keys=True))
+            context.update_cursor(_cursor_now(instance, _ENDINGS))
             return dg.SkipReason("first tick: alerting on the checks of runs that end from now on")
         cursor = json.loads(context.cursor)
-        ledger, alerts = AlertLedger(instance), 0
+        alerts = []
         for record in _ended_runs(instance, cursor):
             run = instance.get_run_by_id(record.run_id)
-            for entry in failed_checks(instance, record.run_id, minimum):
-                dispatch(alert_of_check(entry, run, base_url), notifier, ledger, context.log)
-                alerts += 1
+            alerts += [
+                alert_of_check(entry, run, base_url)
+                for entry in failed_checks(instance, record.run_id, minimum)
+            ]
+        summary = send_all(alerts, notifier, PendingAlerts(instance, CHECK_SENSOR), context.log)
         context.update_cursor(json.dumps(cursor, sort_keys=True))
-        return dg.SkipReason(f"{alerts} alert(s) sent" if alerts else "no failed checks")
+        return dg.SkipReason(summary)
 
     return alert_on_failed_checks
 
@@ -190,11 +249,17 @@ def _tables(step_keys: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(table_of(step.split("__")) for step in step_keys))
 
 
-def alert_of_run(context: dg.RunFailureSensorContext, base_url: str | None) -> Alert | None:
-    """The run's alert, or None when every failed step failed on blocking checks."""
-    run = context.dagster_run
-    failures = context.get_step_failure_events()
-    by_checks = _steps_failed_by_checks(context.instance, run.run_id)
+def alert_of_run(instance: dg.DagsterInstance, failure: EventLogRecord, base_url: str | None) -> Alert | None:
+    """The alert of the run whose failure is ``failure``, or None when every failed step failed
+    on blocking checks."""
+    run_id = failure.run_id
+    run = instance.get_run_by_id(run_id)
+    failures = [
+        entry.dagster_event
+        for entry in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)
+        if entry.dagster_event is not None
+    ]
+    by_checks = _steps_failed_by_checks(instance, run_id)
     unexplained = [event for event in failures if event.step_key not in by_checks]
     if failures and not unexplained:
         return None
@@ -203,36 +268,43 @@ def alert_of_run(context: dg.RunFailureSensorContext, base_url: str | None) -> A
         for event in unexplained
         if event.step_failure_data.error is not None
     ]
-    message = "\n".join(errors) or (context.failure_event.message or "the run failed")
-    record = context.instance.get_run_record_by_id(run.run_id)
-    ended = record.end_time if record is not None and record.end_time else datetime.now(UTC).timestamp()
+    message = "\n".join(errors) or (failure.event_log_entry.message or "the run failed")
+    job = run.job_name if run is not None else failure.event_log_entry.job_name or "unknown job"
     return run_alert(
-        run_id=run.run_id,
-        job=run.job_name,
+        run_id=run_id,
+        job=job,
         failed_steps=[event.step_key for event in unexplained if event.step_key],
         tables=_tables(event.step_key for event in unexplained if event.step_key),
         error=message[:4000],
-        partition=run.tags.get("dagster/partition"),
-        run_url=run_url(base_url, run.run_id),
-        occurred_at=_occurred_at(ended),
+        partition=partition_of(run.tags) if run is not None else None,
+        run_url=run_url(base_url, run_id),
+        occurred_at=_occurred_at(failure.timestamp),
     )
 
 
 def run_failure_alert_sensor(base_url: str | None) -> dg.SensorDefinition:
-    @dg.run_failure_sensor(
+    @dg.sensor(
         name=RUN_SENSOR,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="An alert for each failed run: the failed steps, their tables and the error (a step "
         f"failed by blocking checks is {CHECK_SENSOR}'s alert).",
     )
-    def alert_on_run_failure(context: dg.RunFailureSensorContext, notifier: Notifier) -> None:
-        alert = alert_of_run(context, base_url)
-        if alert is None:
-            context.log.info(
-                f"run {context.dagster_run.run_id}: failed on blocking checks, alerted by checks"
-            )
-            return
-        dispatch(alert, notifier, AlertLedger(context.instance), context.log)
+    def alert_on_run_failure(context: dg.SensorEvaluationContext, notifier: Notifier) -> dg.SkipReason:
+        instance, failed = context.instance, (DagsterEventType.RUN_FAILURE,)
+        if context.cursor is None:
+            context.update_cursor(_cursor_now(instance, failed))
+            return dg.SkipReason("first tick: alerting on runs that fail from now on")
+        cursor = json.loads(context.cursor)
+        alerts = []
+        for record in _ended_runs(instance, cursor, failed):
+            alert = alert_of_run(instance, record, base_url)
+            if alert is None:
+                context.log.info(f"run {record.run_id}: failed on blocking checks, alerted by checks")
+            else:
+                alerts.append(alert)
+        summary = send_all(alerts, notifier, PendingAlerts(instance, RUN_SENSOR), context.log)
+        context.update_cursor(json.dumps(cursor, sort_keys=True))
+        return dg.SkipReason(summary)
 
     return alert_on_run_failure

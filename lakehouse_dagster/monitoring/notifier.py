@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from typing import Any
 
 import dagster as dg
@@ -21,7 +22,15 @@ from pydantic import PrivateAttr
 from lakehouse_dagster.monitoring.alerts import Alert
 
 SNS, SLACK, FILE, LOG = "sns", "slack", "file", "log"
+#: SNS's limit on a FIFO message's group id.
+MAX_GROUP_ID = 128
 _LOG = logging.getLogger("lakehouse_dagster.alerts")
+
+
+def fifo_group_id(alert: Alert) -> str:
+    """The alert's table (or ``lakehouse``) as a FIFO message group: at most 128 characters,
+    letters, digits and ASCII punctuation only (a run alert's ``a, b`` becomes ``a,_b``)."""
+    return re.sub(r"[^!-~]", "_", alert.table or "lakehouse")[:MAX_GROUP_ID]
 
 
 class Notifier(dg.ConfigurableResource):
@@ -70,7 +79,7 @@ class Notifier(dg.ConfigurableResource):
         }
         extra: dict[str, Any] = {}
         if self.sns_topic_arn.endswith(".fifo"):
-            extra["MessageGroupId"] = alert.table or "lakehouse"
+            extra["MessageGroupId"] = fifo_group_id(alert)
             extra["MessageDeduplicationId"] = hashlib.sha256(alert.identity.encode()).hexdigest()
         self._sns.publish(
             TopicArn=self.sns_topic_arn,
