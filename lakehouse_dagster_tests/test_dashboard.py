@@ -9,14 +9,16 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import deltalake
 import pandas as pd
+import psycopg
 import pyarrow as pa
 import pytest
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from lakehouse_dagster.dashboard import queries
@@ -202,3 +204,82 @@ def test_the_dashboard_renders_in_headless_chromium(chromium: str, dashboard_ser
     assert colours > 40, "a blank or single-colour page"
     brightness = ImageStat.Stat(top.convert("L")).mean[0]
     assert 120 < brightness < 252, f"mean brightness {brightness}: the page is neither empty nor all dark"
+
+
+# A warehouse of hand-made rows -----------------------------------------------------------------
+
+JUNE_1, JUNE_2, JUNE_3 = date(2026, 6, 1), date(2026, 6, 2), date(2026, 6, 3)
+#: serving.daily_sales as gold would have it: order 100 (a book and a toy) and order 101 (books)
+#: in USD on June 2, so order 100 is in both the books and the toys row; EUR sold on June 1 and 3.
+HAND_MADE_SALES = [
+    # order_date, category, currency, orders, units, revenue
+    (JUNE_1, "books", "EUR", 1, 1, Decimal("10.00")),
+    (JUNE_2, "books", "USD", 2, 3, Decimal("30.00")),
+    (JUNE_2, "toys", "USD", 1, 1, Decimal("5.00")),
+    (JUNE_3, "books", "EUR", 1, 2, Decimal("30.00")),
+]
+
+
+@pytest.fixture
+def hand_made_page(warehouse_url: str, monkeypatch) -> AppTest:
+    """The page over a warehouse whose only served table is HAND_MADE_SALES's daily_sales."""
+    with psycopg.connect(warehouse_url) as connection:
+        connection.execute("CREATE SCHEMA serving")
+        connection.execute("CREATE TABLE serving._loads (table_name text, loaded_at timestamptz)")
+        connection.execute("INSERT INTO serving._loads VALUES ('daily_sales', now())")
+        connection.execute(
+            "CREATE TABLE serving.daily_sales (order_date date, category text, currency text, "
+            "orders bigint, units bigint, revenue numeric(38, 2), average_order_value numeric(38, 2), "
+            "cancelled_share double precision, _loaded_at timestamptz DEFAULT now())"
+        )
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO serving.daily_sales (order_date, category, currency, orders, units, "
+                "revenue, cancelled_share) VALUES (%s, %s, %s, %s, %s, %s, 0)",
+                HAND_MADE_SALES,
+            )
+    monkeypatch.setenv("LAKEHOUSE_WAREHOUSE_URL", warehouse_url)
+    return AppTest.from_file(str(APP), default_timeout=60).run()
+
+
+def test_the_revenue_metrics_claim_no_order_count_daily_sales_cannot_give(hand_made_page) -> None:
+    """USD has 2 distinct orders, but daily_sales' orders add up to 3 (order 100 is in two
+    categories): no served table counts orders per currency, so the page shows units, which add up."""
+    page = hand_made_page
+    assert not page.exception, page.exception
+    assert metrics(page) == {"EUR": Decimal("40.00"), "USD": Decimal("35.00")}
+    helps = {m.label.removeprefix("Revenue "): m.proto.help for m in page.metric}
+    assert helps == {"EUR": "3 units sold", "USD": "4 units sold"}
+    assert not any("order" in text for text in helps.values())
+
+
+def chart_rows(page: AppTest) -> pd.DataFrame:
+    """The rows the page's one line chart draws (one column per category when there is one)."""
+    (chart,) = page.get("vega_lite_chart")
+    datasets = [chart.proto.data, *(named.data for named in chart.proto.datasets)]
+    (rows,) = [convert_arrow_bytes_to_pandas_df(d.data) for d in datasets if d.data]
+    return rows
+
+
+def test_the_revenue_chart_draws_a_day_without_sales_in_the_currency_as_zero(hand_made_page) -> None:
+    """EUR sold books on June 1 and 3 only (USD sold on June 2): the EUR line is 0 on June 2."""
+    page = hand_made_page
+    assert not page.exception, page.exception
+    assert page.radio[0].value == "EUR" and page.date_input[0].value == (JUNE_1, JUNE_3)
+    rows = chart_rows(page)
+    assert list(rows.columns) == ["order_date", "books"]
+    drawn = {
+        pd.Timestamp(day).date(): value for day, value in zip(rows["order_date"], rows["books"], strict=True)
+    }
+    assert drawn == {JUNE_1: 10.0, JUNE_2: 0.0, JUNE_3: 30.0}
+
+
+def test_a_warehouse_that_is_down_gets_the_page_error_not_a_traceback(monkeypatch, tmp_path) -> None:
+    port = free_port()  # free: nothing listens on it
+    monkeypatch.setenv("LAKEHOUSE_WAREHOUSE_URL", f"postgresql://lakehouse:s3cret@127.0.0.1:{port}/lakehouse")
+    monkeypatch.chdir(tmp_path)
+    page = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not page.exception, page.exception
+    (error,) = page.error
+    assert f"127.0.0.1:{port}" in error.value and "make warehouse" in error.value
+    assert "s3cret" not in error.value

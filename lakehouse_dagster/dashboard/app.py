@@ -61,15 +61,18 @@ def sales_section(url: str) -> None:
     totals = queries.revenue_by_currency(sales)
     columns = st.columns(max(len(totals), 1))
     for column, row in zip(columns, totals.itertuples(), strict=False):
-        column.metric(f"Revenue {row.currency}", f"{row.revenue:,.2f}", help=f"{row.orders:,} orders")
+        column.metric(f"Revenue {row.currency}", f"{row.revenue:,.2f}", help=f"{row.units:,} units sold")
     currencies = sorted(sales["currency"].unique())
     if not currencies:
         st.info("No sales in these days.")
         return
     currency = st.radio("Currency", currencies, horizontal=True)
     in_currency = sales[sales["currency"] == currency]
-    # A day without sales in a category sold nothing: 0, not a gap in the line.
+    # A day of the range without sales in a category (or in the currency) sold nothing: 0, not a
+    # gap in the line. The pivot holds only days with sales, hence the reindex over every day.
+    days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
     chart = in_currency.pivot_table(index="order_date", columns="category", values="revenue", aggfunc="sum")
+    chart = chart.reindex(days).rename_axis("order_date")
     st.line_chart(chart.astype(float).fillna(0.0), y_label=f"revenue ({currency})")
     st.dataframe(in_currency, hide_index=True, width="stretch")
 
@@ -106,9 +109,12 @@ def other_tables_section(url: str, served: set[str]) -> None:
 
     @st.fragment(run_every=REFRESH_SECONDS)
     def refreshed() -> None:
-        for table in others:
-            st.subheader(table)
-            st.dataframe(queries.latest_rows(url, table), hide_index=True, width="stretch")
+        try:
+            for table in others:
+                st.subheader(table)
+                st.dataframe(queries.latest_rows(url, table), hide_index=True, width="stretch")
+        except WarehouseUnavailableError as error:
+            st.error(str(error))
         st.caption(f"Refreshed every {REFRESH_SECONDS} s.")
 
     refreshed()
@@ -119,15 +125,14 @@ def main() -> None:
     try:
         url = warehouse_url()
         served = header(url)
-    except WarehouseUnavailableError as error:
+        if queries.DAILY_SALES in served:
+            sales_section(url)
+        segments_section(url, served)
+        if queries.PRODUCT_PERFORMANCE in served:
+            products_section(url)
+        other_tables_section(url, served)
+    except WarehouseUnavailableError as error:  # not there, or gone since the last query
         st.error(str(error))
-        return
-    if queries.DAILY_SALES in served:
-        sales_section(url)
-    segments_section(url, served)
-    if queries.PRODUCT_PERFORMANCE in served:
-        products_section(url)
-    other_tables_section(url, served)
 
 
 main()

@@ -12,7 +12,7 @@ import psycopg
 from psycopg import sql
 
 from lakehouse_dagster.serving.spec import LOADED_AT, SERVING_SCHEMA
-from lakehouse_dagster.serving.warehouse import LOADS_TABLE
+from lakehouse_dagster.serving.warehouse import LOADS_TABLE, WarehouseUnavailableError
 
 #: The served tables the dashboard has a view of its own for.
 DAILY_SALES, CUSTOMER_SEGMENTS, CUSTOMER_360, PRODUCT_PERFORMANCE = (
@@ -24,8 +24,28 @@ DAILY_SALES, CUSTOMER_SEGMENTS, CUSTOMER_360, PRODUCT_PERFORMANCE = (
 DEDICATED = (DAILY_SALES, CUSTOMER_SEGMENTS, CUSTOMER_360, PRODUCT_PERFORMANCE)
 
 
+def location(url: str) -> str:
+    """The warehouse's host, port and database, without the URL's user and password."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        info = {}
+    host, port, database = info.get("host", ""), info.get("port", ""), info.get("dbname", "")
+    return f"{host}:{port}/{database}" if host else url.split("@")[-1]
+
+
 def frame(url: str, query: sql.Composable | str, parameters: list | tuple = ()) -> pd.DataFrame:
-    with psycopg.connect(url, connect_timeout=10) as connection, connection.cursor() as cursor:
+    """The rows of ``query``; WarehouseUnavailableError if the warehouse cannot be reached."""
+    try:
+        connection = psycopg.connect(url, connect_timeout=10)
+    except psycopg.OperationalError as error:
+        reason = next(iter(str(error).strip().splitlines()), "").rstrip(".")
+        raise WarehouseUnavailableError(
+            f"cannot connect to the warehouse at {location(url)} ({reason}). Is it running? Start "
+            "the project-local PostgreSQL with `make warehouse`, or set LAKEHOUSE_WAREHOUSE_URL to a "
+            "reachable PostgreSQL URL."
+        ) from None
+    with connection, connection.cursor() as cursor:
         cursor.execute(query, parameters)
         columns = [column.name for column in cursor.description or []]
         return pd.DataFrame(cursor.fetchall(), columns=columns)
@@ -77,11 +97,16 @@ def daily_sales(url: str, start: date, end: date) -> pd.DataFrame:
 
 
 def revenue_by_currency(sales: pd.DataFrame) -> pd.DataFrame:
-    """Orders, units and revenue per currency (amounts in different currencies are never added)."""
+    """Units and revenue per currency (amounts in different currencies are never added).
+
+    No order count: daily_sales counts an order once per category it has lines in, so its
+    ``orders`` do not add up to the orders of a currency, and no served table has one row per
+    order to count them from. Units and revenue are per line, so they add up exactly.
+    """
     if sales.empty:
-        return pd.DataFrame(columns=["currency", "orders", "units", "revenue"])
+        return pd.DataFrame(columns=["currency", "units", "revenue"])
     return (
-        sales.groupby("currency", as_index=False)[["orders", "units", "revenue"]]
+        sales.groupby("currency", as_index=False)[["units", "revenue"]]
         .sum()
         .sort_values("currency")
         .reset_index(drop=True)
