@@ -10,7 +10,9 @@ model never sees.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -212,15 +214,26 @@ def _features(silver: dict, as_of: date) -> pd.DataFrame:
     )
 
 
+@pytest.fixture(params=["UTC", "America/Los_Angeles", "Asia/Tokyo"])
+def process_time_zone(request, monkeypatch) -> Iterator[str]:
+    """The Python process's local time zone (PySpark reads naive datetimes in it)."""
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
+
+
 def test_no_feature_uses_data_after_the_feature_date(
-    spark: SparkSession, simulation: RetailSimulation
+    spark: SparkSession, simulation: RetailSimulation, process_time_zone: str
 ) -> None:
-    """Orders, cancellations, customers and moves committed after the feature date leave the features
-    as of it unchanged; the same changes committed on that day change them (the test can fail)."""
+    """Orders, cancellations, customers and moves committed after the feature date (UTC) leave the
+    features as of it unchanged; the same changes committed on that day change them (the test can
+    fail), whatever the time zone of the process."""
     silver = _silver(spark, simulation)
     feature_date = AS_OF - timedelta(days=CHURN.horizon_days)
     before = _features(silver, feature_date)
-    the_day_after = datetime.combine(feature_date + timedelta(days=1), datetime.min.time())
+    the_day_after = datetime.combine(feature_date + timedelta(days=1), datetime.min.time(), UTC)
     later = _features(_changed_after(spark, silver, the_day_after, feature_date), feature_date)
     pd.testing.assert_frame_equal(later, before)
 
@@ -400,13 +413,17 @@ def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shift() -> None:
     assert expected > CHURN.default_max_psi
 
 
-def test_too_little_history_trains_nothing_and_says_so(spark: SparkSession, tmp_path: Path) -> None:
-    """Before the orders go back two horizons, the chain writes nothing, and its warnings say why,
-    without failing the run."""
+@pytest.mark.parametrize("orders", ["20 days", "none yet"])
+def test_too_little_history_trains_nothing_and_says_so(
+    spark: SparkSession, tmp_path: Path, orders: str
+) -> None:
+    """Before the orders go back two horizons (or before the first order), the chain writes nothing,
+    and its warnings say why, without failing the run."""
     short = simulate_retail(days=20, seed=2, end_date=END, customers=200, orders_per_day=30)
     tables = DeltaTables(spark, LakeLayout.local(str(tmp_path / "lake")))
     for name, frame in _silver(spark, short).items():
-        tables.overwrite(name, frame)
+        no_orders = orders == "none yet" and name in (SALES_ORDERS, SALES_ORDER_ITEMS)
+        tables.overwrite(name, frame.limit(0) if no_orders else frame)
     models = MlflowSettings.local(tmp_path / "mlflow")
     training_set = run(tables, models, CHURN_TRAINING_SET)
     model = run(tables, models, CHURN_MODEL)

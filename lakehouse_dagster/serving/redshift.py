@@ -327,7 +327,7 @@ class RedshiftWarehouse(Warehouse):
             f"WHERE table_name = {literal(table.name)} AND run_id = {literal(run_id)} "
             "ORDER BY loaded_at DESC LIMIT 1"
         )
-        loaded_rows, loaded_at = record[0] if record else (0, datetime.now())
+        loaded_rows, loaded_at = record[0] if record else (0, datetime.now(UTC))
         return LoadResult(
             table=table.qualified,
             rows=int(loaded_rows),

@@ -36,10 +36,10 @@ def build_customer_features(context: UnitContext) -> UnitResult:
 
 
 def order_dates(orders: DataFrame) -> tuple[date, date]:
-    """The first and last order dates."""
+    """The first and last order dates; ``NotEnoughHistoryError`` without any order (yet)."""
     first, last = orders.agg(F.min(F.to_date("order_ts")), F.max(F.to_date("order_ts"))).first()
     if first is None:
-        raise ValueError(f"{SALES_ORDERS} has no orders: nothing to learn churn from")
+        raise ml.NotEnoughHistoryError(f"not enough history: {SALES_ORDERS} has no orders yet")
     return first, last
 
 
@@ -92,12 +92,12 @@ def build_churn_training_set(context: UnitContext) -> UnitResult:
 def build_churn_model(context: UnitContext) -> UnitResult:
     """Train on the training set's ``train`` rows, evaluate on its holdout, log and register a
     version, promote it only if it beats the champion on the same holdout; one row per as-of date."""
-    as_of = training_as_of(context, context.tables.read(SALES_ORDERS))
     rows = context.tables.read(CHURN_TRAINING_SET).toPandas()
     if rows.empty:
         nothing = context.spark.createDataFrame([], schema=_MODEL_SCHEMA)
         reason = f"not trained: {CHURN_TRAINING_SET} is empty (see its {ENOUGH_HISTORY} check)"
         return replace_as_of(context, nothing, {"ml/trained": False, "ml/decision": reason})
+    as_of = training_as_of(context, context.tables.read(SALES_ORDERS))
     expected_holdout = as_of - timedelta(days=CHURN.horizon_days)
     holdout_dates = set(rows.loc[rows["split"] == "holdout", ml.FEATURE_DATE])
     if holdout_dates != {expected_holdout}:

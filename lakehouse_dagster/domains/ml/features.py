@@ -15,7 +15,7 @@ Labels: a customer *churned* after ``D`` if they placed no order in the ``horizo
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -46,8 +46,9 @@ class NotEnoughHistoryError(ValueError):
 
 
 def _end_of(day: date) -> Column:
-    """The first instant after ``day`` (UTC): what was known on ``day`` is strictly before it."""
-    return F.lit(datetime.combine(day + timedelta(days=1), datetime.min.time()))
+    """The first instant after ``day`` (UTC): what was known on ``day`` is strictly before it.
+    An aware instant: PySpark reads a naive ``datetime`` in the Python process's time zone."""
+    return F.lit(datetime.combine(day + timedelta(days=1), time(), UTC))
 
 
 def customers_as_of(customers_history: DataFrame, as_of: date) -> DataFrame:
