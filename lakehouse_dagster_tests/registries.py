@@ -51,8 +51,12 @@ CUSTOMERS_AND_STRICT = Registry(
 
 # Tables that go wrong on a cluster: run through the Databricks runner's fake workspace only
 # (``gold.dies`` would end any process that ran it).
-RAISES, DIES, WAITS = (TableName("gold", name) for name in ("raises", "dies", "waits"))
+RAISES, DIES, WAITS, BIG_REPORT = (
+    TableName("gold", name) for name in ("raises", "dies", "waits", "big_report")
+)
 REFUSAL = "the source system refused the request (HTTP 503)"
+#: About 600 KB of UTF-8 (two bytes a character): a report larger than one DBFS read.
+BIG_METADATA = "é" * 300_000
 
 
 def build_raises(context: UnitContext) -> UnitResult:
@@ -71,17 +75,23 @@ def build_waits(context: UnitContext) -> UnitResult:
     raise TimeoutError("nobody cancelled the run")
 
 
+def build_big_report(context: UnitContext) -> UnitResult:
+    frame = context.spark.createDataFrame([(1, "one")], "id BIGINT, label STRING")
+    return overwrite_table(context, frame, {"lakehouse/big": BIG_METADATA})
+
+
 TROUBLE = Registry(
     domains=(
         Domain(
             "trouble",
-            "Units that fail, die or hang on the cluster.",
+            "Units that fail, die, hang or report a lot on the cluster.",
             tuple(
                 Table(name, description, build=build)
                 for name, description, build in (
                     (RAISES, "Raises an exception.", build_raises),
                     (DIES, "Its process dies.", build_dies),
                     (WAITS, "Waits until it is cancelled.", build_waits),
+                    (BIG_REPORT, "Reports about 600 KB of metadata.", build_big_report),
                 )
             ),
         ),

@@ -10,6 +10,7 @@ the Pipes bootstrap on the command line.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ import pytest
 from dagster._core.pipes import utils as pipes_utils
 from dagster_pipes import decode_param
 
+from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.defs.partitions import range_tags
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings
@@ -32,8 +34,11 @@ from lakehouse_dagster.domains.customers.tables import SILVER_CUSTOMERS
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import LakeLayout, TableName
+from lakehouse_dagster.quality.thresholds import Thresholds
 from lakehouse_dagster.sample_data.customers import generate_customers
 from lakehouse_dagster.sample_data.retail import simulate_retail, write_landing
+from lakehouse_dagster.units.remote import RemoteUnit
+from lakehouse_dagster.units.request import UnitRequest
 from lakehouse_dagster_tests.databricks_harness import (
     CLUSTER_ID,
     PIPES_VOLUME,
@@ -43,8 +48,16 @@ from lakehouse_dagster_tests.databricks_harness import (
     fake_workspace,
 )
 from lakehouse_dagster_tests.events import materializations
-from lakehouse_dagster_tests.fake_databricks import WORKLOAD_FAILED, FakeWorkspace
-from lakehouse_dagster_tests.registries import DIES, RAISES, REFUSAL, STRICT_SEGMENTS, WAITS
+from lakehouse_dagster_tests.fake_databricks import WORKLOAD_FAILED, ApiError, FakeWorkspace
+from lakehouse_dagster_tests.registries import (
+    BIG_METADATA,
+    BIG_REPORT,
+    DIES,
+    RAISES,
+    REFUSAL,
+    STRICT_SEGMENTS,
+    WAITS,
+)
 from lakehouse_dagster_tests.test_runners import REGISTRY_PATH as STRICT_REGISTRY
 from lakehouse_dagster_tests.test_runners import checks, materialized, table
 from lakehouse_dagster_tests.units import AS_OF, run_table
@@ -379,6 +392,76 @@ def test_terminating_the_dagster_run_cancels_the_databricks_run(
     assert cancels == [{"run_id": run.run_id}]
     assert run.states_seen == ["PENDING", "RUNNING", "TERMINATING", "TERMINATED/CANCELED"]
     assert run.process.returncode == -signal.SIGTERM, "the task's process was stopped"
+
+
+def test_the_whole_lake_layout_and_request_travel_to_the_cluster() -> None:
+    layout = LakeLayout(
+        root="s3://lake/root",
+        landing="s3://landing/files",
+        layer_roots={"gold": "s3://gold-bucket/gold"},
+        catalog="main",
+        aws=AwsConfig(region="eu-west-1", endpoint_url="http://127.0.0.1:5000"),
+        landing_stream="clickstream",
+    )
+    defaults = LakeLayout(root="s3://other", landing="s3://other")
+    unset = [
+        f.name for f in dataclasses.fields(LakeLayout) if getattr(layout, f.name) == getattr(defaults, f.name)
+    ]
+    assert unset == [], "set every field here, so that the test sees it travel"
+    request = UnitRequest("gold.daily_sales", date(2026, 11, 1), run_id="r1", files=("s3://landing/a b.csv",))
+    unit = RemoteUnit(request, layout, Thresholds({"gold.daily_sales": {"x": 0.5}}), "pkg.mod:REGISTRY")
+
+    assert RemoteUnit.from_extras(json.loads(json.dumps(unit.to_extras()))) == unit
+
+
+def test_a_run_the_step_can_no_longer_follow_is_cancelled_before_the_step_fails(
+    tmp_path: Path, sail_url: str, monkeypatch, quick_pipes_close
+) -> None:
+    """An API error while polling (a rotated credential: 403, which the SDK does not retry) must
+    not leave the run writing while a retried step submits another."""
+    get_run = FakeWorkspace._get_run
+
+    def refused_once_running(self, query, body):
+        run = self._run(query["run_id"])
+        running_for = time.monotonic() - (run.started_at or time.monotonic())
+        if run.life_cycle_state == "RUNNING" and running_for > 1:
+            raise ApiError(403, "PERMISSION_DENIED", "the token expired")
+        return get_run(self, query, body)
+
+    monkeypatch.setattr(FakeWorkspace, "_get_run", refused_once_running)
+    with fake_workspace(tmp_path / "workspace", sail_url) as workspace:
+        result = run_assets(
+            trouble(tmp_path, workspace, monkeypatch), "trouble_job", [dg.AssetKey(WAITS.key_path)]
+        )
+        (run,) = workspace.runs.values()
+        cancels = [r.body for r in workspace.calls("/api/2.2/jobs/runs/cancel")]
+        run.process.wait(timeout=30)
+
+    message = step_failure(result).event_specific_data.error.message
+    assert f"following Databricks run {run.run_id} failed" in message and "the token expired" in message
+    assert "the run was cancelled" in message
+    assert cancels == [{"run_id": run.run_id}]
+    assert run.process.returncode == -signal.SIGTERM, "the task's process was stopped"
+
+
+@pytest.mark.parametrize("channel", ["dbfs", "volume"])
+def test_a_report_larger_than_one_read_arrives_whole(
+    tmp_path: Path, sail_url: str, monkeypatch, channel: str
+) -> None:
+    with fake_workspace(tmp_path / "workspace", sail_url) as workspace:
+        defs = trouble(
+            tmp_path,
+            workspace,
+            monkeypatch,
+            LAKEHOUSE_DATABRICKS_COMPUTE="existing_cluster",
+            LAKEHOUSE_DATABRICKS_CLUSTER_ID=CLUSTER_ID,
+            LAKEHOUSE_DATABRICKS_PIPES_CHANNEL=channel,
+        )
+        result = run_assets(defs, "trouble_job", [dg.AssetKey(BIG_REPORT.key_path)])
+
+    assert result.success
+    (materialization,) = materializations(result, BIG_REPORT)
+    assert materialization.metadata["lakehouse/big"].value == BIG_METADATA
 
 
 def test_a_failing_fail_expectation_gives_failed_checks_a_failed_step_and_no_write(

@@ -12,7 +12,10 @@ Verified on dagster-databricks 0.29.27 / databricks-sdk 0.60:
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import os
+import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -46,6 +49,16 @@ PACKAGE = "lakehouse_dagster"
 #: The console script of the wheel that runs a unit (setup.py).
 ENTRY_POINT = "lakehouse-pipes-unit"
 ENVIRONMENT_KEY = "lakehouse"
+#: How often a lost run's state is asked for after cancelling it, a poll interval apart.
+LOST_RUN_POLLS = 20
+_STOPPED = (
+    jobs.RunLifeCycleState.TERMINATING,
+    jobs.RunLifeCycleState.TERMINATED,
+    jobs.RunLifeCycleState.SKIPPED,
+    jobs.RunLifeCycleState.INTERNAL_ERROR,
+)
+#: The most bytes one DBFS read returns.
+DBFS_READ_BYTES = 1024 * 1024
 
 
 # The task -------------------------------------------------------------------------------------
@@ -131,9 +144,16 @@ def cluster_tags(context: dg.AssetExecutionContext, table: Table) -> dict[str, s
 # The Pipes clients ------------------------------------------------------------------------------
 
 
+class DatabricksRunLostError(RuntimeError):
+    """The step could no longer follow its Databricks run (an API error while polling); the
+    message says whether the run was cancelled or may still be running."""
+
+
 class _Tracked:
     """Remembers the Databricks run it submitted, and whether the step was interrupted while
-    the run went on (the clients then cancel the run and return as if it had ended)."""
+    the run went on (the clients then cancel the run and return as if it had ended). A run the
+    step cannot follow any more is cancelled before the step fails: a retried step must never
+    write beside it."""
 
     run_id: int | None = None
     interrupted: bool = False
@@ -145,6 +165,36 @@ class _Tracked:
         except dg.DagsterExecutionInterruptedError:
             self.interrupted = True
             raise
+        except DagsterPipesExecutionError:
+            raise  # the run ended, and failed
+        except Exception as error:
+            raise DatabricksRunLostError(
+                f"following Databricks run {run_id} failed ({type(error).__name__}: {error}); "
+                + self._cancel(run_id)
+            ) from error
+
+    def _cancel(self, run_id: int) -> str:
+        """Cancel the run and wait until its task has stopped; say what became of it."""
+        jobs_api = self.client.jobs  # type: ignore[attr-defined]
+        try:
+            jobs_api.cancel_run(run_id)
+        except Exception as error:
+            return (
+                f"cancelling it failed too ({error}): it may still be running, so cancel it in the "
+                "workspace before running the step again"
+            )
+        for _ in range(LOST_RUN_POLLS):
+            try:
+                state = jobs_api.get_run(run_id).state
+            except Exception:
+                state = None
+            if state is not None and state.life_cycle_state in _STOPPED:
+                return "the run was cancelled"
+            time.sleep(self.poll_interval_seconds)  # type: ignore[attr-defined]
+        return (
+            "the run was asked to cancel: check in the workspace that it stopped before running "
+            "the step again"
+        )
 
 
 class TrackedDatabricksClient(_Tracked, PipesDatabricksClient):
@@ -176,7 +226,21 @@ class VolumeMessageReader(_KeepsMessages, PipesUnityCatalogVolumesMessageReader)
 
 
 class DbfsMessageReader(_KeepsMessages, PipesDbfsMessageReader):
-    pass
+    """Reads each chunk whole: dagster-databricks reads one DBFS block (512 KB by default), so the
+    last chunk of a run with a large report lost the report."""
+
+    def download_messages_chunk(self, index: int, params: Mapping[str, Any]) -> str | None:
+        path = os.path.join(params["path"], f"{index}.json")
+        data = bytearray()
+        try:
+            while True:
+                read = self.dbfs_client.read(path, offset=len(data), length=DBFS_READ_BYTES)
+                block = base64.b64decode(read.data or "")
+                data += block
+                if len(block) < DBFS_READ_BYTES:
+                    return data.decode("utf-8")
+        except OSError:  # the chunk does not exist yet
+            return None
 
 
 def pipes_client(runner: DatabricksRunner, workspace: WorkspaceClient) -> tuple[_Tracked, _KeepsMessages]:
@@ -214,8 +278,9 @@ def pipes_client(runner: DatabricksRunner, workspace: WorkspaceClient) -> tuple[
 def run_on_databricks(
     runner: DatabricksRunner, context: dg.AssetExecutionContext, table: Table, request: UnitRequest
 ) -> UnitResult:
-    """The unit's report, whatever happened to the Databricks run. Raises only when the step was
-    interrupted (after cancelling the run) or when the run could not be submitted."""
+    """The unit's report, whatever happened to the Databricks run (a run the step lost track of
+    is cancelled first). Raises only when the step was interrupted (after cancelling the run)
+    or when the run could not be submitted."""
     workspace = runner.workspace.client()
     client, reader = pipes_client(runner, workspace)
     unit = RemoteUnit(request, runner.lake.layout(), Thresholds.load(runner.thresholds_file), runner.registry)
@@ -232,6 +297,10 @@ def run_on_databricks(
             )
     except DagsterPipesExecutionError as error:
         failure = error
+    except DatabricksRunLostError as error:  # cancelled (or said to be still running): no report
+        lost = UnitResult(str(table.name), error=UnitError("DatabricksRunLost", str(error), ""))
+        lost.metadata["databricks/run_id"] = client.run_id
+        return lost
     if client.interrupted:
         raise dg.DagsterExecutionInterruptedError(
             f"{table.name}: the Dagster run was terminated; Databricks run {client.run_id} was cancelled"

@@ -4,8 +4,9 @@ through Dagster Pipes). Plain data, free of Dagster and of Pipes.
 Out, in the Pipes ``extras``:
 - the request: the remote Pipes context of a ranged run (a single-run backfill) has no
   partition range, so the window travels here, with the run id and the as-of date;
-- the deployment's lake layout and quality thresholds: the cluster does not see the Dagster
-  deployment's environment, and a serverless or shared cluster cannot be given one;
+- the deployment's lake layout (every field: roots, catalog, AWS region and endpoint, the
+  Kinesis stream) and quality thresholds: the cluster does not see the Dagster deployment's
+  environment, and a serverless or shared cluster cannot be given one;
 - the registry the table is declared in (``module:attribute``).
 
 Back, as one Pipes custom message: the unit's JSON report, error and failed checks included.
@@ -18,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.declarations.table import DEFAULT_REGISTRY
 from lakehouse_dagster.lake.layout import LakeLayout
 from lakehouse_dagster.quality.thresholds import Thresholds
@@ -53,6 +55,8 @@ class RemoteUnit:
                     "landing": layout.landing,
                     "layer_roots": dict(layout.layer_roots),
                     "catalog": layout.catalog,
+                    "aws": {"region": layout.aws.region, "endpoint_url": layout.aws.endpoint_url},
+                    "landing_stream": layout.landing_stream,
                 },
                 "thresholds": {table: dict(checks) for table, checks in self.thresholds.by_table.items()},
                 "registry": self.registry,
@@ -77,6 +81,8 @@ class RemoteUnit:
                 landing=layout["landing"],
                 layer_roots=dict(layout.get("layer_roots") or {}),
                 catalog=layout.get("catalog"),
+                aws=AwsConfig(**(layout.get("aws") or {})),
+                landing_stream=layout.get("landing_stream"),
             ),
             thresholds=Thresholds(
                 {
