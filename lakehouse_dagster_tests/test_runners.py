@@ -3,6 +3,8 @@ same tables, metadata and check results, a failing ``fail`` expectation included
 
 from __future__ import annotations
 
+import os
+import types
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +19,7 @@ from lakehouse_dagster.lake.layout import LakeLayout, TableName
 from lakehouse_dagster.runners.in_process import InProcessRunner
 from lakehouse_dagster.runners.subprocess import SubprocessRunner
 from lakehouse_dagster.sample_data.customers import generate_customers
+from lakehouse_dagster.units.request import UnitRequest
 from lakehouse_dagster_tests.registries import STRICT_SEGMENTS
 from lakehouse_dagster_tests.units import AS_OF
 
@@ -136,3 +139,73 @@ def test_a_failing_fail_expectation_shows_as_failed_checks_and_a_failed_step_in_
         assert strict == {("no_customers", False), ("counts_customers", True)}
         assert not tables.exists(STRICT_SEGMENTS), "nothing was written"
     assert checks(builds[UnitRunnerKind.IN_PROCESS][1]) == checks(builds[UnitRunnerKind.SUBPROCESS][1])
+
+
+#: A registry module whose import writes lines to stderr, one write each, then kills the process:
+#: a child that dies without a report, before it starts an engine.
+DYING_CHILD = """
+import os, time
+for i in range({lines}):
+    os.write(2, b"dying child line %d\\n" % i)
+    time.sleep(0.001)
+os._exit(7)
+"""
+
+
+class RecordingLog:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def test_a_child_that_dies_shows_every_line_it_logged_and_its_last_lines(tmp_path, monkeypatch) -> None:
+    lines = 100
+    (tmp_path / "dying_child.py").write_text(DYING_CHILD.format(lines=lines))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    )
+    monkeypatch.setenv("LAKEHOUSE_DEPLOYMENT", "test")
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))
+    written = [f"dying child line {i}" for i in range(lines)]
+    table = load_registry(REGISTRY_PATH).table("silver.customers")
+    request = UnitRequest("silver.customers", AS_OF)
+
+    for _ in range(3):  # the lines used to go to one of two readers at random: each run loses some
+        log = RecordingLog()
+        result = SubprocessRunner(registry="dying_child:REGISTRY").run(
+            types.SimpleNamespace(log=log), table, request
+        )
+        assert log.lines == written, "every line the child wrote is in the run's log, in order"
+        assert result.error is not None and result.error.kind == "ProcessDied"
+        assert "exited with status 7" in result.error.message
+        assert result.error.traceback == "\n".join(written[-30:])
+
+
+def test_a_request_larger_than_a_command_line_argument_reaches_the_child(
+    tmp_path, sail_url, monkeypatch
+) -> None:
+    # A file sensor's run of 1000 named files with long URIs: over Linux's 128 KiB for one argument.
+    layout = LakeLayout.local(str(tmp_path / "lake"), str(tmp_path / "landing"))
+    for name, value in {
+        "LAKEHOUSE_DEPLOYMENT": "test",
+        "LAKEHOUSE_ROOT": layout.root,
+        "LAKEHOUSE_LANDING": layout.landing,
+        "LAKEHOUSE_SPARK_REMOTE": sail_url,
+    }.items():
+        monkeypatch.setenv(name, value)
+    (landed,) = generate_customers(Path(layout.landing), rows=50, files=1, seed=5)
+    table = load_registry(REGISTRY_PATH).table("bronze.customers")
+    folder = layout.landing_uri(table.source.folder)
+    gone = tuple(f"{folder}/2026/11/26/{'x' * 100}-LOAD{i:08d}.csv" for i in range(1000))
+    request = UnitRequest(str(table.name), AS_OF, files=(str(landed), *gone), skip_missing_files=True)
+    assert len(request.to_json().encode()) > 128 * 1024
+
+    result = SubprocessRunner(registry=REGISTRY_PATH).run(
+        types.SimpleNamespace(log=RecordingLog()), table, request
+    )
+
+    assert result.error is None, result.error
+    assert result.metadata["lakehouse/files_ingested"] == 1
+    assert result.metadata["lakehouse/files_missing"] == list(gone), "the child read every named file"

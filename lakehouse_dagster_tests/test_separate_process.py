@@ -9,6 +9,7 @@ import sys
 from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.sample_data.customers import generate_customers
 from lakehouse_dagster.units.report import UnitResult
+from lakehouse_dagster.units.request import UnitRequest
 from lakehouse_dagster_tests.oracle import expected_silver_customers, landed_records
 from lakehouse_dagster_tests.units import AS_OF
 
@@ -63,3 +64,19 @@ def test_a_unit_that_cannot_run_fails_with_the_reason(layout, sail_url) -> None:
     assert missing_input.returncode == 1 and "bronze.customers does not exist yet" in missing_input.stderr
     assert report(missing_input).error.kind == "TableNotFoundError"
     assert unknown_table.returncode == 2 and "no table silver.nothing" in unknown_table.stderr
+
+
+def test_the_request_can_come_on_stdin(layout) -> None:
+    env = {"LAKEHOUSE_DEPLOYMENT": "test", "LAKEHOUSE_ROOT": layout.root}
+    request = UnitRequest("silver.nothing", AS_OF).to_json()  # as the subprocess runner sends it
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "lakehouse_dagster.units", "--request", "-"],
+        input=request,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert completed.returncode == 2 and "no table silver.nothing" in completed.stderr

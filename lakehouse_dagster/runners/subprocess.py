@@ -1,15 +1,18 @@
-"""Run each unit in a process of its own: ``python -m lakehouse_dagster.units --request ...``.
+"""Run each unit in a process of its own: ``python -m lakehouse_dagster.units --request -``.
 
-The child reads the deployment from the same environment, starts its own engine session,
-and prints its report as the last line of stdout; its log lines are forwarded to the run's
-log. A child that dies without a report (killed, out of memory, a crash in native code)
-fails the step with its exit status and last log lines. Terminating the run kills the child.
+The request goes to the child on its stdin (a command-line argument is limited to 128 KiB on
+Linux, less than a run of many named files). The child reads the deployment from the same
+environment, starts its own engine session, and prints its report as the last line of
+stdout; its log lines are forwarded to the run's log. A child that dies without a report
+(killed, out of memory, a crash in native code) fails the step with its exit status and last
+log lines. Terminating the run kills the child.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 
@@ -34,26 +37,40 @@ class SubprocessRunner(UnitRunner):
     def run(self, context: dg.AssetExecutionContext, table: Table, request: UnitRequest) -> UnitResult:
         command = [
             *[sys.executable, "-m", "lakehouse_dagster.units"],
-            *["--registry", self.registry, "--request", request.to_json()],
+            *["--registry", self.registry, "--request", "-"],
         ]
-        child = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=process_environment(),
-        )
+        # The request as the child's stdin: an unnamed file (gone when closed), so writing it
+        # cannot block on a child that has not read it yet.
+        with tempfile.TemporaryFile() as stdin:
+            stdin.write(request.to_json().encode())
+            stdin.seek(0)
+            child = subprocess.Popen(
+                command,
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=process_environment(),
+            )
+        # One reader per pipe: stderr forwarded to the run's log line by line (its last lines
+        # kept for a child that dies), stdout kept for the report.
         tail: deque[str] = deque(maxlen=_TAIL)
-        forward = threading.Thread(target=_forward, args=(child.stderr, context.log, tail), daemon=True)
-        forward.start()
+        stdout: list[str] = []
+        readers = [
+            threading.Thread(target=_forward, args=(child.stderr, context.log, tail), daemon=True),
+            threading.Thread(target=_collect, args=(child.stdout, stdout), daemon=True),
+        ]
         try:
-            stdout, _ = child.communicate(timeout=self.timeout_seconds)
+            for reader in readers:
+                reader.start()
+            child.wait(timeout=self.timeout_seconds)
+            for reader in readers:
+                reader.join()
         except BaseException:
             child.kill()  # the run was terminated, or timed out: the unit must not outlive it
             child.wait()
             raise
-        forward.join()
-        lines = [line for line in stdout.splitlines() if line.startswith("{")]
+        lines = [line for line in "".join(stdout).splitlines() if line.startswith("{")]
         if lines:
             return UnitResult.from_json(lines[-1])
         message = f"the unit's process exited with status {child.returncode} without a report"
@@ -61,7 +78,13 @@ class SubprocessRunner(UnitRunner):
 
 
 def _forward(stream, log, tail: deque[str]) -> None:
-    for line in stream:
-        line = line.rstrip()
-        tail.append(line)
-        log.info(line)
+    with stream:
+        for line in stream:
+            line = line.rstrip()
+            tail.append(line)
+            log.info(line)
+
+
+def _collect(stream, into: list[str]) -> None:
+    with stream:
+        into.append(stream.read())

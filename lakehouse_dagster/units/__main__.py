@@ -2,6 +2,7 @@
 
     python -m lakehouse_dagster.units silver.customers --as-of-date 2026-11-26
     python -m lakehouse_dagster.units --request '{"table": "bronze.customers", "as_of_date": ...}'
+    python -m lakehouse_dagster.units --request - < request.json
 
 The deployment comes from the environment (see ``deployment.py``). The report is printed as
 one JSON line on stdout, also when the unit fails; logs go to stderr. Exit status: 0 when
@@ -29,7 +30,10 @@ def parse_request(argv: list[str] | None, settings_as_of: date | None) -> tuple[
         prog="python -m lakehouse_dagster.units", description=__doc__.split("\n")[1]
     )
     parser.add_argument("table", nargs="?", help="layer.table, e.g. bronze.customers")
-    parser.add_argument("--request", help="the whole request as JSON (what the runners send)")
+    parser.add_argument(
+        "--request",
+        help="the whole request as JSON, or - to read it from stdin (what the subprocess runner sends)",
+    )
     parser.add_argument("--registry", default=DEFAULT_REGISTRY, help="the registry, as module:attribute")
     parser.add_argument("--run-id", default="manual")
     parser.add_argument("--as-of-date", type=date.fromisoformat)
@@ -42,7 +46,8 @@ def parse_request(argv: list[str] | None, settings_as_of: date | None) -> tuple[
     )
     args = parser.parse_args(argv)
     if args.request:
-        return UnitRequest.from_json(args.request), args.registry
+        text = sys.stdin.read() if args.request == "-" else args.request
+        return UnitRequest.from_json(text), args.registry
     if not args.table:
         parser.error("give a table (or --request)")
     partition = None
