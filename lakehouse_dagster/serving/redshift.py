@@ -5,9 +5,11 @@ Dagster role gets temporary database credentials for the workgroup, no password 
 A load writes the lake rows as Parquet to a staging prefix in S3, then runs one
 ``BatchExecuteStatement``, which Redshift runs as one transaction: ``COPY`` the Parquet
 files into a temporary table (``IAM_ROLE default``: the namespace's role reads the staging
-prefix), create the table or add new columns, ``LOCK``, delete the range (or every row),
-insert the staged rows, record the load. The staged files are deleted afterwards, whatever
-happened.
+prefix), create the table or add new columns, delete the range (or every row), insert the
+staged rows, record the load. No ``LOCK``: Redshift's is exclusive, so readers would wait for
+the whole load; the DELETE's write lock already orders writers (and the serving asset's pool
+runs one load per table), and readers see the old rows until the commit. The staged files
+are deleted afterwards, whatever happened.
 
 Redshift folds identifiers to lower case (quoted ones too, unless the cluster sets
 ``enable_case_sensitive_identifier``), so lake columns are matched to the warehouse's without
@@ -102,7 +104,6 @@ def load_statements(
     else:
         plan = plan_schema(table.qualified, table.source, list(existing), list(wanted))
         statements += [f"ALTER TABLE {target} ADD COLUMN {quote(c.name)} {c.type}" for c in plan.add]
-    statements.append(f"LOCK {target}")
     if window is not None:
         column = quote(table.partition_column or "")
         start, end = literal(window.start), literal(window.end)
