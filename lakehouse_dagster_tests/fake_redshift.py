@@ -61,10 +61,15 @@ class FakeRedshiftData:
     """``batch_execute_statement``, ``execute_statement``, ``describe_statement`` and
     ``get_statement_result`` on the PostgreSQL database at ``url``."""
 
-    def __init__(self, url: str, s3: Any, *, time_zone: str = "UTC", page_size: int = 2) -> None:
+    def __init__(
+        self, url: str, s3: Any, *, time_zone: str = "UTC", page_size: int = 2, hang: bool = False
+    ) -> None:
         self.url, self.s3, self.time_zone, self.page_size = url, s3, time_zone, page_size
+        #: Batches never finish (until cancelled): a stuck workgroup.
+        self.hang = hang
         self.statements: dict[str, dict[str, Any]] = {}
         self.batches: list[list[str]] = []
+        self.cancelled: list[str] = []
 
     def translate(self, sql: str) -> str:
         sql = fold_identifiers(sql)
@@ -107,6 +112,9 @@ class FakeRedshiftData:
             raise ValidationException(f"Sqls: length {len(Sqls)} is more than {MAX_SQLS}")
         self.batches.append(list(Sqls))
         statement = str(uuid.uuid4())
+        if self.hang:
+            self.statements[statement] = {"Status": "STARTED"}
+            return {"Id": statement}
         try:
             with self._connect() as connection, connection.transaction(), connection.cursor() as cursor:
                 for sql in Sqls:
@@ -130,6 +138,11 @@ class FakeRedshiftData:
         except Exception as error:
             self.statements[statement] = {"Status": "FAILED", "Error": f"ERROR: {error}"}
         return {"Id": statement}
+
+    def cancel_statement(self, *, Id: str) -> dict:
+        self.cancelled.append(Id)
+        self.statements[Id] = {"Status": "ABORTED"}
+        return {"Status": True}
 
     def describe_statement(self, *, Id: str) -> dict:
         return {k: v for k, v in self.statements[Id].items() if k != "rows"} | {"Id": Id}

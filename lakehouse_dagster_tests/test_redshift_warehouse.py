@@ -14,7 +14,7 @@ import pytest
 
 from lakehouse_dagster.serving import redshift
 from lakehouse_dagster.serving.postgres import PostgresWarehouse
-from lakehouse_dagster.serving.redshift import DuplicateKeyError, RedshiftWarehouse
+from lakehouse_dagster.serving.redshift import DuplicateKeyError, RedshiftError, RedshiftWarehouse
 from lakehouse_dagster.serving.schema import IncompatibleSchemaError
 from lakehouse_dagster.serving.spec import DateRange, ServedTable
 
@@ -177,3 +177,22 @@ def test_load_times_are_read_in_any_session_time_zone(moto_server, warehouse_url
     (load,) = warehouse.loads(DAILY)
     assert load.loaded_at == result.loaded_at
     assert before - timedelta(seconds=5) <= load.loaded_at <= datetime.now(UTC) + timedelta(seconds=5)
+
+
+def test_a_statement_that_does_not_finish_is_cancelled_and_fails_the_load_naming_the_table(
+    moto_server, warehouse_url, bucket
+) -> None:
+    warehouse = redshift_warehouse(moto_server, warehouse_url, bucket)
+    fake = warehouse._clients["redshift-data"]
+    warehouse.load(DAILY, reader(sales()), window=WINDOW, source_version=1, run_id="r1")
+    stuck = warehouse.model_copy(update={"statement_timeout_seconds": 0.2})
+    stuck._clients.update(warehouse._clients)
+    fake.hang = True
+
+    with pytest.raises(
+        RedshiftError, match=r"loading serving\.daily_sales from gold\.daily_sales.*statement_timeout"
+    ):
+        stuck.load(DAILY, reader(sales()), window=WINDOW, source_version=2, run_id="r2")
+
+    assert fake.cancelled == [list(fake.statements)[-1]]
+    assert staged_objects(moto_server, bucket) == []

@@ -19,6 +19,7 @@ primary keys either: the staged rows are checked for duplicate keys before the l
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 import uuid
@@ -229,6 +230,8 @@ class RedshiftWarehouse(Warehouse):
     #: Tests point the clients at a moto server.
     endpoint_url: str | None = None
     poll_seconds: float = 0.5
+    #: A statement still running after this long is cancelled and the load fails.
+    statement_timeout_seconds: float = 3600.0
 
     _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -247,32 +250,47 @@ class RedshiftWarehouse(Warehouse):
 
     # Statements -----------------------------------------------------------------------------------
 
-    def _wait(self, statement_id: str) -> dict[str, Any]:
+    def _wait(self, statement_id: str, what: str) -> dict[str, Any]:
+        """The statement's description once it ended. A step interrupted (or a timeout) while it
+        runs cancels it: the transaction must not commit after the run gave up on it."""
         client = self._client("redshift-data")
-        while True:
-            described = client.describe_statement(Id=statement_id)
-            if described["Status"] in _DONE:
-                break
-            time.sleep(self.poll_seconds)
+        deadline = time.monotonic() + self.statement_timeout_seconds
+        try:
+            while True:
+                described = client.describe_statement(Id=statement_id)
+                if described["Status"] in _DONE:
+                    break
+                if time.monotonic() > deadline:
+                    raise RedshiftError(
+                        f"{what}: Redshift workgroup {self.workgroup} did not finish statement "
+                        f"{statement_id} within statement_timeout_seconds={self.statement_timeout_seconds}"
+                    )
+                time.sleep(self.poll_seconds)
+        except BaseException:
+            # Already finished, or unreachable: the original error is the one to raise.
+            with contextlib.suppress(Exception):
+                client.cancel_statement(Id=statement_id)
+            raise
         if described["Status"] != "FINISHED":
             raise RedshiftError(
-                f"Redshift workgroup {self.workgroup}: {described['Status']}: {described.get('Error', '')}"
+                f"{what}: Redshift workgroup {self.workgroup}: {described['Status']}: "
+                f"{described.get('Error', '')}"
             )
         return described
 
-    def execute(self, statements: Sequence[str]) -> None:
-        """Run ``statements`` as one transaction."""
+    def execute(self, statements: Sequence[str], what: str = "a statement batch") -> None:
+        """Run ``statements`` as one transaction; errors name ``what`` it was for."""
         response = self._client("redshift-data").batch_execute_statement(
             WorkgroupName=self.workgroup, Database=self.database, Sqls=list(statements)
         )
-        self._wait(response["Id"])
+        self._wait(response["Id"], what)
 
     def query(self, statement: str) -> list[list[Any]]:
         client = self._client("redshift-data")
         response = client.execute_statement(
             WorkgroupName=self.workgroup, Database=self.database, Sql=statement
         )
-        described = self._wait(response["Id"])
+        described = self._wait(response["Id"], f"query {statement[:80]!r}")
         if not described.get("HasResultSet"):
             return []
         rows, token = [], None
@@ -296,7 +314,8 @@ class RedshiftWarehouse(Warehouse):
     ) -> LoadResult:
         wanted = warehouse_columns(rows.schema, text_type=TEXT)
         refuse_case_clashes(table, wanted)
-        self._bootstrap()
+        what = f"loading {table.qualified} from {table.source}"
+        self._bootstrap(what)
         existing = self.columns(table.name)
         if existing is not None:
             existing = in_lake_case(existing, wanted)
@@ -320,7 +339,7 @@ class RedshiftWarehouse(Warehouse):
                 else _empty_load(table, wanted, existing, window, source_version, run_id)
             )
             for batch in batches(statements):
-                self.execute(batch)
+                self.execute(batch, what)
         finally:
             self.unstage(staged)
         record = self.query(
@@ -366,7 +385,7 @@ class RedshiftWarehouse(Warehouse):
                     f"such as {errors[0].get('Key')}: {errors[0].get('Message')}"
                 )
 
-    def _bootstrap(self) -> None:
+    def _bootstrap(self, what: str) -> None:
         self.execute(
             [
                 f"CREATE SCHEMA IF NOT EXISTS {quote(SERVING_SCHEMA)}",
@@ -374,7 +393,8 @@ class RedshiftWarehouse(Warehouse):
                 "window_start date, window_end date, source varchar(256) NOT NULL, "
                 "source_version bigint NOT NULL, rows_loaded bigint NOT NULL, run_id varchar(128) NOT NULL, "
                 "loaded_at timestamptz NOT NULL)",
-            ]
+            ],
+            what,
         )
 
     def columns(self, name: str) -> list[Column] | None:
