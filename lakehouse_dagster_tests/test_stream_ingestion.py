@@ -14,7 +14,7 @@ from decimal import Decimal
 from lakehouse_dagster.domains.events.transforms import typed_events
 from lakehouse_dagster.sample_data.events import MALFORMED, ClickRecord, Clickstream
 from lakehouse_dagster.stream.checkpoints import CLAIMED, COMMITTED, checkpoint_table
-from lakehouse_dagster.stream.kinesis import StreamRecord
+from lakehouse_dagster.stream.kinesis import KinesisStream, StreamRecord
 from lakehouse_dagster.stream.microbatch import StreamReport, bronze_rows, decode, ingest_stream
 from lakehouse_dagster.stream.sources import StreamSource
 from lakehouse_dagster_tests.crash_during_microbatch import CRASH_EXIT_CODE
@@ -247,6 +247,38 @@ def test_a_parent_shard_is_read_to_its_end_before_its_children(tables, moto_serv
     for key, events in by_key.items():
         put_order = [index for _, index in sorted(events)]
         assert put_order == sorted(put_order), f"session {key} read out of order"
+
+
+def test_a_shard_trimmed_before_it_was_read_to_its_end_is_reported_once(
+    tables, moto_server, monkeypatch, caplog
+) -> None:
+    """moto cannot expire records: the parent's trim is its absence from ListShards."""
+    with moto_routes_to_open_shards():
+        stream = create_stream(moto_server, shards=1)
+        client = moto_server.client("kinesis")
+        put(moto_server, stream, clicks(Clickstream(seed=5, malformed_share=0, duplicate_share=0), 300))
+        small = StreamSource(max_records_per_batch=100)
+        microbatch(tables, moto_server, stream, small)
+        parent = client.list_shards(StreamName=stream)["Shards"][0]
+        hashes = parent["HashKeyRange"]
+        middle = (int(hashes["StartingHashKey"]) + int(hashes["EndingHashKey"])) // 2
+        client.split_shard(StreamName=stream, ShardToSplit=parent["ShardId"], NewStartingHashKey=str(middle))
+        listed = KinesisStream.shards
+        monkeypatch.setattr(
+            KinesisStream,
+            "shards",
+            lambda self: [shard for shard in listed(self) if shard.shard_id != parent["ShardId"]],
+        )
+        read_up_to = max(int(row["sequence_number"]) for row in bronze_records(tables))
+
+        with caplog.at_level(logging.WARNING):
+            trimmed = microbatch(tables, moto_server, stream, small)
+        after = microbatch(tables, moto_server, stream, small)
+
+    assert trimmed.shards_trimmed == {parent["ShardId"]: str(read_up_to)}
+    assert f"shard {parent['ShardId']} of stream {stream} was trimmed" in caplog.text
+    assert after.shards_trimmed == {}, "said once"
+    assert len(bronze_records(tables)) == 100, "what was read stays, once"
 
 
 def test_the_unit_of_an_empty_stream_creates_bronze_empty_and_names_a_missing_stream(

@@ -23,7 +23,7 @@ import base64
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -88,6 +88,8 @@ class StreamReport:
     #: Closed shards read to their end in this run: their children are readable from now on.
     shards_finished: list[str] = field(default_factory=list)
     millis_behind_latest: int = 0
+    #: Shards trimmed before they were read to their end: the sequence after which records were lost.
+    shards_trimmed: dict[str, str] = field(default_factory=dict)
 
 
 def ingest_stream(
@@ -184,12 +186,13 @@ class _MicroBatchRun:
             self._complete(batch, shards)
             self.report.recovered_batches.append(batch.batch_id)
         positions, batch_seq = self.checkpoints.positions()
+        trimmed = self._trimmed(shards, positions)
         reads = self._read(list(shards.values()), positions)
         ranges = tuple(
             ShardRange(read.shard_id, read.after, read.last_sequence, len(read.records), read.finished)
             for read in reads
             if read.records or read.finished
-        )
+        ) + tuple(ShardRange(shard_id, after, after, 0, True) for shard_id, after in trimmed.items())
         if not ranges:
             self.log.info("%s: nothing new in stream %s", self.target, self.stream.name)
             return self.report
@@ -200,6 +203,29 @@ class _MicroBatchRun:
         self.checkpoints.commit(batch)
         self._account(batch, reads)
         return self.report
+
+    def _trimmed(
+        self, shards: Mapping[str, Shard], positions: Mapping[str, Position]
+    ) -> dict[str, str | None]:
+        """Shards read in part that are no longer listed: the retention period trimmed them
+        before they were read to their end, so their records after the position are lost. Said
+        once (the next micro-batch marks them finished), as a warning and in the report."""
+        trimmed = {
+            shard_id: position.sequence
+            for shard_id, position in positions.items()
+            if not position.finished and shard_id not in shards
+        }
+        for shard_id, after in trimmed.items():
+            self.log.warning(
+                "%s: shard %s of stream %s was trimmed by the retention period before it was read "
+                "to its end: its records after sequence %s were lost",
+                self.target,
+                shard_id,
+                self.stream.name,
+                after,
+            )
+        self.report.shards_trimmed = {shard_id: after or "" for shard_id, after in trimmed.items()}
+        return trimmed
 
     def _read(self, shards: list[Shard], positions: dict[str, Position]) -> list[ShardRead]:
         """Readable shards from their positions; a parent finished here makes its children

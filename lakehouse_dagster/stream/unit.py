@@ -48,4 +48,5 @@ def stream_metadata(report: StreamReport) -> dict[str, Any]:
         "lakehouse/shards_read": report.shards_read,
         "lakehouse/shards_finished": report.shards_finished,
         "lakehouse/millis_behind_latest": report.millis_behind_latest,
+        "lakehouse/shards_trimmed_unread": report.shards_trimmed,
     }
