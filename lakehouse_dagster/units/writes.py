@@ -26,7 +26,9 @@ def overwrite_table(
 
 def replace_partitions(context: UnitContext, frame: DataFrame) -> UnitResult:
     """Expectations over the window's rows, then one ``replaceWhere`` write of the whole window.
-    Each day of the window is reported with its own rows and quality counts."""
+    Each day of the window is reported with its own rows and quality counts. ``frame`` is
+    computed for the pass, the write and the quarantine: build it from pinned reads
+    (``tables.read(name, pinned=True)``), so that each computation sees the same rows."""
     window = context.partition_window()
     if window is None:
         raise ValueError(f"{context.name} is not partitioned")

@@ -120,7 +120,7 @@ def build_events_per_minute(context: UnitContext, lateness: timedelta) -> UnitRe
     before the newest minute it held (silver accepts nothing older); the whole table at first, and
     when the table's columns are not the transform's (a table written by an earlier version)."""
     tables = context.tables
-    silver = tables.read(SILVER_EVENTS)
+    silver = tables.read(SILVER_EVENTS, pinned=True)  # judged and written: the same rows
     newest = None
     if tables.exists(EVENTS_PER_MINUTE):
         held = tables.read(EVENTS_PER_MINUTE)
@@ -150,7 +150,8 @@ def _columns(frame) -> list[tuple[str, str]]:
 def build_last_hour(context: UnitContext, transform) -> UnitResult:
     """The hour of event time up to silver's watermark, rebuilt whole."""
     _, watermark = silver_progress(context.tables)
-    frame = transform(events.last_hour(context.tables.read(SILVER_EVENTS), watermark), watermark)
+    silver = context.tables.read(SILVER_EVENTS, pinned=True)  # judged and written: the same rows
+    frame = transform(events.last_hour(silver, watermark), watermark)
     evaluation = context.evaluate(frame)
     context.tables.overwrite(context.name, evaluation.kept)
     quality = context.report_results(evaluation.results, evaluation.input_rows, 0)

@@ -255,9 +255,11 @@ def _cdc(
 def build_facts(
     facts: Callable[[DataFrame, DataFrame, date, date], DataFrame], context: UnitContext
 ) -> UnitResult:
-    """Facts of the window's order dates, from the current orders and their lines."""
+    """Facts of the window's order dates, from the current orders and their lines (pinned: the
+    rows written are the rows the expectations judged, whatever the CDC commits meanwhile)."""
     window = context.request.require_partition()
-    orders, items = context.tables.read(SALES_ORDERS), context.tables.read(SALES_ORDER_ITEMS)
+    orders = context.tables.read(SALES_ORDERS, pinned=True)
+    items = context.tables.read(SALES_ORDER_ITEMS, pinned=True)
     return replace_partitions(context, facts(orders, items, window.start, window.end))
 
 
@@ -272,8 +274,9 @@ def build_order_item_facts(context: UnitContext) -> UnitResult:
 def build_daily_sales(context: UnitContext) -> UnitResult:
     window = context.partition_window()
     assert window is not None
-    items = context.tables.read(ORDER_ITEM_FACTS).where(window.condition())
-    return replace_partitions(context, sales.daily_sales(items, context.tables.read(SALES_PRODUCTS)))
+    items = context.tables.read(ORDER_ITEM_FACTS, pinned=True).where(window.condition())
+    products = context.tables.read(SALES_PRODUCTS, pinned=True)
+    return replace_partitions(context, sales.daily_sales(items, products))
 
 
 def build_customer_360(context: UnitContext) -> UnitResult:
