@@ -17,6 +17,7 @@ from lakehouse_dagster.declarations.timing import DailyPartitions, Freshness, Jo
 from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings
 from lakehouse_dagster.engine.settings import EngineSettings
+from lakehouse_dagster.lake.delta import DateWindow
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality.expectations import Action, Expectation, evaluate
 from lakehouse_dagster.quality.history import DATA_QUALITY
@@ -391,3 +392,24 @@ def test_a_rebuilt_table_writes_and_quarantines_the_very_rows_its_expectations_j
     assert all(token >= "8" for token in quarantined.values())
     assert sorted([*written, *quarantined]) == list(range(2_000)), "each row written or quarantined, once"
     assert result.metadata["lakehouse/rows_quarantined"] == len(quarantined) > 0
+
+
+DAY = DateWindow("d", date(2026, 1, 1), date(2026, 1, 2))
+
+
+@pytest.mark.parametrize("write", ["replace a window", "insert the missing rows"])
+def test_a_column_the_input_gains_reaches_the_table_and_the_quarantine(spark, tables, write: str) -> None:
+    """Neither a ``replaceWhere`` nor an ``INSERT *`` may drop a new column silently: the
+    quarantine keeps every column of a dropped row, however the source grew."""
+    first = spark.sql("SELECT DATE'2026-01-01' AS d, 1L AS id, 5L AS amt")
+    grown = spark.sql("SELECT DATE'2026-01-01' AS d, 2L AS id, -1L AS amt, 'new info' AS `Extra Info`")
+    for frame in (first, grown):
+        if write == "replace a window":
+            tables.replace_window(TABLE, frame, DAY, partition_by=("d",))
+        else:
+            tables.insert_missing(TABLE, frame, ("id",))
+
+    rows = {row["id"]: row.asDict() for row in tables.read(TABLE).collect()}
+    assert rows[2]["Extra Info"] == "new info"
+    assert rows.get(1, {"Extra Info": None})["Extra Info"] is None, "older rows read null"
+    assert tables.add_new_columns(TABLE, grown) == [], "added once"

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructField
 
 from lakehouse_dagster.joins import matching
 from lakehouse_dagster.lake.files import delete_file, delete_tree, list_parquet, parquet_writer
@@ -155,6 +156,7 @@ class LogBackend(Protocol):
     def files(self, uri: str) -> TableFiles: ...
     def optimize(self, uri: str, zorder_by: Sequence[str]) -> dict[str, Any]: ...
     def vacuum(self, uri: str, retention_hours: int) -> int | None: ...
+    def add_columns(self, uri: str, fields: Sequence[StructField]) -> None: ...
 
 
 class DeltaTables:
@@ -314,8 +316,9 @@ class DeltaTables:
         partition_by: Sequence[str] = (),
     ) -> None:
         """Replace the rows of ``window`` (a range of daily partitions, or the rows since a
-        moment) in one commit."""
+        moment) in one commit. Columns of ``frame`` the table lacks are added first."""
         self._create_if_missing(name, frame, partition_by)
+        self.add_new_columns(name, frame)
         writer = frame.write.format("delta").mode("overwrite").option("replaceWhere", window.predicate())
         self._commit(name, lambda: writer.save(self.uri(name)))
 
@@ -356,12 +359,31 @@ class DeltaTables:
         MERGE). Two writers inserting the same identity at the same moment: one wins, the other
         raises ``ConcurrentWriteError``."""
         self._create_if_missing(name, frame)
+        self.add_new_columns(name, frame)
         on = _matching(identity)
         self._merge_sql(
             name,
             frame,
             f"MERGE INTO {{target}} AS t USING {{source}} AS s ON {on} WHEN NOT MATCHED THEN INSERT *",
         )
+
+    def add_new_columns(self, name: TableName, frame: DataFrame) -> list[str]:
+        """Add the columns of ``frame`` the table lacks (nullable; older rows read null): a
+        ``replaceWhere`` or an ``INSERT *`` would silently drop them. Returns their names."""
+        have = {field.name.lower() for field in self.read(name).schema.fields}
+        new = [field for field in frame.schema.fields if field.name.lower() not in have]
+        if not new:
+            return []
+        try:
+            self.log.add_columns(self.uri(name), new)
+        except Exception as error:
+            # Another writer adding the same column at the same moment is the only benign case.
+            have = {field.name.lower() for field in self.read(name).schema.fields}
+            if any(field.name.lower() not in have for field in new):
+                raise SchemaMergeError(
+                    f"{name}: could not add column(s) {', '.join(f.name for f in new)}: {error}"
+                ) from error
+        return [field.name for field in new]
 
     def delete_matching(self, name: TableName, keys: DataFrame, on: Sequence[str]) -> None:
         """Delete the rows whose ``on`` columns (never null) match a row of ``keys`` (a MERGE that
@@ -535,6 +557,9 @@ class DeltaRsLog:
 
         return deltalake.DeltaTable(uri).version() if self.exists(uri) else None
 
+    def add_columns(self, uri: str, fields: Sequence[StructField]) -> None:
+        _delta_rs_add_columns(uri, fields)
+
     def history(self, uri: str, limit: int) -> list[dict[str, Any]]:
         import deltalake
 
@@ -692,6 +717,20 @@ class DeltaRsLog:
         return len(deleted)
 
 
+def _delta_rs_add_columns(uri: str, fields: Sequence[StructField]) -> None:
+    import deltalake
+    import pyarrow as pa
+    from deltalake.schema import Field
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    deltalake.DeltaTable(uri).alter.add_columns(
+        [
+            Field.from_arrow(pa.field(f.name, to_arrow_type(f.dataType, timezone="UTC"), nullable=True))
+            for f in fields
+        ]
+    )
+
+
 class SparkSqlLog:
     """The Delta log through Spark SQL: Databricks, or Spark with delta-spark."""
 
@@ -780,6 +819,10 @@ class SparkSqlLog:
                 deleted = (commit.get("operationMetrics") or {}).get("numDeletedFiles")
                 return int(deleted) if deleted is not None else None
         return None
+
+    def add_columns(self, uri: str, fields: Sequence[StructField]) -> None:
+        columns = ", ".join(f"{quote_identifier(f.name)} {f.dataType.simpleString()}" for f in fields)
+        self.spark.sql(f"ALTER TABLE delta.{quote_identifier(uri)} ADD COLUMNS ({columns})").collect()
 
 
 class DeltaSparkLog(SparkSqlLog):

@@ -8,6 +8,7 @@ the deployment's tables, so it runs the same inside a Dagster step, in a separat
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -145,17 +146,20 @@ class UnitContext:
         if records:
             self.related.append(history_report(self.tables, records))
 
-    def quarantine(self, evaluation: Evaluation, *, incremental: bool = False) -> None:
+    def quarantine(
+        self, evaluation: Evaluation, *, incremental: bool = False, identity: Sequence[str] = POSITION
+    ) -> None:
         """Write the rows the drop expectations kept out to ``quarantine.<table>``: add the new
-        ones (``incremental``), or replace the table's quarantine (the partitions' rows only,
-        for a partitioned table). A table without drop expectations has no quarantine."""
+        ones (``incremental``, a row known by its ``identity`` columns), or replace the table's
+        quarantine (the partitions' rows only, for a partitioned table). A table without drop
+        expectations has no quarantine."""
         if not any(e.action is Action.DROP for e in self.table.expectations):
             return
         run_id, name = self.request.run_id, quarantine_table(self.name)
         before = self.tables.version(name)
         if incremental:
             if evaluation.dropped_rows:
-                add_to_quarantine(self.tables, self.name, evaluation.dropped, run_id, identity=POSITION)
+                add_to_quarantine(self.tables, self.name, evaluation.dropped, run_id, identity=identity)
         elif evaluation.dropped_rows or before is not None:
             replace_quarantine(
                 self.tables, self.name, evaluation.dropped, run_id, window=self.partition_window()

@@ -22,7 +22,6 @@ from lakehouse_dagster.lake.delta import DeltaTables, TimeSince
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality import rules
 from lakehouse_dagster.quality.expectations import Action, Expectation
-from lakehouse_dagster.quality.quarantine import add_to_quarantine
 from lakehouse_dagster.serving.spec import Serving
 from lakehouse_dagster.stream.sources import ARRIVAL, RECORD_POSITION, StreamSource
 from lakehouse_dagster.units.context import UnitContext
@@ -94,8 +93,7 @@ def build_silver_events(context: UnitContext, lateness: timedelta) -> UnitResult
     added = events.new_events(kept, known).select(*SILVER_COLUMNS)
     added_count = added.count()
     tables.append(SILVER_EVENTS, added, partition_by=(events.EVENT_DATE,))
-    if evaluation.dropped_rows:
-        add_to_quarantine(tables, SILVER_EVENTS, evaluation.dropped, run_id, identity=RECORD_POSITION)
+    context.quarantine(evaluation, incremental=True, identity=RECORD_POSITION)
     newest_event = _newest(kept, "event_time")
     if newest_event is not None and (watermark is None or newest_event > watermark):
         watermark = newest_event
