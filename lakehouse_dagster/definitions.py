@@ -10,6 +10,7 @@ default) that keeps the real-time tables fresh; besides them, the alert sensors.
 
 from __future__ import annotations
 
+import difflib
 import warnings
 
 import dagster as dg
@@ -124,14 +125,27 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
 
 
 def check_thresholds(settings: LakehouseSettings, registry: Registry) -> None:
-    """Refuse thresholds for checks a declared table does not have (a file may also name tables
-    of other code locations)."""
-    unknown = settings.thresholds.unknown_checks(
-        {str(table.name): [spec.name for spec in table.check_specs()] for table in registry.tables}
-    )
+    """Refuse thresholds for checks a declared table does not have, and for a table that is not
+    declared but spelled like one that is (a typo would leave its checks at 0). Other tables
+    may belong to other code locations sharing the file: they are only logged."""
+    declared = {str(table.name): [spec.name for spec in table.check_specs()] for table in registry.tables}
+    source = settings.thresholds_file or "lakehouse_dagster/quality/thresholds.yaml"
+    unknown = settings.thresholds.unknown_checks(declared)
     if unknown:
-        source = settings.thresholds_file or "lakehouse_dagster/quality/thresholds.yaml"
         raise ThresholdsError(f"quality thresholds file {source}: no such check: {', '.join(unknown)}")
+    for table in settings.thresholds.unknown_tables(declared):
+        close = difflib.get_close_matches(table, declared, n=1, cutoff=TYPO_SIMILARITY)
+        if close:
+            raise ThresholdsError(
+                f"quality thresholds file {source}: no table {table} here; did you mean {close[0]}?"
+            )
+        dg.get_dagster_logger().info(
+            f"quality thresholds file {source}: {table} is not a table of this code location"
+        )
+
+
+#: How alike a thresholds entry and a declared table's name must be to be called a typo.
+TYPO_SIMILARITY = 0.9
 
 
 #: The last definitions built, and the settings they were built from.

@@ -363,6 +363,15 @@ def test_the_packaged_thresholds_name_declared_tables_and_checks_and_a_typo_is_r
     ):
         build_definitions(settings)
 
+    env = {"LAKEHOUSE_ROOT": str(tmp_path), "LAKEHOUSE_QUALITY_THRESHOLDS": str(typo)}
+    typo.write_text("silver.customer:\n  valid_email: 0.05\nsilver.of_another_location:\n  rule: 0.1\n")
+    with pytest.raises(
+        ThresholdsError, match=r"no table silver\.customer here; did you mean silver\.customers\?"
+    ):
+        build_definitions(LakehouseSettings.from_env(env))
+    typo.write_text("silver.of_another_location:\n  rule: 0.1\n")
+    assert build_definitions(LakehouseSettings.from_env(env)).resolve_job_def("lakehouse_job") is not None
+
 
 def build_volatile(context: UnitContext) -> UnitResult:
     from pyspark.sql import functions as F
