@@ -19,6 +19,7 @@ from lakehouse_dagster.deployment import Deployment, LakehouseSettings
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.delta import DateWindow
 from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.quality import rules
 from lakehouse_dagster.quality.expectations import Action, Expectation, evaluate
 from lakehouse_dagster.quality.history import DATA_QUALITY
 from lakehouse_dagster.quality.quarantine import quarantine_table
@@ -422,3 +423,14 @@ def test_a_column_the_input_gains_reaches_the_table_and_the_quarantine(spark, ta
     assert rows[2]["Extra Info"] == "new info"
     assert rows.get(1, {"Extra Info": None})["Extra Info"] is None, "older rows read null"
     assert tables.add_new_columns(TABLE, grown) == [], "added once"
+
+
+def test_one_of_holds_exactly_its_values_whatever_characters_they_have(spark) -> None:
+    allowed = ["it's", "back\\slash", "plain", "é ü"]
+    offered = [*allowed, "its", "backslash", "back\\\\slash", "plain ", "it''s"]
+    rows = spark.createDataFrame([(value,) for value in offered], "value STRING")
+    rule = rules.one_of("known", "value", allowed, Action.WARN, "a known value")
+
+    passing = {row["value"] for row in rows.where(F.expr(rule.condition)).collect()}
+
+    assert passing == set(allowed)

@@ -95,6 +95,12 @@ def quote_identifier(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def sql_string(value: str) -> str:
+    """A Spark SQL string literal of ``value``: Spark reads ``'it''s'`` as ``its`` (two adjacent
+    literals), so quotes and backslashes are escaped with a backslash."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 @dataclass(frozen=True)
 class LakeLayout:
     """Where the lake and the landing zone (files and stream) are."""

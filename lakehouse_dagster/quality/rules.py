@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from lakehouse_dagster.lake.layout import sql_string
 from lakehouse_dagster.quality.expectations import Action, Expectation
 
 #: A well-formed email, as a regular expression that needs no escaping inside SQL quotes.
@@ -20,7 +21,7 @@ def known_country(action: Action = Action.WARN, column: str = "country") -> Expe
 
 def one_of(name: str, column: str, allowed: Iterable[str], action: Action, description: str) -> Expectation:
     """``column`` is one of ``allowed`` (declared values, never data)."""
-    values = ", ".join("'" + value.replace("'", "''") + "'" for value in allowed)
+    values = ", ".join(sql_string(value) for value in allowed)
     return Expectation(name, f"{column} IN ({values})", action, description)
 
 
