@@ -131,6 +131,38 @@ def test_an_adopted_batch_reads_back_and_lands_once(tmp_path: Path) -> None:
     assert len(data_files) == 2  # the refused batch left no file behind
 
 
+@pytest.mark.parametrize("table_kind", ["partitioned", "constrained", "required column"])
+def test_a_table_that_places_or_validates_rows_gets_the_ordinary_write(
+    tmp_path: Path, table_kind: str
+) -> None:
+    """An adopted file carries no partition values and is not validated: such a table's batch is
+    written the ordinary way, rows in their partitions and checked."""
+    lake = str(tmp_path / "table")
+    existing = pa.table({"id": pa.array([1], pa.int64()), "country": pa.array(["FR"])})
+    if table_kind == "partitioned":
+        deltalake.write_deltalake(lake, existing, partition_by=["country"])
+    elif table_kind == "constrained":
+        deltalake.write_deltalake(lake, existing)
+        deltalake.DeltaTable(lake).alter.add_constraint({"positive_id": "id > 0"})
+    else:
+        schema = pa.schema([pa.field("id", pa.int64(), nullable=False), ("country", pa.string())])
+        deltalake.write_deltalake(lake, existing.cast(schema))
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    bad_id = None if table_kind == "required column" else -7
+    batch = pa.table({"id": pa.array([3, bad_id], pa.int64()), "country": pa.array(["DE", "DE"])})
+    pq.write_table(batch, staged / "data.parquet")
+
+    if table_kind == "partitioned":
+        assert DeltaRsLog().append_staged(lake, str(staged), "batch", ())
+        read = deltalake.DeltaTable(lake).to_pyarrow_table().to_pylist()
+        assert sorted(row["country"] for row in read) == ["DE", "DE", "FR"]
+    else:
+        with pytest.raises(Exception, match=r"(?i)check|null"):
+            DeltaRsLog().append_staged(lake, str(staged), "batch", ())
+        assert deltalake.DeltaTable(lake).to_pyarrow_table().num_rows == 1, "nothing committed"
+
+
 def test_small_tables_are_staged_as_few_row_groups(tmp_path: Path) -> None:
     from lakehouse_dagster.lake.files import parquet_writer
 

@@ -3,7 +3,8 @@
 An append through ``write_deltalake`` reads the staged files and writes them again; a staged
 file whose columns are the table's can instead be moved into the table's folder and committed
 with an ``add`` action whose statistics come from its Parquet footer. Delta readers read
-columns by name, so only the names and types must agree.
+columns by name, so only the names and types must agree; and the table must take files as they
+are (``plain_table``): a partitioned or constrained table gets the ordinary, validated write.
 
 A file moved in but never committed (the process died, or another writer committed the same
 batch first) is a stray file: no reader sees it, and a full ``VACUUM`` deletes it.
@@ -59,6 +60,26 @@ def adoptable(table_schema: pa.Schema, staged_schema: pa.Schema) -> bool:
     return table_types.keys() == staged_types.keys() and all(
         _same_type(table_types[name], staged_types[name]) for name in table_types
     )
+
+
+def plain_table(table: Any) -> bool:
+    """Whether a Delta table (``deltalake.DeltaTable``) takes files as they are: unpartitioned
+    (an adopted file carries no partition values), without CHECK constraints, column mapping,
+    generated columns, invariants or required columns (an adopted file is not validated)."""
+    metadata = table.metadata()
+    configuration = metadata.configuration or {}
+    if metadata.partition_columns or any(key.startswith("delta.constraints.") for key in configuration):
+        return False
+    if configuration.get("delta.columnMapping.mode", "none") != "none":
+        return False
+    return all(
+        field.nullable and not any(key.startswith(_VALIDATED_FIELD) for key in (field.metadata or {}))
+        for field in table.schema().fields
+    )
+
+
+#: Column metadata that makes the Delta writer validate or compute a column.
+_VALIDATED_FIELD = ("delta.generationExpression", "delta.invariants", "delta.identity")
 
 
 def staged_files(staged_uri: str) -> list[StagedFile]:

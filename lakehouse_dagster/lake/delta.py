@@ -648,7 +648,8 @@ class DeltaRsLog:
 
     def _adopt_staged(self, uri: str, staged_uri: str, token: str) -> bool | None:
         """Commit the staged files as they are (``lake/adopt.py``); None if their columns are
-        not the table's (a new column: the caller rewrites them with a schema merge)."""
+        not the table's (a new column: the caller rewrites them with a schema merge), or if the
+        table is partitioned or validates what it takes (the caller's write does)."""
         import deltalake
         import pyarrow as pa
         from deltalake import CommitProperties, Transaction
@@ -658,8 +659,12 @@ class DeltaRsLog:
 
         staged = adopt.staged_files(staged_uri)
         table = deltalake.DeltaTable(uri)
-        if not staged or not adopt.adoptable(
-            pa.schema(table.schema().to_arrow()), staged[0].metadata.schema.to_arrow_schema()
+        if (
+            not staged
+            or not adopt.plain_table(table)
+            or not adopt.adoptable(
+                pa.schema(table.schema().to_arrow()), staged[0].metadata.schema.to_arrow_schema()
+            )
         ):
             return None
         if table.transaction_version(token) is not None:
