@@ -116,7 +116,9 @@ def test_make_run_lands_sample_data_records_runs_and_prints_gold(project: MadePr
     assert not re.search(r"\d\.\d{3}\b", customer_360), "not as a double (printed to 3 places)"
 
 
-def belong_to_the_workspace_code_location() -> None:
+def test_the_runs_belong_to_the_workspace_code_location_and_every_column_is_documented(
+    project: MadeProject,
+) -> None:
     """The jobs' Runs tabs list the runs, and the UI re-executes them as runs of the loaded job:
     same code location, repository and job snapshot."""
     (entry,) = yaml.safe_load((ROOT / "workspace.yaml").read_text())["load_from"]

@@ -53,8 +53,11 @@ _FEATURE_LINEAGE = {
     "orders_last_30_days": _ORDERS,
     "orders_last_90_days": _ORDERS,
     "country": ((SALES_CUSTOMERS_HISTORY, "country"),),
+    "as_of_date": (),  # the run's date, no column's
 }
 _SALES_INPUTS = (SALES_CUSTOMERS_HISTORY, SALES_ORDERS, SALES_ORDER_ITEMS)
+#: The score and its band come from the champion's features.
+_SCORED_FROM = tuple((CUSTOMER_FEATURES, feature) for feature in CHURN.spec.features)
 _SHARE = Expectation(
     "cancel_share_is_a_share", "cancel_share BETWEEN 0 AND 1", Action.FAIL, "a share in [0, 1]"
 )
@@ -124,8 +127,19 @@ DOMAIN = Domain(
             primary_key=(ml.AS_OF_DATE,),
             column_docs={
                 "as_of_date": "The training's as-of date: its holdout labels end on it.",
+                "holdout_feature_date": f"The holdout's feature date: the as-of date minus "
+                f"{CHURN.horizon_days} days.",
+                "model_name": "The registered model (Unity Catalog in production).",
                 "model_version": "The version registered by this training.",
                 "mlflow_run_id": "The MLflow run that logged it.",
+                "roc_auc": "ROC AUC on the holdout.",
+                "pr_auc": "PR AUC (average precision) on the holdout.",
+                "brier": "Brier score on the holdout (mean squared error of the probabilities).",
+                "calibration_error": "Expected calibration error on the holdout (ten equal-width bins).",
+                "base_rate": "Share of the holdout's customers who churned.",
+                "training_rows": "Rows trained on (the train split).",
+                "holdout_rows": "Rows of the holdout.",
+                "previous_champion_version": "The champion's version before this training (null if none).",
                 "previous_champion_roc_auc": "The previous champion's ROC AUC on this training's holdout.",
                 "promoted": "True when this version became the champion.",
                 "decision": "Why it was, or was not, promoted.",
@@ -150,6 +164,7 @@ DOMAIN = Domain(
             primary_key=(ml.AS_OF_DATE, "customer_id"),
             checks=(EVERY_CUSTOMER_SCORED, HIGH_RISK_DRIFT),
             column_docs={
+                "customer_id": _FEATURE_DOCS["customer_id"],
                 "as_of_date": "The features' as-of date.",
                 "churn_probability": f"Probability of no order in the next {CHURN.horizon_days} days.",
                 "risk_band": "low (< 0.2), medium (< 0.5) or high.",
@@ -158,7 +173,11 @@ DOMAIN = Domain(
             },
             column_lineage={
                 "customer_id": ((CUSTOMER_FEATURES, "customer_id"),),
-                "churn_probability": tuple((CUSTOMER_FEATURES, f) for f in CHURN.spec.features),
+                "as_of_date": ((CUSTOMER_FEATURES, "as_of_date"),),
+                "churn_probability": _SCORED_FROM,
+                "risk_band": _SCORED_FROM,
+                "model_name": ((CHURN_MODEL, "model_name"),),
+                "model_version": ((CHURN_MODEL, "model_version"),),
             },
         ),
     ),
