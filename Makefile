@@ -12,13 +12,17 @@ MLFLOW_UI := .venv-mlflow/bin/mlflow
 MLFLOW_DIR := .mlflow
 MLFLOW_PORT ?= 5001
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
+# make splits paths at spaces: refuse such a folder at once, rather than fail halfway.
+ifneq ($(words $(CURDIR)),1)
+$(error The project's folder "$(CURDIR)" holds a space, which make cannot handle: clone or move it to a folder without spaces)
+endif
 
 WAREHOUSE_DIR := .warehouse
 DEV_WARNINGS := ignore:Function `dev_command` is superseded
 DASHBOARD_PORT ?= 8501
 AWS_LOCAL_PORT ?= 5000
 
-.PHONY: run test dev mlflow-ui lint format bench wheel clean warehouse warehouse-stop dashboard system-packages aws-local
+.PHONY: run check-settings test dev mlflow-ui lint format bench wheel clean warehouse warehouse-stop dashboard system-packages aws-local
 
 $(STAMP): setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +48,12 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 ## run: land sample data if needed, materialise every asset on the embedded engine, load the
 ## warehouse, print gold and where the dashboard is
-run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml warehouse
+run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml check-settings warehouse
 	$(BIN)/python -m lakehouse_dagster.cli run
+
+## check-settings: the deployment's settings (environment variables), before anything starts
+check-settings: $(STAMP)
+	$(BIN)/python -m lakehouse_dagster.cli check
 
 ## warehouse: start the project-local PostgreSQL (data in .warehouse/, 127.0.0.1 only)
 warehouse: $(STAMP)

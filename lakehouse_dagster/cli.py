@@ -22,7 +22,7 @@ import dagster as dg
 from lakehouse_dagster.declarations.table import Registry
 from lakehouse_dagster.declarations.timing import DailyPartitions
 from lakehouse_dagster.defs.partitions import existing_partition_days, partitions_definition, range_tags
-from lakehouse_dagster.deployment import Deployment, LakehouseSettings
+from lakehouse_dagster.deployment import Deployment, LakehouseSettings, SettingsError
 from lakehouse_dagster.lake import files
 from lakehouse_dagster.lake.layout import is_remote
 from lakehouse_dagster.lake.snapshots import is_delta_table, query
@@ -179,10 +179,18 @@ def print_warehouse(settings: LakehouseSettings, registry: Registry) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lakehouse_dagster.cli")
-    parser.add_argument("command", choices=["run"])
-    parser.parse_args(argv)
-
-    settings = LakehouseSettings.from_env()
+    parser.add_argument(
+        "command", choices=["run", "check"], help="run: materialise everything; check: the settings only"
+    )
+    command = parser.parse_args(argv).command
+    try:
+        settings = LakehouseSettings.from_env()
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if command == "check":
+        print(f"settings: {settings.deployment.value} deployment, lake at {settings.layout.root}")
+        return 0
     registry = _registry()
     land_sample_data_if_empty(settings)
     with dg.DagsterInstance.get() as instance, code_location(instance) as location:

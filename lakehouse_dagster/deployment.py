@@ -572,7 +572,11 @@ def _layout(value: Callable[[str], str | None], aws: AwsConfig) -> LakeLayout:
         try:
             return check_root(normalize_root(raw), name)
         except UnsafeRootError as error:
-            raise SettingsError(str(error)) from None
+            unset = value(name) is None  # the default, under the project's folder: the folder is at fault
+            hint = (
+                f" ({name} is unset: its default is {default} in the folder {os.getcwd()})" if unset else ""
+            )
+            raise SettingsError(f"{error}{hint}") from None
 
     lake_root = root("LAKEHOUSE_ROOT", LOCAL_DEFAULT_ROOT)
     assert lake_root is not None

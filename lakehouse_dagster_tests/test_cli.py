@@ -75,6 +75,26 @@ def key(name: str) -> dg.AssetKey:
     return dg.AssetKey(TableName.parse(name).key_path)
 
 
+def test_check_refuses_bad_settings_before_anything_starts_naming_the_variable(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "a lake"))
+    assert cli.main(["check"]) == 2
+    assert "LAKEHOUSE_ROOT=" in capsys.readouterr().err
+
+    folder = tmp_path / "ünï"  # the default root under a folder the engine cannot write to
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    monkeypatch.delenv("LAKEHOUSE_ROOT")
+    assert cli.main(["check"]) == 2
+    error = capsys.readouterr().err
+    assert "LAKEHOUSE_ROOT is unset: its default is ./.lakehouse in the folder" in error and "ünï" in error
+
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))
+    assert cli.main(["check"]) == 0
+    assert str(tmp_path / "lake") in capsys.readouterr().out
+
+
 def test_make_run_lands_sample_data_records_runs_and_prints_gold(project: MadeProject) -> None:
     first, second = project.first, project.second
     landed = sorted((project.root / "lake" / "landing" / "customers").glob("*.csv"))

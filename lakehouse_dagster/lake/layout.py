@@ -79,7 +79,7 @@ def check_root(root: str, setting: str) -> str:
         bad = sorted({c for c in root if not _SAFE_ROOT.match(c)})
         shown = ", ".join(repr(c) for c in bad)
         raise UnsafeRootError(
-            f"{setting}={root!r} contains {shown}: lake roots may hold only letters, digits and "
+            f"{setting}={root!r} contains {shown}: lake roots may hold only ASCII letters, digits and "
             "_ . / : @ + = , ~ - (the engine URL-encodes other characters and would write the "
             "tables somewhere else). Choose another folder."
         )
