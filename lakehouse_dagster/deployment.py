@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -207,8 +208,29 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         required_in=_PROD,
     ),
     EnvironmentVariable(
-        "AWS_ROLE_ARN", "IAM role the Dagster deployment assumes (read by the AWS SDKs).", required_in=_PROD
+        "AWS_ROLE_ARN",
+        "IAM role the Dagster deployment assumes: through AWS_WEB_IDENTITY_TOKEN_FILE (EKS IRSA) when "
+        "set, else from the compute's own credentials (an ECS task or EKS pod role, an instance "
+        "profile), through a profile written for the process (see use_deployment_role).",
+        required_in=_PROD,
     ),
+    EnvironmentVariable(
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "Set by EKS for IRSA: the SDKs then assume AWS_ROLE_ARN with it themselves.",
+    ),
+    EnvironmentVariable(
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "Set by ECS: the task role's credentials, from which AWS_ROLE_ARN is assumed.",
+    ),
+    EnvironmentVariable(
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "Set by EKS Pod Identity: the pod role's credentials, from which AWS_ROLE_ARN is assumed.",
+    ),
+    EnvironmentVariable(
+        "AWS_CONFIG_FILE",
+        "Written by use_deployment_role in production: the profile that assumes AWS_ROLE_ARN.",
+    ),
+    EnvironmentVariable("AWS_PROFILE", "The profile of AWS_CONFIG_FILE the SDKs use."),
     EnvironmentVariable(
         "LAKEHOUSE_AWS_ENDPOINT_URL",
         "Local and test only: the AWS endpoint (a moto server, http://127.0.0.1:PORT). Unset in "
@@ -438,6 +460,8 @@ class LakehouseSettings:
             return (env.get(name) or "").strip() or None
 
         deployment = _choice(value, "LAKEHOUSE_DEPLOYMENT", Deployment, Deployment.LOCAL)
+        if deployment is Deployment.PROD and env is os.environ:
+            use_deployment_role(Path(tempfile.gettempdir()) / f"lakehouse-{os.getuid()}")
         if deployment is Deployment.PROD and value("LAKEHOUSE_AWS_ENDPOINT_URL"):
             raise SettingsError(
                 "LAKEHOUSE_AWS_ENDPOINT_URL is for local and test deployments (a moto server); "
@@ -776,6 +800,47 @@ def use_moto_credentials(endpoint_url: str | None) -> None:
     if endpoint_url:
         for name, value in MOTO_CREDENTIALS.items():
             os.environ.setdefault(name, value)
+
+
+#: The profile use_deployment_role writes.
+ROLE_PROFILE = "lakehouse-deployment-role"
+
+
+def deployment_role_profile(env: Mapping[str, str]) -> str | None:
+    """The AWS config profile that assumes ``AWS_ROLE_ARN`` from the compute's own credentials,
+    or None where the SDKs need none: no role, EKS IRSA (they assume it with the web identity
+    token themselves), or a profile chosen already."""
+    role = (env.get("AWS_ROLE_ARN") or "").strip()
+    if not role or env.get("AWS_WEB_IDENTITY_TOKEN_FILE") or env.get("AWS_PROFILE"):
+        return None
+    if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        source = "EcsContainer"  # an ECS task role, or an EKS Pod Identity role
+    elif env.get("AWS_ACCESS_KEY_ID"):
+        source = "Environment"
+    else:
+        source = "Ec2InstanceMetadata"  # an instance profile
+    return (
+        f"[profile {ROLE_PROFILE}]\nrole_arn = {role}\ncredential_source = {source}\n"
+        "role_session_name = lakehouse-dagster\n"
+    )
+
+
+def use_deployment_role(folder: Path, env: MutableMapping[str, str] | None = None) -> bool:
+    """Make every AWS SDK client of this process and of its children (dagster-aws's included)
+    assume ``AWS_ROLE_ARN``: the SDKs read that variable only with a web identity token. Writes
+    the profile to ``folder`` and points AWS_CONFIG_FILE and AWS_PROFILE at it; botocore then
+    assumes the role, and refreshes its credentials, itself. Returns whether it did."""
+    env = os.environ if env is None else env
+    profile = deployment_role_profile(env)
+    if profile is None:
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "aws-config"
+    written = folder / f"aws-config.{os.getpid()}"  # whole or not at all: other processes read it
+    written.write_text(profile)
+    os.replace(written, config)
+    env["AWS_CONFIG_FILE"], env["AWS_PROFILE"] = str(config), ROLE_PROFILE
+    return True
 
 
 def process_environment() -> dict[str, str]:

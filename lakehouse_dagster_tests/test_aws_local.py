@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lakehouse_dagster.aws.local import BUCKET, STREAM, create_resources, landing_prefixes
+from lakehouse_dagster.deployment import ROLE_PROFILE, use_deployment_role
 
 
 def test_the_local_aws_routes_landed_files_to_the_queue_and_has_a_stream(moto_server) -> None:
@@ -26,3 +29,49 @@ def test_the_local_aws_routes_landed_files_to_the_queue_and_has_a_stream(moto_se
     assert json.loads(attributes["Attributes"]["RedrivePolicy"])["maxReceiveCount"] == 5
     kinesis = moto_server.client("kinesis")
     assert kinesis.put_record(StreamName=STREAM, Data=b"{}", PartitionKey="k")["SequenceNumber"]
+
+
+@pytest.mark.parametrize(
+    ("compute", "source"),
+    [
+        ({"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x"}, "EcsContainer"),
+        ({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.23/v1/credentials"}, "EcsContainer"),
+        ({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x"}, "Environment"),
+        ({}, "Ec2InstanceMetadata"),
+    ],
+)
+def test_the_deployment_role_is_assumed_from_the_computes_own_credentials(
+    tmp_path, monkeypatch, compute: dict, source: str
+) -> None:
+    """botocore reads AWS_ROLE_ARN only with a web identity token: the process gets a profile that
+    assumes it. Resolved here without calling STS (botocore defers the assumption)."""
+    import botocore.session
+
+    role = "arn:aws:iam::123456789012:role/lakehouse-dagster"
+    env = {"AWS_ROLE_ARN": role, **compute}
+
+    assert use_deployment_role(tmp_path, env)
+
+    assert env["AWS_PROFILE"] == ROLE_PROFILE
+    monkeypatch.setenv("AWS_CONFIG_FILE", env["AWS_CONFIG_FILE"])
+    session = botocore.session.Session(profile=ROLE_PROFILE)
+    profile = session.full_config["profiles"][ROLE_PROFILE]
+    assert (profile["role_arn"], profile["credential_source"]) == (role, source)
+    if source == "Environment":  # the only source resolved without a network call
+        for name, value in compute.items():
+            monkeypatch.setenv(name, value)
+        assert session.get_credentials().method == "assume-role"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"AWS_ROLE_ARN": "arn:aws:iam::1:role/r", "AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/token"},
+        {"AWS_ROLE_ARN": "arn:aws:iam::1:role/r", "AWS_PROFILE": "mine"},
+    ],
+)
+def test_no_profile_where_the_sdks_need_none(tmp_path, env: dict) -> None:
+    before = dict(env)
+    assert not use_deployment_role(tmp_path, env)
+    assert env == before and not list(tmp_path.iterdir())
