@@ -436,6 +436,25 @@ def test_lake_roles_are_limited_to_the_lake_buckets_and_key() -> None:
         assert names(policy.get("policy"), "data.aws_iam_policy_document") == {"lake_access"}
 
 
+def test_the_cluster_reads_the_stream_that_bronze_events_consumes_there() -> None:
+    """With the Databricks runner every unit, bronze.events included, runs on the cluster: its
+    instance profile reads the stream (and decrypts its records through Kinesis only)."""
+    statements = _role_statements("cluster_stream")
+    actions = {action for statement in statements for action in statement.actions}
+    used = {"kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords"}  # stream/kinesis.py
+    assert used <= actions and not any(a.startswith("kinesis:Put") for a in actions)
+    assert {r for s in statements for r in s.resources} == {
+        "var.kinesis_stream_arn",
+        "var.platform_kms_key_arn",
+    }
+    (decrypt,) = [s for s in statements if "kms:Decrypt" in s.actions]
+    assert decrypt.conditions == (
+        ("StringEquals", "kms:ViaService", ("kinesis.${local.region}.amazonaws.com",)),
+    )
+    policy = child_module("iam").resources("aws_iam_role_policy")["cluster_instance_profile_stream"]
+    assert "aws_iam_role.cluster_instance_profile" in text(policy.get("role"))
+
+
 def test_databricks_trust_policies_require_an_external_id() -> None:
     for document in ("databricks_cross_account_assume", "unity_catalog_assume"):
         for statement in _role_statements(document):

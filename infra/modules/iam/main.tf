@@ -376,6 +376,38 @@ resource "aws_iam_role_policy" "cluster_instance_profile_lake" {
   policy = data.aws_iam_policy_document.lake_access.json
 }
 
+# bronze.events runs on the cluster (the Databricks runner): it reads the stream there.
+data "aws_iam_policy_document" "cluster_stream" {
+  statement {
+    sid = "ReadTheStream"
+    actions = [
+      "kinesis:DescribeStreamSummary",
+      "kinesis:ListShards",
+      "kinesis:GetShardIterator",
+      "kinesis:GetRecords",
+    ]
+    resources = [var.kinesis_stream_arn]
+  }
+
+  statement {
+    sid       = "DecryptTheRecords"
+    actions   = ["kms:Decrypt"]
+    resources = [var.platform_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["kinesis.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "cluster_instance_profile_stream" {
+  name   = "read-the-stream"
+  role   = aws_iam_role.cluster_instance_profile.id
+  policy = data.aws_iam_policy_document.cluster_stream.json
+}
+
 resource "aws_iam_instance_profile" "cluster" {
   name = "${var.name_prefix}-databricks-cluster"
   role = aws_iam_role.cluster_instance_profile.name
