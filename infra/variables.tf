@@ -178,11 +178,10 @@ variable "analysts_group" {
 variable "cluster_policy" {
   description = "Limits of the job clusters that the Pipes engine submits."
   type = object({
-    max_workers             = optional(number, 8)
-    allowed_node_types      = optional(list(string), ["m6gd.xlarge", "m6gd.2xlarge", "r6gd.xlarge", "r6gd.2xlarge"])
-    max_dbu_per_hour        = optional(number, 20)
-    autotermination_minutes = optional(number, 30)
-    custom_tags             = optional(map(string), {})
+    max_workers        = optional(number, 8)
+    allowed_node_types = optional(list(string), ["m6gd.xlarge", "m6gd.2xlarge", "r6gd.xlarge", "r6gd.2xlarge"])
+    max_dbu_per_hour   = optional(number, 20)
+    custom_tags        = optional(map(string), {})
   })
   default = {}
 }

@@ -565,9 +565,12 @@ def _databricks() -> Module:
     return child_module("databricks_workspace")
 
 
-def test_cluster_policy_caps_size_cost_and_enforces_termination_and_tags() -> None:
+def test_cluster_policy_caps_size_and_cost_and_enforces_tags() -> None:
     databricks = _databricks()
     rules = strip_meta(databricks.locals["cluster_policy_rules"])
+    # Databricks refuses autotermination_minutes on a job cluster, and the policy's fixed values
+    # go into every submitted cluster (apply_policy_default_values).
+    assert "autotermination_minutes" not in rules
     expected = {
         "cluster_type": {"type": "fixed", "value": "job"},
         "num_workers": {"type": "range", "maxValue": "var.cluster_policy.max_workers"},
@@ -575,7 +578,6 @@ def test_cluster_policy_caps_size_cost_and_enforces_termination_and_tags() -> No
         "node_type_id": {"type": "allowlist", "values": "var.cluster_policy.allowed_node_types"},
         "driver_node_type_id": {"type": "allowlist", "values": "var.cluster_policy.allowed_node_types"},
         "dbus_per_hour": {"type": "range", "maxValue": "var.cluster_policy.max_dbu_per_hour"},
-        "autotermination_minutes": {"type": "fixed", "value": "var.cluster_policy.autotermination_minutes"},
         "aws_attributes.instance_profile_arn": {
             "type": "fixed",
             "value": "databricks_instance_profile.cluster.id",

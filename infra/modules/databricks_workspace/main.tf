@@ -23,8 +23,10 @@ resource "databricks_instance_profile" "cluster" {
 
 # Rules of the cluster policy (Databricks policy definition language). Every job cluster the Pipes
 # engine submits must use it: job clusters only, capped workers and DBU/hour, allowed node types,
-# fixed auto-termination, the registered instance profile, UC single-user access mode, encrypted
-# local disks, and the cost tags fixed so that every cluster is attributable.
+# the registered instance profile, UC single-user access mode, encrypted local disks, and the cost
+# tags fixed so that every cluster is attributable. No auto-termination rule: a job cluster ends
+# with its run, and Databricks refuses autotermination_minutes on one (a policy fixing it would
+# write it into every submitted cluster: apply_policy_default_values).
 locals {
   cluster_policy_rules = {
     "cluster_type"                        = { type = "fixed", value = "job" }
@@ -34,7 +36,6 @@ locals {
     "node_type_id"                        = { type = "allowlist", values = var.cluster_policy.allowed_node_types, defaultValue = var.cluster_policy.allowed_node_types[0] }
     "driver_node_type_id"                 = { type = "allowlist", values = var.cluster_policy.allowed_node_types, defaultValue = var.cluster_policy.allowed_node_types[0] }
     "dbus_per_hour"                       = { type = "range", maxValue = var.cluster_policy.max_dbu_per_hour }
-    "autotermination_minutes"             = { type = "fixed", value = var.cluster_policy.autotermination_minutes, hidden = true }
     "aws_attributes.instance_profile_arn" = { type = "fixed", value = databricks_instance_profile.cluster.id }
     "aws_attributes.availability"         = { type = "allowlist", values = ["SPOT_WITH_FALLBACK", "ON_DEMAND"], defaultValue = "SPOT_WITH_FALLBACK" }
     "data_security_mode"                  = { type = "fixed", value = "SINGLE_USER" }

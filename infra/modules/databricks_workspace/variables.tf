@@ -51,11 +51,10 @@ variable "analysts_group" {
 variable "cluster_policy" {
   description = "Limits of the job clusters that the Pipes engine submits."
   type = object({
-    max_workers             = number
-    allowed_node_types      = list(string)
-    max_dbu_per_hour        = number
-    autotermination_minutes = number
-    custom_tags             = map(string)
+    max_workers        = number
+    allowed_node_types = list(string)
+    max_dbu_per_hour   = number
+    custom_tags        = map(string)
   })
 
   validation {
