@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from lakehouse_dagster.domains.sales.source import CHANGE_SEQUENCE
+
 from .terraform_config import (
     INFRA_DIR,
     REPO_ROOT,
@@ -513,6 +515,9 @@ def test_dms_task_replicates_the_sales_tables_full_load_and_cdc() -> None:
     assert isinstance(mappings, dict)
     rules = text(mappings["rules"])
     assert "for index, table in var.source_tables" in rules and '"schema-name" = var.source_schema' in rules
+    # Every row carries DMS's change-sequence header, as the sales source orders changes by it.
+    assert '"rule-action" = "add-column"' in rules and f'"value" = "{CHANGE_SEQUENCE}"' in rules
+    assert f'"expression" = "${CHANGE_SEQUENCE}"' in rules
     assert is_literal(cdc.variables["source_schema"].get("default"), "sales")
     assert {text(t) for t in cdc.variables["source_tables"].get("default")} >= SALES_TABLES
 

@@ -246,19 +246,43 @@ resource "aws_dms_replication_task" "sales" {
   target_endpoint_arn      = aws_dms_s3_endpoint.landing.endpoint_arn
   start_replication_task   = false
 
+  # The selected tables, and every row's DMS change-sequence header as its last column
+  # (AR_H_CHANGE_SEQ, empty in full-load rows): with dms_commit_ts it orders a key's changes,
+  # two changes of one transaction included (lakehouse_dagster/domains/sales/source.py).
   table_mappings = jsonencode({
-    rules = [
-      for index, table in var.source_tables : {
-        "rule-type"   = "selection"
-        "rule-id"     = tostring(index + 1)
-        "rule-name"   = "include-${var.source_schema}-${table}"
-        "rule-action" = "include"
-        "object-locator" = {
-          "schema-name" = var.source_schema
-          "table-name"  = table
+    rules = concat(
+      [
+        for index, table in var.source_tables : {
+          "rule-type"   = "selection"
+          "rule-id"     = tostring(index + 1)
+          "rule-name"   = "include-${var.source_schema}-${table}"
+          "rule-action" = "include"
+          "object-locator" = {
+            "schema-name" = var.source_schema
+            "table-name"  = table
+          }
         }
-      }
-    ]
+      ],
+      [
+        {
+          "rule-type"   = "transformation"
+          "rule-id"     = tostring(length(var.source_tables) + 1)
+          "rule-name"   = "add-change-sequence"
+          "rule-target" = "column"
+          "rule-action" = "add-column"
+          "object-locator" = {
+            "schema-name" = var.source_schema
+            "table-name"  = "%"
+          }
+          "value"      = "AR_H_CHANGE_SEQ"
+          "expression" = "$AR_H_CHANGE_SEQ"
+          "data-type" = {
+            "type"   = "string"
+            "length" = 50
+          }
+        }
+      ],
+    )
   })
 
   replication_task_settings = jsonencode({
