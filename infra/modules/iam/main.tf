@@ -526,7 +526,7 @@ data "aws_iam_policy_document" "dagster_serving" {
 
   statement {
     sid       = "StageWarehouseLoads"
-    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    actions   = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
     resources = ["${var.lake_bucket_arns["gold"]}/${var.warehouse_staging_prefix}/*"]
   }
 
