@@ -170,7 +170,7 @@ variable "engineers_group" {
 }
 
 variable "analysts_group" {
-  description = "Databricks account group of the analysts (gold only, PII masked)."
+  description = "Databricks account group of the analysts (USE_SCHEMA and SELECT on gold only; on PII see docs/infrastructure.md)."
   type        = string
   default     = "lakehouse-analysts"
 }
