@@ -633,8 +633,7 @@ def _monitoring(value: Callable[[str], str | None], deployment: Deployment) -> M
     if url is not None and not url.startswith(("https://", "http://")):
         raise SettingsError(f"LAKEHOUSE_DAGSTER_URL={url!r}: expected a URL like https://dagster.example.com")
     channel, token = value("LAKEHOUSE_SLACK_CHANNEL"), value("LAKEHOUSE_SLACK_TOKEN") is not None
-    if channel is not None and not token:
-        raise SettingsError("LAKEHOUSE_SLACK_CHANNEL is set: alerts to Slack need LAKEHOUSE_SLACK_TOKEN")
+    _check_slack(value)
     return MonitoringSettings(
         alerts_topic_arn=topic,
         metrics_namespace=value("LAKEHOUSE_METRICS_NAMESPACE"),
@@ -702,6 +701,24 @@ def _databricks(value: Callable[[str], str | None], deployment: Deployment) -> D
         cluster_id=cluster_id,
         serverless_environment=value("LAKEHOUSE_DATABRICKS_SERVERLESS_ENVIRONMENT") or "3",
     )
+
+
+def check_companions(env: Mapping[str, str]) -> None:
+    """The variables that go in pairs, as a production environment must give them: a Slack
+    channel with its token, one way of authenticating to Databricks for its runner. For tools
+    that write an environment (``infra/scripts/render_dagster_env.py``)."""
+
+    def value(name: str) -> str | None:
+        return (env.get(name) or "").strip() or None
+
+    _check_slack(value)
+    if value("LAKEHOUSE_UNIT_RUNNER") == UnitRunnerKind.DATABRICKS.value:
+        _check_credentials(value)
+
+
+def _check_slack(value: Callable[[str], str | None]) -> None:
+    if value("LAKEHOUSE_SLACK_CHANNEL") is not None and value("LAKEHOUSE_SLACK_TOKEN") is None:
+        raise SettingsError("LAKEHOUSE_SLACK_CHANNEL is set: alerts to Slack need LAKEHOUSE_SLACK_TOKEN")
 
 
 def _check_credentials(value: Callable[[str], str | None]) -> None:

@@ -20,7 +20,10 @@ prod, or that is declared for a planned component, has no value; when a variable
 from Terraform has no output at all (an optional one may be empty: it is left out); when a variable
 is not declared in ``lakehouse_dagster.deployment.ENVIRONMENT_VARIABLES``; or, with ``--secrets env``,
 when the value of a secret the code requires is missing from the environment (an optional secret,
-such as DATABRICKS_TOKEN next to OAuth, is then left out with a comment).
+such as DATABRICKS_TOKEN next to OAuth, is then left out with a comment), or when the values break
+a pair the code checks (a Slack channel without its token; both Databricks credentials, or neither).
+The file is an env file (``docker --env-file``, ECS ``environmentFiles``): values are not quoted for
+a shell.
 """
 
 from __future__ import annotations
@@ -37,7 +40,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from lakehouse_dagster.deployment import ENVIRONMENT_VARIABLES, Deployment  # noqa: E402
+from lakehouse_dagster.deployment import (  # noqa: E402
+    ENVIRONMENT_VARIABLES,
+    Deployment,
+    SettingsError,
+    check_companions,
+)
 
 PLAIN_OUTPUT = "dagster_environment"
 SECRET_OUTPUT = "dagster_secret_environment"
@@ -111,6 +119,12 @@ def render(outputs: Mapping[str, Any], *, secrets: str, environ: Mapping[str, st
                 lines.append(f"# {name}: optional secret, not set (Secrets Manager {arn})")
         else:
             lines.append(f"# {name}: secret, inject from Secrets Manager {arn}")
+    if secrets == "env":  # every value is known: the pairs the code checks must hold
+        rendered = dict(line.split("=", 1) for line in lines if not line.startswith("#"))
+        try:
+            check_companions(rendered)
+        except SettingsError as error:
+            raise RenderError(str(error)) from None
     return lines
 
 

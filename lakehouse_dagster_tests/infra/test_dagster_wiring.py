@@ -226,6 +226,29 @@ def test_render_takes_secret_values_from_the_environment(render_module: ModuleTy
         render_module.render(fake_outputs(), secrets="env", environ=environ)
 
 
+@pytest.mark.parametrize(
+    ("unset", "error"),
+    [
+        ("LAKEHOUSE_SLACK_TOKEN", "LAKEHOUSE_SLACK_CHANNEL is set"),
+        (None, "both DATABRICKS_TOKEN and DATABRICKS_CLIENT_ID"),
+        ("DATABRICKS_CLIENT_SECRET", "both DATABRICKS_TOKEN and DATABRICKS_CLIENT_ID"),
+    ],
+)
+def test_render_refuses_values_that_break_a_pair_the_code_checks(
+    render_module: ModuleType, unset: str | None, error: str
+) -> None:
+    """What the deployment would refuse at load is refused when the file is written."""
+    outputs = fake_outputs()
+    outputs["dagster_environment"]["value"]["LAKEHOUSE_UNIT_RUNNER"] = "databricks"
+    environ = {name: f"secret-{name}" for name in secret_mapping() if name != unset}
+    with pytest.raises(render_module.RenderError, match=error):
+        render_module.render(outputs, secrets="env", environ=environ)
+    del environ["DATABRICKS_TOKEN"]
+    environ.setdefault("DATABRICKS_CLIENT_SECRET", "secret")
+    environ.setdefault("LAKEHOUSE_SLACK_TOKEN", "secret")
+    assert render_module.render(outputs, secrets="env", environ=environ)
+
+
 def test_render_accepts_an_empty_optional_value_and_leaves_it_out(render_module: ModuleType) -> None:
     outputs = fake_outputs()
     outputs["dagster_environment"]["value"]["LAKEHOUSE_DATABRICKS_CLUSTER_ID"] = ""
