@@ -4,6 +4,9 @@ concurrent readers. Lake tables are written here with deltalake."""
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
+import sys
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -335,4 +338,23 @@ def test_the_local_server_starts_once_records_its_url_and_stops(tmp_path) -> Non
         server.stop()
         import shutil
 
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_two_starts_at_once_share_one_server(tmp_path) -> None:
+    """Two `make run` (or `make run` and `make dashboard`) starting a new warehouse together."""
+    folder = Path("/tmp") / f"lakehouse-pg-race-{tmp_path.name}"
+    folder.mkdir(mode=0o755)
+    command = [sys.executable, "-m", "lakehouse_dagster.serving.local_server", "start", "--dir", str(folder)]
+    try:
+        starts = [
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        outcomes = [(start.wait(timeout=180), *start.communicate()) for start in starts]
+        assert [code for code, _, _ in outcomes] == [0, 0], outcomes
+        url = (folder / "url").read_text().strip()
+        assert select(url, "SELECT 1") == [(1,)]
+    finally:
+        local_server.LocalPostgres(folder).stop()
         shutil.rmtree(folder, ignore_errors=True)

@@ -16,6 +16,7 @@ PostgreSQL refuses to run as root: as root, the server runs as the ``postgres`` 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import glob
 import os
 import pwd
@@ -23,6 +24,8 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,9 +131,21 @@ class LocalPostgres:
     def running(self) -> bool:
         return self.data.is_dir() and self._pg_ctl("status").returncode == 0
 
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One start or stop of this folder's server at a time (two ``make run`` at once)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def start(self, port: int | None = None, *, durable: bool = True) -> str:
         """Start the server (creating the cluster first if needed); return its URL. ``durable=False``
         (tests) turns fsync off: faster, and a crash of the machine may lose the data."""
+        with self._exclusive():
+            return self._start(port, durable=durable)
+
+    def _start(self, port: int | None, *, durable: bool) -> str:
         binaries = find_binaries()
         run_as = _RunAs.choose()
         if self.running() and self.url:
@@ -182,6 +197,12 @@ class LocalPostgres:
 
     def stop(self) -> bool:
         """Stop the server; False if it was not running."""
+        if not self.directory.is_dir():
+            return False
+        with self._exclusive():
+            return self._stop()
+
+    def _stop(self) -> bool:
         if not self.running():
             self.url_file.unlink(missing_ok=True)
             return False
