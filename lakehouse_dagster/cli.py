@@ -142,11 +142,13 @@ def print_gold(settings: LakehouseSettings, registry: Registry) -> None:
         uri = settings.layout.table_uri(table.name)
         if not is_delta_table(uri):
             continue
+        # The same rows every time: in key order (the first columns without a key).
+        order = ", ".join(f'"{column}"' for column in table.primary_key) or "1, 2"
         if table.partitions is not None:
             column = table.partitions.column
-            sql = f"SELECT * FROM t WHERE {column} = (SELECT max({column}) FROM t) LIMIT 8"
+            sql = f"SELECT * FROM t WHERE {column} = (SELECT max({column}) FROM t) ORDER BY {order} LIMIT 8"
         else:
-            sql = "SELECT * FROM t LIMIT 8"
+            sql = f"SELECT * FROM t ORDER BY {order} LIMIT 8"
         rows = query(sql, t=uri).to_pandas()
         print(f"\n{table.name} ({'latest day' if table.partitions else 'first rows'}):")
         print(rows.to_string(index=False, float_format=lambda x: f"{x:.3f}"))

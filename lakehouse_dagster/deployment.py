@@ -516,7 +516,7 @@ class LakehouseSettings:
             unit_runner=unit_runner,
             databricks=_databricks(value, deployment) if unit_runner is UnitRunnerKind.DATABRICKS else None,
             warehouse=WarehouseSettings(
-                url=value("LAKEHOUSE_WAREHOUSE_URL"),
+                url=_warehouse_url(value),
                 local_dir=LOCAL_WAREHOUSE_DIR if deployment is Deployment.LOCAL else None,
                 workgroup=value("LAKEHOUSE_WAREHOUSE_WORKGROUP"),
                 database=value("LAKEHOUSE_WAREHOUSE_DATABASE"),
@@ -579,11 +579,24 @@ def _aws(value: Callable[[str], str | None]) -> AwsConfig:
     return AwsConfig(region=region, endpoint_url=endpoint)
 
 
+def _warehouse_url(value: Callable[[str], str | None]) -> str | None:
+    """A PostgreSQL URL (``postgresql://user@host:port/database``), or none."""
+    url = value("LAKEHOUSE_WAREHOUSE_URL")
+    if url is None:
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(
+            f"LAKEHOUSE_WAREHOUSE_URL: expected a PostgreSQL URL like "
+            f"postgresql://user@127.0.0.1:5432/lakehouse, got one starting {url.split(':', 1)[0]!r}"
+        )
+    return url
+
+
 def _seconds(value: Callable[[str], str | None], name: str) -> int:
     raw = value(name)
     if raw is None:
         return DEFAULT_STREAM_INTERVAL_SECONDS
-    if not raw.isdigit() or not 5 <= int(raw) <= 3600:
+    if not (raw.isascii() and raw.isdigit()) or not 5 <= int(raw) <= 3600:
         raise SettingsError(f"{name}={raw!r}: expected a whole number of seconds from 5 to 3600")
     return int(raw)
 
@@ -765,7 +778,7 @@ def _count(value: Callable[[str], str | None], name: str, default: int) -> int:
     raw = value(name)
     if raw is None:
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise SettingsError(f"{name}={raw!r}: expected a whole number")
     return int(raw)
 

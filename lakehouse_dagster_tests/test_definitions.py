@@ -528,6 +528,13 @@ def test_the_deployment_can_move_the_first_day_of_the_partitions() -> None:
         ),
         ({"LAKEHOUSE_AWS_ENDPOINT_URL": "127.0.0.1:5000"}, "LAKEHOUSE_AWS_ENDPOINT_URL=.*http://"),
         ({"LAKEHOUSE_STREAM_INTERVAL_SECONDS": "2"}, "LAKEHOUSE_STREAM_INTERVAL_SECONDS='2'"),
+        ({"LAKEHOUSE_STREAM_INTERVAL_SECONDS": "²"}, "LAKEHOUSE_STREAM_INTERVAL_SECONDS='²'"),
+        ({**PROD_ENV, "LAKEHOUSE_DATABRICKS_MIN_WORKERS": "٣"}, "LAKEHOUSE_DATABRICKS_MIN_WORKERS"),
+        ({"LAKEHOUSE_WAREHOUSE_URL": "not a url"}, "LAKEHOUSE_WAREHOUSE_URL: expected a PostgreSQL URL"),
+        (
+            {"LAKEHOUSE_WAREHOUSE_URL": "mysql://u:pw@h/db"},
+            "LAKEHOUSE_WAREHOUSE_URL: .*got one starting 'mysql'",
+        ),
     ],
 )
 def test_wrong_settings_name_the_variable(env, message) -> None:
