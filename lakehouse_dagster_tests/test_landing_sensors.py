@@ -149,6 +149,28 @@ def test_a_local_file_copied_with_an_old_modification_time_is_new(tmp_path) -> N
     assert named_files(tick(sensor, first.cursor).run_requests) == [str(copied)]
 
 
+def test_a_file_from_a_clock_ahead_hides_no_file_landed_after_it(tmp_path) -> None:
+    """A copy keeping a modification time a day ahead (rsync -t from a host whose clock is fast)."""
+    layout = LakeLayout.local(str(tmp_path / "lake"))
+    folder = Path(layout.landing_uri("customers"))
+    folder.mkdir(parents=True)
+    sensor = landing_sensor(REGISTRY, layout, JOB, default_status=dg.DefaultSensorStatus.RUNNING)
+    cursor = tick(sensor, None).cursor
+    ahead = folder / "from_the_future.csv"
+    ahead.write_bytes(customers_csv(1))
+    tomorrow = time.time() + 86400
+    os.utime(ahead, (tomorrow, tomorrow))
+    requested = []
+    for name in ("first.csv", "second.csv"):
+        (folder / name).write_bytes(customers_csv(1))
+        result = tick(sensor, cursor)
+        cursor, requested = result.cursor, requested + named_files(result.run_requests)
+    assert sorted(requested) == sorted(
+        str(folder / n) for n in ("from_the_future.csv", "first.csv", "second.csv")
+    )
+    assert named_files(tick(sensor, cursor).run_requests) == [], "each once"
+
+
 # The S3 events sensor -------------------------------------------------------------------------------
 
 
@@ -270,6 +292,48 @@ def test_malformed_and_unknown_messages_go_to_the_dead_letter_queue_and_the_sens
     dead = [m["Body"] for m in client.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]]
     assert len(dead) == 3 and "not json" in dead
     assert any("landing/elsewhere/x.csv" in body for body in dead)
+
+
+def test_a_poison_message_holds_back_neither_the_good_ones_nor_the_good_records_beside_it(
+    tmp_path, moto_server, bucket, events_queue
+) -> None:
+    """A message that raises (another bucket's event with a % in its key, JSON nested deeper than
+    the parser goes) or a notification with one bad record: the files of the good messages and
+    records are requested on the first tick; only the bad messages go to the dead-letter queue."""
+    queue, dlq = events_queue
+    sensor, sqs = make_events_sensor(tmp_path, moto_server, bucket, queue)
+    client, s3 = moto_server.client("sqs"), moto_server.client("s3")
+    foreign = {
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "detail": {"bucket": {"name": "not a bucket"}, "object": {"key": "x%20y.csv", "etag": "e"}},
+    }
+    client.send_message(QueueUrl=queue, MessageBody=json.dumps(foreign))
+    client.send_message(QueueUrl=queue, MessageBody="[" * 100_000)
+    s3.put_object(Bucket=bucket, Key="landing/customers/good.csv", Body=customers_csv(1))  # its event
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    keys = [f"landing/customers/batch {i}.csv" for i in range(3)]
+    records = []
+    for key in keys:  # announced by one S3 notification only, with a bad record
+        s3.put_object(Bucket=bucket, Key=key, Body=customers_csv(1))
+        etag = s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+        obj = {"key": key.replace(" ", "+"), "eTag": etag}
+        records.append({"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": bucket}, "object": obj}})
+    records.append({"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": bucket}}})  # no object
+    client.send_message(QueueUrl=queue, MessageBody=json.dumps({"Records": records}))
+    keys.append("landing/customers/good.csv")
+
+    first = tick(sensor, None, sqs=sqs)
+    assert sorted(named_files(first.run_requests)) == sorted(f"s3://{bucket}/{key}" for key in keys)
+    cursor = first.cursor
+    for _ in range(3):  # visibility timeouts, then the redrive after the second receive
+        time.sleep(1.1)
+        result = tick(sensor, cursor, sqs=sqs)
+        assert result.run_requests == [], "the kept message's good records are not requested twice"
+        cursor = result.cursor
+    assert queued(moto_server, queue) == 0
+    dead = [m["Body"] for m in client.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]]
+    assert len(dead) == 3 and any('"Records"' in body for body in dead)
 
 
 def _eventbridge_event(moto_server: MotoServer, bucket: str, key: str) -> dict:

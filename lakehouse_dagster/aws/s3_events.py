@@ -30,20 +30,28 @@ class ObjectCreated:
     etag: str
 
 
-def parse_message(body: str) -> list[ObjectCreated]:
-    """The objects a message reports created (none for S3's test event); ``MalformedMessage`` otherwise."""
+def parse_message(body: str) -> tuple[list[ObjectCreated], list[str]]:
+    """The objects a message reports created (none for S3's test event), and why each record of
+    it that is not one is malformed: the good records of an S3 notification count, whatever its
+    others hold. ``MalformedMessage`` when the body as a whole is not a notification."""
     try:
         message = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise MalformedMessage("the body is not JSON") from None
     if not isinstance(message, dict):
         raise MalformedMessage("the body is not a JSON object")
     if message.get("Event") == "s3:TestEvent":
-        return []
+        return [], []
     if "detail-type" in message or "detail" in message:
-        return [_from_eventbridge(message)]
+        return [_from_eventbridge(message)], []
     if isinstance(message.get("Records"), list):
-        return [_from_notification(record) for record in message["Records"]]
+        created, malformed = [], []
+        for number, record in enumerate(message["Records"]):
+            try:
+                created.append(_from_notification(record))
+            except MalformedMessage as error:
+                malformed.append(f"Records[{number}]: {error}")
+        return created, malformed
     raise MalformedMessage("neither an EventBridge event nor an S3 notification (no detail, no Records)")
 
 

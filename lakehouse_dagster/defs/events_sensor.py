@@ -14,12 +14,14 @@ A tick:
    and ETags; a file already requested within ``lookback`` is not requested again, so a
    redelivered message gives no second run.
 
-**Malformed and unknown messages** (a body that is not an object-created notification, or an
-object under no table's folder) are never deleted and never crash the tick: each is logged
-with its message id and left to the queue's **redrive policy**, which moves it to the
-dead-letter queue after ``maxReceiveCount`` receives (5 in ``infra/modules/events``). Files
-of a table's folder that the table does not ingest (hidden, another suffix) are acknowledged
-and logged, as a listing would skip them.
+**Malformed and unknown messages** (a body that is not an object-created notification, a
+record of one that is not, an object under no table's folder, or a message whose handling
+raised: an unreadable object, a throttled call) are never deleted and never crash the tick:
+each is logged with its message id and left to the queue's **redrive policy**, which moves it
+to the dead-letter queue after ``maxReceiveCount`` receives (5 in ``infra/modules/events``).
+The good records of such a message are requested all the same (the memory dedupes them when
+it comes back). Files of a table's folder that the table does not ingest (hidden, another
+suffix) are acknowledged and logged, as a listing would skip them.
 """
 
 from __future__ import annotations
@@ -93,11 +95,19 @@ def events_sensor(
         tables = {}
         this_tick: set[str] = set()
         for message in _receive(client, queue_url, wait_seconds, max_messages):
-            outcome = _handle(message, watched, layout, context.log)
-            if outcome is None:
-                continue  # left to the redrive policy
-            handled.append(message["ReceiptHandle"])
-            for route, landed in outcome:
+            try:
+                found, whole = _handle(message, watched, layout, context.log)
+            except Exception as error:  # one message must never hold back the others
+                context.log.warning(
+                    "message %s could not be handled (%s: %s); left to the redrive policy",
+                    message.get("MessageId", "?"),
+                    type(error).__name__,
+                    error,
+                )
+                continue
+            if whole:
+                handled.append(message["ReceiptHandle"])
+            for route, landed in found:
                 digest = file_digest(landed.uri, landed.fingerprint)
                 if not memory.knows(landed) and digest not in this_tick:
                     this_tick.add(digest)
@@ -144,12 +154,15 @@ def _receive(client: Any, queue_url: str, wait_seconds: int, limit: int) -> Iter
 
 def _handle(
     message: dict, watched: list[Route], layout: LakeLayout, log
-) -> list[tuple[Route, LandingFile]] | None:
-    """The files a message names, by route; None when it is malformed or unknown (kept for redrive)."""
+) -> tuple[list[tuple[Route, LandingFile]], bool]:
+    """The files a message names, by route, and whether all of it was understood. A message with a
+    malformed record or an object under no table's folder has its good files requested and is not
+    acknowledged: it comes back (the memory dedupes its files) until the redrive policy moves it
+    to the dead-letter queue, where the rest can be looked at."""
     message_id = message.get("MessageId", "?")
     receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
     try:
-        created = parse_message(message.get("Body", ""))
+        created, malformed = parse_message(message.get("Body", ""))
     except MalformedMessage as error:
         log.warning(
             "message %s (receive %s) is malformed: %s; left to the redrive policy",
@@ -157,37 +170,53 @@ def _handle(
             receives,
             error,
         )
-        return None
+        return [], False
+    for problem in malformed:
+        log.warning("message %s (receive %s): %s; left to the redrive policy", message_id, receives, problem)
     found: list[tuple[Route, LandingFile]] = []
+    whole = not malformed
     for event in created:
-        resolved = _resolve(event, layout)
-        route = route_of(watched, resolved.uri)
-        if route is None:
+        routed = _resolve(event, watched, layout)
+        if routed is None:
             log.warning(
-                "message %s (receive %s): %s is under no table's landing folder; left to the redrive policy",
+                "message %s (receive %s): s3://%s/%s is under no table's landing folder; left to the "
+                "redrive policy",
                 message_id,
                 receives,
-                resolved.uri,
+                event.bucket,
+                event.keys[0],
             )
-            return None
+            whole = False
+            continue
+        route, resolved = routed
         if route.accepts(resolved.uri):
             found.append((route, resolved))
         else:
             log.info(
                 "message %s: %s is hidden or not %s; not ingested", message_id, resolved.uri, route.suffix
             )
-    return found
+    return found, whole
 
 
-def _resolve(event: ObjectCreated, layout: LakeLayout) -> LandingFile:
-    """The object as a landing file. A key that may be URL-encoded is the one that exists."""
-    uris = [f"s3://{event.bucket}/{key}" for key in event.keys]
-    if len(uris) > 1:
-        for uri in uris:
+def _resolve(
+    event: ObjectCreated, watched: list[Route], layout: LakeLayout
+) -> tuple[Route, LandingFile] | None:
+    """The object as a landing file of its table, or None under no table's folder (asked before
+    anything is read). A key that may be URL-encoded is the one that exists."""
+    candidates = [
+        (route, uri)
+        for uri in (f"s3://{event.bucket}/{key}" for key in event.keys)
+        if (route := route_of(watched, uri)) is not None
+    ]
+    if not candidates:
+        return None
+    if len(candidates) > 1:
+        for route, uri in candidates:
             landed = files.head_s3(uri, layout.aws)
             if landed is not None:
-                return landed
-    return LandingFile(datetime.now(UTC), uris[0], 0, event.etag)
+                return route, landed
+    route, uri = candidates[0]
+    return route, LandingFile(datetime.now(UTC), uri, 0, event.etag)
 
 
 def _delete(client: Any, queue_url: str, receipts: list[str], log) -> None:

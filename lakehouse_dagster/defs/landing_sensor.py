@@ -86,8 +86,10 @@ def landing_sensor(
             budget -= len(batch)
             requests += batch
             memory.remember(taken, now)
-            newest = max((landed_at(f, now) for f in taken), default=None)
-            if newest is not None and newest - lookback > since:
+            # A clock ahead (a copy keeping a future modification time) must not move ``since``
+            # past the files that land after it: it never trails ``now`` by less than the lookback.
+            newest = min(max((landed_at(f, now) for f in taken), default=now), now)
+            if newest - lookback > since:
                 since = newest - lookback
             memory.forget_before(since)
             cursor[name] = {"since": since.isoformat(), "seen": memory.to_json()}
@@ -101,7 +103,7 @@ def landing_sensor(
 
 
 def _first_look(listed: list[files.LandingFile], now: datetime, lookback: timedelta) -> dict:
-    newest = max((landed_at(f, now) for f in listed), default=now)
+    newest = min(max((landed_at(f, now) for f in listed), default=now), now)
     since = newest - lookback
     memory = Memory({})
     memory.remember([f for f in listed if landed_at(f, now) >= since], now)

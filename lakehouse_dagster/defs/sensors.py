@@ -97,6 +97,8 @@ def _read_cursor(instance: dg.DagsterInstance, raw: str, watched: dict[str, dg.A
     or a cursor of an earlier format) starts after its newest materialisation, as on a first
     tick."""
     stored = json.loads(raw)
+    if not isinstance(stored, dict):  # the first format: one storage id for every table
+        stored = {}
     return {
         name: int(stored[name]) if name in stored else _newest_storage_id(instance, key)
         for name, key in watched.items()
