@@ -17,7 +17,7 @@ from lakehouse_dagster.declarations.timing import DailyPartitions, Freshness, Jo
 from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings
 from lakehouse_dagster.engine.settings import EngineSettings
-from lakehouse_dagster.lake.delta import DateWindow
+from lakehouse_dagster.lake.delta import DateWindow, SchemaMergeError, sql_type
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality import rules
 from lakehouse_dagster.quality.expectations import Action, Expectation, evaluate
@@ -434,3 +434,39 @@ def test_one_of_holds_exactly_its_values_whatever_characters_they_have(spark) ->
     passing = {row["value"] for row in rows.where(F.expr(rule.condition)).collect()}
 
     assert passing == set(allowed)
+
+
+@pytest.mark.parametrize("write", ["replace a window", "insert the missing rows"])
+def test_a_frame_without_a_column_the_table_gained_writes_it_null(spark, tables, write: str) -> None:
+    """A release that added a column, rolled back: its frames lack the column."""
+    first = spark.sql("SELECT DATE'2026-01-03' AS d, 3L AS id, 1L AS amt")
+    grown = spark.sql("SELECT DATE'2026-01-01' AS d, 1L AS id, 5L AS amt, 'x' AS note")
+    older = spark.sql("SELECT DATE'2026-01-02' AS d, 2L AS id, 7L AS amt")
+    days = [DateWindow("d", date(2026, 1, day), date(2026, 1, day + 1)) for day in (3, 1, 2)]
+    for frame, window in zip((first, grown, older), days, strict=True):
+        if write == "replace a window":
+            tables.replace_window(TABLE, frame, window, partition_by=("d",))
+        else:
+            tables.insert_missing(TABLE, frame, ("id",))
+
+    notes = {row["id"]: row["note"] for row in tables.read(TABLE).collect()}
+    assert notes == {1: "x", 2: None, 3: None}
+
+
+def test_a_new_column_of_no_type_is_refused_and_the_table_stays_readable(spark, tables) -> None:
+    tables.replace_window(
+        TABLE, spark.sql("SELECT DATE'2026-01-01' AS d, 1L AS id"), DAY, partition_by=("d",)
+    )
+    untyped = spark.sql("SELECT DATE'2026-01-01' AS d, 2L AS id").withColumn("later", F.lit(None))
+
+    with pytest.raises(SchemaMergeError, match="later have no type"):
+        tables.replace_window(TABLE, untyped, DAY, partition_by=("d",))
+
+    assert [row["id"] for row in tables.read(TABLE).collect()] == [1]
+
+
+def test_nested_field_names_are_quoted_in_spark_sql_types(spark) -> None:
+    frame = spark.sql("SELECT named_struct('user-agent', 'x', 'first name', 1) AS headers")
+    data_type = frame.schema["headers"].dataType
+    assert sql_type(data_type) == "struct<`user-agent`:string,`first name`:int>"
+    assert spark.sql(f"SELECT CAST(NULL AS {sql_type(data_type)}) AS h").schema["h"].dataType == data_type

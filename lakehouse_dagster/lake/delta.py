@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructField
+from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
 
 from lakehouse_dagster.joins import matching
 from lakehouse_dagster.lake.files import delete_file, delete_tree, list_parquet, parquet_writer
@@ -316,9 +316,10 @@ class DeltaTables:
         partition_by: Sequence[str] = (),
     ) -> None:
         """Replace the rows of ``window`` (a range of daily partitions, or the rows since a
-        moment) in one commit. Columns of ``frame`` the table lacks are added first."""
+        moment) in one commit. Columns of ``frame`` the table lacks are added first; the table's
+        columns ``frame`` lacks are written null."""
         self._create_if_missing(name, frame, partition_by)
-        self.add_new_columns(name, frame)
+        frame = self.aligned(name, frame)
         writer = frame.write.format("delta").mode("overwrite").option("replaceWhere", window.predicate())
         self._commit(name, lambda: writer.save(self.uri(name)))
 
@@ -359,7 +360,7 @@ class DeltaTables:
         MERGE). Two writers inserting the same identity at the same moment: one wins, the other
         raises ``ConcurrentWriteError``."""
         self._create_if_missing(name, frame)
-        self.add_new_columns(name, frame)
+        frame = self.aligned(name, frame)
         on = _matching(identity)
         self._merge_sql(
             name,
@@ -369,9 +370,16 @@ class DeltaTables:
 
     def add_new_columns(self, name: TableName, frame: DataFrame) -> list[str]:
         """Add the columns of ``frame`` the table lacks (nullable; older rows read null): a
-        ``replaceWhere`` or an ``INSERT *`` would silently drop them. Returns their names."""
+        ``replaceWhere`` or an ``INSERT *`` would silently drop them. Returns their names. A
+        column of no type (an uncast null literal) is refused: Delta cannot store it."""
         have = {field.name.lower() for field in self.read(name).schema.fields}
         new = [field for field in frame.schema.fields if field.name.lower() not in have]
+        untyped = [field.name for field in new if "void" in field.dataType.simpleString()]
+        if untyped:
+            raise SchemaMergeError(
+                f"{name}: new column(s) {', '.join(untyped)} have no type (a null literal): cast them "
+                "to the type they will hold"
+            )
         if not new:
             return []
         try:
@@ -384,6 +392,16 @@ class DeltaTables:
                     f"{name}: could not add column(s) {', '.join(f.name for f in new)}: {error}"
                 ) from error
         return [field.name for field in new]
+
+    def aligned(self, name: TableName, frame: DataFrame) -> DataFrame:
+        """``frame`` with the columns the table lacks added to the table, and the table's columns
+        it lacks added as typed nulls (a column added by a later release, then rolled back)."""
+        self.add_new_columns(name, frame)
+        present = {column.lower() for column in frame.columns}
+        missing = [field for field in self.read(name).schema.fields if field.name.lower() not in present]
+        for field in missing:
+            frame = frame.withColumn(field.name, F.lit(None).cast(field.dataType))
+        return frame
 
     def delete_matching(self, name: TableName, keys: DataFrame, on: Sequence[str]) -> None:
         """Delete the rows whose ``on`` columns (never null) match a row of ``keys`` (a MERGE that
@@ -722,6 +740,21 @@ class DeltaRsLog:
         return len(deleted)
 
 
+def sql_type(data_type: DataType) -> str:
+    """The Spark SQL of a type, nested field names quoted (``simpleString`` leaves them bare)."""
+    if isinstance(data_type, StructType):
+        return (
+            "struct<"
+            + ",".join(f"{quote_identifier(f.name)}:{sql_type(f.dataType)}" for f in data_type.fields)
+            + ">"
+        )
+    if isinstance(data_type, ArrayType):
+        return f"array<{sql_type(data_type.elementType)}>"
+    if isinstance(data_type, MapType):
+        return f"map<{sql_type(data_type.keyType)},{sql_type(data_type.valueType)}>"
+    return data_type.simpleString()
+
+
 def _delta_rs_add_columns(uri: str, fields: Sequence[StructField]) -> None:
     import deltalake
     import pyarrow as pa
@@ -826,7 +859,7 @@ class SparkSqlLog:
         return None
 
     def add_columns(self, uri: str, fields: Sequence[StructField]) -> None:
-        columns = ", ".join(f"{quote_identifier(f.name)} {f.dataType.simpleString()}" for f in fields)
+        columns = ", ".join(f"{quote_identifier(f.name)} {sql_type(f.dataType)}" for f in fields)
         self.spark.sql(f"ALTER TABLE delta.{quote_identifier(uri)} ADD COLUMNS ({columns})").collect()
 
 
