@@ -20,10 +20,12 @@ import pytest
 
 from lakehouse_dagster.definitions import build_definitions
 from lakehouse_dagster.defs.alerts import (
+    MAX_PENDING,
     RANGE_END,
     RANGE_START,
     AlertLedger,
     AlertNotSentError,
+    PendingAlerts,
     dispatch,
     partition_of,
 )
@@ -396,3 +398,45 @@ def test_a_fifo_group_id_is_one_that_sns_accepts(tables: list[str]) -> None:
 )
 def test_an_alert_names_the_table_of_an_asset_key_or_a_step(parts: list[str], table: str) -> None:
     assert table_of(parts) == table
+
+
+def test_a_cursor_of_the_earlier_run_failure_sensor_replays_nothing(
+    defs, instance, subscriber, aws, tmp_path, monkeypatch
+) -> None:
+    """Dagster keeps a sensor's cursor across code versions: the run-failure sensor's own format
+    must start from now, not read every failure ever recorded."""
+    monkeypatch.setattr(registries, "NUMBER_ROWS", [(1, "one"), (2, "two")])
+    notifier = sns_notifier(subscriber, aws, tmp_path)
+    run_job(defs, instance)  # failed before the upgrade
+    earlier = json.dumps({"__class__": "RunStatusSensorCursor", "record_id": 3, "update_timestamp": "x"})
+
+    cursor = tick_run_failure(defs, instance, notifier, earlier)
+    tick_run_failure(defs, instance, notifier, cursor)
+    assert subscriber.messages() == []
+    result = run_job(defs, instance)
+    tick_run_failure(defs, instance, notifier, cursor)
+    assert [m["Message"]["run_id"] for m in subscriber.messages()] == [result.run_id]
+
+
+def test_pending_alerts_are_bounded_and_read_back_across_versions(instance) -> None:
+    pending, log = PendingAlerts(instance, "a_sensor"), dg.get_dagster_logger()
+    alerts = [
+        run_alert(
+            run_id=f"r{i:04d}",
+            job="j",
+            failed_steps=[],
+            tables=["silver.t"],
+            error="e",
+            partition=None,
+            run_url=None,
+            occurred_at=f"2026-11-29T00:{i // 60:02d}:{i % 60:02d}+00:00",
+        )
+        for i in range(MAX_PENDING + 5)
+    ]
+    pending.save(alerts, log)
+    kept = pending.load(log)
+    assert [a.run_id for a in kept] == [a.run_id for a in alerts[5:]], "the newest kept"
+
+    stored = [{**alerts[0].to_dict(), "channel": "#added-by-a-later-version"}, {"kind": "run_failed"}]
+    instance.run_storage.set_cursor_values({pending.key: json.dumps(stored)})
+    assert [a.run_id for a in pending.load(log)] == [alerts[0].run_id], "unknown fields ignored, junk dropped"

@@ -20,6 +20,7 @@ list, also in the key-value store, and every later tick sends it where it is sti
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -41,6 +42,8 @@ PAGE = 500
 _LEDGER_PREFIX = "lakehouse/alert_sent/"
 _PENDING_PREFIX = "lakehouse/alerts_pending/"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+#: Alerts a sensor keeps retrying at most (the newest).
+MAX_PENDING = 500
 
 
 class AlertNotSentError(RuntimeError):
@@ -124,6 +127,18 @@ def _ended_runs(
     return sorted(ended, key=lambda record: record.storage_id)
 
 
+def _own_cursor(raw: str | None, endings: Iterable[DagsterEventType]) -> dict[str, str | None] | None:
+    """The sensor's cursor: per ending, the last status change read; None without one of this
+    format (the run-failure sensor of an earlier version left a cursor of Dagster's own)."""
+    try:
+        cursor = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(cursor, dict) or any(ending.value not in cursor for ending in endings):
+        return None
+    return cursor
+
+
 def _cursor_now(instance: dg.DagsterInstance, endings: Iterable[DagsterEventType]) -> str:
     """A cursor at the newest run status change of each of ``endings``."""
     newest = {
@@ -151,25 +166,40 @@ class PendingAlerts:
         self.instance, self.key = instance, _PENDING_PREFIX + sensor
         self.storage = instance.run_storage
 
-    def load(self) -> list[Alert]:
+    def load(self, log) -> list[Alert]:
+        """The pending alerts; one stored by another version of ``Alert`` keeps the fields it
+        knows, and one that cannot be read is logged and dropped (never a stuck sensor)."""
         stored = self.storage.get_cursor_values({self.key}).get(self.key)
-        return [Alert(**fields) for fields in json.loads(stored)] if stored else []
+        known = {field.name for field in dataclasses.fields(Alert)}
+        alerts = []
+        for fields in json.loads(stored) if stored else []:
+            try:
+                alerts.append(Alert(**{k: v for k, v in fields.items() if k in known}))
+            except TypeError as error:
+                log.error(f"a pending alert could not be read, and is dropped: {fields} ({error})")
+        return alerts
 
-    def save(self, alerts: list[Alert]) -> None:
-        self.storage.set_cursor_values({self.key: json.dumps([alert.to_dict() for alert in alerts])})
+    def save(self, alerts: list[Alert], log) -> None:
+        """Keep the newest ``MAX_PENDING`` alerts: a destination refusing every alert for days must
+        not grow the list (and every tick's retries) without bound; the older ones are logged."""
+        alerts = sorted(alerts, key=lambda alert: alert.occurred_at)
+        for dropped in alerts[:-MAX_PENDING] if len(alerts) > MAX_PENDING else []:
+            log.error(f"alert {dropped.identity} given up after too many pending alerts: {dropped.summary}")
+        kept = alerts[-MAX_PENDING:]
+        self.storage.set_cursor_values({self.key: json.dumps([alert.to_dict() for alert in kept])})
 
 
 def send_all(alerts: list[Alert], notifier: Notifier, pending: PendingAlerts, log) -> str:
     """Send the pending alerts, then ``alerts``, each where it is missing; keep those that did not
     reach every destination for the next tick. Returns what happened, for the tick."""
     ledger, waiting = AlertLedger(pending.instance), {}
-    for alert in [*pending.load(), *alerts]:
+    for alert in [*pending.load(log), *alerts]:
         try:
             dispatch(alert, notifier, ledger, log)
         except AlertNotSentError as error:
             log.error(f"{error}; retried on the next tick")
             waiting[alert.identity] = alert
-    pending.save(list(waiting.values()))
+    pending.save(list(waiting.values()), log)
     sent = len(alerts) - sum(1 for alert in alerts if alert.identity in waiting)
     summary = f"{sent} alert(s) sent" if alerts else "nothing new to alert on"
     return summary + (
@@ -214,10 +244,10 @@ def check_failure_sensor(minimum: Severity, base_url: str | None) -> dg.SensorDe
     )
     def alert_on_failed_checks(context: dg.SensorEvaluationContext, notifier: Notifier) -> dg.SkipReason:
         instance = context.instance
-        if context.cursor is None:
+        cursor = _own_cursor(context.cursor, _ENDINGS)
+        if cursor is None:  # the first tick, or a cursor of another format (an earlier version)
             context.update_cursor(_cursor_now(instance, _ENDINGS))
             return dg.SkipReason("first tick: alerting on the checks of runs that end from now on")
-        cursor = json.loads(context.cursor)
         alerts = []
         for record in _ended_runs(instance, cursor):
             run = instance.get_run_by_id(record.run_id)
@@ -292,10 +322,10 @@ def run_failure_alert_sensor(base_url: str | None) -> dg.SensorDefinition:
     )
     def alert_on_run_failure(context: dg.SensorEvaluationContext, notifier: Notifier) -> dg.SkipReason:
         instance, failed = context.instance, (DagsterEventType.RUN_FAILURE,)
-        if context.cursor is None:
+        cursor = _own_cursor(context.cursor, failed)
+        if cursor is None:  # the first tick, or the cursor of the run-failure sensor it was
             context.update_cursor(_cursor_now(instance, failed))
             return dg.SkipReason("first tick: alerting on runs that fail from now on")
-        cursor = json.loads(context.cursor)
         alerts = []
         for record in _ended_runs(instance, cursor, failed):
             alert = alert_of_run(instance, record, base_url)
