@@ -4,6 +4,7 @@ same tables, metadata and check results, a failing ``fail`` expectation included
 from __future__ import annotations
 
 import os
+import time
 import types
 from pathlib import Path
 
@@ -181,6 +182,34 @@ def test_a_child_that_dies_shows_every_line_it_logged_and_its_last_lines(tmp_pat
         assert result.error is not None and result.error.kind == "ProcessDied"
         assert "exited with status 7" in result.error.message
         assert result.error.traceback == "\n".join(written[-30:])
+
+
+#: A child that leaves a process holding its stdout and stderr, then dies.
+LEAKY_CHILD = """
+import os, subprocess
+subprocess.Popen(["sleep", "20"])  # inherits the pipes
+os.write(2, b"leaving a sleeper behind\\n")
+os._exit(9)
+"""
+
+
+def test_a_process_the_child_left_holding_its_pipes_does_not_hold_the_step(tmp_path, monkeypatch) -> None:
+    (tmp_path / "leaky_child.py").write_text(LEAKY_CHILD)
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    )
+    monkeypatch.setenv("LAKEHOUSE_DEPLOYMENT", "test")
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))
+    table = load_registry(REGISTRY_PATH).table("silver.customers")
+    started = time.monotonic()
+
+    result = SubprocessRunner(registry="leaky_child:REGISTRY", timeout_seconds=60).run(
+        types.SimpleNamespace(log=RecordingLog()), table, UnitRequest("silver.customers", AS_OF)
+    )
+
+    assert time.monotonic() - started < 15, "not the sleeper's 20 seconds"
+    assert result.error is not None and "exited with status 9" in result.error.message
+    assert "leaving a sleeper behind" in result.error.traceback
 
 
 def test_a_request_larger_than_a_command_line_argument_reaches_the_child(

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 
 import dagster as dg
@@ -25,6 +26,8 @@ from lakehouse_dagster.units.report import UnitError, UnitResult
 from lakehouse_dagster.units.request import UnitRequest
 
 _TAIL = 30
+#: How long the pipes are read after the child exited (what it left behind may keep them open).
+_DRAIN_SECONDS = 5.0
 
 
 class SubprocessRunner(UnitRunner):
@@ -64,8 +67,11 @@ class SubprocessRunner(UnitRunner):
             for reader in readers:
                 reader.start()
             child.wait(timeout=self.timeout_seconds)
+            # A process the child left behind may hold the pipes open: read what is there, and
+            # do not wait for it beyond a moment (the child's report is a line it printed).
+            drained_by = time.monotonic() + _DRAIN_SECONDS
             for reader in readers:
-                reader.join()
+                reader.join(timeout=max(0.0, drained_by - time.monotonic()))
         except BaseException:
             child.kill()  # the run was terminated, or timed out: the unit must not outlive it
             child.wait()
@@ -87,4 +93,5 @@ def _forward(stream, log, tail: deque[str]) -> None:
 
 def _collect(stream, into: list[str]) -> None:
     with stream:
-        into.append(stream.read())
+        for line in stream:
+            into.append(line)
