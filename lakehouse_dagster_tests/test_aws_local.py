@@ -8,7 +8,7 @@ import json
 import pytest
 
 from lakehouse_dagster.aws.local import BUCKET, STREAM, create_resources, landing_prefixes
-from lakehouse_dagster.deployment import ROLE_PROFILE, use_deployment_role
+from lakehouse_dagster.deployment import ROLE_PROFILE, SettingsError, use_deployment_role
 
 
 def test_the_local_aws_routes_landed_files_to_the_queue_and_has_a_stream(moto_server) -> None:
@@ -36,7 +36,6 @@ def test_the_local_aws_routes_landed_files_to_the_queue_and_has_a_stream(moto_se
     [
         ({"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x"}, "EcsContainer"),
         ({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.23/v1/credentials"}, "EcsContainer"),
-        ({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x"}, "Environment"),
         ({}, "Ec2InstanceMetadata"),
     ],
 )
@@ -57,10 +56,6 @@ def test_the_deployment_role_is_assumed_from_the_computes_own_credentials(
     session = botocore.session.Session(profile=ROLE_PROFILE)
     profile = session.full_config["profiles"][ROLE_PROFILE]
     assert (profile["role_arn"], profile["credential_source"]) == (role, source)
-    if source == "Environment":  # the only source resolved without a network call
-        for name, value in compute.items():
-            monkeypatch.setenv(name, value)
-        assert session.get_credentials().method == "assume-role"
 
 
 @pytest.mark.parametrize(
@@ -75,3 +70,10 @@ def test_no_profile_where_the_sdks_need_none(tmp_path, env: dict) -> None:
     before = dict(env)
     assert not use_deployment_role(tmp_path, env)
     assert env == before and not list(tmp_path.iterdir())
+
+
+def test_static_keys_beside_the_role_are_refused(tmp_path) -> None:
+    """botocore signs with keys in the environment before it looks at any profile."""
+    env = {"AWS_ROLE_ARN": "arn:aws:iam::1:role/r", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}
+    with pytest.raises(SettingsError, match="AWS_ROLE_ARN is set with AWS_ACCESS_KEY_ID"):
+        use_deployment_role(tmp_path, env)
