@@ -10,7 +10,6 @@ default) that keeps the real-time tables fresh; besides them, the alert sensors.
 
 from __future__ import annotations
 
-import difflib
 import warnings
 
 import dagster as dg
@@ -134,7 +133,7 @@ def check_thresholds(settings: LakehouseSettings, registry: Registry) -> None:
     if unknown:
         raise ThresholdsError(f"quality thresholds file {source}: no such check: {', '.join(unknown)}")
     for table in settings.thresholds.unknown_tables(declared):
-        close = difflib.get_close_matches(table, declared, n=1, cutoff=TYPO_SIMILARITY)
+        close = [name for name in declared if is_typo_of(table, name)]
         if close:
             raise ThresholdsError(
                 f"quality thresholds file {source}: no table {table} here; did you mean {close[0]}?"
@@ -144,8 +143,24 @@ def check_thresholds(settings: LakehouseSettings, registry: Registry) -> None:
         )
 
 
-#: How alike a thresholds entry and a declared table's name must be to be called a typo.
-TYPO_SIMILARITY = 0.9
+def is_typo_of(written: str, declared: str) -> bool:
+    """Whether ``written`` looks like ``declared`` mistyped: at most two characters apart (a
+    letter missing, extra, wrong or swapped), and not ``declared`` with a suffix, as another
+    code location's tables may be (``silver.customers_eu``, ``gold.customer_segments2``)."""
+    if written.startswith(declared):
+        return False
+    return _edit_distance(written, declared) <= 2
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions)."""
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        current = [i]
+        for j, other in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other)))
+        previous = current
+    return previous[-1]
 
 
 #: The last definitions built, and the settings they were built from.

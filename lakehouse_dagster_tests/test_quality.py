@@ -14,7 +14,7 @@ from pyspark.sql.connect.client.core import SparkConnectClient
 
 from lakehouse_dagster.declarations.table import Domain, Registry, Table
 from lakehouse_dagster.declarations.timing import DailyPartitions, Freshness, Job
-from lakehouse_dagster.definitions import build_definitions
+from lakehouse_dagster.definitions import build_definitions, is_typo_of
 from lakehouse_dagster.deployment import Deployment, LakehouseSettings
 from lakehouse_dagster.engine.settings import EngineSettings
 from lakehouse_dagster.lake.delta import DateWindow, SchemaMergeError, sql_type
@@ -470,3 +470,20 @@ def test_nested_field_names_are_quoted_in_spark_sql_types(spark) -> None:
     data_type = frame.schema["headers"].dataType
     assert sql_type(data_type) == "struct<`user-agent`:string,`first name`:int>"
     assert spark.sql(f"SELECT CAST(NULL AS {sql_type(data_type)}) AS h").schema["h"].dataType == data_type
+
+
+@pytest.mark.parametrize(
+    ("written", "typo"),
+    [
+        ("silver.customer", True),
+        ("silver.cusotmers", True),
+        ("silver.custumers", True),
+        ("silver.customers_eu", False),
+        ("gold.customer_segments2", False),
+        ("gold.daily_sales_v2", False),
+        ("silver.orders", False),
+    ],
+)
+def test_a_thresholds_table_is_a_typo_only_when_it_is_one(written: str, typo: bool) -> None:
+    declared = ["silver.customers", "gold.customer_segments", "gold.daily_sales", "silver.sales_orders"]
+    assert any(is_typo_of(written, name) for name in declared) is typo
