@@ -196,3 +196,18 @@ def test_a_statement_that_does_not_finish_is_cancelled_and_fails_the_load_naming
 
     assert fake.cancelled == [list(fake.statements)[-1]]
     assert staged_objects(moto_server, bucket) == []
+
+
+def test_unstaging_aborts_uploads_left_unfinished(moto_server, warehouse_url, bucket) -> None:
+    warehouse = redshift_warehouse(moto_server, warehouse_url, bucket)
+    s3 = moto_server.client("s3")
+    staged = f"s3://{bucket}/_serving_staging/daily_sales/load1"
+    s3.put_object(Bucket=bucket, Key="_serving_staging/daily_sales/load1/part-00000.parquet", Body=b"x")
+    s3.create_multipart_upload(Bucket=bucket, Key="_serving_staging/daily_sales/load1/part-00001.parquet")
+    s3.create_multipart_upload(Bucket=bucket, Key="_serving_staging/daily_sales/other/part-00000.parquet")
+
+    warehouse.unstage(staged)
+
+    left = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert [upload["Key"] for upload in left] == ["_serving_staging/daily_sales/other/part-00000.parquet"]
+    assert staged_objects(moto_server, bucket) == []

@@ -370,10 +370,15 @@ class RedshiftWarehouse(Warehouse):
         return keys
 
     def unstage(self, staged_uri: str) -> None:
-        """Delete every object under ``staged_uri`` (a failed upload's parts included)."""
+        """Delete every object under ``staged_uri``, and abort the multipart uploads left there
+        unfinished (their parts are no objects, and would stay until the bucket's lifecycle)."""
         bucket, prefix = split_s3_uri(staged_uri)
         s3 = self._client("s3")
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
+        folder = prefix.rstrip("/") + "/"
+        for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=folder):
+            for upload in page.get("Uploads", []):
+                s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
         for page in pages:
             objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
             if not objects:

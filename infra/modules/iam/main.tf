@@ -519,6 +519,18 @@ data "aws_iam_policy_document" "dagster_serving" {
   }
 
   statement {
+    sid       = "FindUnfinishedStagingUploads"
+    actions   = ["s3:ListBucketMultipartUploads"]
+    resources = [var.lake_bucket_arns["gold"]]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.warehouse_staging_prefix}/*"]
+    }
+  }
+
+  statement {
     sid       = "ReadSilverAndGold"
     actions   = ["s3:GetObject"]
     resources = ["${var.lake_bucket_arns["silver"]}/*", "${var.lake_bucket_arns["gold"]}/*"]
