@@ -217,8 +217,8 @@ class _MicroBatchRun:
         }
         for shard_id, after in trimmed.items():
             self.log.warning(
-                "%s: shard %s of stream %s was trimmed by the retention period before it was read "
-                "to its end: its records after sequence %s were lost",
+                "%s: shard %s of stream %s is no longer listed (trimmed by the retention period) "
+                "and was not read to its end: any records after sequence %s were lost",
                 self.target,
                 shard_id,
                 self.stream.name,
@@ -294,7 +294,9 @@ class _MicroBatchRun:
         report.batches.append(batch.batch_id)
         report.records_ingested += sum(r.records for r in batch.ranges)
         report.shards_read = [read.shard_id for read in reads]
-        report.shards_finished = [r.shard_id for r in batch.ranges if r.finished]
+        report.shards_finished = [
+            r.shard_id for r in batch.ranges if r.finished and r.shard_id not in report.shards_trimmed
+        ]
         report.millis_behind_latest = max((read.millis_behind for read in reads), default=0)
         self.log.info(
             "%s: micro-batch %s appended %d records from %d shard(s) of %s",
