@@ -487,3 +487,23 @@ def test_nested_field_names_are_quoted_in_spark_sql_types(spark) -> None:
 def test_a_thresholds_table_is_a_typo_only_when_it_is_one(written: str, typo: bool) -> None:
     declared = ["silver.customers", "gold.customer_segments", "gold.daily_sales", "silver.sales_orders"]
     assert any(is_typo_of(written, name) for name in declared) is typo
+
+
+def test_a_required_column_the_frame_lacks_is_refused_naming_it(spark, tables) -> None:
+    tables.replace_window(
+        TABLE, spark.sql("SELECT DATE'2026-01-01' AS d, 1L AS id, 'x' AS note"), DAY, partition_by=("d",)
+    )  # created from literals: note is NOT NULL
+    with pytest.raises(SchemaMergeError, match="note may not be null"):
+        tables.replace_window(TABLE, spark.sql("SELECT DATE'2026-01-01' AS d, 2L AS id"), DAY)
+    assert [row["id"] for row in tables.read(TABLE).collect()] == [1]
+
+
+def test_a_struct_with_a_field_named_like_void_is_a_typed_column(spark, tables) -> None:
+    tables.replace_window(
+        TABLE, spark.sql("SELECT DATE'2026-01-01' AS d, 1L AS id"), DAY, partition_by=("d",)
+    )
+    grown = spark.sql(
+        "SELECT DATE'2026-01-01' AS d, 2L AS id, named_struct('voided', true, 'n', 1) AS payment"
+    )
+    tables.replace_window(TABLE, grown, DAY)
+    assert tables.read(TABLE).collect()[0]["payment"]["voided"] is True

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
+from pyspark.sql.types import ArrayType, DataType, MapType, NullType, StructField, StructType
 
 from lakehouse_dagster.joins import matching
 from lakehouse_dagster.lake.files import delete_file, delete_tree, list_parquet, parquet_writer
@@ -374,7 +374,7 @@ class DeltaTables:
         column of no type (an uncast null literal) is refused: Delta cannot store it."""
         have = {field.name.lower() for field in self.read(name).schema.fields}
         new = [field for field in frame.schema.fields if field.name.lower() not in have]
-        untyped = [field.name for field in new if "void" in field.dataType.simpleString()]
+        untyped = [field.name for field in new if _holds_null_type(field.dataType)]
         if untyped:
             raise SchemaMergeError(
                 f"{name}: new column(s) {', '.join(untyped)} have no type (a null literal): cast them "
@@ -399,6 +399,12 @@ class DeltaTables:
         self.add_new_columns(name, frame)
         present = {column.lower() for column in frame.columns}
         missing = [field for field in self.read(name).schema.fields if field.name.lower() not in present]
+        required = [field.name for field in missing if not field.nullable]
+        if required:
+            raise SchemaMergeError(
+                f"{name}: the table's column(s) {', '.join(required)} may not be null, and the rows "
+                "written lack them: write them, or rebuild the table without them"
+            )
         for field in missing:
             frame = frame.withColumn(field.name, F.lit(None).cast(field.dataType))
         return frame
@@ -738,6 +744,19 @@ class DeltaRsLog:
             retention_hours=retention_hours, dry_run=False, enforce_retention_duration=True, full=True
         )
         return len(deleted)
+
+
+def _holds_null_type(data_type: DataType) -> bool:
+    """Whether a type is, or nests, the type of an uncast null literal (Delta has none)."""
+    if isinstance(data_type, NullType):
+        return True
+    if isinstance(data_type, StructType):
+        return any(_holds_null_type(field.dataType) for field in data_type.fields)
+    if isinstance(data_type, ArrayType):
+        return _holds_null_type(data_type.elementType)
+    if isinstance(data_type, MapType):
+        return _holds_null_type(data_type.keyType) or _holds_null_type(data_type.valueType)
+    return False
 
 
 def sql_type(data_type: DataType) -> str:
