@@ -20,6 +20,7 @@ from lakehouse_dagster.lake.layout import LakeLayout, TableName
 from lakehouse_dagster.runners.in_process import InProcessRunner
 from lakehouse_dagster.runners.subprocess import SubprocessRunner
 from lakehouse_dagster.sample_data.customers import generate_customers
+from lakehouse_dagster.units.report import UnitResult
 from lakehouse_dagster.units.request import UnitRequest
 from lakehouse_dagster_tests.registries import STRICT_SEGMENTS
 from lakehouse_dagster_tests.units import AS_OF
@@ -210,6 +211,33 @@ def test_a_process_the_child_left_holding_its_pipes_does_not_hold_the_step(tmp_p
     assert time.monotonic() - started < 15, "not the sleeper's 20 seconds"
     assert result.error is not None and "exited with status 9" in result.error.message
     assert "leaving a sleeper behind" in result.error.traceback
+
+
+#: A child that prints its report without a newline and leaves a process holding its pipes.
+REPORTING_CHILD = """
+import os, subprocess
+subprocess.Popen(["sleep", "20"])
+os.write(1, {report!r}.encode())
+os._exit(0)
+"""
+
+
+def test_a_report_without_its_newline_is_read_though_the_pipes_stay_open(tmp_path, monkeypatch) -> None:
+    report = UnitResult("silver.customers", metadata={"lakehouse/note": "é" * 40_000}).to_json()
+    (tmp_path / "reporting_child.py").write_text(REPORTING_CHILD.format(report=report))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    )
+    monkeypatch.setenv("LAKEHOUSE_DEPLOYMENT", "test")
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))
+    table = load_registry(REGISTRY_PATH).table("silver.customers")
+
+    result = SubprocessRunner(registry="reporting_child:REGISTRY", timeout_seconds=60).run(
+        types.SimpleNamespace(log=RecordingLog()), table, UnitRequest("silver.customers", AS_OF)
+    )
+
+    assert result.error is None
+    assert result.metadata["lakehouse/note"] == "é" * 40_000, "whole, split characters included"
 
 
 def test_a_request_larger_than_a_command_line_argument_reaches_the_child(

@@ -10,6 +10,7 @@ log lines. Terminating the run kills the child.
 
 from __future__ import annotations
 
+import codecs
 import subprocess
 import sys
 import tempfile
@@ -92,6 +93,14 @@ def _forward(stream, log, tail: deque[str]) -> None:
 
 
 def _collect(stream, into: list[str]) -> None:
+    """What the child writes, as it comes: ``into`` ends with what is not a whole line yet (a
+    process the child left behind may hold the pipe open, so the end of the stream may never
+    come, and a report written without its newline must still be read)."""
+    into.append("")
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")  # a character split across reads
     with stream:
-        for line in stream:
-            into.append(line)
+        while chunk := stream.buffer.read1(65536):
+            into[-1] += decoder.decode(chunk)
+            if "\n" in into[-1]:
+                complete, _, rest = into[-1].rpartition("\n")
+                into[-1:] = [complete + "\n", rest]
