@@ -843,14 +843,14 @@ def deployment_role_profile(env: Mapping[str, str]) -> str | None:
     role = (env.get("AWS_ROLE_ARN") or "").strip()
     if not role or env.get("AWS_WEB_IDENTITY_TOKEN_FILE") or env.get("AWS_PROFILE"):
         return None
-    if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
-        source = "EcsContainer"  # an ECS task role, or an EKS Pod Identity role
-    elif env.get("AWS_ACCESS_KEY_ID"):
+    if env.get("AWS_ACCESS_KEY_ID"):
         # The SDKs use keys in the environment before any profile: the role would never be used.
         raise SettingsError(
             "AWS_ROLE_ARN is set with AWS_ACCESS_KEY_ID: the AWS SDKs would sign with the keys and "
             "never assume the role; unset the keys (the compute's role assumes AWS_ROLE_ARN) or the role"
         )
+    if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        source = "EcsContainer"  # an ECS task role, or an EKS Pod Identity role
     else:
         source = "Ec2InstanceMetadata"  # an instance profile
     return (

@@ -437,6 +437,15 @@ def test_pending_alerts_are_bounded_and_read_back_across_versions(instance) -> N
     kept = pending.load(log)
     assert [a.run_id for a in kept] == [a.run_id for a in alerts[5:]], "the newest kept"
 
-    stored = [{**alerts[0].to_dict(), "channel": "#added-by-a-later-version"}, {"kind": "run_failed"}]
+    stored = [
+        {**alerts[0].to_dict(), "channel": "#added-by-a-later-version"},
+        {"kind": "run_failed"},
+        "not an alert",
+        {**alerts[1].to_dict(), "occurred_at": None},
+    ]
     instance.run_storage.set_cursor_values({pending.key: json.dumps(stored)})
-    assert [a.run_id for a in pending.load(log)] == [alerts[0].run_id], "unknown fields ignored, junk dropped"
+    loaded = pending.load(log)
+    assert [a.run_id for a in loaded] == [alerts[0].run_id, alerts[1].run_id], (
+        "unknown fields ignored, junk dropped"
+    )
+    pending.save(loaded, log)  # an alert without a time sorts first, and is kept

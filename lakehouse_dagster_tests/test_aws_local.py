@@ -74,6 +74,7 @@ def test_no_profile_where_the_sdks_need_none(tmp_path, env: dict) -> None:
 
 def test_static_keys_beside_the_role_are_refused(tmp_path) -> None:
     """botocore signs with keys in the environment before it looks at any profile."""
-    env = {"AWS_ROLE_ARN": "arn:aws:iam::1:role/r", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}
-    with pytest.raises(SettingsError, match="AWS_ROLE_ARN is set with AWS_ACCESS_KEY_ID"):
-        use_deployment_role(tmp_path, env)
+    for compute in ({}, {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x"}):
+        env = {"AWS_ROLE_ARN": "arn:aws:iam::1:role/r", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", **compute}
+        with pytest.raises(SettingsError, match="AWS_ROLE_ARN is set with AWS_ACCESS_KEY_ID"):
+            use_deployment_role(tmp_path, env)

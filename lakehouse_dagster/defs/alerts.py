@@ -175,14 +175,14 @@ class PendingAlerts:
         for fields in json.loads(stored) if stored else []:
             try:
                 alerts.append(Alert(**{k: v for k, v in fields.items() if k in known}))
-            except TypeError as error:
+            except Exception as error:  # whatever is stored there, the sensor must go on
                 log.error(f"a pending alert could not be read, and is dropped: {fields} ({error})")
         return alerts
 
     def save(self, alerts: list[Alert], log) -> None:
         """Keep the newest ``MAX_PENDING`` alerts: a destination refusing every alert for days must
         not grow the list (and every tick's retries) without bound; the older ones are logged."""
-        alerts = sorted(alerts, key=lambda alert: alert.occurred_at)
+        alerts = sorted(alerts, key=lambda alert: str(alert.occurred_at or ""))
         for dropped in alerts[:-MAX_PENDING] if len(alerts) > MAX_PENDING else []:
             log.error(f"alert {dropped.identity} given up after too many pending alerts: {dropped.summary}")
         kept = alerts[-MAX_PENDING:]
