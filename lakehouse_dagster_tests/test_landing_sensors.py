@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -334,6 +334,37 @@ def test_a_poison_message_holds_back_neither_the_good_ones_nor_the_good_records_
     assert queued(moto_server, queue) == 0
     dead = [m["Body"] for m in client.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]]
     assert len(dead) == 3 and any('"Records"' in body for body in dead)
+
+
+def test_an_old_object_named_again_by_a_redelivered_message_gives_no_second_run(
+    tmp_path, moto_server, bucket, events_queue
+) -> None:
+    """A backlog: the object landed longer ago than the lookback. The memory counts from when a
+    message named it, not from when it landed (an encoded key is looked up, with its LastModified)."""
+    queue, _ = events_queue
+    s3, client = moto_server.client("s3"), moto_server.client("sqs")
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    key = "landing/customers/a b.csv"
+    s3.put_object(Bucket=bucket, Key=key, Body=customers_csv(1))
+    event = _eventbridge_event(moto_server, bucket, key)
+    event["detail"]["object"]["key"] = "landing/customers/a%20b.csv"  # as AWS encodes a space
+    time.sleep(2.5)
+    layout = s3_layout(tmp_path, moto_server, bucket)
+    sensor = events_sensor(
+        REGISTRY,
+        layout,
+        queue,
+        JOB,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        wait_seconds=1,
+        lookback=timedelta(seconds=2),
+    )
+    sqs = SqsResource(endpoint_url=moto_server.endpoint_url, region_name=moto_server.region)
+    client.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
+    first = tick(sensor, None, sqs=sqs)
+    assert named_files(first.run_requests) == [f"s3://{bucket}/{key}"]
+    client.send_message(QueueUrl=queue, MessageBody=json.dumps(event))  # delivered again
+    assert tick(sensor, first.cursor, sqs=sqs).run_requests == []
 
 
 def _eventbridge_event(moto_server: MotoServer, bucket: str, key: str) -> dict:

@@ -94,6 +94,7 @@ def events_sensor(
         by_table: dict[str, list[LandingFile]] = defaultdict(list)
         tables = {}
         this_tick: set[str] = set()
+        partly = 0
         for message in _receive(client, queue_url, wait_seconds, max_messages):
             try:
                 found, whole = _handle(message, watched, layout, context.log)
@@ -107,21 +108,26 @@ def events_sensor(
                 continue
             if whole:
                 handled.append(message["ReceiptHandle"])
+            elif found:
+                partly += 1
             for route, landed in found:
                 digest = file_digest(landed.uri, landed.fingerprint)
-                if not memory.knows(landed) and digest not in this_tick:
+                if memory.knows(landed):
+                    memory.remember([landed], now, as_seen_now=True)  # named again: remembered longer
+                elif digest not in this_tick:
                     this_tick.add(digest)
                     by_table[str(route.table.name)].append(landed)
                     tables[str(route.table.name)] = route.table
         requests = []
         for name, landed_files in by_table.items():
             requests += run_requests(tables[name], landed_files, max_files_per_run)
-            memory.remember(landed_files, now)
+            memory.remember(landed_files, now, as_seen_now=True)
         memory.forget_before(now - lookback)
-        if handled or requests:
+        if handled or partly or requests:
             context.log.info(
-                "%d message(s) handled, %d run(s) requested for %s",
+                "%d message(s) handled, %d kept for redrive with files requested, %d run(s) requested for %s",
                 len(handled),
+                partly,
                 len(requests),
                 ", ".join(f"{name}: {len(f)} file(s)" for name, f in by_table.items()) or "no new file",
             )

@@ -81,9 +81,12 @@ class Memory:
     def knows(self, landed: LandingFile) -> bool:
         return file_digest(landed.uri, landed.fingerprint) in self.seen
 
-    def remember(self, files: Iterable[LandingFile], now: datetime) -> None:
+    def remember(self, files: Iterable[LandingFile], now: datetime, *, as_seen_now: bool = False) -> None:
+        """Remember ``files`` as of when they landed (a listing), or as of ``now`` (an event
+        sensor: the lookback then counts from the last time a message named the file)."""
         for landed in files:
-            self.seen[file_digest(landed.uri, landed.fingerprint)] = landed_at(landed, now).timestamp()
+            at = now if as_seen_now else landed_at(landed, now)
+            self.seen[file_digest(landed.uri, landed.fingerprint)] = at.timestamp()
 
     def forget_before(self, moment: datetime) -> None:
         cutoff = moment.timestamp()
