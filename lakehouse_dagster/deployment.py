@@ -10,6 +10,7 @@ production variable is produced by an output.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tempfile
@@ -44,6 +45,8 @@ from lakehouse_dagster.runners.settings import (
     JobClusterSettings,
     PipesChannel,
 )
+
+_LOG = logging.getLogger(__name__)
 
 
 class Deployment(StrEnum):
@@ -838,17 +841,18 @@ ROLE_PROFILE = "lakehouse-deployment-role"
 
 def deployment_role_profile(env: Mapping[str, str]) -> str | None:
     """The AWS config profile that assumes ``AWS_ROLE_ARN`` from the compute's own credentials,
-    or None where the SDKs need none: no role, EKS IRSA (they assume it with the web identity
-    token themselves), or a profile chosen already."""
+    or None where the SDKs need none (no role, EKS IRSA: they assume it with the web identity
+    token themselves, a profile chosen already) or would not use it (static keys, warned of)."""
     role = (env.get("AWS_ROLE_ARN") or "").strip()
     if not role or env.get("AWS_WEB_IDENTITY_TOKEN_FILE") or env.get("AWS_PROFILE"):
         return None
     if env.get("AWS_ACCESS_KEY_ID"):
-        # The SDKs use keys in the environment before any profile: the role would never be used.
-        raise SettingsError(
-            "AWS_ROLE_ARN is set with AWS_ACCESS_KEY_ID: the AWS SDKs would sign with the keys and "
-            "never assume the role; unset the keys (the compute's role assumes AWS_ROLE_ARN) or the role"
+        # The SDKs use keys in the environment before any profile: a profile would change nothing.
+        _LOG.warning(
+            "AWS_ROLE_ARN is set with AWS_ACCESS_KEY_ID: the AWS SDKs sign with the keys and do not "
+            "assume the role (a deploy's validation may have keys; a running deployment should not)"
         )
+        return None
     if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
         source = "EcsContainer"  # an ECS task role, or an EKS Pod Identity role
     else:

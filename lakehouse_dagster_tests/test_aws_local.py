@@ -4,11 +4,12 @@ folder reaches the queue through the EventBridge rule, one elsewhere does not; t
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
 from lakehouse_dagster.aws.local import BUCKET, STREAM, create_resources, landing_prefixes
-from lakehouse_dagster.deployment import ROLE_PROFILE, SettingsError, use_deployment_role
+from lakehouse_dagster.deployment import ROLE_PROFILE, use_deployment_role
 
 
 def test_the_local_aws_routes_landed_files_to_the_queue_and_has_a_stream(moto_server) -> None:
@@ -72,9 +73,10 @@ def test_no_profile_where_the_sdks_need_none(tmp_path, env: dict) -> None:
     assert env == before and not list(tmp_path.iterdir())
 
 
-def test_static_keys_beside_the_role_are_refused(tmp_path) -> None:
+def test_static_keys_beside_the_role_are_warned_of_and_get_no_profile(tmp_path, caplog) -> None:
     """botocore signs with keys in the environment before it looks at any profile."""
     for compute in ({}, {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x"}):
         env = {"AWS_ROLE_ARN": "arn:aws:iam::1:role/r", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", **compute}
-        with pytest.raises(SettingsError, match="AWS_ROLE_ARN is set with AWS_ACCESS_KEY_ID"):
-            use_deployment_role(tmp_path, env)
+        with caplog.at_level(logging.WARNING):
+            assert not use_deployment_role(tmp_path, env)
+        assert "AWS_PROFILE" not in env and "do not assume the role" in caplog.text
