@@ -104,6 +104,26 @@ def test_objects_that_share_a_second_are_all_picked_up(tmp_path, moto_server, bu
     assert sorted(requested) == sorted(f"s3://{bucket}/{key}" for key in put)
 
 
+def test_an_object_put_back_with_the_same_bytes_gets_a_run_of_its_own(tmp_path, moto_server, bucket) -> None:
+    """Deleted before its run (which skipped it), then put back: the same ETag, another object."""
+    s3 = moto_server.client("s3")
+    layout = s3_layout(tmp_path, moto_server, bucket)
+    sensor = landing_sensor(REGISTRY, layout, JOB, default_status=dg.DefaultSensorStatus.RUNNING)
+    cursor = tick(sensor, None).cursor
+    key = "landing/customers/again.csv"
+    s3.put_object(Bucket=bucket, Key=key, Body=customers_csv(2))
+    first = tick(sensor, cursor)
+    s3.delete_object(Bucket=bucket, Key=key)
+    time.sleep(1.1)  # LastModified has one-second resolution
+    s3.put_object(Bucket=bucket, Key=key, Body=customers_csv(2))
+
+    second = tick(sensor, first.cursor)
+
+    assert named_files(first.run_requests) == named_files(second.run_requests) == [f"s3://{bucket}/{key}"]
+    assert first.run_requests[0].run_key != second.run_requests[0].run_key, "Dagster would not run it again"
+    assert tick(sensor, second.cursor).run_requests == [], "once"
+
+
 def test_old_objects_give_no_runs_and_a_run_ingests_exactly_the_files_it_names(
     tmp_path, moto_server, bucket, sail_url, spark
 ) -> None:

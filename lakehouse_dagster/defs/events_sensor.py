@@ -54,6 +54,7 @@ from lakehouse_dagster.lake.layout import LakeLayout
 
 NAME = "landing_events_sensor"
 _BATCH = 10  # SQS receives and deletes at most 10 messages a call
+_UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def events_sensor(
@@ -111,7 +112,7 @@ def events_sensor(
             elif found:
                 partly += 1
             for route, landed in found:
-                digest = file_digest(landed.uri, landed.fingerprint)
+                digest = file_digest(landed)
                 if memory.knows(landed):
                     memory.remember([landed], now, as_seen_now=True)  # named again: remembered longer
                 elif digest not in this_tick:
@@ -222,7 +223,9 @@ def _resolve(
             if landed is not None:
                 return route, landed
     route, uri = candidates[0]
-    return route, LandingFile(datetime.now(UTC), uri, 0, event.etag)
+    # A fixed time: every delivery of the event names the same file (an S3 event's own time
+    # may differ between two notifications of one object).
+    return route, LandingFile(_UNKNOWN_TIME, uri, 0, event.etag)
 
 
 def _delete(client: Any, queue_url: str, receipts: list[str], log) -> None:

@@ -3,11 +3,12 @@
 - **Routes**: a table fed by files (``Table.source``) watches ``<LAKEHOUSE_LANDING>/<folder>/``;
   a file belongs to the table whose folder holds it, unless it is hidden or has another suffix.
 - **Runs**: the files of a table are batched, ``max_files_per_run`` a run, and each run names
-  its files in its run config (``files``), with a run key from the files' URIs and
-  fingerprints (ETags on S3): the same files requested again give the same key, which Dagster
-  does not run twice. A file deleted between the request and the run is skipped and reported
-  (``skip_missing_files``), not a failure that would keep the run's other files out.
-- **Memory**: what was requested recently, as digests of (URI, fingerprint) with the time the
+  its files in its run config (``files``), with a run key from the files' URIs, fingerprints
+  (ETags on S3) and modification times: the same files requested again give the same key, which
+  Dagster does not run twice, and a file put back after it was deleted gets a run of its own. A
+  file deleted between the request and the run is skipped and reported (``skip_missing_files``),
+  not a failure that would keep the run's other files out.
+- **Memory**: what was requested recently, as digests of (URI, fingerprint, time) with the time the
   file landed, kept for ``lookback``; a file seen again (a redelivered event, a second listing)
   is not requested again. Bounded: older entries are forgotten.
 """
@@ -61,8 +62,15 @@ def route_of(found: Sequence[Route], uri: str) -> Route | None:
     return max(holding, key=lambda route: len(route.folder), default=None)
 
 
-def file_digest(uri: str, fingerprint: str) -> str:
-    return hashlib.sha256(f"{uri}\0{fingerprint}".encode()).hexdigest()[:24]
+def file_identity(landed: LandingFile) -> str:
+    """A file as the sensors tell files apart: its URI, fingerprint and modification time. The
+    time tells a file put back with the same bytes (a new object, the same ETag) from the one
+    it replaced, which may never have been ingested (deleted before its run)."""
+    return f"{landed.uri}\0{landed.fingerprint}\0{landed.modified_at.isoformat()}"
+
+
+def file_digest(landed: LandingFile) -> str:
+    return hashlib.sha256(file_identity(landed).encode()).hexdigest()[:24]
 
 
 @dataclass
@@ -79,14 +87,14 @@ class Memory:
         return self.seen
 
     def knows(self, landed: LandingFile) -> bool:
-        return file_digest(landed.uri, landed.fingerprint) in self.seen
+        return file_digest(landed) in self.seen
 
     def remember(self, files: Iterable[LandingFile], now: datetime, *, as_seen_now: bool = False) -> None:
         """Remember ``files`` as of when they landed (a listing), or as of ``now`` (an event
         sensor: the lookback then counts from the last time a message named the file)."""
         for landed in files:
             at = now if as_seen_now else landed_at(landed, now)
-            self.seen[file_digest(landed.uri, landed.fingerprint)] = at.timestamp()
+            self.seen[file_digest(landed)] = at.timestamp()
 
     def forget_before(self, moment: datetime) -> None:
         cutoff = moment.timestamp()
@@ -103,9 +111,9 @@ def run_requests(table: Table, files: Sequence[LandingFile], max_files_per_run: 
     requests = []
     for start in range(0, len(files), max_files_per_run):
         batch = sorted(files[start : start + max_files_per_run], key=lambda landed: landed.uri)
-        digest = hashlib.sha256(
-            "\n".join(f"{landed.uri}\0{landed.fingerprint}" for landed in batch).encode()
-        ).hexdigest()[:32]
+        digest = hashlib.sha256("\n".join(file_identity(landed) for landed in batch).encode()).hexdigest()[
+            :32
+        ]
         requests.append(
             dg.RunRequest(
                 run_key=f"{table.name}:{digest}",
