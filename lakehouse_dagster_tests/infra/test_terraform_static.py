@@ -400,7 +400,9 @@ def _role_statements(document: str) -> list[Any]:
 
 
 def test_dagster_role_reads_landing_and_consumes_queue_and_stream_only() -> None:
-    statements = _role_statements("dagster")
+    statements = _role_statements("dagster") + _role_statements("read_the_stream")
+    policies = child_module("iam").resources("aws_iam_role_policy")
+    assert "aws_iam_role.dagster" in text(policies["dagster_stream"].get("role"))
     actions = {action for statement in statements for action in statement.actions}
     assert {action.split(":")[0] for action in actions} == {"s3", "sqs", "kinesis", "kms"}
     assert not any(action.startswith("s3:Put") or action.startswith("s3:Delete") for action in actions)
@@ -441,7 +443,7 @@ def test_lake_roles_are_limited_to_the_lake_buckets_and_key() -> None:
 def test_the_cluster_reads_the_stream_that_bronze_events_consumes_there() -> None:
     """With the Databricks runner every unit, bronze.events included, runs on the cluster: its
     instance profile reads the stream (and decrypts its records through Kinesis only)."""
-    statements = _role_statements("cluster_stream")
+    statements = _role_statements("read_the_stream")
     actions = {action for statement in statements for action in statement.actions}
     used = {"kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords"}  # stream/kinesis.py
     assert used <= actions and not any(a.startswith("kinesis:Put") for a in actions)

@@ -376,8 +376,9 @@ resource "aws_iam_role_policy" "cluster_instance_profile_lake" {
   policy = data.aws_iam_policy_document.lake_access.json
 }
 
-# bronze.events runs on the cluster (the Databricks runner): it reads the stream there.
-data "aws_iam_policy_document" "cluster_stream" {
+# Reading the stream, for whichever role runs bronze.events: the cluster's (the Databricks
+# runner) and the Dagster role's (the in-process and subprocess runners).
+data "aws_iam_policy_document" "read_the_stream" {
   statement {
     sid = "ReadTheStream"
     actions = [
@@ -405,7 +406,7 @@ data "aws_iam_policy_document" "cluster_stream" {
 resource "aws_iam_role_policy" "cluster_instance_profile_stream" {
   name   = "read-the-stream"
   role   = aws_iam_role.cluster_instance_profile.id
-  policy = data.aws_iam_policy_document.cluster_stream.json
+  policy = data.aws_iam_policy_document.read_the_stream.json
 }
 
 resource "aws_iam_instance_profile" "cluster" {
@@ -459,18 +460,6 @@ data "aws_iam_policy_document" "dagster" {
   }
 
   statement {
-    sid = "ConsumeTheStream"
-    actions = [
-      "kinesis:DescribeStream",
-      "kinesis:DescribeStreamSummary",
-      "kinesis:ListShards",
-      "kinesis:GetShardIterator",
-      "kinesis:GetRecords",
-    ]
-    resources = [var.kinesis_stream_arn]
-  }
-
-  statement {
     sid       = "DecryptLandingObjects"
     actions   = ["kms:Decrypt"]
     resources = [var.lake_kms_key_arn]
@@ -483,14 +472,14 @@ data "aws_iam_policy_document" "dagster" {
   }
 
   statement {
-    sid       = "DecryptMessagesAndRecords"
+    sid       = "DecryptMessages"
     actions   = ["kms:Decrypt"]
     resources = [var.platform_kms_key_arn]
 
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["sqs.${local.region}.amazonaws.com", "kinesis.${local.region}.amazonaws.com"]
+      values   = ["sqs.${local.region}.amazonaws.com"]
     }
   }
 }
@@ -499,6 +488,12 @@ resource "aws_iam_role_policy" "dagster" {
   name   = "read-landing-consume-events"
   role   = aws_iam_role.dagster.id
   policy = data.aws_iam_policy_document.dagster.json
+}
+
+resource "aws_iam_role_policy" "dagster_stream" {
+  name   = "read-the-stream"
+  role   = aws_iam_role.dagster.id
+  policy = data.aws_iam_policy_document.read_the_stream.json
 }
 
 # ==============================================================================================
