@@ -507,3 +507,20 @@ def test_a_struct_with_a_field_named_like_void_is_a_typed_column(spark, tables) 
     )
     tables.replace_window(TABLE, grown, DAY)
     assert tables.read(TABLE).collect()[0]["payment"]["voided"] is True
+
+
+def test_two_writers_adding_the_same_column_both_write_and_it_is_added_once(spark, tables) -> None:
+    """The second writer read the schema before the first added the column: its addition fails,
+    it finds the column there, and writes; nothing doubled, nothing lost."""
+    tables.replace_window(
+        TABLE, spark.sql("SELECT DATE'2026-01-01' AS d, 1L AS id"), DAY, partition_by=("d",)
+    )
+    stale = tables.read(TABLE).schema.fields
+    grown = spark.sql("SELECT DATE'2026-01-01' AS d, 2L AS id, 'x' AS note")
+    assert tables.add_new_columns(TABLE, grown) == ["note"]  # the first writer
+
+    assert tables.add_new_columns(TABLE, grown, stale) == ["note"], "the second, on its stale schema"
+    tables.replace_window(TABLE, grown, DAY)
+
+    assert [field.name for field in tables.read(TABLE).schema.fields].count("note") == 1
+    assert [(row["id"], row["note"]) for row in tables.read(TABLE).collect()] == [(2, "x")]

@@ -368,11 +368,15 @@ class DeltaTables:
             f"MERGE INTO {{target}} AS t USING {{source}} AS s ON {on} WHEN NOT MATCHED THEN INSERT *",
         )
 
-    def add_new_columns(self, name: TableName, frame: DataFrame) -> list[str]:
+    def add_new_columns(
+        self, name: TableName, frame: DataFrame, table_fields: Sequence[StructField] | None = None
+    ) -> list[str]:
         """Add the columns of ``frame`` the table lacks (nullable; older rows read null): a
         ``replaceWhere`` or an ``INSERT *`` would silently drop them. Returns their names. A
-        column of no type (an uncast null literal) is refused: Delta cannot store it."""
-        have = {field.name.lower() for field in self.read(name).schema.fields}
+        column of no type (an uncast null literal) is refused: Delta cannot store it.
+        ``table_fields``: the table's columns, when the caller has read them."""
+        fields = table_fields if table_fields is not None else self.read(name).schema.fields
+        have = {field.name.lower() for field in fields}
         new = [field for field in frame.schema.fields if field.name.lower() not in have]
         untyped = [field.name for field in new if _holds_null_type(field.dataType)]
         if untyped:
@@ -395,16 +399,18 @@ class DeltaTables:
 
     def aligned(self, name: TableName, frame: DataFrame) -> DataFrame:
         """``frame`` with the columns the table lacks added to the table, and the table's columns
-        it lacks added as typed nulls (a column added by a later release, then rolled back)."""
-        self.add_new_columns(name, frame)
+        it lacks added as typed nulls (a column added by a later release, then rolled back). A
+        required column the frame lacks is refused before the table changes."""
+        fields = self.read(name).schema.fields
         present = {column.lower() for column in frame.columns}
-        missing = [field for field in self.read(name).schema.fields if field.name.lower() not in present]
+        missing = [field for field in fields if field.name.lower() not in present]
         required = [field.name for field in missing if not field.nullable]
         if required:
             raise SchemaMergeError(
                 f"{name}: the table's column(s) {', '.join(required)} may not be null, and the rows "
                 "written lack them: write them, or rebuild the table without them"
             )
+        self.add_new_columns(name, frame, fields)
         for field in missing:
             frame = frame.withColumn(field.name, F.lit(None).cast(field.dataType))
         return frame
