@@ -10,7 +10,15 @@ from typing import Any
 
 from lakehouse_dagster.monitoring.metrics import METRICS, SPECS
 
-from .terraform_config import child_module, decode_call, policy_statements, root_module, text
+from .terraform_config import (
+    REPO_ROOT,
+    child_module,
+    decode_call,
+    policy_statements,
+    root_module,
+    strip_meta,
+    text,
+)
 
 NAMESPACE = "var.metrics_namespace"
 #: A SEARCH expression: {namespace,dimension,...} MetricName="name".
@@ -113,3 +121,25 @@ def test_the_dagster_role_publishes_alerts_to_the_topic_and_metrics_in_the_names
     kms = by_action["kms:GenerateDataKey"]
     assert kms.resources == ("var.platform_kms_key_arn",)
     assert kms.conditions == (("StringEquals", "kms:ViaService", ("sns.${local.region}.amazonaws.com",)),)
+
+
+def test_an_unread_stream_alarms_though_no_read_publishes_an_iterator_age() -> None:
+    """The iterator-age alarm needs GetRecords calls to publish its metric; the unread alarm
+    compares what arrived with what was read, on the stream the consumer reads with GetRecords."""
+    alarm = child_module("monitoring").resources("aws_cloudwatch_metric_alarm")["kinesis_records_unread"]
+    queries = {text(query["id"]): strip_meta(query) for query in alarm.get("metric_query")}
+    metrics = {name: query["metric"][0] for name, query in queries.items() if "metric" in query}
+    assert {name: text(metric["metric_name"]) for name, metric in metrics.items()} == {
+        "incoming": "IncomingRecords",
+        "reads": "GetRecords.Success",
+    }
+    for metric in metrics.values():
+        assert text(metric["namespace"]) == "AWS/Kinesis"
+        assert {key: text(value) for key, value in metric["dimensions"].items()} == {
+            "StreamName": "var.kinesis_stream_name"
+        }
+        assert text(metric["period"]) == "var.kinesis_unread_window_seconds"
+    (returned,) = [query for query in queries.values() if query.get("return_data") is True]
+    assert text(returned["expression"]) == "IF(incoming > 0 AND FILL(reads, 0) == 0, 1, 0)"
+    assert text(alarm.get("treat_missing_data")) == "notBreaching"  # no records arrived: nothing to read
+    assert "get_records" in (REPO_ROOT / "lakehouse_dagster/stream/kinesis.py").read_text()

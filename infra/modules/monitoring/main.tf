@@ -105,6 +105,48 @@ resource "aws_cloudwatch_metric_alarm" "kinesis_iterator_age" {
   ok_actions          = local.alarm_actions
 }
 
+# The iterator age is published only by GetRecords calls: when nothing reads the stream, that alarm
+# is silent. This one fires when records arrived in a window and no read succeeded in it.
+resource "aws_cloudwatch_metric_alarm" "kinesis_records_unread" {
+  alarm_name          = "${var.name_prefix}-kinesis-records-unread"
+  alarm_description   = "Records reached the Kinesis stream and nothing read it for ${var.kinesis_unread_window_seconds}s: the stream sensor or its runs stopped."
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "unread"
+    expression  = "IF(incoming > 0 AND FILL(reads, 0) == 0, 1, 0)"
+    label       = "Records arrived, none read"
+    return_data = true
+  }
+
+  metric_query {
+    id = "incoming"
+    metric {
+      namespace   = "AWS/Kinesis"
+      metric_name = "IncomingRecords"
+      dimensions  = { StreamName = var.kinesis_stream_name }
+      period      = var.kinesis_unread_window_seconds
+      stat        = "Sum"
+    }
+  }
+
+  metric_query {
+    id = "reads"
+    metric {
+      namespace   = "AWS/Kinesis"
+      metric_name = "GetRecords.Success"
+      dimensions  = { StreamName = var.kinesis_stream_name }
+      period      = var.kinesis_unread_window_seconds
+      stat        = "SampleCount"
+    }
+  }
+}
+
 resource "aws_cloudwatch_metric_alarm" "dms_cdc_latency" {
   alarm_name          = "${var.name_prefix}-dms-cdc-latency-target"
   alarm_description   = "DMS writes changes to the landing bucket more than ${var.dms_cdc_latency_threshold_seconds}s after the source commit."

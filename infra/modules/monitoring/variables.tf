@@ -56,6 +56,17 @@ variable "kinesis_iterator_age_threshold_ms" {
   default     = 600000
 }
 
+variable "kinesis_unread_window_seconds" {
+  description = "Alarm when records reach the Kinesis stream and no read succeeds within a window this long (a multiple of 60)."
+  type        = number
+  default     = 1800
+
+  validation {
+    condition     = var.kinesis_unread_window_seconds >= 300 && var.kinesis_unread_window_seconds % 60 == 0
+    error_message = "kinesis_unread_window_seconds must be a multiple of 60, at least 300."
+  }
+}
+
 variable "dms_cdc_latency_threshold_seconds" {
   description = "Alarm when DMS applies changes to the landing bucket later than this after the source commit."
   type        = number
