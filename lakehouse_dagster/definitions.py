@@ -18,6 +18,7 @@ from lakehouse_dagster.declarations.table import DEFAULT_REGISTRY, Registry, loa
 from lakehouse_dagster.defs.alerts import check_failure_sensor, run_failure_alert_sensor
 from lakehouse_dagster.defs.assets import table_asset
 from lakehouse_dagster.defs.events_sensor import events_sensor
+from lakehouse_dagster.defs.freshness_alerts import freshness_alert_sensor
 from lakehouse_dagster.defs.jobs import build_jobs, build_schedules
 from lakehouse_dagster.defs.landing import landing_files_job
 from lakehouse_dagster.defs.landing_sensor import landing_sensor
@@ -84,6 +85,7 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
         ),
         check_failure_sensor(Severity(monitoring.alert_severity.value.upper()), monitoring.dagster_url),
         run_failure_alert_sensor(monitoring.dagster_url),
+        freshness_alert_sensor(Severity(monitoring.alert_severity.value.upper())),
     ]
     files_job = landing_files_job(registry)
     # With a queue of S3 events, the events sensor runs and the listing sensor waits stopped.

@@ -7,13 +7,10 @@ from __future__ import annotations
 import json
 import re
 import threading
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs
 
-import boto3
 import dagster as dg
 import pandas as pd
 import pytest
@@ -37,9 +34,9 @@ from lakehouse_dagster.monitoring.notifier import Notifier, fifo_group_id
 from . import registries
 from .conftest import MotoServer
 from .registries import REFUSAL
+from .sns_topic import REGION, Subscriber, sns_notifier
 
 OPERATIONS = "lakehouse_dagster_tests.registries:OPERATIONS"
-REGION = "us-east-1"
 DAGSTER_URL = "https://dagster.example.com"
 
 
@@ -48,35 +45,6 @@ def aws(moto_server: MotoServer, monkeypatch) -> str:
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(name, value)
     return moto_server.endpoint_url
-
-
-class Subscriber:
-    """An SQS queue subscribed to an SNS topic: what the topic's subscribers receive."""
-
-    def __init__(self, endpoint: str) -> None:
-        name = f"alerts-{uuid.uuid4().hex[:12]}"
-        sns = boto3.client("sns", region_name=REGION, endpoint_url=endpoint)
-        self.sqs = boto3.client("sqs", region_name=REGION, endpoint_url=endpoint)
-        self.topic_arn = sns.create_topic(Name=name)["TopicArn"]
-        self.queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        self.received: list[dict] = []
-
-    def messages(self) -> list[dict]:
-        """Every message delivered so far (SNS envelopes, their ``Message`` parsed)."""
-        while True:
-            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
-                "Messages", []
-            )
-            if not batch:
-                return self.received
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                self.received.append({**envelope, "Message": json.loads(envelope["Message"])})
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @pytest.fixture
@@ -99,15 +67,6 @@ def defs(sail_url, layout) -> dg.Definitions:
         monitoring=MonitoringSettings(dagster_url=DAGSTER_URL),
     )
     return build_definitions(settings, OPERATIONS)
-
-
-def sns_notifier(subscriber: Subscriber, aws: str, tmp_path: Path) -> Notifier:
-    return Notifier(
-        sns_topic_arn=subscriber.topic_arn,
-        region_name=REGION,
-        endpoint_url=aws,
-        file_path=str(tmp_path / "alerts.jsonl"),
-    )
 
 
 def run_job(defs: dg.Definitions, instance) -> dg.ExecuteInProcessResult:

@@ -94,7 +94,7 @@ def run_url(base_url: str | None, run_id: str) -> str | None:
     return f"{base_url.rstrip('/')}/runs/{run_id}" if base_url else None
 
 
-def _occurred_at(timestamp: float) -> str:
+def occurred_at(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
@@ -219,7 +219,7 @@ def alert_of_check(entry: EventLogEntry, run: DagsterRun | None, base_url: str |
         partition=evaluation.partition or (partition_of(run.tags) if run else None),
         job=run.job_name if run else None,
         run_url=run_url(base_url, entry.run_id),
-        occurred_at=_occurred_at(entry.timestamp),
+        occurred_at=occurred_at(entry.timestamp),
     )
 
 
@@ -308,7 +308,7 @@ def alert_of_run(instance: dg.DagsterInstance, failure: EventLogRecord, base_url
         error=message[:4000],
         partition=partition_of(run.tags) if run is not None else None,
         run_url=run_url(base_url, run_id),
-        occurred_at=_occurred_at(failure.timestamp),
+        occurred_at=occurred_at(failure.timestamp),
     )
 
 

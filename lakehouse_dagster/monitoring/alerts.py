@@ -15,6 +15,8 @@ from typing import Any
 
 CHECK_FAILED = "check_failed"
 RUN_FAILED = "run_failed"
+TABLE_STALE = "table_stale"
+TABLE_FRESH_AGAIN = "table_fresh_again"
 #: Sample keys an alert shows, at most.
 SAMPLES = 5
 _SUBJECT_LENGTH = 100
@@ -23,10 +25,12 @@ _SUBJECT_LENGTH = 100
 @dataclass(frozen=True)
 class Alert:
     kind: str
-    #: What failed, once: ``check:<run>:<asset>:<check>[:<partition>]`` or ``run:<run>``.
+    #: What failed, once: ``check:<run>:<asset>:<check>[:<partition>]``, ``run:<run>`` or
+    #: ``freshness:<asset>:<event>`` (a table's freshness state changed).
     identity: str
     #: One line.
     summary: str
+    #: Empty for a freshness alert: no run made a table stale.
     run_id: str
     occurred_at: str
     table: str | None = None
@@ -68,7 +72,7 @@ class Alert:
             ("run", self.run_url or self.run_id),
             ("at", self.occurred_at),
         ):
-            if value is not None:
+            if value not in (None, ""):
                 lines.append(f"{label}: {value}")
         for text in (self.description, self.error):
             if text:
@@ -171,4 +175,35 @@ def run_alert(
         partition=partition,
         job=job,
         run_url=run_url,
+    )
+
+
+def freshness_alert(
+    *,
+    asset_path: Sequence[str],
+    state: str,
+    previous_state: str,
+    event_id: int,
+    last_materialised_at: str | None,
+    occurred_at: str,
+) -> Alert:
+    """A table's freshness state changed: stale (``WARN``, ``FAIL``) or fresh again (``PASS``)."""
+    table = table_of(asset_path)
+    last = f"last materialised {last_materialised_at}" if last_materialised_at else "never materialised"
+    stale = state != "PASS"
+    became = "stale" if stale else "fresh again"
+    return Alert(
+        kind=TABLE_STALE if stale else TABLE_FRESH_AGAIN,
+        identity=f"freshness:{'/'.join(asset_path)}:{event_id}",
+        summary=f"{table} is {became} (freshness {state}, was {previous_state}): {last}",
+        run_id="",
+        occurred_at=occurred_at,
+        table=table,
+        severity={"FAIL": "ERROR", "WARN": "WARN"}.get(state),
+        description=(
+            "No materialisation within the table's freshness policy: check its schedule, its "
+            "sensor or automation, and its upstream tables."
+            if stale
+            else None
+        ),
     )
