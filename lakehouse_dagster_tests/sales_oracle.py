@@ -118,15 +118,15 @@ class SalesOracle:
             by_customer[int(order["customer_id"])].append({**order, "usd": usd[order_id]})
         return by_customer
 
-    def customer_usd_totals(self) -> dict[int, tuple[Decimal | None, int]]:
-        """Per customer: the exact USD revenue of the orders not cancelled (None without a known
-        amount), and how many they are."""
+    def customer_usd_totals(self) -> dict[int, tuple[Decimal, int]]:
+        """Per customer: the exact USD revenue of the orders not cancelled, and how many they are.
+        An order in a currency without a reference rate counts as an order but adds no revenue."""
         by_customer = self._orders_by_customer()
         totals = {}
         for customer in self.customers:
             kept = [o for o in by_customer.get(int(customer["customer_id"]), []) if o["status"] != CANCELLED]
-            amounts = [o["usd"] for o in kept if o["usd"] is not None]
-            totals[int(customer["customer_id"])] = (sum(amounts, Decimal(0)) if amounts else None, len(kept))
+            revenue = sum((o["usd"] for o in kept if o["usd"] is not None), Decimal(0))
+            totals[int(customer["customer_id"])] = (revenue, len(kept))
         return totals
 
     def customer_360(self, as_of: date) -> list[dict]:
@@ -147,10 +147,8 @@ class SalesOracle:
                     "last_order_date": max(dates) if dates else None,
                     "order_count": kept,
                     "cancelled_order_count": len(orders) - kept,
-                    "lifetime_revenue_usd": to_cents(revenue if revenue is not None else Decimal(0)),
-                    "average_order_value_usd": average(revenue, kept)
-                    if kept and revenue is not None
-                    else None,
+                    "lifetime_revenue_usd": to_cents(revenue),
+                    "average_order_value_usd": average(revenue, kept) if kept else None,
                     "days_since_last_activity": days,
                     "customer_segment": segment(days),
                 }
@@ -161,10 +159,10 @@ class SalesOracle:
         sold: dict[int, dict] = defaultdict(lambda: {"orders": set(), "sold": 0, "cancelled": 0, "usd": None})
         for line in self.lines:
             product = sold[line.product_id]
+            product["orders"].add(line.order_id)  # every order with a line of it, cancelled or not
             if line.cancelled:
                 product["cancelled"] += line.quantity
                 continue
-            product["orders"].add(line.order_id)
             product["sold"] += line.quantity
             if line.currency in USD_PER_UNIT:
                 product["usd"] = (product["usd"] or 0) + line.amount * USD_PER_UNIT[line.currency]

@@ -160,7 +160,8 @@ def order_dates(tables: DeltaTables, changes: DataFrame) -> list[date]:
 
 # Expectations ---------------------------------------------------------------------------------
 # On changes, domain rules warn (silver mirrors the source), except where a change would make
-# the state wrong (a negative quantity, an unknown status): those changes are not applied.
+# the state wrong (a negative quantity, an unknown status, an order without a time, which no
+# order date would hold): those changes are not applied. Deletes are never judged by them.
 
 KNOWN_CURRENCY = rules.one_of("known_currency", "currency", USD_PER_UNIT, Action.WARN, "a known currency")
 KNOWN_STATUS = rules.one_of("known_status", "status", ORDER_STATUSES, Action.DROP, "a known order status")
@@ -172,6 +173,12 @@ PRODUCT_RULES = (
 ORDER_RULES = (
     KNOWN_STATUS,
     KNOWN_CURRENCY,
+    Expectation(
+        "order_time_present",
+        "order_ts IS NOT NULL",
+        Action.DROP,
+        "the order has a time (an order date: without one, no day's facts could hold it)",
+    ),
     Expectation(
         "plausible_order_time",
         "order_ts BETWEEN TIMESTAMP'2000-01-01 00:00:00' AND dms_commit_ts",
@@ -486,7 +493,8 @@ DOMAIN = Domain(
                     "lifetime_revenue_usd": "Revenue of orders not cancelled, in USD at reference rates "
                     "(each order's amount times its currency's rate, added up exactly).",
                     "average_order_value_usd": "The exact USD revenue / order_count (not the rounded "
-                    "lifetime_revenue_usd divided); null without orders.",
+                    "lifetime_revenue_usd divided; an order in a currency without a reference rate "
+                    "adds 0); null without orders.",
                     "days_since_last_activity": "Days from the last order to the run's as-of date.",
                     "customer_segment": "active (<= 30 days), recent (<= 90) or inactive.",
                 },
@@ -546,7 +554,7 @@ DOMAIN = Domain(
                 "sku": ((SALES_PRODUCTS, "sku"),),
                 "name": ((SALES_PRODUCTS, "name"),),
                 "category": ((SALES_PRODUCTS, "category"),),
-                "orders": ((SALES_ORDER_ITEMS, "order_id"), *_ORDERS_STATUS),
+                "orders": ((SALES_ORDER_ITEMS, "order_id"), (SALES_ORDERS, "order_id")),
                 "units_sold": ((SALES_ORDER_ITEMS, "quantity"), *_ORDERS_STATUS),
                 "units_cancelled": ((SALES_ORDER_ITEMS, "quantity"), *_ORDERS_STATUS),
                 "revenue_usd": (*_LINE_AMOUNT, (SALES_ORDERS, "currency"), *_ORDERS_STATUS),

@@ -189,7 +189,10 @@ def customer_360(
             F.coalesce("order_count", F.lit(0)).cast("bigint").alias("order_count"),
             F.coalesce("cancelled_order_count", F.lit(0)).cast("bigint").alias("cancelled_order_count"),
             rounded_to_cents(F.coalesce("_revenue_usd", F.lit(0))).alias("lifetime_revenue_usd"),
-            average_to_cents(F.col("_revenue_usd"), F.col("order_count")).alias("average_order_value_usd"),
+            # An order in a currency without a rate counts, adding no revenue: 0, not null.
+            average_to_cents(F.coalesce("_revenue_usd", F.lit(0)), F.col("order_count")).alias(
+                "average_order_value_usd"
+            ),
             days.alias("days_since_last_activity"),
             segment(days).alias("customer_segment"),
         )
@@ -197,8 +200,9 @@ def customer_360(
 
 
 def product_performance(products: DataFrame, orders: DataFrame, order_items: DataFrame) -> DataFrame:
-    """Per product: units and USD revenue of orders not cancelled, the share of units cancelled,
-    and the product's rank by revenue within its category (1 = best)."""
+    """Per product: the orders with a line of it (cancelled ones included), units and USD revenue
+    of orders not cancelled, the share of units cancelled, and the product's rank by revenue
+    within its category (1 = best)."""
     lines = (
         orders.select("order_id", "status", "currency")
         .join(order_items, "order_id")
@@ -212,7 +216,7 @@ def product_performance(products: DataFrame, orders: DataFrame, order_items: Dat
     )
     kept = ~F.col("is_cancelled")
     sold = lines.groupBy("product_id").agg(
-        F.count_distinct(F.when(kept, F.col("order_id"))).alias("orders"),
+        F.count_distinct("order_id").alias("orders"),  # cancelled ones included
         F.sum(F.when(kept, F.col("quantity"))).alias("units_sold"),
         F.sum(F.when(~kept, F.col("quantity"))).alias("units_cancelled"),
         F.sum(F.when(kept, F.col("amount_usd"))).alias("revenue_usd"),
