@@ -16,6 +16,7 @@ from lakehouse_dagster.defs.automation import eager_on_new_data
 from lakehouse_dagster.defs.metrics import publish_metrics
 from lakehouse_dagster.defs.report import Events, dagster_events
 from lakehouse_dagster.defs.schema_change import schema_change_spec
+from lakehouse_dagster.defs.sensors import touched_reported_through
 from lakehouse_dagster.monitoring.metrics_sink import MetricsSink
 from lakehouse_dagster.runners.base import UnitRunner
 from lakehouse_dagster.units.request import PartitionWindow, UnitRequest, today_utc
@@ -125,6 +126,9 @@ def table_asset(
             partition=partition,
             files=tuple(config.files) if config.files is not None else None,
             skip_missing_files=config.skip_missing_files,
+            touched_reported_through=touched_reported_through(context.instance, key)
+            if table.cdc is not None and table.cdc.touches is not None
+            else None,
         )
         started = time.monotonic()
         result = runner.run(context, table, request)

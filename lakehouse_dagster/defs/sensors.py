@@ -18,7 +18,7 @@ from datetime import date
 
 import dagster as dg
 
-from lakehouse_dagster.cdc.apply import TOUCHED_DATES
+from lakehouse_dagster.cdc.apply import TOUCHED_DATES, TOUCHED_REPORTED_THROUGH
 from lakehouse_dagster.declarations.table import Registry
 from lakehouse_dagster.declarations.timing import DailyPartitions
 from lakehouse_dagster.defs.partitions import contiguous_ranges, existing_partition_days, range_tags
@@ -134,3 +134,12 @@ def _touched_days_after(
 def _newest_storage_id(instance: dg.DagsterInstance, key: dg.AssetKey) -> int:
     records = instance.fetch_materializations(key, limit=1).records
     return records[0].storage_id if records else 0
+
+
+def touched_reported_through(instance: dg.DagsterInstance, key: dg.AssetKey) -> int | None:
+    """How far the table's latest materialisation reported its touched dates (its progress
+    records' ``applied_at``, in microseconds), or None without one that says."""
+    latest = instance.get_latest_materialization_event(key)
+    materialization = latest.asset_materialization if latest is not None else None
+    value = materialization.metadata.get(TOUCHED_REPORTED_THROUGH) if materialization else None
+    return int(value.value) if value is not None and value.value is not None else None

@@ -57,6 +57,11 @@ class UnitRequest:
     #: With ``files``: a named file that no longer exists is skipped and reported, not an error.
     skip_missing_files: bool = False
     maintenance: Maintenance | None = None
+    #: A CDC table that touches partitions: the newest progress record (``applied_at`` in
+    #: microseconds since the epoch) whose touched dates a materialisation reported; the unit
+    #: reports those of later records again (a run that died after recording its progress).
+    #: None: not known, only the run's own dates are reported.
+    touched_reported_through: int | None = None
 
     def require_partition(self) -> PartitionWindow:
         if self.partition is None:
@@ -89,4 +94,7 @@ class UnitRequest:
             files=tuple(raw["files"]) if raw.get("files") is not None else None,
             skip_missing_files=bool(raw.get("skip_missing_files", False)),
             maintenance=Maintenance.from_dict(raw["maintenance"]) if raw.get("maintenance") else None,
+            touched_reported_through=int(raw["touched_reported_through"])
+            if raw.get("touched_reported_through") is not None
+            else None,
         )
