@@ -37,7 +37,7 @@ def quarantine_spec(domain: Domain, table: Table, layout: LakeLayout) -> dg.Asse
         key=dg.AssetKey(name.key_path),
         deps=[dg.AssetKey(table.name.key_path)],
         description=f"The rows {table.name} keeps out by its drop expectations ({dropping}), each with "
-        "the expectations it failed (_failed_expectations), the run and the time. Written by "
+        "the drop expectations it failed (_failed_expectations), the run and the time. Written by "
         f"{table.name}'s step: materialised when it writes them, observed when it does not.",
         group_name=domain.name,
         owners=list(table.owners),

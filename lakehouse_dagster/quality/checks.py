@@ -11,7 +11,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse_dagster.quality.expectations import Action, Expectation, ExpectationResult
+from lakehouse_dagster.quality.expectations import Action, Expectation, ExpectationResult, over_tolerance_text
 
 
 class Severity(StrEnum):
@@ -76,6 +76,8 @@ def expectation_outcomes(results: Sequence[ExpectationResult]) -> list[CheckOutc
                 "action": str(result.expectation.action),
                 "condition": result.expectation.condition,
                 "sample_failing_keys": result.sample_keys,
+                # The days over the tolerance, for a write grouped by day that has any.
+                **({"days_over_tolerance": list(result.over_tolerance)} if result.over_tolerance else {}),
             },
         )
         for result in results
@@ -100,7 +102,8 @@ def tolerance_text(tolerance: float, passed: bool) -> str:
 
 
 def expectation_description(result: ExpectationResult) -> str:
-    """What the counts mean: ``194 of 20006 rows failed, within the tolerated 3% (kept)``."""
+    """What the counts mean: ``194 of 20006 rows failed, within the tolerated 3% (kept)``; with
+    the days over the tolerance, for a write grouped by day."""
     total = result.passed_rows + result.failed_rows
     if total == 0:
         return "No rows to check"
@@ -112,7 +115,9 @@ def expectation_description(result: ExpectationResult) -> str:
         consequence = _CONSEQUENCE[result.expectation.action]
     return (
         f"{result.failed_rows} of {total} rows failed {result.expectation.condition}, "
-        f"{tolerance_text(result.tolerance, result.passed)} ({consequence})"
+        f"{tolerance_text(result.tolerance, result.passed)}"
+        + (f" on {over_tolerance_text(result)}" if result.over_tolerance else "")
+        + f" ({consequence})"
     )
 
 

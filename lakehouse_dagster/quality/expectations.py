@@ -2,12 +2,16 @@
 
 - ``warn``: keep the row, count it;
 - ``drop``: keep the row out of the table and send it to quarantine, with the names of the
-  expectations it failed;
+  drop expectations it failed;
 - ``fail``: stop before anything is written.
 
 A row passes an expectation when its condition is true; false or null fails it. All
 expectations of a table are evaluated in one pass: one column of flags per expectation, and
 the failure counts from a single aggregation.
+
+Tolerances are judged per group when the counts are grouped (a partitioned write's days): an
+expectation passes only if every day is within its tolerance, so a day gets the same verdict
+whether it is written alone or inside a backfill range.
 """
 
 from __future__ import annotations
@@ -41,9 +45,16 @@ class Expectation:
 class ExpectationFailedError(ValueError):
     """A ``fail`` expectation has more failing rows than it tolerates; nothing was written."""
 
-    def __init__(self, message: str, results: Sequence[ExpectationResult]) -> None:
+    def __init__(
+        self,
+        message: str,
+        results: Sequence[ExpectationResult],
+        groups: Mapping[Any, GroupCounts] | None = None,
+    ) -> None:
         super().__init__(message)
         self.results = list(results)
+        #: The counts of each group (day), when the evaluation was grouped.
+        self.groups = dict(groups or {})
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,9 @@ class ExpectationResult:
     sample_keys: list[str] = field(default_factory=list)
 
     tolerance: float = 0.0
+    #: For counts grouped by day: the days whose own share of failing rows exceeds the
+    #: tolerance, each with (failed rows, rows) of that day.
+    over_tolerance: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def failure_ratio(self) -> float:
@@ -62,8 +76,9 @@ class ExpectationResult:
 
     @property
     def passed(self) -> bool:
-        """Within tolerance: at most ``tolerance`` (a share of the rows) fail."""
-        return self.failure_ratio <= self.tolerance
+        """Within tolerance: at most ``tolerance`` (a share of the rows) fail, in total and on
+        every day of a grouped evaluation."""
+        return self.failure_ratio <= self.tolerance and not self.over_tolerance
 
 
 @dataclass(frozen=True)
@@ -80,7 +95,8 @@ class GroupCounts:
 class Evaluation:
     """The input rows flagged with the drop expectations they failed, and the counts."""
 
-    #: The input columns plus ``_failed_expectations``: names of the drop expectations failed.
+    #: The input columns plus ``_failed_expectations``: names of the drop expectations failed
+    #: (only drop ones: why a row is quarantined; warn and fail failures are counted).
     flagged: DataFrame
     results: list[ExpectationResult]
     input_rows: int
@@ -98,18 +114,21 @@ class Evaluation:
     def dropped(self) -> DataFrame:
         return self.flagged.where(F.size(F.col(FAILED_EXPECTATIONS)) > 0)
 
-    def group_results(self, group: Any) -> list[ExpectationResult]:
-        """The results of one group's rows (no sample keys: they are kept for the whole)."""
-        counts = self.groups.get(group, GroupCounts(0, 0, {}))
-        return [
-            ExpectationResult(
-                r.expectation,
-                passed_rows=counts.rows - counts.failed.get(r.expectation.name, 0),
-                failed_rows=counts.failed.get(r.expectation.name, 0),
-                tolerance=r.tolerance,
-            )
-            for r in self.results
-        ]
+
+NO_ROWS = GroupCounts(0, 0, {})
+
+
+def results_of_group(results: Sequence[ExpectationResult], counts: GroupCounts) -> list[ExpectationResult]:
+    """``results`` restricted to one group's ``counts`` (without sample keys)."""
+    return [
+        ExpectationResult(
+            r.expectation,
+            passed_rows=counts.rows - counts.failed.get(r.expectation.name, 0),
+            failed_rows=counts.failed.get(r.expectation.name, 0),
+            tolerance=r.tolerance,
+        )
+        for r in results
+    ]
 
 
 def _passes(expectation: Expectation) -> Column:
@@ -129,7 +148,8 @@ def evaluate(
 
     Up to three sample keys of failing rows (the smallest, the largest and one more) come from
     the same aggregation. With ``by`` (a column), the aggregation is grouped by it, and the
-    counts of every group come with the totals (a partitioned write's counts per day).
+    counts of every group come with the totals (a partitioned write's counts per day); an
+    expectation then passes only if each group is within its tolerance too.
     """
     tolerances = tolerances or {}
     names = [e.name for e in expectations]
@@ -162,24 +182,6 @@ def evaluate(
         rows_of_groups = frame.groupBy(F.col(by).alias(_GROUP)).agg(*aggregates).collect()
     totals = _totals(rows_of_groups, len(expectations), bool(key_columns))
     rows = totals["rows"]
-    results = []
-    for i, expectation in enumerate(expectations):
-        failed = totals[f"failed_{i}"]
-        samples = [totals[f"{which}_{i}"] for which in ("min", "any", "max")] if key_columns else []
-        results.append(
-            ExpectationResult(
-                expectation,
-                passed_rows=rows - failed,
-                failed_rows=failed,
-                sample_keys=sorted({s for s in samples if s is not None}),
-                tolerance=tolerances.get(expectation.name, 0.0),
-            )
-        )
-
-    failing = [r for r in results if r.expectation.action is Action.FAIL and not r.passed]
-    if failing:
-        message = "; ".join(_failure_message(r, rows) for r in failing) + "; nothing was written"
-        raise ExpectationFailedError(message, results)
     groups = {
         row[_GROUP]: GroupCounts(
             row["rows"], row["dropped"], {e.name: row[f"failed_{i}"] for i, e in enumerate(expectations)}
@@ -187,6 +189,26 @@ def evaluate(
         for row in rows_of_groups
         if by is not None and row[_GROUP] is not None
     }
+    results = []
+    for i, expectation in enumerate(expectations):
+        failed = totals[f"failed_{i}"]
+        samples = [totals[f"{which}_{i}"] for which in ("min", "any", "max")] if key_columns else []
+        tolerance = tolerances.get(expectation.name, 0.0)
+        results.append(
+            ExpectationResult(
+                expectation,
+                passed_rows=rows - failed,
+                failed_rows=failed,
+                sample_keys=sorted({s for s in samples if s is not None}),
+                tolerance=tolerance,
+                over_tolerance=_over_tolerance(expectation.name, tolerance, groups),
+            )
+        )
+
+    failing = [r for r in results if r.expectation.action is Action.FAIL and not r.passed]
+    if failing:
+        message = "; ".join(_failure_message(r, rows) for r in failing) + "; nothing was written"
+        raise ExpectationFailedError(message, results, groups)
     return Evaluation(flagged, results, input_rows=rows, dropped_rows=totals["dropped"], by=by, groups=groups)
 
 
@@ -210,10 +232,33 @@ def _totals(rows: Sequence[Row], expectations: int, with_samples: bool) -> dict[
     return totals
 
 
+def _over_tolerance(
+    name: str, tolerance: float, groups: Mapping[Any, GroupCounts]
+) -> dict[str, tuple[int, int]]:
+    """The groups (in order) whose share of rows failing ``name`` exceeds ``tolerance``."""
+    over = {}
+    for group in sorted(groups):
+        counts = groups[group]
+        failed = counts.failed.get(name, 0)
+        if counts.rows and failed / counts.rows > tolerance:
+            over[str(group)] = (failed, counts.rows)
+    return over
+
+
+def over_tolerance_text(result: ExpectationResult, limit: int = 5) -> str:
+    """``2026-12-01 (1 of 1 rows), 2026-12-03 (2 of 4 rows)``: the days over the tolerance,
+    the first ``limit`` of them and how many more."""
+    days = [f"{day} ({failed} of {rows} rows)" for day, (failed, rows) in result.over_tolerance.items()]
+    more = len(days) - limit
+    return ", ".join(days[:limit]) + (f" and {more} more days" if more > 0 else "")
+
+
 def _failure_message(result: ExpectationResult, rows: int) -> str:
     expectation = result.expectation
     message = f"expectation {expectation.name!r} ({expectation.condition}) failed for {result.failed_rows}"
     message += f" of {rows} rows (tolerated share {result.tolerance:g})"
+    if result.over_tolerance:
+        message += f", more than tolerated on {over_tolerance_text(result)}"
     return message + (f", e.g. keys {', '.join(result.sample_keys)}" if result.sample_keys else "")
 
 

@@ -1,7 +1,8 @@
 """Quarantine: the rows a table's ``drop`` expectations kept out, in ``quarantine.<table>``.
 
-Each quarantined row keeps its columns and gets ``_failed_expectations``, ``_run_id`` and
-``_quarantined_at``. Two ways to write, matching the table's own write:
+Each quarantined row keeps its columns and gets ``_failed_expectations`` (the names of the
+drop expectations it failed: why it is here; warn and fail ones are counted, not listed),
+``_run_id`` and ``_quarantined_at``. Two ways to write, matching the table's own write:
 
 - replace: a table rebuilt from all of its input each run replaces its quarantine too
   (or only the quarantine of the partitions it rewrites), so input rows = table rows +

@@ -8,7 +8,7 @@ the deployment's tables, so it runs the same inside a Dagster step, in a separat
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from lakehouse_dagster.lake.delta import DateWindow, DeltaTables
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality.checks import CheckOutcome, expectation_outcomes, primary_key_outcome
 from lakehouse_dagster.quality.expectations import (
+    NO_ROWS,
     Action,
     Evaluation,
     Expectation,
@@ -26,6 +27,7 @@ from lakehouse_dagster.quality.expectations import (
     ExpectationResult,
     GroupCounts,
     evaluate,
+    results_of_group,
 )
 from lakehouse_dagster.quality.history import record_results
 from lakehouse_dagster.quality.quarantine import add_to_quarantine, quarantine_table, replace_quarantine
@@ -122,9 +124,13 @@ class UnitContext:
                 by=by,
             )
         except ExpectationFailedError as error:
-            # The table is not written, but the failure is part of its quality history.
+            # The table is not written, but the failure is part of its quality history: day by
+            # day when grouped by day, as a successful write records it.
             error.results = self._readable(error.results, keys)
-            self._record({self._partition_label(): error.results})
+            if by is None:
+                self._record({self._partition_label(): error.results})
+            else:
+                self._record(self._results_by_day(error.results, error.groups))
             raise
         return replace(evaluation, results=self._readable(evaluation.results, keys))
 
@@ -137,6 +143,15 @@ class UnitContext:
             replace(r, sample_keys=[readable_position_key(k, landing) for k in r.sample_keys])
             for r in results
         ]
+
+    def _results_by_day(
+        self, results: list[ExpectationResult], groups: Mapping[Any, GroupCounts]
+    ) -> dict[str | None, list[ExpectationResult]]:
+        """Each day of the run's partitions with its own results (zeros for a day without rows)."""
+        return {
+            day.isoformat(): results_of_group(results, groups.get(day, NO_ROWS))
+            for day in self.request.require_partition().days()
+        }
 
     def _partition_label(self) -> str | None:
         return self.request.partition.label() if self.request.partition else None
@@ -183,9 +198,9 @@ class UnitContext:
         if evaluation.by is None:
             return self.report_results(evaluation.results, evaluation.input_rows, evaluation.dropped_rows)
         days = self.request.require_partition().days()
-        by_day = {day.isoformat(): evaluation.group_results(day) for day in days}
-        self._record(dict(by_day))
-        counts = {day: evaluation.groups.get(day, GroupCounts(0, 0, {})) for day in days}
+        by_day = self._results_by_day(evaluation.results, evaluation.groups)
+        self._record(by_day)
+        counts = {day: evaluation.groups.get(day, NO_ROWS) for day in days}
         daily = {
             day.isoformat(): _quality_metadata(by_day[day.isoformat()], counts[day].rows, counts[day].dropped)
             for day in days
