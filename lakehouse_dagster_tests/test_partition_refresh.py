@@ -51,7 +51,7 @@ def sensor() -> dg.SensorDefinition:
 
 def test_the_sensor_watches_the_tables_whose_declarations_touch_the_partitions() -> None:
     touching = {str(table.name) for table in REGISTRY.touching(ORDER_DATES)}
-    assert touching == {"silver.sales_orders", "silver.sales_order_items"}
+    assert touching == {"silver.sales_orders", "silver.sales_order_items", "silver.sales_products"}
     assert sensor().name == "refresh_touched_order_dates"
 
 
@@ -74,7 +74,11 @@ def test_sensor_requests_one_run_per_range_of_touched_days_and_moves_its_cursor(
         third = refresh(dg.build_sensor_context(instance=instance, cursor=second.cursor))
 
     assert first.run_requests == [], "what happened before the first tick was built already"
-    assert set(json.loads(first.cursor)) == {"silver.sales_orders", "silver.sales_order_items"}
+    assert set(json.loads(first.cursor)) == {
+        "silver.sales_orders",
+        "silver.sales_order_items",
+        "silver.sales_products",
+    }
     ranges = sorted(
         (r.tags[PARTITION_RANGE_START_TAG], r.tags[PARTITION_RANGE_END_TAG]) for r in second.run_requests
     )

@@ -289,3 +289,28 @@ def test_orders_in_a_currency_without_a_rate_average_to_zero_not_null(tables, la
     }
     assert built == expected
     assert built[2] == Decimal("0.00") and built[3] == Decimal("5.44")
+
+
+def test_a_product_moved_to_another_category_touches_the_days_of_its_lines(tables, landing) -> None:
+    """Daily sales group a day's lines by their product's current category: a category change
+    reports the days of the product's lines (the sensor rebuilds them); a price change does not."""
+    orders, items = land_gold_inputs(tables, landing)
+    run_table(tables, "silver.sales_products")
+    for built in ("silver.sales_order_facts", "silver.sales_order_item_facts", "gold.daily_sales"):
+        run_table(tables, built, partition=NOVEMBER)
+    repriced = {**product(7), "price": "2.00", "Op": "U", "dms_commit_ts": ts(2)}
+    dms_file(landing, "products", "20261102-090000000.csv", [repriced])
+    run_table(tables, "bronze.sales_products")
+    assert run_table(tables, "silver.sales_products").metadata["lakehouse/touched_dates"] == []
+
+    moved = {**product(8, "games"), "Op": "U", "dms_commit_ts": ts(3)}
+    dms_file(landing, "products", "20261103-090000000.csv", [moved])
+    run_table(tables, "bronze.sales_products")
+    applied = run_table(tables, "silver.sales_products")
+
+    placed_on = {o["order_id"]: o["order_ts"][:10] for o in orders}
+    expected = sorted({placed_on[i["order_id"]] for i in items if i["product_id"] == moved["product_id"]})
+    assert applied.metadata["lakehouse/touched_dates"] == expected == ["2026-11-01"]
+    run_table(tables, "gold.daily_sales", partition=NOVEMBER)  # what the sensor's run rebuilds
+    categories = {r["category"] for r in tables.read(TableName("gold", "daily_sales")).collect()}
+    assert categories == {"toys", "games"}

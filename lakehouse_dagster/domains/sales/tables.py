@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import date
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakehouse_dagster.cdc.apply import cdc_expectations, structural_expectations
-from lakehouse_dagster.cdc.spec import AutoCdc, CdcConfig, TouchedPartitions
+from lakehouse_dagster.cdc.spec import POSITION, AutoCdc, CdcConfig, TouchedPartitions
 from lakehouse_dagster.cdc.transforms import END_AT, START_AT
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import DailyPartitions, Job
@@ -156,6 +156,31 @@ def order_dates(tables: DeltaTables, changes: DataFrame) -> list[date]:
     that a rerun after a run killed between the merge and its report finds the same days."""
     orders = tables.read(bronze_table("orders")).where(passing(structural_expectations(cdc_config("orders"))))
     return _dates(matching(orders, changes, ["order_id"]).select(F.to_date("order_ts").alias("order_date")))
+
+
+def category_dates(tables: DeltaTables, changes: DataFrame) -> list[date]:
+    """The order dates of the current lines of every product whose category the changes moved:
+    daily sales group a day's lines by their product's current category. A change moves it
+    when it is a product's first, a delete, or holds another category than the product's
+    change before it in bronze (in sequence, then position); a change of price alone does not."""
+    if not tables.exists(ORDER_ITEM_FACTS):
+        return []
+    config = cdc_config("products")
+    bronze = tables.read(bronze_table("products")).where(passing(structural_expectations(config)))
+    history = matching(bronze, changes, ["product_id"])
+    order = [*(F.col(c).asc_nulls_first() for c in config.sequence_by), *(F.col(c) for c in POSITION)]
+    before = F.lag("category").over(Window.partitionBy("product_id").orderBy(*order))
+    first = F.row_number().over(Window.partitionBy("product_id").orderBy(*order)) == 1
+    flagged = history.select(
+        "product_id", "Op", "category", *POSITION, before.alias("_before"), first.alias("_first")
+    )
+    moved = matching(flagged, changes, list(POSITION)).where(
+        F.col("_first")
+        | F.coalesce(F.col("Op") == "D", F.lit(False))
+        | ~F.col("category").eqNullSafe(F.col("_before"))
+    )
+    lines = matching(tables.read(ORDER_ITEM_FACTS), moved.select("product_id").distinct(), ["product_id"])
+    return _dates(lines.select(ORDER_DATE))
 
 
 # Expectations ---------------------------------------------------------------------------------
@@ -348,7 +373,13 @@ DOMAIN = Domain(
             scd_type=2,
             track_history_columns=CUSTOMER_HISTORY_COLUMNS,
         ),
-        _cdc("products", SALES_PRODUCTS, "Current state of every product (SCD type 1).", PRODUCT_RULES),
+        _cdc(
+            "products",
+            SALES_PRODUCTS,
+            "Current state of every product (SCD type 1).",
+            PRODUCT_RULES,
+            touches=category_dates,
+        ),
         _cdc(
             "orders",
             SALES_ORDERS,
