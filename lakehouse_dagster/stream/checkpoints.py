@@ -4,23 +4,32 @@
 a micro-batch, in the file ledger's protocol:
 
 1. **claim**: micro-batch ``batch_seq`` claims, for each shard it read, the range
-   (``from_sequence``, ``to_sequence``]; the claim is an insert-only MERGE on
-   (``batch_seq``, ``shard_id``), so of two writers claiming the same micro-batch one wins;
-2. the bronze rows are appended in one Delta commit carrying the batch id, derived from the
-   claimed ranges, as its application transaction id: a replay lands once;
+   (``from_sequence``, ``to_sequence``]; the claim is an insert-only MERGE on (``shard_id``,
+   ``from_position``), the position the range starts after (``""`` at the shard's start). A
+   shard's range starting at a position is claimed once: of two writers that read a shard from
+   the same position (two runs at once, whatever their ``batch_seq``), one wins and the other
+   raises ``ClaimedElsewhereError``;
+2. the bronze rows are appended in one Delta commit carrying the digest of the claimed ranges
+   as its application transaction id: a replay lands once, whatever its ``batch_seq``;
 3. **commit**: the same rows with ``event = committed``.
 
 A micro-batch claimed and never committed (its writer died) is *open*: the next run reads
 exactly its ranges again and completes it under the same id, or only commits it if its rows
 are in bronze already. A shard's position is the end of its latest committed range.
+
+A writer that loses a claim on one shard may have won it on others: those ranges stay claimed
+(no other writer covers them, since their start is claimed) and are completed as an open
+micro-batch by the next run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import reduce
 
 from pyspark.sql import functions as F
 
@@ -30,10 +39,13 @@ from lakehouse_dagster.stream.kinesis import Position
 
 CHECKPOINT_SCHEMA = (
     "batch_seq BIGINT, batch_id STRING, event STRING, shard_id STRING, from_sequence STRING, "
-    "to_sequence STRING, records BIGINT, finished BOOLEAN, recorded_at TIMESTAMP"
+    "to_sequence STRING, records BIGINT, finished BOOLEAN, recorded_at TIMESTAMP, from_position STRING"
 )
 CLAIMED, COMMITTED = "claimed", "committed"
-CLAIM_IDENTITY = ("batch_seq", "shard_id", "event")
+#: A claim is unique per shard and start position (never null, unlike ``from_sequence``).
+CLAIM_IDENTITY = ("shard_id", "from_position", "event")
+#: ``from_position`` of a range read from the shard's start (a sequence number is never empty).
+SHARD_START = ""
 
 
 def checkpoint_table(target: TableName) -> TableName:
@@ -50,12 +62,22 @@ class ShardRange:
     records: int
     finished: bool
 
+    @property
+    def from_position(self) -> str:
+        return SHARD_START if self.from_sequence is None else self.from_sequence
+
 
 @dataclass(frozen=True)
 class MicroBatch:
     batch_seq: int
     batch_id: str
     ranges: tuple[ShardRange, ...]
+
+    @property
+    def token(self) -> str:
+        """The bronze commit's application transaction id: the ranges' digest, without the
+        sequence, so that the same ranges land once whatever micro-batch carries them."""
+        return self.batch_id.partition("-")[2] or self.batch_id
 
 
 def batch_id_of(stream: str, batch_seq: int, ranges: Sequence[ShardRange]) -> str:
@@ -103,44 +125,49 @@ class Checkpoints:
         events = self._events()
         if events is None:
             return []
-        committed = events.where(F.col("event") == COMMITTED).select("batch_seq").distinct()
+        committed = events.where(F.col("event") == COMMITTED).select("batch_id").distinct()
         open_rows = (
             events.where(F.col("event") == CLAIMED)
-            .join(committed, "batch_seq", "left_anti")
-            .orderBy("batch_seq", "shard_id")
+            .join(committed, "batch_id", "left_anti")
+            .orderBy("batch_seq", "batch_id", "shard_id")
             .toArrow()
             .to_pylist()
         )
-        batches: dict[int, MicroBatch] = {}
+        batches: dict[str, MicroBatch] = {}
         for row in open_rows:
-            batch = batches.get(row["batch_seq"]) or MicroBatch(row["batch_seq"], row["batch_id"], ())
-            batches[row["batch_seq"]] = MicroBatch(
+            batch = batches.get(row["batch_id"]) or MicroBatch(row["batch_seq"], row["batch_id"], ())
+            batches[row["batch_id"]] = MicroBatch(
                 batch.batch_seq, batch.batch_id, (*batch.ranges, _range(row))
             )
-        return [batches[seq] for seq in sorted(batches)]
+        return list(batches.values())
 
     def claim(self, batch: MicroBatch) -> None:
-        """Claim ``batch``; raise ``ClaimedElsewhereError`` if another writer claimed its sequence."""
+        """Claim ``batch``'s ranges; raise ``ClaimedElsewhereError`` if another writer claimed one
+        of them (a range of the same shard from the same position) or the same sequence."""
         rows = [self._row(batch, r, CLAIMED) for r in batch.ranges]
         frame = self.tables.spark.createDataFrame(rows, CHECKPOINT_SCHEMA)
         self.tables.insert_missing(self.name, frame, CLAIM_IDENTITY)
-        owners = {
-            row[0]
-            for row in self.tables.read(self.name)
-            .where((F.col("batch_seq") == F.lit(batch.batch_seq)) & (F.col("event") == CLAIMED))
-            .select("batch_id")
-            .distinct()
-            .collect()
-        }
+        owners = {row[0] for row in self._rivals(batch).select("batch_id").distinct().collect()}
         if owners != {batch.batch_id}:
             raise ClaimedElsewhereError(
-                f"{self.name}: micro-batch {batch.batch_seq} was claimed by another writer "
-                f"({', '.join(sorted(owners - {batch.batch_id}))}); it ingests those records"
+                f"{self.name}: micro-batch {batch.batch_seq} overlaps micro-batch(es) another writer "
+                f"claimed ({', '.join(sorted(owners - {batch.batch_id}))}); it ingests those records"
             )
+
+    def _rivals(self, batch: MicroBatch):
+        """The claims of ``batch``'s sequence, or of one of its shards from the same position."""
+        same_start = [
+            (F.col("shard_id") == F.lit(r.shard_id)) & (F.col("from_position") == F.lit(r.from_position))
+            for r in batch.ranges
+        ]
+        overlapping = reduce(operator.or_, same_start, F.col("batch_seq") == F.lit(batch.batch_seq))
+        return self.tables.read(self.name).where((F.col("event") == CLAIMED) & overlapping)
 
     def commit(self, batch: MicroBatch) -> None:
         rows = [self._row(batch, r, COMMITTED) for r in batch.ranges]
-        self.tables.append(self.name, self.tables.spark.createDataFrame(rows, CHECKPOINT_SCHEMA))
+        frame = self.tables.spark.createDataFrame(rows, CHECKPOINT_SCHEMA)
+        # aligned: a table written before ``from_position`` existed gains the column first.
+        self.tables.append(self.name, self.tables.aligned(self.name, frame))
 
     @staticmethod
     def _row(batch: MicroBatch, shard: ShardRange, event: str) -> tuple:
@@ -154,6 +181,7 @@ class Checkpoints:
             shard.records,
             shard.finished,
             datetime.now(UTC),
+            shard.from_position,
         )
 
 

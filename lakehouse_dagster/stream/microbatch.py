@@ -3,9 +3,11 @@
 1. complete the micro-batches that a run which died left open (``checkpoints.py``);
 2. read every readable shard from its committed position (parents before children), at most
    ``max_records_per_batch`` records in all;
-3. claim the shard ranges read, as micro-batch ``n``;
+3. claim the shard ranges read, as micro-batch ``n``: a range of a shard from a position is
+   claimed once, so of two runs at once that read the same records one claims them, and the
+   other raises ``ClaimedElsewhereError`` before it writes anything to bronze;
 4. stage the records as one Parquet file and append it to bronze in one Delta commit that
-   carries the batch id (derived from the ranges) as its application transaction id;
+   carries the digest of the ranges as its application transaction id;
 5. commit the ranges: the shards' positions move.
 
 A process killed between any two steps leaves a state the next run completes: before 3,
@@ -278,7 +280,7 @@ class _MicroBatchRun:
                     self.check_batch(self.tables.spark.read.parquet(staging_uri))
             if claim:
                 self.checkpoints.claim(batch)
-            if records and not self.tables.append_staged(self.target, staging_uri, token=batch.batch_id):
+            if records and not self.tables.append_staged(self.target, staging_uri, token=batch.token):
                 self.log.warning("%s: micro-batch %s was in bronze already", self.target, batch.batch_id)
         finally:
             files.delete_tree(staging_uri)

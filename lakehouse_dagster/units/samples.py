@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ArrayType,
+    DataType,
+    DateType,
+    MapType,
+    StructType,
+    TimestampNTZType,
+    TimestampType,
+)
 
 from lakehouse_dagster.ingest.sources import (
     BATCH_ID,
@@ -69,7 +79,7 @@ def readable_rows(
     columns = list(first) + [c for c in frame.columns if c not in hidden and c not in first]
     has_position = SOURCE_FILE in frame.columns and SOURCE_ROW in frame.columns
     sample: Sample = []
-    for row in frame.limit(limit).collect():
+    for row in as_text_times(frame).limit(limit).collect():
         values = row.asDict()
         shown: dict[str, str | None] = {}
         if has_position:
@@ -77,3 +87,35 @@ def readable_rows(
         shown.update({column: text(values[column]) for column in columns})
         sample.append(shown)
     return sample
+
+
+_TIMES = (DateType, TimestampType, TimestampNTZType)
+
+
+def _holds_time(data_type: DataType) -> bool:
+    if isinstance(data_type, _TIMES):
+        return True
+    if isinstance(data_type, ArrayType):
+        return _holds_time(data_type.elementType)
+    if isinstance(data_type, MapType):
+        return _holds_time(data_type.keyType) or _holds_time(data_type.valueType)
+    if isinstance(data_type, StructType):
+        return any(_holds_time(field.dataType) for field in data_type.fields)
+    return False
+
+
+def _as_text(name: str, data_type: DataType) -> Column:
+    column = F.col(f"`{name}`")
+    shown = column.cast("string") if isinstance(data_type, _TIMES) else F.to_json(column)
+    return shown.alias(name)
+
+
+def as_text_times(frame: DataFrame) -> DataFrame:
+    """``frame`` with its dates and times (and values holding them) as text, made by the engine:
+    Python's ``datetime`` holds years 1 to 9999 only, and a sample must never fail a build."""
+    fields = frame.schema.fields
+    if not any(_holds_time(field.dataType) for field in fields):
+        return frame
+    return frame.select(
+        *(_as_text(f.name, f.dataType) if _holds_time(f.dataType) else F.col(f"`{f.name}`") for f in fields)
+    )

@@ -9,14 +9,17 @@ pure functions in ``transforms.py``.
 
 from __future__ import annotations
 
+import operator
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import partial, reduce
 
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import Automation, Freshness
 from lakehouse_dagster.domains.sales.money import EXACT, PRICE, ROUNDED, USD_PER_UNIT
+from lakehouse_dagster.ingest.ledger import with_conflict_retries
 from lakehouse_dagster.ingest.sources import BATCH_ID, RESCUED_DATA
 from lakehouse_dagster.lake.delta import DeltaTables, TimeSince
 from lakehouse_dagster.lake.layout import TableName
@@ -71,30 +74,28 @@ def _newest(frame, column: str) -> datetime | None:
 
 def build_silver_events(context: UnitContext, lateness: timedelta) -> UnitResult:
     """The bronze micro-batches not applied yet: parsed, checked, one row per event_id that
-    silver does not hold, appended to its event-date partitions; rejected records go to
-    quarantine.events. A rerun after a crash adds nothing twice (the anti-join on event_id)."""
+    silver does not hold, inserted into its event-date partitions; rejected records go to
+    quarantine.events. Silver is written by an insert-only MERGE on event_id, so a rerun after a
+    crash, or a build racing another, adds no event twice. The watermark and the events added are
+    read back from silver (the events of these micro-batches it holds), so whoever wrote them,
+    every build of the same micro-batches records the same progress."""
     tables, run_id = context.tables, context.request.run_id
     applied, watermark = silver_progress(tables)
-    bronze = tables.read(BRONZE_EVENTS)
-    pending = bronze.where(F.col(BATCH_ID) > F.lit(applied)) if applied else bronze
-    newest_batch = pending.agg(F.max(BATCH_ID)).first()[0]
-    # Micro-batches keep committing while this runs: take those up to the newest seen now.
-    pending = pending.where(F.col(BATCH_ID) <= F.lit(newest_batch)) if newest_batch else pending
-    evaluation = context.evaluate(
-        events.flag_lateness(events.typed_events(pending), watermark, lateness), key_columns=RECORD_POSITION
+    pending, newest_batch = _pending(tables, applied)
+    judged = events.flag_lateness(
+        events.typed_events(pending),
+        watermark,
+        lateness,
+        acceptable=_acceptable(context),
+        known_ids=_known_before(tables, applied),
     )
+    evaluation = context.evaluate(judged, key_columns=RECORD_POSITION)
     kept = evaluation.kept.drop(events.WITHIN_LATENESS)
-    if tables.exists(SILVER_EVENTS):
-        # Every day's ids: a copy of an event may claim another time, even another day, than
-        # the first copy silver holds.
-        known = tables.read(SILVER_EVENTS).select("event_id")
-    else:
-        known = tables.spark.createDataFrame([], "event_id STRING")
-    added = events.new_events(kept, known).select(*SILVER_COLUMNS)
-    added_count = added.count()
-    tables.append(SILVER_EVENTS, added, partition_by=(events.EVENT_DATE,))
+    _insert_new_events(tables, events.first_per_event(kept).select(*SILVER_COLUMNS))
     context.quarantine(evaluation, incremental=True, identity=RECORD_POSITION)
-    newest_event = _newest(kept, "event_time")
+    accepted = _accepted(tables, applied, newest_batch)
+    added_count = accepted.count()
+    newest_event = _newest(accepted, "event_time")
     if newest_event is not None and (watermark is None or newest_event > watermark):
         watermark = newest_event
     if newest_batch is not None:
@@ -111,6 +112,57 @@ def build_silver_events(context: UnitContext, lateness: timedelta) -> UnitResult
         **quality.metadata,
     }
     return context.result(metadata, quality.outcomes)
+
+
+def _acceptable(context: UnitContext) -> Column:
+    """The drop expectations but the lateness: what an event passes to be accepted."""
+    conditions = [
+        F.expr(e.condition)
+        for e in context.expectations()
+        if e.action is Action.DROP and e.condition != events.WITHIN_LATENESS
+    ]
+    return reduce(operator.and_, conditions, F.lit(True))
+
+
+def _known_before(tables: DeltaTables, applied: str | None) -> DataFrame | None:
+    """The ids of the events silver accepted from the micro-batches up to ``applied`` (not those
+    a build that died, or one racing this one, accepted from the pending ones: they count)."""
+    if applied is None or not tables.exists(SILVER_EVENTS):
+        return None
+    return tables.read(SILVER_EVENTS).where(F.col(BATCH_ID) <= F.lit(applied)).select("event_id")
+
+
+def _pending(tables: DeltaTables, applied: str | None) -> tuple[DataFrame, str | None]:
+    """The bronze micro-batches after ``applied``, up to the newest committed now (micro-batches
+    keep committing while this runs), and the newest one's id."""
+    bronze = tables.read(BRONZE_EVENTS)
+    pending = bronze.where(F.col(BATCH_ID) > F.lit(applied)) if applied else bronze
+    newest_batch = pending.agg(F.max(BATCH_ID)).first()[0]
+    if newest_batch is not None:
+        pending = pending.where(F.col(BATCH_ID) <= F.lit(newest_batch))
+    return pending, newest_batch
+
+
+def _insert_new_events(tables: DeltaTables, candidates: DataFrame) -> None:
+    """Insert the events (one row per event_id) silver does not hold: an insert-only MERGE, so
+    of two builds inserting the same events at once one commits them and the other, after the
+    conflict, finds them there. Every day's ids count: a copy of an event may claim another time,
+    even another day, than the first copy silver holds."""
+    if not tables.exists(SILVER_EVENTS):
+        tables.append(SILVER_EVENTS, candidates.limit(0), partition_by=(events.EVENT_DATE,))
+    with tables.materialized(SILVER_EVENTS, candidates) as staged:
+        if not staged.isEmpty():
+            with_conflict_retries(lambda: tables.insert_missing(SILVER_EVENTS, staged, ("event_id",)))
+
+
+def _accepted(tables: DeltaTables, applied: str | None, newest_batch: str | None) -> DataFrame:
+    """The events silver holds from the micro-batches after ``applied`` up to ``newest_batch``:
+    those accepted from them (by this build, or by one that died or raced it)."""
+    silver = tables.read(SILVER_EVENTS)
+    if newest_batch is None:
+        return silver.limit(0)
+    through = silver.where(F.col(BATCH_ID) <= F.lit(newest_batch))
+    return through.where(F.col(BATCH_ID) > F.lit(applied)) if applied else through
 
 
 def build_events_per_minute(context: UnitContext, lateness: timedelta) -> UnitResult:

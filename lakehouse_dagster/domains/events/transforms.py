@@ -35,6 +35,11 @@ EVENT_DATE = "event_date"
 WITHIN_LATENESS = "_within_lateness"
 LINEAGE_COLUMNS = (SHARD_ID, SEQUENCE_NUMBER, ARRIVAL, BATCH_ID)
 WINDOW = timedelta(hours=1)
+#: The instants a time may hold, in microseconds since the epoch: 0001-01-01T00:00:00Z to
+#: 9999-12-31T23:59:59.999999Z, as Python and most readers can. The engine parses more
+#: (``+10000-01-01``, or year 0 reached through an offset); such a time is not parsed.
+FIRST_INSTANT_MICROS = -62_135_596_800_000_000
+LAST_INSTANT_MICROS = 253_402_300_799_999_999
 
 
 def typed_events(bronze: DataFrame) -> DataFrame:
@@ -42,7 +47,7 @@ def typed_events(bronze: DataFrame) -> DataFrame:
     parse as its type is null, and its text goes to ``_rescued_data`` with the record's own
     rescue (a record that is not a JSON object)."""
     raw = {name: F.get_json_object(F.col(DATA), f"$.{name}") for name in EVENT_FIELDS}
-    typed = {name: F.expr(f"try_cast(`_raw_{name}` AS {kind})") for name, kind in EVENT_FIELDS.items()}
+    typed = {name: _parsed(f"_raw_{name}", kind) for name, kind in EVENT_FIELDS.items()}
     unparsed = F.to_json(
         F.struct(
             *(
@@ -63,12 +68,62 @@ def typed_events(bronze: DataFrame) -> DataFrame:
     )
 
 
-def flag_lateness(events: DataFrame, watermark: datetime | None, lateness: timedelta) -> DataFrame:
-    """``_within_lateness``: the event is no older than ``lateness`` before the watermark (the
-    newest event time accepted before this batch). Without a watermark, or without an event
-    time (another expectation judges that), it is in time. Never null, the same type each batch."""
-    in_time = F.lit(True) if watermark is None else F.col("event_time") >= F.lit(watermark - lateness)
-    return events.withColumn(WITHIN_LATENESS, F.coalesce(in_time, F.lit(True)))
+def _parsed(column: str, kind: str) -> Column:
+    """``column`` cast to ``kind``, null if it does not parse (a time: if it is not a valid one)."""
+    value = F.expr(f"try_cast(`{column}` AS {kind})")
+    if kind != "TIMESTAMP":
+        return value
+    return F.when(F.unix_micros(value).between(FIRST_INSTANT_MICROS, LAST_INSTANT_MICROS), value)
+
+
+def flag_lateness(
+    events: DataFrame,
+    watermark: datetime | None,
+    lateness: timedelta,
+    *,
+    acceptable: Column | None = None,
+    known_ids: DataFrame | None = None,
+) -> DataFrame:
+    """``_within_lateness``: the event is no older than ``lateness`` before the watermark as it
+    stood before its micro-batch (``_batch_id``, see ``watermarks_by_batch``). So an event is
+    judged alike whether a build applies its micro-batch alone or with others. Without a
+    watermark, or without an event time (another expectation judges that), it is in time. Never
+    null, the same type each batch."""
+    before = watermarks_by_batch(events, watermark, acceptable=acceptable, known_ids=known_ids)
+    threshold = F.col(BATCH_WATERMARK) - F.expr(f"INTERVAL {int(lateness.total_seconds())} SECONDS")
+    in_time = F.col("event_time") >= threshold
+    judged = before.join(events, BATCH_ID)  # the small side first
+    return judged.select(*events.columns, F.coalesce(in_time, F.lit(True)).alias(WITHIN_LATENESS))
+
+
+BATCH_WATERMARK = "_batch_watermark"
+
+
+def watermarks_by_batch(
+    events: DataFrame,
+    watermark: datetime | None,
+    *,
+    acceptable: Column | None = None,
+    known_ids: DataFrame | None = None,
+) -> DataFrame:
+    """Per micro-batch (``_batch_id``) of ``events``: the watermark before it, ``watermark`` moved
+    by the event times of the earlier micro-batches' events that may be accepted (null when there
+    is none). Those are the events ``acceptable`` (the other drop expectations) holds for, first of
+    their ``event_id`` and not among ``known_ids``: a copy of an event never moves it. Events of
+    them judged late do not move it either: they are older than the watermark."""
+    candidates = events if acceptable is None else events.where(F.coalesce(acceptable, F.lit(False)))
+    firsts = first_per_event(candidates)
+    if known_ids is not None:
+        firsts = firsts.join(known_ids, "event_id", "left_anti")
+    newest = firsts.groupBy(BATCH_ID).agg(F.max("event_time").alias("_newest"))
+    batches = events.select(BATCH_ID).distinct().join(newest, BATCH_ID, "left")
+    earlier = (
+        Window.partitionBy(F.lit(1)).orderBy(BATCH_ID).rowsBetween(Window.unboundedPreceding, -1)
+    )  # a row a batch
+    running = F.max("_newest").over(earlier)
+    if watermark is not None:
+        running = F.greatest(running, F.lit(watermark).cast("timestamp"))
+    return batches.select(BATCH_ID, running.alias(BATCH_WATERMARK))
 
 
 def first_per_event(events: DataFrame) -> DataFrame:

@@ -1,0 +1,201 @@
+"""Two runs at once: a bronze micro-batch, or a silver.events build, racing another. Every record
+and every event lands once. The interleavings are forced with hooks, never with sleeps."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lakehouse_dagster.domains.events.tables import SILVER_EVENTS, SILVER_PROGRESS
+from lakehouse_dagster.engine.sessions import connect
+from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.stream.checkpoints import Checkpoints, ClaimedElsewhereError, MicroBatch
+from lakehouse_dagster.stream.microbatch import ingest_stream
+from lakehouse_dagster.stream.sources import StreamSource
+from lakehouse_dagster_tests.conftest import MotoServer
+from lakehouse_dagster_tests.streams import TARGET, bronze_records, create_stream, microbatch, put
+from lakehouse_dagster_tests.test_events_silver import page_view
+from lakehouse_dagster_tests.units import run_table
+
+LOG = logging.getLogger("lakehouse_dagster_tests")
+FIRST_SHARD_KEY, SECOND_SHARD_KEY = "0", str(2**127 + 1)  # explicit hash keys of a stream of two shards
+
+
+def put_on(moto: MotoServer, stream: str, hash_key: str, texts: list[str]) -> list[bytes]:
+    client = moto.client("kinesis")
+    for text in texts:
+        client.put_record(StreamName=stream, Data=text.encode(), PartitionKey="k", ExplicitHashKey=hash_key)
+    return [text.encode() for text in texts]
+
+
+def records(prefix: str, count: int) -> list[str]:
+    return [json.dumps({"event_id": f"{prefix}{n}"}) for n in range(count)]
+
+
+def assert_bronze_holds_each_once(tables: DeltaTables, sent: list[bytes]) -> None:
+    rows = bronze_records(tables)
+    positions = Counter((row["shard_id"], row["sequence_number"]) for row in rows)
+    assert [p for p, n in positions.items() if n > 1] == [], "a record was ingested twice"
+    assert Counter(row["data"].encode() for row in rows) == Counter(sent)
+
+
+def run_b_with_run_a_inside(
+    tables: DeltaTables, moto: MotoServer, stream: str, between: Callable[[], None] = lambda: None
+) -> list[MicroBatch]:
+    """Run B lists the open micro-batches (none); then run A reads, claims and appends to bronze,
+    and is slow to commit its checkpoint; then ``between``; then B goes on. Returns A's batches,
+    not committed yet."""
+    list_open, commit = Checkpoints.open_batches, Checkpoints.commit
+    deferred: list[MicroBatch] = []
+    state = {"a_ran": False}
+
+    def open_batches_then_run_a(self: Checkpoints) -> list[MicroBatch]:
+        found = list_open(self)
+        if not state["a_ran"]:
+            state["a_ran"] = True
+            Checkpoints.commit = lambda _self, batch: deferred.append(batch)  # type: ignore[method-assign]
+            try:
+                microbatch(tables, moto, stream)
+            finally:
+                Checkpoints.commit = commit  # type: ignore[method-assign]
+            between()
+        return found
+
+    Checkpoints.open_batches = open_batches_then_run_a  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ClaimedElsewhereError):
+            microbatch(tables, moto, stream)  # run B
+    finally:
+        Checkpoints.open_batches = list_open  # type: ignore[method-assign]
+    assert len(deferred) == 1, "run A wrote one micro-batch"
+    return deferred
+
+
+def test_a_run_overlapping_another_ingests_nothing_twice(tables, moto_server) -> None:
+    stream = create_stream(moto_server, shards=2)
+    sent = put_on(moto_server, stream, FIRST_SHARD_KEY, records("x", 20))
+    sent += put_on(moto_server, stream, SECOND_SHARD_KEY, records("y", 20))
+    microbatch(tables, moto_server, stream)
+    sent += put_on(moto_server, stream, FIRST_SHARD_KEY, records("z", 15))
+    sent += put_on(moto_server, stream, SECOND_SHARD_KEY, records("w", 15))
+
+    (batch_of_a,) = run_b_with_run_a_inside(tables, moto_server, stream)
+    Checkpoints(tables, TARGET).commit(batch_of_a)  # run A finishes
+
+    assert_bronze_holds_each_once(tables, sent)
+    assert microbatch(tables, moto_server, stream).records_ingested == 0
+
+
+def test_what_the_losing_run_claimed_alone_is_completed_by_the_next_run(tables, moto_server) -> None:
+    """A reads only the first shard; records then reach the second one, so B reads both: B loses the
+    first shard's range to A and keeps its claim of the second's, which the next run completes."""
+    stream = create_stream(moto_server, shards=2)
+    sent = put_on(moto_server, stream, FIRST_SHARD_KEY, records("x", 10))
+    microbatch(tables, moto_server, stream)
+    sent += put_on(moto_server, stream, FIRST_SHARD_KEY, records("z", 10))
+    later: list[bytes] = []
+
+    def records_reach_the_last_shard() -> None:
+        later.extend(put_on(moto_server, stream, SECOND_SHARD_KEY, records("w", 10)))
+
+    (batch_of_a,) = run_b_with_run_a_inside(tables, moto_server, stream, records_reach_the_last_shard)
+    Checkpoints(tables, TARGET).commit(batch_of_a)
+    report = microbatch(tables, moto_server, stream)
+
+    assert len(report.recovered_batches) == 1
+    assert_bronze_holds_each_once(tables, sent + later)
+    assert microbatch(tables, moto_server, stream).records_ingested == 0
+
+
+def test_two_runs_at_the_same_moment_ingest_every_record_once(tables, layout, moto_server, sail_url) -> None:
+    """Two sessions, started together: whichever interleaving happens, each record lands once."""
+    stream = create_stream(moto_server, shards=2)
+    sent = put_on(moto_server, stream, FIRST_SHARD_KEY, records("x", 30))
+    sent += put_on(moto_server, stream, SECOND_SHARD_KEY, records("y", 30))
+    lake = replace(layout, aws=moto_server.aws, landing_stream=stream)
+    sessions = [DeltaTables(connect(sail_url), lake) for _ in range(2)]
+    barrier = threading.Barrier(2)
+
+    def run(session: DeltaTables) -> None:
+        barrier.wait()
+        with contextlib.suppress(Exception):  # the loser: claimed elsewhere, or a conflicting commit
+            ingest_stream(session, StreamSource(), TARGET, moto_server.client("kinesis"), stream, log=LOG)
+
+    threads = [threading.Thread(target=run, args=(session,)) for session in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for session in sessions:
+        session.spark.stop()
+    microbatch(tables, moto_server, stream)  # completes whatever a loser left open
+
+    assert_bronze_holds_each_once(tables, sent)
+
+
+@contextlib.contextmanager
+def reads_as_of(versions: dict[TableName, int | None]) -> Iterator[None]:
+    """Until the build first writes silver, its reads of the tables see these versions: the
+    snapshot of a build that started then, while another build committed since."""
+    read, insert_missing, append = DeltaTables.read, DeltaTables.insert_missing, DeltaTables.append
+    state = {"stale": True}
+
+    def stale_read(self, name, *, pinned=False):
+        if state["stale"] and name in versions:
+            return (
+                self.spark.read.format("delta")
+                .option("versionAsOf", str(versions[name]))
+                .load(self.uri(name))
+            )
+        return read(self, name, pinned=pinned)
+
+    def writing(write):
+        def wrapped(self, name, frame, *args, **kwargs):
+            if name == SILVER_EVENTS:
+                state["stale"] = False
+            return write(self, name, frame, *args, **kwargs)
+
+        return wrapped
+
+    DeltaTables.read = stale_read  # type: ignore[method-assign]
+    DeltaTables.insert_missing = writing(insert_missing)  # type: ignore[method-assign]
+    DeltaTables.append = writing(append)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DeltaTables.read, DeltaTables.insert_missing, DeltaTables.append = read, insert_missing, append
+
+
+def test_two_silver_builds_at_once_add_each_event_once_and_agree_on_the_watermark(
+    spark, layout, moto_server
+) -> None:
+    """Build A starts (reads silver and its progress), build B runs through, then A writes: A
+    adds nothing B added, and both record the watermark of the events accepted."""
+    stream = create_stream(moto_server, shards=1)
+    tables = DeltaTables(spark, replace(layout, aws=moto_server.aws, landing_stream=stream))
+    start = datetime(2026, 11, 21, 10, tzinfo=UTC)
+    times = {f"e{n}": start + timedelta(seconds=n) for n in range(60)}
+    put(moto_server, stream, [page_view("first", start - timedelta(minutes=1))])
+    run_table(tables, "bronze.events")
+    run_table(tables, "silver.events", run_id="earlier")
+    put(moto_server, stream, [page_view(event_id, at) for event_id, at in times.items()])
+    run_table(tables, "bronze.events")
+
+    versions = {name: tables.version(name) for name in (SILVER_EVENTS, SILVER_PROGRESS)}
+    run_table(tables, "silver.events", run_id="b")
+    with reads_as_of(versions):
+        run_table(tables, "silver.events", run_id="a")
+
+    ids = Counter(row["event_id"] for row in tables.read(SILVER_EVENTS).collect())
+    assert ids == Counter(["first", *times])
+    progress = [row for row in tables.read(SILVER_PROGRESS).collect() if row["run_id"] in {"a", "b"}]
+    assert {row["watermark"].replace(tzinfo=UTC) for row in progress} == {max(times.values())}
