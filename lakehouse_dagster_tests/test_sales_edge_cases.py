@@ -153,6 +153,50 @@ def test_scd2_ends_a_version_at_a_delete_with_a_rescued_value(tables, landing) -
     assert not tables.exists(quarantine_table(HISTORY)) or tables.read(quarantine_table(HISTORY)).count() == 0
 
 
+def test_a_change_redelivered_without_the_change_sequence_is_no_version_of_its_own(tables, landing) -> None:
+    """One transaction changes the e-mail, then the city; the second change comes again in a file
+    without ``AR_H_CHANGE_SEQ`` (null there). The source had three versions, not four."""
+    load = {**customer(1, "a@x.com", "Oslo", "1"), "dms_commit_ts": ts(1)}
+    email = {
+        **customer(1, "b@x.com", "Oslo", "1"),
+        "Op": "U",
+        "dms_commit_ts": ts(2),
+        "AR_H_CHANGE_SEQ": seq(2, 1),
+    }
+    city = {**email, "city": "Lima", "AR_H_CHANGE_SEQ": seq(2, 2)}
+    dms_file(landing, "customers", "LOAD00000001.csv", [load], full_load=True)
+    dms_file(landing, "customers", "20261102-0900000000.csv", [email, city])
+    headerless = (
+        "Op",
+        "dms_commit_ts",
+        *(c for c in city if c not in ("Op", "dms_commit_ts", "AR_H_CHANGE_SEQ")),
+    )
+    dms_file(landing, "customers", "20261102-0900000001.csv", [city], columns=headerless)
+    run_table(tables, "bronze.sales_customers")
+    run_table(tables, "silver.sales_customers_history")
+
+    versions = sorted(
+        [
+            (
+                r["email"],
+                r["city"],
+                r["__START_AT"]["AR_H_CHANGE_SEQ"],
+                r["__END_AT"] and r["__END_AT"]["AR_H_CHANGE_SEQ"],
+            )
+            for r in tables.read(HISTORY).collect()
+        ],
+        key=repr,
+    )
+    assert versions == sorted(
+        [
+            ("a@x.com", "Oslo", None, email["AR_H_CHANGE_SEQ"]),
+            ("b@x.com", "Oslo", email["AR_H_CHANGE_SEQ"], city["AR_H_CHANGE_SEQ"]),
+            ("b@x.com", "Lima", city["AR_H_CHANGE_SEQ"], None),
+        ],
+        key=repr,
+    )
+
+
 # Q1: an order without a time is kept out of silver, counted, and in no gold table --------------
 
 

@@ -124,6 +124,7 @@ def versioned_instants(changes: DataFrame, config: CdcConfig) -> DataFrame:
     and these windows are the costly part)."""
     keys = [_col(k) for k in config.keys]
     in_order = Window.partitionBy(*keys).orderBy(*(_col(c) for c in config.sequence_by))
+    changes = without_headerless_copies(changes, config)
     # An instant is the only one of its key at its sequence, so the sequence orders a key's instants.
     numbered = (
         _last_per(flag_deletes(changes, config), (*config.keys, *config.sequence_by), config)
@@ -151,6 +152,25 @@ def versioned_instants(changes: DataFrame, config: CdcConfig) -> DataFrame:
         )
         .where(F.col("_version") > 0)
     )  # changes before a key's first insert or update have no version
+
+
+def without_headerless_copies(changes: DataFrame, config: CdcConfig) -> DataFrame:
+    """``changes`` without the copies of a change redelivered in a file that lacks the sequence's
+    later columns (DMS's header columns: null there). A change (``Op`` present) with those columns
+    null is such a copy when another change has the same values, the same first sequence value
+    and the later columns: it is dropped. Kept, it would be an instant of its own, ordered first
+    (a null sorts first), and start a version that never existed."""
+    if len(config.sequence_by) < 2 or "Op" not in changes.columns:
+        return changes
+    later = config.sequence_by[1:]
+    headerless = F.col("Op").isNotNull() & reduce(lambda a, b: a & b, (_col(c).isNull() for c in later))
+    identity = [c for c in config.columns if c not in later]
+    names = [f"__original_{i}" for i in range(len(identity))]
+    with_header = reduce(lambda a, b: a & b, (_col(c).isNotNull() for c in later))
+    originals = changes.where(with_header).select(*map(_col, identity)).distinct().toDF(*names)
+    same = _same([*map(_col, identity)], [*map(F.col, names)])
+    copies_dropped = changes.where(headerless).join(originals, same, "left_anti")
+    return changes.where(~headerless).unionByName(copies_dropped)
 
 
 def versions(instants: DataFrame, config: CdcConfig) -> DataFrame:
