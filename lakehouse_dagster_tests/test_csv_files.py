@@ -162,3 +162,90 @@ def test_unreadable_files_raise_a_reason(data: bytes, reason: str) -> None:
 
 def malformed_count(parsed) -> int:
     return parsed.table.num_rows - parsed.table.column(MALFORMED_ROW).null_count
+
+
+# Records are \n lines: pyarrow's own line breaks (a lone \r, a quoted value across lines, a
+# blank line it skips) must never shift rows against lines, even where their counts agree.
+
+
+def csv_module_oracle(data: bytes) -> list[tuple[int, tuple | None, str | None]]:
+    """(line number, fields or None, malformed text or None) per non-blank line, in line order,
+    from Python's csv module reading each ``\\n`` line alone: one final ``\\r`` ends the line, any
+    other ``\\r`` or a wrong field count makes it malformed; empty fields are null."""
+    header_line, _, body = data.decode().partition("\n")
+    header = next(csv.reader([header_line.removesuffix("\r")]))
+    expected = []
+    for number, line in enumerate(body.split("\n"), start=2):
+        line = line.removesuffix("\r")
+        if not line.strip():
+            continue
+        fields = None if "\r" in line else next(csv.reader([line]))
+        if fields is None or len(fields) != len(header):
+            expected.append((number, None, line))
+        else:
+            expected.append((number, tuple(value or None for value in fields), None))
+    return expected
+
+
+def parsed_by_line(data: bytes) -> list[tuple[int, tuple | None, str | None]]:
+    parsed = parse_csv(data)
+    return sorted(
+        (
+            row[SOURCE_ROW],
+            None if row[MALFORMED_ROW] is not None else tuple(row[name] for name in parsed.columns),
+            row[MALFORMED_ROW],
+        )
+        for row in parsed.table.to_pylist()
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # a quoted value across two lines (one record less) and a lone \r (one more): they compensate
+        b'id,note\n1,"line one\nline two"\n2,x\ry\n3,z\n',
+        # a blank line right after the header (skipped by pyarrow) and a lone \r
+        b"id,note\n\n1,a\rb\n2,c\n",
+        b"id,note\r\n\r\n1,a\rb\r\n2,c\r\n",
+        # a lone \r and a quote left open with an even number of quotes
+        b'id,note\n1,ab"c,"d\n2,x\ry\n3,z\n',
+        # more \r than one at a line's end: the first is data
+        b"id,note\n1,a\r\r\n2,b\n",
+    ],
+)
+def test_pyarrows_line_breaks_never_shift_rows_against_lines(data: bytes) -> None:
+    assert parsed_by_line(data) == csv_module_oracle(data)
+
+
+def test_every_line_is_its_own_record_in_random_files() -> None:
+    """A property test against the csv module's reading of each line alone, over small random
+    files made of the characters that move pyarrow's records: quotes, commas, \\r, blank lines."""
+    rng = random.Random(20261129)
+    pieces = ["a", "b", ",", '"', '""', " ", "\r", "é", "\t", "1,2", '"x,y"']
+    for _ in range(3_000):
+        lines = [
+            "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8))) for _ in range(rng.randint(1, 6))
+        ]
+        data = ("a,b\n" + "\n".join(lines) + rng.choice(["", "\n", "\r\n"])).encode()
+        if rng.random() < 0.5:
+            data = data.replace(b"\n", b"\r\n")
+        assert parsed_by_line(data) == csv_module_oracle(data), data
+
+
+def test_a_quote_left_open_on_the_last_line_keeps_no_line_break() -> None:
+    for data in (b'id,email\n1,"a@x.com\n', b'id,email\r\n1,"a@x.com\r\n', b'id,email\n1,"a@x.com'):
+        assert [row["email"] for row in rows(data)] == ["a@x.com"], data
+
+
+def test_ordinary_files_take_pyarrows_whole_file_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-line way is for files with broken lines: a clean file (CRLF or LF, quoted values
+    with commas and quotes) is parsed whole."""
+    from lakehouse_dagster.ingest import csv_files
+
+    def per_line(*args: object) -> None:
+        raise AssertionError("parsed line by line")
+
+    monkeypatch.setattr(csv_files, "_parse_isolating_open_quotes", per_line)
+    for newline in (b"\n", b"\r\n"):
+        data = newline.join([b"id,name", b'1,"Silva, Jr."', b'2,"say ""hi"""', b"3,", b""])
+        assert [row["name"] for row in rows(data)] == ["Silva, Jr.", 'say "hi"', None]

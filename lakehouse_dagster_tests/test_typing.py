@@ -203,3 +203,15 @@ def test_a_value_is_typed_the_same_whatever_the_rest_of_its_column(sql_type) -> 
 
     assert [(v, a, b) for v, a, b in zip(values, alone, beside_text, strict=True) if a != b] == []
     assert sum(a is not None for a in alone) > 100, "the sample exercises values each path takes"
+
+
+def test_year_10000_in_utc_is_not_a_time() -> None:
+    """A zone west of UTC moves 9999-12-31 into year 10000, which Python cannot hold (reading the
+    staged file's statistics failed): null, like year 0, whichever path the column takes."""
+    stamps = ["9999-12-31T23:30:00-01:00", "9999-12-31T22:30:00-01:00"]
+    for values in (stamps, [*stamps, "not a time"]):
+        assert try_cast(pa.array(values), "TIMESTAMP").to_pylist()[:2] == [
+            None,
+            datetime(9999, 12, 31, 23, 30, tzinfo=UTC),
+        ]
+    assert try_cast(pa.array(["9999-12-31T23:30:00-01:00"]), "DATE").to_pylist() == [date(9999, 12, 31)]

@@ -101,6 +101,21 @@ def ingest(
     return _Ingestion(tables, source, target, log, check_batch).run(uris, skip_missing)
 
 
+def create_empty_table(tables: DeltaTables, source: FileSource, target: TableName) -> None:
+    """Create ``target`` with the source's declared columns, the metadata columns and no rows,
+    typed as its batches are (a concurrent creator wins; nothing is appended then)."""
+    token = f"empty-{new_batch_id()}"
+    staging_uri = tables.layout.staging_uri(target, token)
+    try:
+        schema = bronze_schema(ColumnPlan(list(source.columns), [], {}), source)
+        with files.parquet_writer(f"{staging_uri}/data.parquet", schema):
+            pass
+        if not tables.exists(target):
+            tables.append_staged(target, staging_uri, token=token)
+    finally:
+        files.delete_tree(staging_uri)
+
+
 def new_batch_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
 
@@ -176,7 +191,18 @@ class _Ingestion:
         ingested again under the same id (its bronze commit can only happen once)."""
         counts = self._bronze_counts(batch_id)
         if counts:
-            self.ledger.commit(batch_id, [_entry_from_counts(claim, counts) for claim in claims])
+            # A file without rows there was empty or rejected, or changed or vanished: read again
+            # to tell which (its listed version's outcome is not known, so not recorded as empty).
+            aws = self.tables.layout.aws
+            entries = [
+                _entry_from_counts(claim, counts)
+                if claim.file.uri in counts
+                else _entry_without_rows(claim, aws)
+                for claim in claims
+            ]
+            self.ledger.commit(batch_id, entries)
+            # Its rows are the dead run's to count; its files without rows are reported here.
+            self._account_files([entry for entry in entries if entry.outcome != INGESTED])
             return
         headers = read_headers([claim.file for claim in claims], self.tables.layout.aws)
         self._ingest_batch(
@@ -251,6 +277,14 @@ class _Ingestion:
         report = self.report
         report.batches.append(batch_id)
         report.new_columns += [c for c in new_columns if c not in report.new_columns]
+        self._account_files(entries)
+        rows = sum(e.rows for e in entries)
+        self.log.info(
+            "%s: batch %s appended %d rows from %d file(s)", self.target, batch_id, rows, len(entries)
+        )
+
+    def _account_files(self, entries: list[LedgerEntry]) -> None:
+        report = self.report
         for entry in entries:
             uri = entry.claim.file.uri
             if entry.outcome == REJECTED:
@@ -263,10 +297,6 @@ class _Ingestion:
                 report.files_ingested += 1
                 report.rows_ingested += entry.rows
                 report.rows_rescued += entry.rescued_rows
-        rows = sum(e.rows for e in entries)
-        self.log.info(
-            "%s: batch %s appended %d rows from %d file(s)", self.target, batch_id, rows, len(entries)
-        )
 
     def _release_unless_written(self, batch_id: str, claims: list[Claim], error: BaseException) -> None:
         """A batch that failed before its bronze commit frees its files for the next run. If even
@@ -313,10 +343,17 @@ def _entry_from_counts(
     claim: Claim, counts: dict[str, tuple[int, int]], parsed: LedgerEntry | None = None
 ) -> LedgerEntry:
     rows, rescued = counts.get(claim.file.uri, (0, 0))
-    if rows == 0 and parsed is None:
-        return LedgerEntry(claim, EMPTY, message="no rows of this file in its batch")
     content_hash = parsed.content_hash if parsed is not None else None
     return LedgerEntry(claim, INGESTED, rows=rows, rescued_rows=rescued, content_hash=content_hash)
+
+
+def _entry_without_rows(claim: Claim, aws: AwsConfig) -> LedgerEntry:
+    """The outcome of a file of a recovered batch that has no rows in bronze, read again: empty
+    or rejected for its bytes; gone, or holding rows now (it changed after it was read), is
+    rejected without its fingerprint, so that it is tried again when listed."""
+    header = read_headers([claim.file], aws)[claim.file.uri]
+    # With no column plan for it, a file holding rows reads as one whose header changed.
+    return _parse_file(claim, header, ColumnPlan([], [], {}), aws)[0]
 
 
 def in_order_parallel(function: Callable[[T], R], items: Sequence[T], threads: int) -> Iterator[R]:

@@ -64,7 +64,7 @@ def read_headers(
             headers[landed.uri] = []
             continue
         try:
-            headers[landed.uri] = read_header(files.read_head(landed.uri, aws=aws))
+            headers[landed.uri] = read_header(files.read_first_line(landed.uri, aws=aws))
         except UnreadableFileError as error:
             headers[landed.uri] = error
         except FileNotFoundError:
@@ -98,7 +98,12 @@ def plan_columns(
     )
     table_columns = existing + [c for c in source.columns if c not in existing]
     if not table_columns and readable:
-        table_columns = [c for c in next(iter(readable.values())) if can_be_column(c)]
+        # The first header's columns, but those differing only in case from an earlier one (rescued).
+        seen: set[str] = set()
+        for column in next(iter(readable.values())):
+            if can_be_column(column) and column.lower() not in seen:
+                table_columns.append(column)
+                seen.add(column.lower())
     by_lower = {c.lower(): c for c in table_columns}
     new_columns: list[str] = []
     refused: dict[str, list[str]] = {}

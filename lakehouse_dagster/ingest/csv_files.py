@@ -8,16 +8,20 @@ the others. Each line reads as pyarrow's reader reads that line alone: a quote o
 quoted value at a field's start only (``ab"c`` is text), and one still open at the line's
 end closes there.
 
-pyarrow's reader parses the file. A quote left open would make it read on into the
-next lines, so when its records do not map one to one onto lines, the lines with an odd
-number of quotes (the only ones that can open a quote without closing it) are set aside
-and split one by one by the same rules, and pyarrow parses the rest.
+A line is split on ``\n`` only: one final ``\r`` is its end (CRLF), any other ``\r`` makes it
+malformed (pyarrow would read two lines there).
+
+pyarrow's reader parses the whole file when that cannot shift records against lines: no
+carriage return but before ``\n``, no blank line (pyarrow skips it), one record per line and
+no value holding a line break (a quote left open reads on into the next lines). Otherwise the
+lines that hold a ``\r`` or leave a quote open (``_CLOSES_ITS_QUOTES``) are set aside and split
+one by one by the same rules, and pyarrow parses the rest.
 """
 
 from __future__ import annotations
 
 import csv
-import io
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +36,13 @@ MALFORMED_LINE = "\x00malformed_line"
 SOURCE_ROW = "_source_row"
 MALFORMED_ROW = "_malformed_row"
 _QUOTE = b'"'
+#: Bytes of a file searched at once for line breaks (bounds the memory the search takes).
+_PIECE = 1 << 24
+#: A line (without ``\r``) that pyarrow reads alone without a quote left open at its end. A field
+#: is plain (not starting with a quote), or quoted: ``""`` inside, a lone quote closes it, and
+#: plain text may follow. Unambiguous (a run of quotes splits one way), so it never backtracks far.
+_FIELD = rb'(?:"(?:[^"]|"")*"(?:[^",][^,]*)?|(?:[^",][^,]*)?)'
+_CLOSES_ITS_QUOTES = re.compile(rb"%s(?:,%s)*" % (_FIELD, _FIELD))
 
 
 class UnreadableFileError(ValueError):
@@ -83,20 +94,45 @@ def parse_csv(data: bytes) -> ParsedCsv:
     columns = parse_header(decode(header).rstrip("\r"))
     if not body.strip():
         return ParsedCsv(columns, _empty(columns))
-    if b"\n\n" not in body and b"\n\r\n" not in body:
-        table = _parse_block(body, columns, _line_numbers(body, first=2))
+    breaks = _line_breaks(body)
+    if not breaks.blank_line and not breaks.lone_carriage_return:
+        table = _parse_block(body, columns, np.arange(2, 2 + breaks.lines, dtype=np.int64))
         if table is not None:
             return ParsedCsv(columns, table)
-    return ParsedCsv(columns, _parse_isolating_open_quotes(body, columns))
+    return ParsedCsv(columns, _parse_isolating_open_quotes(body, columns, breaks.lone_carriage_return))
 
 
-def _line_numbers(block: bytes, first: int) -> np.ndarray:
-    lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
-    return np.arange(first, first + lines, dtype=np.int64)
+@dataclass(frozen=True)
+class _LineBreaks:
+    lines: int
+    #: An empty line, or one of only ``\r``: pyarrow skips it.
+    blank_line: bool
+    #: A ``\r`` not followed by ``\n``: pyarrow breaks a line there.
+    lone_carriage_return: bool
+
+
+def _line_breaks(body: bytes) -> _LineBreaks:
+    """How pyarrow's line breaks in ``body`` can differ from its ``\n`` lines. Vectorised a piece
+    at a time: Python's byte search is several times slower."""
+    data = np.frombuffer(body, dtype=np.uint8)
+    lines, blank, lone = 0, body.startswith((b"\n", b"\r\n")), False
+    for start in range(0, len(data), _PIECE):
+        piece = data[start : start + _PIECE + 2]  # overlaps the next piece by the longest pattern
+        newline, carriage_return = piece == 10, piece == 13
+        lines += int(np.count_nonzero(newline[:_PIECE]))
+        blank = blank or bool(np.any(newline[:-1] & newline[1:]))
+        if np.any(carriage_return):
+            at_end = start + len(piece) == len(data)
+            lone = lone or bool(
+                np.any(carriage_return[:-1] & ~newline[1:]) or (at_end and carriage_return[-1])
+            )
+            blank = blank or bool(np.any(newline[:-2] & carriage_return[1:-1] & newline[2:]))
+    return _LineBreaks(lines + (0 if body.endswith(b"\n") else 1), blank, lone)
 
 
 def _parse_block(block: bytes, columns: list[str], line_numbers: np.ndarray) -> pa.Table | None:
-    """pyarrow over lines without a header; None unless every line is one record or one invalid row."""
+    """pyarrow over lines without a header (and without a ``\r`` but before ``\n``, nor a blank
+    line); None unless every line is one record or one invalid row."""
     invalid: list[tuple[int, str]] = []
 
     def keep_invalid(row: pacsv.InvalidRow) -> str:
@@ -105,7 +141,7 @@ def _parse_block(block: bytes, columns: list[str], line_numbers: np.ndarray) -> 
 
     try:
         table = pacsv.read_csv(
-            io.BytesIO(block),
+            pa.BufferReader(_without_final_line_break(block)),
             read_options=pacsv.ReadOptions(column_names=columns, use_threads=False),
             parse_options=pacsv.ParseOptions(invalid_row_handler=keep_invalid),
             convert_options=pacsv.ConvertOptions(
@@ -119,6 +155,8 @@ def _parse_block(block: bytes, columns: list[str], line_numbers: np.ndarray) -> 
         return None
     if table.num_rows + len(invalid) != len(line_numbers) or any(number < 1 for number, _ in invalid):
         return None
+    if _holds_line_break(table):  # a record spanning lines, though the counts agree
+        return None
     valid = np.ones(len(line_numbers), dtype=bool)
     valid[[number - 1 for number, _ in invalid]] = False
     table = table.append_column(LINE_NUMBER, pa.array(line_numbers[valid]))
@@ -127,26 +165,35 @@ def _parse_block(block: bytes, columns: list[str], line_numbers: np.ndarray) -> 
     return _with_malformed(table, columns, malformed)
 
 
-def _parse_isolating_open_quotes(body: bytes, columns: list[str]) -> pa.Table:
+def _parse_isolating_open_quotes(body: bytes, columns: list[str], lone_carriage_return: bool) -> pa.Table:
+    """Lines that leave a quote open or hold a lone ``\r`` split one by one, pyarrow over the rest."""
     kept: list[bytes] = []
     kept_numbers: list[int] = []
-    by_line: list[tuple[int, str]] = []
+    by_line: list[tuple[int, bytes]] = []
     for number, line in enumerate(body.split(b"\n"), start=2):
         if not line.strip():
             continue
-        if line.count(_QUOTE) % 2:
-            by_line.append((number, line.decode("utf-8").rstrip("\r")))
+        # An odd number of quotes leaves one open: cheap, and the usual way a quote is broken.
+        if line.count(_QUOTE) % 2 or (lone_carriage_return and b"\r" in line.removesuffix(b"\r")):
+            by_line.append((number, line))
         else:
             kept.append(line)
             kept_numbers.append(number)
-    table = _parse_block(b"\n".join(kept), columns, np.array(kept_numbers, dtype=np.int64)) if kept else None
+    table = _parse_kept(kept, kept_numbers, columns)
+    if table is None:  # an even number of quotes can leave one open too (ab"c,"d)
+        still_kept = [_CLOSES_ITS_QUOTES.fullmatch(line.removesuffix(b"\r")) is not None for line in kept]
+        by_line += [
+            (n, line) for n, line, keep in zip(kept_numbers, kept, still_kept, strict=True) if not keep
+        ]
+        kept_numbers = [n for n, keep in zip(kept_numbers, still_kept, strict=True) if keep]
+        kept = [line for line, keep in zip(kept, still_kept, strict=True) if keep]
+        table = _parse_kept(kept, kept_numbers, columns)
     if table is None:
         table = _empty(columns)
-        by_line = [
-            (n, line.decode("utf-8").rstrip("\r")) for n, line in zip(kept_numbers, kept, strict=True)
-        ] + by_line
+        by_line += zip(kept_numbers, kept, strict=True)
     well_formed, malformed = [], []
-    for number, line in by_line:
+    for number, raw in sorted(by_line):
+        line = raw.removesuffix(b"\r").decode("utf-8")
         fields = _split_line(line)
         if fields is None or len(fields) != len(columns):
             malformed.append((number, line))
@@ -158,6 +205,37 @@ def _parse_isolating_open_quotes(body: bytes, columns: list[str]) -> pa.Table:
         rows[MALFORMED_LINE] = [None] * len(well_formed)
         table = pa.concat_tables([table, pa.table(rows, schema=table.schema)])
     return _with_malformed(table, columns, malformed)
+
+
+def _parse_kept(kept: list[bytes], numbers: list[int], columns: list[str]) -> pa.Table | None:
+    if not kept:
+        return _empty(columns)
+    return _parse_block(b"\n".join(kept), columns, np.array(numbers, dtype=np.int64))
+
+
+def _without_final_line_break(block: bytes) -> pa.Buffer:
+    """The block without its final ``\n``, ``\r\n`` or ``\r`` (of a CRLF line, in a block of kept
+    lines), which a quote left open on the last line would keep in its value (zero-copy)."""
+    end = len(block)
+    if block.endswith(b"\n"):
+        end -= 1
+    if block.endswith(b"\r", 0, end):
+        end -= 1
+    return pa.py_buffer(block).slice(0, end)
+
+
+def _holds_line_break(table: pa.Table) -> bool:
+    """Whether a value holds ``\r`` or ``\n``. A string chunk's values lie one after another in its
+    data buffer: searching the buffer is ten times faster than a compute kernel per value (and a
+    buffer holding bytes beyond the chunk's values could only send the file the per-line way)."""
+    for column in table.columns:
+        if not pa.types.is_string(column.type):
+            continue
+        for chunk in column.chunks:
+            values = chunk.buffers()[2]
+            if values is not None and (b"\n" in (raw := values.to_pybytes()) or b"\r" in raw):
+                return True
+    return False
 
 
 def _with_malformed(table: pa.Table, columns: list[str], malformed: list[tuple[int, str]]) -> pa.Table:

@@ -13,7 +13,8 @@ Accepted text, after trimming whitespace:
 - ``DATE``: ``yyyy-m-d``, optionally followed by a space or ``T`` and anything;
 - ``TIMESTAMP``: ``yyyy-m-d``, optionally ``[ T]HH[:mm[:ss[.fraction]]]`` and a zone (``Z`` or
   ``±HH[:mm]``); without a zone the value is UTC. Fractions beyond microseconds are cut.
-- dates and timestamps start at 0001-01-01 (UTC): year 0 is not a date.
+- dates and timestamps lie in years 1 to 9999 (UTC): year 0 is not a date, and
+  ``9999-12-31T23:30:00-01:00`` (year 10000 in UTC) is null too.
 - ``STRING``: the text itself.
 """
 
@@ -95,16 +96,18 @@ def try_cast(values: pa.Array | pa.ChunkedArray, sql_type: str) -> pa.Array:
             pc.if_else(pc.is_in(lowered, pa.array(_FALSE)), False, pa.scalar(None, pa.bool_())),
         )
     if pa.types.is_date(target):
-        return _from_year_one(_strict(text, pa.date32()) or _dates(text))
+        return _in_years_one_to_9999(_strict(text, pa.date32()) or _dates(text))
     strict = _strict(text, pa.timestamp("us"))
-    return _from_year_one(strict.cast(target) if strict is not None else _timestamps(text))
+    return _in_years_one_to_9999(strict.cast(target) if strict is not None else _timestamps(text))
 
 
-def _from_year_one(moments: pa.Array) -> pa.Array:
-    """Null before 0001-01-01: Arrow reads year 0, which neither Python, pandas nor PostgreSQL
-    can hold (reading such a value back would fail, not the typing)."""
-    year_zero = pc.fill_null(pc.less(pc.year(moments), 1), False)
-    return _where(pc.invert(year_zero), moments) if pc.any(year_zero).as_py() else moments
+def _in_years_one_to_9999(moments: pa.Array) -> pa.Array:
+    """Null outside 0001-01-01 to 9999-12-31 (UTC): Arrow reads year 0, and a zone west of UTC
+    moves 9999-12-31 into year 10000, which neither Python, pandas nor PostgreSQL can hold
+    (reading such a value back, the file's statistics first, would fail, not the typing)."""
+    years = pc.year(moments)
+    outside = pc.fill_null(pc.or_(pc.less(years, 1), pc.greater(years, 9999)), False)
+    return _where(pc.invert(outside), moments) if pc.any(outside).as_py() else moments
 
 
 def _strict(text: pa.Array, target: pa.DataType) -> pa.Array | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from lakehouse_dagster.ingest.autoloader import IngestReport, ingest
+from lakehouse_dagster.ingest.autoloader import IngestReport, create_empty_table, ingest
 from lakehouse_dagster.ingest.sources import (
     BATCH_ID,
     REJECTED_FILES_CHECK,
@@ -53,11 +53,15 @@ def ingest_files(context: UnitContext) -> UnitResult:
                 f"{name}: another writer claimed the {report.files_claimed_elsewhere} new file(s) and "
                 "has not created the table yet; this run ingested nothing"
             )
-        raise FileNotFoundError(
-            f"{name}: no {source.suffix} files under {tables.layout.landing_uri(source.folder)} and the "
-            "table does not exist yet. Check LAKEHOUSE_LANDING, or land sample data with "
-            "`python -m lakehouse_dagster.sample_data`."
-        )
+        if not (report.files_rejected or report.files_empty):
+            raise FileNotFoundError(
+                f"{name}: no {source.suffix} files under {tables.layout.landing_uri(source.folder)} and "
+                "the table does not exist yet. Check LAKEHOUSE_LANDING, or land sample data with "
+                "`python -m lakehouse_dagster.sample_data`."
+            )
+        # Files landed, none with rows (empty or rejected): the table starts empty, and they are
+        # reported like any other (the rejected ones fail no_rejected_files, naming them).
+        create_empty_table(tables, source, name)
     quality = context.report_results(combined_results(context, evaluations), report.rows_ingested, 0)
     landing = tables.layout.landing
     return context.result(

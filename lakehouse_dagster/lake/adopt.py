@@ -112,8 +112,11 @@ def statistics_json(metadata: pq.FileMetaData) -> str:
         bounded = [stats for stats in chunks if stats.has_min_max]
         if len(bounded) != len([stats for stats in chunks if stats.num_values > 0]) or not bounded:
             continue
-        low = _statistic(field.type, min(_value(field.type, stats.min) for stats in bounded))
-        high = _statistic(field.type, max(_value(field.type, stats.max) for stats in bounded))
+        try:
+            low = _statistic(field.type, min(_value(field.type, stats.min) for stats in bounded))
+            high = _statistic(field.type, max(_value(field.type, stats.max) for stats in bounded))
+        except OverflowError:  # a bound Python cannot hold (a timestamp past 9999): none written
+            continue
         if low is not None and high is not None:
             minimums[field.name], maximums[field.name] = low, high
     return json.dumps(

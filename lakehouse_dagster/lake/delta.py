@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, MapType, NullType, StructField, StructType
@@ -56,6 +57,15 @@ class TableNotFoundError(LookupError):
 
 class SchemaMergeError(ValueError):
     pass
+
+
+def _clash_in_case(staged_uri: str) -> bool:
+    """Whether a staged file's own column names differ only in case."""
+    for uri in list_parquet(staged_uri):
+        names = [name.lower() for name in pq.read_schema(uri).names]
+        if len(set(names)) != len(names):
+            return True
+    return False
 
 
 class ConcurrentWriteError(RuntimeError):
@@ -270,8 +280,8 @@ class DeltaTables:
             )
         except Exception as error:
             # The batch's new columns were planned against the table's: only another writer can
-            # have added one of them in another case since.
-            if not _CASE_CLASH.search(str(error)):
+            # have added one of them in another case since (unless the batch's own columns clash).
+            if not _CASE_CLASH.search(str(error)) or _clash_in_case(staged_uri):
                 raise
             raise ConcurrentWriteError(
                 f"{name}: another writer added a column whose name differs from one of this batch's "

@@ -195,6 +195,17 @@ def read_head(uri: str, size: int = 65536, aws: AwsConfig | None = None) -> byte
         return handle.read(size)
 
 
+def read_first_line(uri: str, aws: AwsConfig | None = None, size: int = 65536) -> bytes:
+    """The file's bytes up to its first ``\n`` (included) or its end: the first ``size`` bytes,
+    then twice as many, until they hold a line break or the whole file (a header longer than
+    any first guess is still read whole, never cut inside a character)."""
+    while True:
+        head = read_head(uri, size, aws)
+        if b"\n" in head or len(head) < size:
+            return head
+        size *= 2
+
+
 class RowGroupWriter:
     """Writes tables to a Parquet file in row groups of at least ``min_rows`` rows (but the
     last): a batch of many small files would otherwise make as many tiny row groups."""
