@@ -71,10 +71,8 @@ def named_files(requests: list[dg.RunRequest]) -> list[str]:
 # The listing sensor ---------------------------------------------------------------------------------
 
 
-def test_objects_that_share_a_second_are_all_picked_up(tmp_path, moto_server, bucket) -> None:
-    s3 = moto_server.client("s3")
-    layout = s3_layout(tmp_path, moto_server, bucket)
-    sensor = landing_sensor(
+def one_file_a_tick(layout: LakeLayout) -> dg.SensorDefinition:
+    return landing_sensor(
         REGISTRY,
         layout,
         JOB,
@@ -82,6 +80,12 @@ def test_objects_that_share_a_second_are_all_picked_up(tmp_path, moto_server, bu
         max_runs_per_tick=1,
         max_files_per_run=1,
     )
+
+
+def test_objects_that_share_a_second_are_all_picked_up(tmp_path, moto_server, bucket) -> None:
+    s3 = moto_server.client("s3")
+    layout = s3_layout(tmp_path, moto_server, bucket)
+    sensor = one_file_a_tick(layout)
     s3.put_object(Bucket=bucket, Key="landing/customers/old.csv", Body=customers_csv(1))
     first = tick(sensor, None)
     assert first.run_requests == [], "what was there before the sensor is left to the job"
@@ -387,6 +391,45 @@ def test_an_old_object_named_again_by_a_redelivered_message_gives_no_second_run(
     assert tick(sensor, first.cursor, sqs=sqs).run_requests == []
 
 
+@pytest.mark.parametrize("form", ["eventbridge", "notification"])
+def test_an_object_put_back_with_the_same_bytes_is_requested_again_and_a_redelivery_is_not(
+    tmp_path, moto_server, bucket, events_queue, form
+) -> None:
+    """S3 gives each event of a key a greater sequencer, and every notification of one event the
+    same: the same bytes put back (deleted before its run, say) are a new object; the event
+    delivered twice is not. (moto's own events carry one fixed sequencer: these are written here.)"""
+    queue, _ = events_queue
+    s3, client = moto_server.client("s3"), moto_server.client("sqs")
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    sensor, sqs = make_events_sensor(tmp_path, moto_server, bucket, queue)
+    key = "landing/customers/put back.csv"
+    s3.put_object(Bucket=bucket, Key=key, Body=customers_csv(1))
+
+    def event(sequencer: str) -> str:
+        if form == "eventbridge":
+            message = _eventbridge_event(moto_server, bucket, key)
+            message["detail"]["object"]["sequencer"] = sequencer
+        else:
+            etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+            obj = {"key": key.replace(" ", "+"), "eTag": etag, "size": 1, "sequencer": sequencer}
+            message = {
+                "Records": [
+                    {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": bucket}, "object": obj}}
+                ]
+            }
+        return json.dumps(message)
+
+    cursor = None
+    requested = []
+    for sequencer in ("0062E99A88DC407460", "0062E99A88DC407460", "0062E99A88DC4074A1"):
+        client.send_message(QueueUrl=queue, MessageBody=event(sequencer))
+        result = tick(sensor, cursor, sqs=sqs)
+        requested.append(named_files(result.run_requests))
+        cursor = result.cursor
+    put_back = [[f"s3://{bucket}/{key}"]]
+    assert requested == [*put_back, [], *put_back]
+
+
 def _eventbridge_event(moto_server: MotoServer, bucket: str, key: str) -> dict:
     """The event S3 sends for the object as it is now (a redelivery carries the same ETag)."""
     etag = moto_server.client("s3").head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
@@ -430,3 +473,42 @@ def test_a_file_deleted_after_its_run_was_requested_is_skipped_and_the_others_in
     rows = spark.read.format("delta").load(str(tmp_path / "lake" / "bronze" / "customers")).collect()
     assert sorted(row["customer_id"] for row in rows) == [10, 11, 12]
     assert {row["_source_file"] for row in rows} == {f"s3://{bucket}/{kept}"}
+
+
+def test_files_waiting_while_other_tables_take_the_ticks_runs_are_not_skipped(tmp_path, monkeypatch) -> None:
+    """The sensor was stopped for two hours: a table left no run by the tick's budget (spent on
+    another table) used to have its ``since`` moved past its waiting files, for good."""
+    from lakehouse_dagster.defs import landing_sensor as module
+
+    clock = {"now": datetime.now(UTC)}
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None) -> datetime:
+            return clock["now"]
+
+    monkeypatch.setattr(module, "datetime", Clock)
+    layout = LakeLayout.local(str(tmp_path / "lake"))
+    sensor = one_file_a_tick(layout)
+    state = tick(sensor, None).cursor
+    landing = Path(layout.landing)
+    landed = [landing / "customers" / f"c{i}.csv" for i in range(3)]
+    landed.append(landing / "dms" / "sales" / "orders" / "20261126-1134010000.csv")
+    for path in landed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(customers_csv(1))
+    clock["now"] += timedelta(hours=2)
+
+    requested = []
+    for _ in range(6):
+        result = tick(sensor, state)
+        state = result.cursor
+        requested += [
+            f
+            for r in result.run_requests
+            for op in r.run_config["ops"].values()
+            for f in op["config"]["files"]
+        ]
+        clock["now"] += timedelta(seconds=30)
+
+    assert sorted(requested) == sorted(str(path) for path in landed)

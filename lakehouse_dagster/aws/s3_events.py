@@ -8,7 +8,9 @@ Two formats reach the queue:
 - S3's own notification (``Records[].s3``, with ``eTag``): keys URL-encoded with ``+`` for a
   space, decoded with ``unquote_plus``. Its ``s3:TestEvent`` is recognised, and ignored.
 
-A body that is neither is *malformed*: ``MalformedMessage`` says why.
+A body that is neither is *malformed*: ``MalformedMessage`` says why. Both carry the object's
+``sequencer``: S3 gives each event of a key a greater one, and every notification of one event
+the same, so it tells an object put back with the same bytes from a notification delivered twice.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class ObjectCreated:
     #: The key, or the keys it may be (an EventBridge key with ``%`` may be URL-encoded): first that exists.
     keys: tuple[str, ...]
     etag: str
+    #: S3's order of the key's events (hexadecimal); empty when the notification has none.
+    sequencer: str = ""
 
 
 def parse_message(body: str) -> tuple[list[ObjectCreated], list[str]]:
@@ -69,7 +73,8 @@ def _from_eventbridge(event: dict) -> ObjectCreated:
     key = _text(obj, "key", "detail.object.key")
     etag = (obj.get("etag") or obj.get("eTag") or "") if isinstance(obj, dict) else ""
     decoded = unquote(key)
-    return ObjectCreated(bucket, (key, decoded) if decoded != key else (key,), str(etag).strip('"'))
+    keys = (key, decoded) if decoded != key else (key,)
+    return ObjectCreated(bucket, keys, str(etag).strip('"'), _sequencer(obj))
 
 
 def _from_notification(record: object) -> ObjectCreated:
@@ -83,7 +88,12 @@ def _from_notification(record: object) -> ObjectCreated:
     obj = s3.get("object")
     key = unquote_plus(_text(obj, "key", "s3.object.key"))
     etag = (obj.get("eTag") or obj.get("etag") or "") if isinstance(obj, dict) else ""
-    return ObjectCreated(bucket, (key,), str(etag).strip('"'))
+    return ObjectCreated(bucket, (key,), str(etag).strip('"'), _sequencer(obj))
+
+
+def _sequencer(obj: object) -> str:
+    value = obj.get("sequencer") if isinstance(obj, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def _text(container: object, field: str, where: str) -> str:

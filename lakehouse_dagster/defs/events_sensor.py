@@ -10,9 +10,10 @@ A tick:
    most ``max_messages`` messages;
 3. parses each body (``aws/s3_events.py``: EventBridge's event or S3's own notification) and
    routes each object to its table by bucket and prefix (``landing.routes``);
-4. requests runs naming the files, ``max_files_per_run`` a run, with run keys from the keys
-   and ETags; a file already requested within ``lookback`` is not requested again, so a
-   redelivered message gives no second run.
+4. requests runs naming the files, ``max_files_per_run`` a run, with run keys from the keys,
+   ETags and sequencers; a file already requested within ``lookback`` is not requested again,
+   so a redelivered message gives no second run, while an object put back (a new sequencer),
+   even with the same bytes, gets one.
 
 **Malformed and unknown messages** (a body that is not an object-created notification, a
 record of one that is not, an object under no table's folder, or a message whose handling
@@ -224,8 +225,10 @@ def _resolve(
                 return route, landed
     route, uri = candidates[0]
     # A fixed time: every delivery of the event names the same file (an S3 event's own time
-    # may differ between two notifications of one object).
-    return route, LandingFile(_UNKNOWN_TIME, uri, 0, event.etag)
+    # may differ between two notifications of one object). The sequencer is the same in them,
+    # and greater for the object put again: it stands in for the time in the file's identity.
+    fingerprint = f"{event.etag}@{event.sequencer}" if event.sequencer else event.etag
+    return route, LandingFile(_UNKNOWN_TIME, uri, 0, fingerprint)
 
 
 def _delete(client: Any, queue_url: str, receipts: list[str], log) -> None:

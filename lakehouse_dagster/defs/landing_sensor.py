@@ -7,7 +7,8 @@ it landed at or after ``since`` and is not in the memory: files that share a sec
 last one seen are all found (the comparison is ``>=``, the memory tells them apart), and so
 is a file that appears with an earlier time than files already seen (a multipart upload
 completes with its start time; a listing races a writer) as long as it is within ``lookback``
-of the newest file seen. ``since`` trails the newest file seen by ``lookback``.
+of the newest file seen. ``since`` trails the newest file seen by ``lookback``, and never
+passes a file left over for a later tick.
 
 A tick requests at most ``max_runs_per_tick`` runs of at most ``max_files_per_run`` files;
 files left over stay new, oldest first, for the next tick. On its first tick for a table the
@@ -89,8 +90,12 @@ def landing_sensor(
             # A clock ahead (a copy keeping a future modification time) must not move ``since``
             # past the files that land after it: it never trails ``now`` by less than the lookback.
             newest = min(max((landed_at(f, now) for f in taken), default=now), now)
-            if newest - lookback > since:
-                since = newest - lookback
+            moved = newest - lookback
+            if len(taken) < len(new):
+                # Nor past a file left for the next tick (the tick's runs went to other tables).
+                moved = min(moved, landed_at(new[len(taken)], now))
+            if moved > since:
+                since = moved
             memory.forget_before(since)
             cursor[name] = {"since": since.isoformat(), "seen": memory.to_json()}
             if new:
