@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +18,8 @@ from lakehouse_dagster.domains.events.tables import SILVER_EVENTS, SILVER_PROGRE
 from lakehouse_dagster.engine.sessions import connect
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import TableName
-from lakehouse_dagster.stream.checkpoints import Checkpoints, ClaimedElsewhereError, MicroBatch
+from lakehouse_dagster.stream import microbatch as stream_microbatch
+from lakehouse_dagster.stream.checkpoints import Checkpoints, ClaimedElsewhereError, MicroBatch, ShardRange
 from lakehouse_dagster.stream.microbatch import ingest_stream
 from lakehouse_dagster.stream.sources import StreamSource
 from lakehouse_dagster_tests.conftest import MotoServer
@@ -95,9 +96,9 @@ def test_a_run_overlapping_another_ingests_nothing_twice(tables, moto_server) ->
     assert microbatch(tables, moto_server, stream).records_ingested == 0
 
 
-def test_what_the_losing_run_claimed_alone_is_completed_by_the_next_run(tables, moto_server) -> None:
+def test_a_losing_run_deletes_what_it_claimed_alone_and_the_next_run_reads_it(tables, moto_server) -> None:
     """A reads only the first shard; records then reach the second one, so B reads both: B loses the
-    first shard's range to A and keeps its claim of the second's, which the next run completes."""
+    first shard's range to A, deletes its claim of the second's, and the next run reads it."""
     stream = create_stream(moto_server, shards=2)
     sent = put_on(moto_server, stream, FIRST_SHARD_KEY, records("x", 10))
     microbatch(tables, moto_server, stream)
@@ -108,11 +109,124 @@ def test_what_the_losing_run_claimed_alone_is_completed_by_the_next_run(tables, 
         later.extend(put_on(moto_server, stream, SECOND_SHARD_KEY, records("w", 10)))
 
     (batch_of_a,) = run_b_with_run_a_inside(tables, moto_server, stream, records_reach_the_last_shard)
-    Checkpoints(tables, TARGET).commit(batch_of_a)
+    checkpoints = Checkpoints(tables, TARGET)
+    assert (checkpoints.open_batches(), checkpoints.abandoned_batches()) == ([batch_of_a], [])
+    checkpoints.commit(batch_of_a)
     report = microbatch(tables, moto_server, stream)
 
-    assert len(report.recovered_batches) == 1
+    assert (report.recovered_batches, report.released_batches) == ([], [])
     assert_bronze_holds_each_once(tables, sent + later)
+    assert microbatch(tables, moto_server, stream).records_ingested == 0
+
+
+def run_b_with_run_a_after_its_positions(
+    tables: DeltaTables, moto: MotoServer, stream: str, between: Callable[[], None]
+) -> None:
+    """Run B reads the checkpoints' positions and the next ``batch_seq``; then run A runs through
+    (under the same ``batch_seq``); then ``between``; then B reads, and loses its claim to A."""
+    positions = Checkpoints.positions
+
+    def positions_then_run_a(self: Checkpoints):
+        found = positions(self)
+        Checkpoints.positions = positions  # type: ignore[method-assign]
+        microbatch(tables, moto, stream)  # run A
+        between()
+        return found
+
+    Checkpoints.positions = positions_then_run_a  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ClaimedElsewhereError):
+            microbatch(tables, moto, stream)  # run B
+    finally:
+        Checkpoints.positions = positions  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def race_ids_sorting_the_loser_first(made: list[str]) -> Iterator[None]:
+    """A and B share a ``batch_seq``, and their ids differ by digest: make the id of B (the second
+    one made) sort before A's, the order in which a reader following ``_batch_id`` skips B's.
+    The digests stay distinct (one character changed). ``made``: the ids made."""
+    batch_id_of = stream_microbatch.batch_id_of
+    first_characters = iter("f0")
+
+    def sorted_as_wanted(stream: str, batch_seq: int, ranges: Sequence[ShardRange]) -> str:
+        sequence, _, digest = batch_id_of(stream, batch_seq, ranges).partition("-")
+        made.append(f"{sequence}-{next(first_characters, digest[0])}{digest[1:]}")
+        return made[-1]
+
+    stream_microbatch.batch_id_of = sorted_as_wanted
+    try:
+        yield
+    finally:
+        stream_microbatch.batch_id_of = batch_id_of
+
+
+def views(prefix: str, count: int, start: datetime) -> list[str]:
+    return [page_view(f"{prefix}{n}", start + timedelta(seconds=n)).data.decode() for n in range(count)]
+
+
+def test_records_of_a_run_that_lost_reach_silver_after_silver_applied_the_winner(
+    spark, layout, moto_server
+) -> None:
+    """A and B take the same ``batch_seq``; A reads the first shard only and wins; B also read the
+    second shard, whose range nobody else claimed. silver.events then applies A's micro-batch,
+    and B's id sorts before A's: B's records must still reach bronze, then silver, once."""
+    stream = create_stream(moto_server, shards=2)
+    tables = DeltaTables(spark, replace(layout, aws=moto_server.aws, landing_stream=stream))
+    start = datetime(2026, 11, 21, 10, tzinfo=UTC)
+    sent = put_on(moto_server, stream, FIRST_SHARD_KEY, views("x", 5, start))
+    microbatch(tables, moto_server, stream)
+    sent += put_on(moto_server, stream, FIRST_SHARD_KEY, views("z", 5, start + timedelta(minutes=1)))
+
+    def records_reach_the_second_shard() -> None:
+        sent.extend(
+            put_on(moto_server, stream, SECOND_SHARD_KEY, views("w", 5, start + timedelta(minutes=2)))
+        )
+
+    made: list[str] = []
+    with race_ids_sorting_the_loser_first(made):
+        run_b_with_run_a_after_its_positions(tables, moto_server, stream, records_reach_the_second_shard)
+    id_of_a, id_of_b = made
+    assert id_of_b < id_of_a and id_of_a.partition("-")[0] == id_of_b.partition("-")[0]
+    run_table(tables, "silver.events", run_id="applies-a")
+    microbatch(tables, moto_server, stream)
+    run_table(tables, "silver.events", run_id="applies-the-rest")
+
+    assert_bronze_holds_each_once(tables, sent)
+    expected_ids = [f"{prefix}{n}" for prefix in "xzw" for n in range(5)]
+    assert Counter(row["event_id"] for row in tables.read(SILVER_EVENTS).collect()) == Counter(expected_ids)
+
+
+def test_a_batch_a_losing_run_left_claimed_in_part_is_released_and_read_again_later(
+    tables, moto_server
+) -> None:
+    """As above, but B dies before deleting its claim of the second shard: the next run releases B's
+    micro-batch, which never reached bronze, and reads its records under a greater id."""
+    stream = create_stream(moto_server, shards=2)
+    sent = put_on(moto_server, stream, FIRST_SHARD_KEY, records("x", 5))
+    microbatch(tables, moto_server, stream)
+    sent += put_on(moto_server, stream, FIRST_SHARD_KEY, records("z", 5))
+    later: list[bytes] = []
+
+    def records_reach_the_second_shard() -> None:
+        later.extend(put_on(moto_server, stream, SECOND_SHARD_KEY, records("w", 5)))
+
+    release = Checkpoints._release
+    Checkpoints._release = lambda _self, _match: None  # type: ignore[method-assign]  # B dies first
+    try:
+        run_b_with_run_a_after_its_positions(tables, moto_server, stream, records_reach_the_second_shard)
+    finally:
+        Checkpoints._release = release  # type: ignore[method-assign]
+    (abandoned,) = Checkpoints(tables, TARGET).abandoned_batches()
+    ids_in_bronze = {row["_batch_id"] for row in bronze_records(tables)}
+    report = microbatch(tables, moto_server, stream)
+
+    assert report.released_batches == [abandoned.batch_id]
+    assert report.recovered_batches == []
+    assert Checkpoints(tables, TARGET).abandoned_batches() == []
+    assert_bronze_holds_each_once(tables, sent + later)
+    ids_of_w = {row["_batch_id"] for row in bronze_records(tables) if row["data"].encode() in later}
+    assert len(ids_of_w) == 1 and min(ids_of_w) > max(ids_in_bronze | {abandoned.batch_id})
     assert microbatch(tables, moto_server, stream).records_ingested == 0
 
 

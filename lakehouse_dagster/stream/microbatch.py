@@ -1,18 +1,24 @@
 """One micro-batch of a stream into its bronze table, exactly once.
 
-1. complete the micro-batches that a run which died left open (``checkpoints.py``);
+1. release the micro-batches a losing run left claimed in part (*abandoned*: they never wrote
+   to bronze), then complete those claimed in full that a run which died left open
+   (``checkpoints.py``);
 2. read every readable shard from its committed position (parents before children), at most
    ``max_records_per_batch`` records in all;
-3. claim the shard ranges read, as micro-batch ``n``: a range of a shard from a position is
-   claimed once, so of two runs at once that read the same records one claims them, and the
-   other raises ``ClaimedElsewhereError`` before it writes anything to bronze;
+3. claim the shard ranges read, and the sequence number ``n``, as micro-batch ``n``: each is
+   claimed once, so of two runs at once that read the same records (or took the same ``n``),
+   one claims them, and the other deletes what it claimed and raises ``ClaimedElsewhereError``
+   before it writes anything to bronze. A later run reads its records again, under a greater
+   ``n``: bronze never gains a micro-batch under an ``n`` it holds already, whose id could sort
+   before one that silver.events (reading bronze in ``_batch_id`` order) has applied;
 4. stage the records as one Parquet file and append it to bronze in one Delta commit that
    carries the digest of the ranges as its application transaction id;
 5. commit the ranges: the shards' positions move.
 
 A process killed between any two steps leaves a state the next run completes: before 3,
 nothing was recorded and the same records are read again; after 3, the open micro-batch is
-read again range by range and written under the same id, or only committed if bronze has it.
+read again range by range and written under the same id, or only committed if bronze has it
+(a loser killed before deleting its claims leaves an abandoned batch, released as in 1).
 
 Each record keeps its shard id, sequence number, partition key and arrival time; ``Data`` is
 kept as text when it is a JSON object, and otherwise rescued into ``_rescued_data`` (as text
@@ -84,6 +90,8 @@ class StreamReport:
     stream: str
     batches: list[str] = field(default_factory=list)
     recovered_batches: list[str] = field(default_factory=list)
+    #: Abandoned micro-batches (claimed in part by a run that lost): their records are read again.
+    released_batches: list[str] = field(default_factory=list)
     records_ingested: int = 0
     records_rescued: int = 0
     shards_read: list[str] = field(default_factory=list)
@@ -179,6 +187,15 @@ class _MicroBatchRun:
 
     def run(self) -> StreamReport:
         shards = {shard.shard_id: shard for shard in self.stream.shards()}
+        for batch in self.checkpoints.abandoned_batches():
+            self.log.warning(
+                "%s: micro-batch %s lost a claim to another run and never reached bronze; releasing "
+                "its claims, so that its records are read again in a new micro-batch",
+                self.target,
+                batch.batch_id,
+            )
+            self.checkpoints.release(batch)
+            self.report.released_batches.append(batch.batch_id)
         for batch in self.checkpoints.open_batches():
             self.log.warning(
                 "%s: micro-batch %s was left open by a run that died; completing it",
