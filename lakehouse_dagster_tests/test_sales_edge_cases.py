@@ -358,3 +358,43 @@ def test_a_product_moved_to_another_category_touches_the_days_of_its_lines(table
     run_table(tables, "gold.daily_sales", partition=NOVEMBER)  # what the sensor's run rebuilds
     categories = {r["category"] for r in tables.read(TableName("gold", "daily_sales")).collect()}
     assert categories == {"toys", "games"}
+
+
+def test_a_category_move_first_seen_in_a_dropped_change_is_reported_when_applied(tables, landing) -> None:
+    """A move to "games" first comes with a negative price (dropped, never applied): silver moves
+    when a valid change brings "games" again, and that change reports the product's days."""
+    orders, items = land_gold_inputs(tables, landing)
+    run_table(tables, "silver.sales_products")
+    run_table(tables, "silver.sales_order_item_facts", partition=NOVEMBER)
+    dropped = {**product(8, "games"), "price": "-1.00", "Op": "U", "dms_commit_ts": ts(2)}
+    valid = {**product(8, "games"), "Op": "U", "dms_commit_ts": ts(3)}
+    touched = []
+    for day, change in ((2, dropped), (3, valid)):
+        dms_file(landing, "products", f"202611{day:02d}-090000000.csv", [change])
+        run_table(tables, "bronze.sales_products")
+        touched.append(run_table(tables, "silver.sales_products").metadata["lakehouse/touched_dates"])
+
+    placed_on = {o["order_id"]: o["order_ts"][:10] for o in orders}
+    days_of_8 = sorted({placed_on[i["order_id"]] for i in items if i["product_id"] == 8})
+    assert touched == [[], days_of_8]
+
+
+def test_a_product_deleted_then_inserted_again_reports_its_days_both_times(tables, landing) -> None:
+    """Deleted, its lines fall under "unknown"; back with its old category, they leave it again."""
+    orders, items = land_gold_inputs(tables, landing)
+    run_table(tables, "silver.sales_products")
+    run_table(tables, "silver.sales_order_item_facts", partition=NOVEMBER)
+    touched = []
+    for day, op in ((2, "D"), (3, "I")):
+        dms_file(
+            landing,
+            "products",
+            f"202611{day:02d}-090000000.csv",
+            [{**product(8), "Op": op, "dms_commit_ts": ts(day)}],
+        )
+        run_table(tables, "bronze.sales_products")
+        touched.append(run_table(tables, "silver.sales_products").metadata["lakehouse/touched_dates"])
+
+    placed_on = {o["order_id"]: o["order_ts"][:10] for o in orders}
+    days_of_8 = sorted({placed_on[i["order_id"]] for i in items if i["product_id"] == 8})
+    assert touched == [days_of_8, days_of_8]

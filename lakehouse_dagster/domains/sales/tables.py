@@ -160,26 +160,31 @@ def order_dates(tables: DeltaTables, changes: DataFrame) -> list[date]:
 
 def category_dates(tables: DeltaTables, changes: DataFrame) -> list[date]:
     """The order dates of the current lines of every product whose category the changes moved:
-    daily sales group a day's lines by their product's current category. A change moves it
-    when it is a product's first, a delete, or holds another category than the product's
-    change before it in bronze (in sequence, then position); a change of price alone does not."""
+    daily sales group a day's lines by their product's current category. Among the product's
+    changes in bronze that were applied (those every drop expectation passes), one moves it when
+    it is the product's first, a delete, the first after a delete, or holds another category than
+    the one before it (in sequence, then position); a change of price alone does not."""
     if not tables.exists(ORDER_ITEM_FACTS):
         return []
     config = cdc_config("products")
-    bronze = tables.read(bronze_table("products")).where(passing(structural_expectations(config)))
-    history = matching(bronze, changes, ["product_id"])
-    order = [*(F.col(c).asc_nulls_first() for c in config.sequence_by), *(F.col(c) for c in POSITION)]
-    before = F.lag("category").over(Window.partitionBy("product_id").orderBy(*order))
-    first = F.row_number().over(Window.partitionBy("product_id").orderBy(*order)) == 1
+    applied = passing(cdc_expectations(config, PRODUCT_RULES))
+    history = matching(tables.read(bronze_table("products")).where(applied), changes, ["product_id"])
+    in_order = Window.partitionBy("product_id").orderBy(
+        *(F.col(c).asc_nulls_first() for c in config.sequence_by), *(F.col(c) for c in POSITION)
+    )
+    deleted = F.coalesce(F.col("Op") == "D", F.lit(False))
     flagged = history.select(
-        "product_id", "Op", "category", *POSITION, before.alias("_before"), first.alias("_first")
+        "product_id",
+        *POSITION,
+        (
+            (F.row_number().over(in_order) == 1)
+            | deleted
+            | F.coalesce(F.lag(deleted).over(in_order), F.lit(False))
+            | ~F.col("category").eqNullSafe(F.lag("category").over(in_order))
+        ).alias("_moves"),
     )
-    moved = matching(flagged, changes, list(POSITION)).where(
-        F.col("_first")
-        | F.coalesce(F.col("Op") == "D", F.lit(False))
-        | ~F.col("category").eqNullSafe(F.col("_before"))
-    )
-    lines = matching(tables.read(ORDER_ITEM_FACTS), moved.select("product_id").distinct(), ["product_id"])
+    moved = matching(flagged, changes, list(POSITION)).where("_moves").select("product_id").distinct()
+    lines = matching(tables.read(ORDER_ITEM_FACTS), moved, ["product_id"])
     return _dates(lines.select(ORDER_DATE))
 
 
