@@ -69,6 +69,17 @@ def of_silver(result: dg.ExecuteInProcessResult) -> list[dg.AssetMaterialization
     ]
 
 
+def dies_once_after_recording_its_progress(monkeypatch) -> None:
+    """The next unit's report (its checks, its result) fails once: its progress is recorded."""
+    real_result = UnitContext.result
+
+    def dies_once(self, *args, **kwargs):
+        monkeypatch.setattr(UnitContext, "result", real_result)
+        raise RuntimeError("killed after the progress was recorded, before the report")
+
+    monkeypatch.setattr(UnitContext, "result", dies_once)
+
+
 def test_dates_of_a_run_that_died_after_recording_its_progress_are_refreshed(lake, monkeypatch) -> None:
     defs, instance, landing = lake
     land(landing, "LOAD00000001.csv", [order(1, "placed", PLACED_ON, "2026-11-01 09:00:00")], full_load=True)
@@ -83,13 +94,7 @@ def test_dates_of_a_run_that_died_after_recording_its_progress_are_refreshed(lak
     ]
     land(landing, "20261122-090000000.csv", late, full_load=False)
     assert materialize(defs, instance, BRONZE).success
-    real_result = UnitContext.result
-
-    def dies_once(self, *args, **kwargs):
-        monkeypatch.setattr(UnitContext, "result", real_result)
-        raise RuntimeError("killed after the progress was recorded, before the report")
-
-    monkeypatch.setattr(UnitContext, "result", dies_once)
+    dies_once_after_recording_its_progress(monkeypatch)
     assert not materialize(defs, instance, SILVER).success
     rerun = materialize(defs, instance, SILVER)
     assert rerun.success
@@ -106,3 +111,20 @@ def test_dates_of_a_run_that_died_after_recording_its_progress_are_refreshed(lak
     again = materialize(defs, instance, SILVER)
     (quiet,) = of_silver(again)
     assert quiet.metadata[TOUCHED_DATES].value == []
+
+
+def test_a_first_build_that_died_after_recording_its_progress_loses_no_date(lake, monkeypatch) -> None:
+    defs, instance, landing = lake
+    first = [
+        order(1, "placed", PLACED_ON, "2026-11-01 09:00:00"),
+        order(2, "paid", "2026-11-03 10:00:00", "2026-11-03 11:00:00"),
+    ]
+    land(landing, "LOAD00000001.csv", first, full_load=True)
+    assert materialize(defs, instance, BRONZE).success
+    dies_once_after_recording_its_progress(monkeypatch)
+    assert not materialize(defs, instance, SILVER).success
+    rerun = materialize(defs, instance, SILVER)
+
+    (reported,) = of_silver(rerun)
+    assert reported.metadata["lakehouse/batches_applied"].value == []
+    assert reported.metadata[TOUCHED_DATES].value == sorted({row["order_ts"][:10] for row in first})

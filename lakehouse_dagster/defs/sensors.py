@@ -136,10 +136,12 @@ def _newest_storage_id(instance: dg.DagsterInstance, key: dg.AssetKey) -> int:
     return records[0].storage_id if records else 0
 
 
-def touched_reported_through(instance: dg.DagsterInstance, key: dg.AssetKey) -> int | None:
+def touched_reported_through(instance: dg.DagsterInstance, key: dg.AssetKey) -> int:
     """How far the table's latest materialisation reported its touched dates (its progress
-    records' ``applied_at``, in microseconds), or None without one that says."""
+    records' ``applied_at``, in microseconds); 0 without one that says (the table's first
+    build, or the first since an upgrade): every record that keeps its dates is reported then,
+    so a first build that died after recording its progress loses no date either."""
     latest = instance.get_latest_materialization_event(key)
     materialization = latest.asset_materialization if latest is not None else None
     value = materialization.metadata.get(TOUCHED_REPORTED_THROUGH) if materialization else None
-    return int(value.value) if value is not None and value.value is not None else None
+    return int(value.value) if value is not None and value.value is not None else 0

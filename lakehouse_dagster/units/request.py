@@ -60,7 +60,7 @@ class UnitRequest:
     #: A CDC table that touches partitions: the newest progress record (``applied_at`` in
     #: microseconds since the epoch) whose touched dates a materialisation reported; the unit
     #: reports those of later records again (a run that died after recording its progress).
-    #: None: not known, only the run's own dates are reported.
+    #: None (a unit run outside Dagster): only the run's own dates are reported.
     touched_reported_through: int | None = None
 
     def require_partition(self) -> PartitionWindow:
