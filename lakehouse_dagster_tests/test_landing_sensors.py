@@ -430,15 +430,24 @@ def test_an_object_put_back_with_the_same_bytes_is_requested_again_and_a_redeliv
     assert requested == [*put_back, [], *put_back]
 
 
+#: The sequencer of every event moto's S3 sends (``moto/s3/notifications.py``); AWS gives each
+#: event of a key a greater one, the same in every notification of that event.
+MOTO_SEQUENCER = "617f08299329d189"
+
+
 def _eventbridge_event(moto_server: MotoServer, bucket: str, key: str) -> dict:
-    """The event S3 sends for the object as it is now (a redelivery carries the same ETag)."""
+    """The event S3 sends for the object as it is now (a redelivery carries the same ETag and
+    sequencer)."""
     etag = moto_server.client("s3").head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
     return {
         "version": "0",
         "detail-type": "Object Created",
         "source": "aws.s3",
         "time": datetime.now(UTC).isoformat(),
-        "detail": {"bucket": {"name": bucket}, "object": {"key": key, "etag": etag, "size": 1}},
+        "detail": {
+            "bucket": {"name": bucket},
+            "object": {"key": key, "etag": etag, "size": 1, "sequencer": MOTO_SEQUENCER},
+        },
     }
 
 

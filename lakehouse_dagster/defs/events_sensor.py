@@ -44,7 +44,6 @@ from lakehouse_dagster.defs.landing import (
     DEFAULT_MAX_FILES_PER_RUN,
     Memory,
     Route,
-    file_digest,
     route_of,
     routes,
     run_requests,
@@ -113,11 +112,12 @@ def events_sensor(
             elif found:
                 partly += 1
             for route, landed in found:
-                digest = file_digest(landed)
                 if memory.knows(landed):
                     memory.remember([landed], now, as_seen_now=True)  # named again: remembered longer
-                elif digest not in this_tick:
-                    this_tick.add(digest)
+                elif landed.uri in this_tick:  # put twice within the tick: one run reads it
+                    memory.remember([landed], now, as_seen_now=True)
+                else:
+                    this_tick.add(landed.uri)
                     by_table[str(route.table.name)].append(landed)
                     tables[str(route.table.name)] = route.table
         requests = []
