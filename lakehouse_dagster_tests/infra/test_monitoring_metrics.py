@@ -16,7 +16,6 @@ from .terraform_config import (
     decode_call,
     policy_statements,
     root_module,
-    strip_meta,
     text,
 )
 
@@ -123,23 +122,25 @@ def test_the_dagster_role_publishes_alerts_to_the_topic_and_metrics_in_the_names
     assert kms.conditions == (("StringEquals", "kms:ViaService", ("sns.${local.region}.amazonaws.com",)),)
 
 
-def test_an_unread_stream_alarms_though_no_read_publishes_an_iterator_age() -> None:
-    """The iterator-age alarm needs GetRecords calls to publish its metric; the unread alarm
-    compares what arrived with what was read, on the stream the consumer reads with GetRecords."""
-    alarm = child_module("monitoring").resources("aws_cloudwatch_metric_alarm")["kinesis_records_unread"]
-    queries = {text(query["id"]): strip_meta(query) for query in alarm.get("metric_query")}
-    metrics = {name: query["metric"][0] for name, query in queries.items() if "metric" in query}
-    assert {name: text(metric["metric_name"]) for name, metric in metrics.items()} == {
-        "incoming": "IncomingRecords",
-        "reads": "GetRecords.Success",
+def test_a_stream_nobody_reads_alarms_though_no_read_publishes_an_iterator_age() -> None:
+    """The iterator-age alarm needs GetRecords calls to publish its metric; this one alarms when
+    no GetRecords call succeeds in a window (missing data breaches), on the stream the consumer
+    reads with GetRecords every interval."""
+    alarm = child_module("monitoring").resources("aws_cloudwatch_metric_alarm")["kinesis_not_read"]
+    assert (text(alarm.get("namespace")), text(alarm.get("metric_name"))) == (
+        "AWS/Kinesis",
+        "GetRecords.Success",
+    )
+    assert {key: text(value) for key, value in alarm.get("dimensions").items()} == {
+        "StreamName": "var.kinesis_stream_name"
     }
-    for metric in metrics.values():
-        assert text(metric["namespace"]) == "AWS/Kinesis"
-        assert {key: text(value) for key, value in metric["dimensions"].items()} == {
-            "StreamName": "var.kinesis_stream_name"
-        }
-        assert text(metric["period"]) == "var.kinesis_unread_window_seconds"
-    (returned,) = [query for query in queries.values() if query.get("return_data") is True]
-    assert text(returned["expression"]) == "IF(incoming > 0 AND FILL(reads, 0) == 0, 1, 0)"
-    assert text(alarm.get("treat_missing_data")) == "notBreaching"  # no records arrived: nothing to read
-    assert "get_records" in (REPO_ROOT / "lakehouse_dagster/stream/kinesis.py").read_text()
+    assert (text(alarm.get("statistic")), text(alarm.get("comparison_operator")), alarm.get("threshold")) == (
+        "SampleCount",
+        "LessThanThreshold",
+        1,
+    )
+    assert text(alarm.get("period")) == "var.kinesis_unread_window_seconds"
+    assert text(alarm.get("treat_missing_data")) == "breaching"  # no read at all: no datapoint
+    reader = (REPO_ROOT / "lakehouse_dagster/stream/kinesis.py").read_text()
+    sensor = (REPO_ROOT / "lakehouse_dagster/defs/stream_sensor.py").read_text()
+    assert "get_records" in reader and "every ``LAKEHOUSE_STREAM_INTERVAL_SECONDS``" in sensor

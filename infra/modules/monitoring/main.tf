@@ -106,45 +106,22 @@ resource "aws_cloudwatch_metric_alarm" "kinesis_iterator_age" {
 }
 
 # The iterator age is published only by GetRecords calls: when nothing reads the stream, that alarm
-# is silent. This one fires when records arrived in a window and no read succeeded in it.
-resource "aws_cloudwatch_metric_alarm" "kinesis_records_unread" {
-  alarm_name          = "${var.name_prefix}-kinesis-records-unread"
-  alarm_description   = "Records reached the Kinesis stream and nothing read it for ${var.kinesis_unread_window_seconds}s: the stream sensor or its runs stopped."
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  threshold           = 1
+# is silent. The micro-batch sensor reads every shard every interval, new records or not, so a
+# window without one successful read means the sensor or its runs stopped.
+resource "aws_cloudwatch_metric_alarm" "kinesis_not_read" {
+  alarm_name          = "${var.name_prefix}-kinesis-not-read"
+  alarm_description   = "No read of the Kinesis stream succeeded for ${var.kinesis_unread_window_seconds}s: the Dagster stream sensor or its runs stopped (the micro-batch sensor reads every interval)."
+  namespace           = "AWS/Kinesis"
+  metric_name         = "GetRecords.Success"
+  dimensions          = { StreamName = var.kinesis_stream_name }
+  statistic           = "SampleCount"
+  period              = var.kinesis_unread_window_seconds
   evaluation_periods  = 1
-  treat_missing_data  = "notBreaching"
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
-
-  metric_query {
-    id          = "unread"
-    expression  = "IF(incoming > 0 AND FILL(reads, 0) == 0, 1, 0)"
-    label       = "Records arrived, none read"
-    return_data = true
-  }
-
-  metric_query {
-    id = "incoming"
-    metric {
-      namespace   = "AWS/Kinesis"
-      metric_name = "IncomingRecords"
-      dimensions  = { StreamName = var.kinesis_stream_name }
-      period      = var.kinesis_unread_window_seconds
-      stat        = "Sum"
-    }
-  }
-
-  metric_query {
-    id = "reads"
-    metric {
-      namespace   = "AWS/Kinesis"
-      metric_name = "GetRecords.Success"
-      dimensions  = { StreamName = var.kinesis_stream_name }
-      period      = var.kinesis_unread_window_seconds
-      stat        = "SampleCount"
-    }
-  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "dms_cdc_latency" {

@@ -57,7 +57,7 @@ variable "kinesis_iterator_age_threshold_ms" {
 }
 
 variable "kinesis_unread_window_seconds" {
-  description = "Alarm when records reach the Kinesis stream and no read succeeds within a window this long (a multiple of 60)."
+  description = "Alarm when no read of the Kinesis stream succeeds within a window this long (a multiple of 60)."
   type        = number
   default     = 1800
 
