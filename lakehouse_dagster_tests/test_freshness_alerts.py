@@ -134,6 +134,27 @@ def test_a_table_nothing_materialises_alerts_once_and_again_when_it_is_fresh(
     assert latest is not None and alerts[-1]["summary"].startswith("gold.tiny is fresh again")
 
 
+def test_a_failed_table_that_only_warns_now_is_no_longer_stale_when_failures_alone_alert(
+    instance, subscriber, moto_server, tmp_path
+) -> None:
+    sensor = freshness_alert_sensor(Severity.ERROR)
+    notifier = sns_notifier(subscriber, moto_server.endpoint_url, tmp_path)
+    with Daemon(tmp_path, instance).started() as daemon:
+        materialised = daemon.materialize()
+        cursor = tick(sensor, instance, notifier, None)
+        daemon.evaluate_at(materialised + FAIL_AFTER + 60)  # FAIL
+        cursor = tick(sensor, instance, notifier, cursor)
+        again = daemon.materialize()
+        daemon.evaluate_at(again + WARN_AFTER + 60)  # FAIL -> WARN: materialised, later than it should
+        tick(sensor, instance, notifier, cursor)
+
+    alerts = [message["Message"] for message in subscriber.messages()]
+    assert [(a["kind"], a["summary"].split("freshness ")[1][:12]) for a in alerts] == [
+        ("table_stale", "FAIL, was UN"),  # its first evaluation
+        ("table_fresh_again", "WARN, was FA"),
+    ]
+
+
 def test_the_first_tick_alerts_on_nothing_that_happened_before_it(
     instance, subscriber, moto_server, tmp_path
 ) -> None:

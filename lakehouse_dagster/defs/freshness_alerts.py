@@ -3,7 +3,8 @@
 Dagster's freshness daemon (``freshness: enabled: true`` in ``dagster.yaml``) evaluates each
 table's freshness policy and records every change of state as an event. This sensor reads those
 events after its cursor and alerts when a table becomes stale (``FAIL``, or ``WARN`` too when the
-deployment alerts on warnings) and when a stale table is fresh again. It catches what a failed
+deployment alerts on warnings) and when a stale table is no longer (``PASS``, or ``WARN`` when
+only ``FAIL`` alerts). It catches what a failed
 run or check cannot: a table nothing materialises any more (a stopped schedule or sensor, an
 upstream that never lands).
 
@@ -26,6 +27,8 @@ from lakehouse_dagster.quality.checks import Severity
 
 FRESHNESS_SENSOR = "alert_on_stale_tables"
 _STALE = {Severity.ERROR: {FreshnessState.FAIL}, Severity.WARN: {FreshnessState.FAIL, FreshnessState.WARN}}
+#: States of a table materialised lately enough to be judged (not UNKNOWN, NOT_APPLICABLE).
+_MATERIALISED = {FreshnessState.PASS, FreshnessState.WARN, FreshnessState.FAIL}
 
 
 def freshness_changes(instance: dg.DagsterInstance, after: int | None) -> list[EventLogRecord]:
@@ -56,13 +59,16 @@ def alert_of_change(instance: dg.DagsterInstance, record: EventLogRecord, minimu
     change = record.event_log_entry.dagster_event.event_specific_data
     assert isinstance(change, FreshnessStateChange)
     stale = _STALE[minimum]
-    if change.new_state not in stale and not (
-        change.new_state == FreshnessState.PASS and change.previous_state in stale
-    ):
+    if change.new_state in stale:
+        becomes_stale = True
+    elif change.previous_state in stale and change.new_state in _MATERIALISED:
+        becomes_stale = False  # FAIL to WARN at ERROR: no longer what was alerted on
+    else:
         return None
     latest = instance.get_latest_materialization_event(change.key)
     return freshness_alert(
         asset_path=change.key.path,
+        stale=becomes_stale,
         state=change.new_state.value,
         previous_state=change.previous_state.value,
         event_id=record.storage_id,

@@ -181,16 +181,17 @@ def run_alert(
 def freshness_alert(
     *,
     asset_path: Sequence[str],
+    stale: bool,
     state: str,
     previous_state: str,
     event_id: int,
     last_materialised_at: str | None,
     occurred_at: str,
 ) -> Alert:
-    """A table's freshness state changed: stale (``WARN``, ``FAIL``) or fresh again (``PASS``)."""
+    """A table's freshness state changed: it became ``stale`` (``WARN`` or ``FAIL``, as the
+    deployment alerts), or is no longer (fresh again)."""
     table = table_of(asset_path)
     last = f"last materialised {last_materialised_at}" if last_materialised_at else "never materialised"
-    stale = state != "PASS"
     became = "stale" if stale else "fresh again"
     return Alert(
         kind=TABLE_STALE if stale else TABLE_FRESH_AGAIN,
