@@ -72,6 +72,14 @@ def _newest(frame, column: str) -> datetime | None:
     return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
+def _count_and_newest(accepted: DataFrame) -> tuple[int, datetime | None]:
+    """How many events, and the newest event time among them: one pass."""
+    found = accepted.agg(F.count(F.lit(1)).alias("events"), F.max("event_time").alias("newest"))
+    row = found.toArrow().to_pylist()[0]
+    newest = row["newest"]
+    return int(row["events"]), newest.astimezone(UTC) if isinstance(newest, datetime) else newest
+
+
 def build_silver_events(context: UnitContext, lateness: timedelta) -> UnitResult:
     """The bronze micro-batches not applied yet: parsed, checked, one row per event_id that
     silver does not hold, inserted into its event-date partitions; rejected records go to
@@ -93,9 +101,7 @@ def build_silver_events(context: UnitContext, lateness: timedelta) -> UnitResult
     kept = evaluation.kept.drop(events.WITHIN_LATENESS)
     _insert_new_events(tables, events.first_per_event(kept).select(*SILVER_COLUMNS))
     context.quarantine(evaluation, incremental=True, identity=RECORD_POSITION)
-    accepted = _accepted(tables, applied, newest_batch)
-    added_count = accepted.count()
-    newest_event = _newest(accepted, "event_time")
+    added_count, newest_event = _count_and_newest(_accepted(tables, applied, newest_batch))
     if newest_event is not None and (watermark is None or newest_event > watermark):
         watermark = newest_event
     if newest_batch is not None:
