@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,6 +19,7 @@ from lakehouse_dagster.domains.events.tables import SILVER_EVENTS, SILVER_PROGRE
 from lakehouse_dagster.engine.sessions import connect
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.stream import checkpoints as stream_checkpoints
 from lakehouse_dagster.stream import microbatch as stream_microbatch
 from lakehouse_dagster.stream.checkpoints import Checkpoints, ClaimedElsewhereError, MicroBatch, ShardRange
 from lakehouse_dagster.stream.microbatch import ingest_stream
@@ -52,15 +54,15 @@ def assert_bronze_holds_each_once(tables: DeltaTables, sent: list[bytes]) -> Non
 def run_b_with_run_a_inside(
     tables: DeltaTables, moto: MotoServer, stream: str, between: Callable[[], None] = lambda: None
 ) -> list[MicroBatch]:
-    """Run B lists the open micro-batches (none); then run A reads, claims and appends to bronze,
+    """Run B lists the micro-batches left open (none); then run A reads, claims and appends to bronze,
     and is slow to commit its checkpoint; then ``between``; then B goes on. Returns A's batches,
     not committed yet."""
-    list_open, commit = Checkpoints.open_batches, Checkpoints.commit
+    list_uncommitted, commit = Checkpoints.uncommitted, Checkpoints.commit
     deferred: list[MicroBatch] = []
     state = {"a_ran": False}
 
-    def open_batches_then_run_a(self: Checkpoints) -> list[MicroBatch]:
-        found = list_open(self)
+    def uncommitted_then_run_a(self: Checkpoints) -> tuple[list[MicroBatch], list[MicroBatch]]:
+        found = list_uncommitted(self)
         if not state["a_ran"]:
             state["a_ran"] = True
             Checkpoints.commit = lambda _self, batch: deferred.append(batch)  # type: ignore[method-assign]
@@ -71,12 +73,12 @@ def run_b_with_run_a_inside(
             between()
         return found
 
-    Checkpoints.open_batches = open_batches_then_run_a  # type: ignore[method-assign]
+    Checkpoints.uncommitted = uncommitted_then_run_a  # type: ignore[method-assign]
     try:
         with pytest.raises(ClaimedElsewhereError):
             microbatch(tables, moto, stream)  # run B
     finally:
-        Checkpoints.open_batches = list_open  # type: ignore[method-assign]
+        Checkpoints.uncommitted = list_uncommitted  # type: ignore[method-assign]
     assert len(deferred) == 1, "run A wrote one micro-batch"
     return deferred
 
@@ -313,3 +315,38 @@ def test_two_silver_builds_at_once_add_each_event_once_and_agree_on_the_watermar
     assert ids == Counter(["first", *times])
     progress = [row for row in tables.read(SILVER_PROGRESS).collect() if row["run_id"] in {"a", "b"}]
     assert {row["watermark"].replace(tzinfo=UTC) for row in progress} == {max(times.values())}
+
+
+def claimants(monkeypatch, *names: str) -> None:
+    """The next claims' writers are named ``names``, in order."""
+    named = iter(names)
+    fake = SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=next(named)))
+    monkeypatch.setattr(stream_checkpoints, "uuid", fake)
+
+
+def test_releasing_a_batch_left_in_part_spares_a_run_that_built_the_same_id_since(
+    tables, monkeypatch
+) -> None:
+    """Two runs from the same positions over the same records build the same batch id. Run L
+    lost one claim and left the others (it died); run C found them and is about to release them;
+    meanwhile L's claims were deleted and run W claimed the same batch id in full. C's release
+    must delete L's claims, not W's."""
+    checkpoints = Checkpoints(tables, TARGET)
+    ranges = (ShardRange("shard-a", "100", "110", 10, False), ShardRange("shard-b", "200", "205", 5, False))
+    batch = MicroBatch(7, "000000000007-same", ranges)
+    other = MicroBatch(9, "000000000009-other", ranges[:1])
+    claimants(monkeypatch, "other", "loser", "winner")
+    checkpoints.claim(other)  # holds shard-a from 100
+    release = Checkpoints._release
+    monkeypatch.setattr(Checkpoints, "_release", lambda _self, _match: None)  # L dies before cleaning up
+    with pytest.raises(ClaimedElsewhereError):
+        checkpoints.claim(batch)
+    monkeypatch.setattr(Checkpoints, "_release", release)
+    (found,) = checkpoints.abandoned_batches()  # run C's snapshot
+    checkpoints._release({"batch_id": other.batch_id})
+    checkpoints._release({"batch_id": batch.batch_id, "claimant": "loser"})  # L's claims go
+    checkpoints.claim(batch)  # run W wins every claim under the same id
+
+    checkpoints.release(found)  # run C goes on
+
+    assert (checkpoints.abandoned_batches(), checkpoints.open_batches()) == ([], [batch])

@@ -42,7 +42,7 @@ import hashlib
 import operator
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import reduce
 
@@ -92,6 +92,8 @@ class MicroBatch:
     batch_seq: int
     batch_id: str
     ranges: tuple[ShardRange, ...]
+    #: The writer of its claims, when read from them (two runs may build the same batch id).
+    claimant: str | None = field(default=None, compare=False)
 
     @property
     def token(self) -> str:
@@ -150,12 +152,17 @@ class Checkpoints:
     def open_batches(self) -> list[MicroBatch]:
         """Micro-batches claimed in full and not committed, oldest first: no other batch holds any
         of their claims; their writer won, then died (or is still writing)."""
-        return [batch for batch, in_full in self._uncommitted() if in_full]
+        return self.uncommitted()[1]
 
     def abandoned_batches(self) -> list[MicroBatch]:
         """Micro-batches claimed in part and not committed: their writer lost a claim, so it
         never wrote to bronze (``ranges`` lists only the ranges it claimed)."""
-        return [batch for batch, in_full in self._uncommitted() if not in_full]
+        return self.uncommitted()[0]
+
+    def uncommitted(self) -> tuple[list[MicroBatch], list[MicroBatch]]:
+        """The abandoned and the open micro-batches, from one read of the table."""
+        judged = self._uncommitted()
+        return [b for b, in_full in judged if not in_full], [b for b, in_full in judged if in_full]
 
     def _uncommitted(self) -> list[tuple[MicroBatch, bool]]:
         """Each micro-batch claimed and not committed, oldest first, and whether it holds all
@@ -163,8 +170,9 @@ class Checkpoints:
         events = self._events(pinned=True)
         if events is None:
             return []
-        if "ranges" not in events.columns:  # a table written before the column existed
-            events = events.withColumn("ranges", F.lit(None).cast("int"))
+        for column, kind in (("ranges", "int"), ("claimant", "string")):
+            if column not in events.columns:  # a table written before the column existed
+                events = events.withColumn(column, F.lit(None).cast(kind))
         committed = events.where(F.col("event") == COMMITTED).select("batch_id").distinct()
         open_rows = (
             events.where(F.col("event") == CLAIMED)
@@ -173,16 +181,18 @@ class Checkpoints:
             .toArrow()
             .to_pylist()
         )
-        rows_of: dict[str, list[dict]] = {}
+        # By writer too: two runs may build the same batch id, and only one holds each claim.
+        rows_of: dict[tuple[str, str | None], list[dict]] = {}
         for row in open_rows:
-            rows_of.setdefault(row["batch_id"], []).append(row)
+            rows_of.setdefault((row["batch_id"], row["claimant"]), []).append(row)
         uncommitted = []
-        for batch_id, rows in rows_of.items():
+        for (batch_id, claimant), rows in rows_of.items():
             ranges = tuple(_range(row) for row in rows if row["shard_id"] != SEQUENCE_CLAIM)
             declared = rows[0]["ranges"]
             # A null count: a row written before ``ranges`` existed, complete as far as we know.
             in_full = declared is None or (len(ranges) == declared and len(rows) == declared + 1)
-            uncommitted.append((MicroBatch(rows[0]["batch_seq"], batch_id, ranges), in_full))
+            batch = MicroBatch(rows[0]["batch_seq"], batch_id, ranges, claimant)
+            uncommitted.append((batch, in_full))
         return uncommitted
 
     def claim(self, batch: MicroBatch) -> None:
@@ -214,8 +224,10 @@ class Checkpoints:
 
     def release(self, batch: MicroBatch) -> None:
         """Delete the claims of ``batch``, abandoned (claimed in part): it never wrote to bronze,
-        and its records are read again under a new ``batch_seq``."""
-        self._release({"batch_id": batch.batch_id})
+        and its records are read again under a new ``batch_seq``. Only its writer's claims: a run
+        that built the same batch id since may hold the others."""
+        match = {"batch_id": batch.batch_id}
+        self._release(match if batch.claimant is None else {**match, "claimant": batch.claimant})
 
     def _release(self, match: Mapping[str, str]) -> None:
         """Delete the claim rows whose columns hold these values."""

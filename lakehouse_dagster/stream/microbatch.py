@@ -187,7 +187,8 @@ class _MicroBatchRun:
 
     def run(self) -> StreamReport:
         shards = {shard.shard_id: shard for shard in self.stream.shards()}
-        for batch in self.checkpoints.abandoned_batches():
+        abandoned, left_open = self.checkpoints.uncommitted()
+        for batch in abandoned:
             self.log.warning(
                 "%s: micro-batch %s lost a claim to another run and never reached bronze; releasing "
                 "its claims, so that its records are read again in a new micro-batch",
@@ -196,7 +197,7 @@ class _MicroBatchRun:
             )
             self.checkpoints.release(batch)
             self.report.released_batches.append(batch.batch_id)
-        for batch in self.checkpoints.open_batches():
+        for batch in left_open:
             self.log.warning(
                 "%s: micro-batch %s was left open by a run that died; completing it",
                 self.target,
