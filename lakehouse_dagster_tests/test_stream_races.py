@@ -24,6 +24,7 @@ from lakehouse_dagster.stream import microbatch as stream_microbatch
 from lakehouse_dagster.stream.checkpoints import Checkpoints, ClaimedElsewhereError, MicroBatch, ShardRange
 from lakehouse_dagster.stream.microbatch import ingest_stream
 from lakehouse_dagster.stream.sources import StreamSource
+from lakehouse_dagster.stream.unit import stream_metadata
 from lakehouse_dagster_tests.conftest import MotoServer
 from lakehouse_dagster_tests.streams import TARGET, bronze_records, create_stream, microbatch, put
 from lakehouse_dagster_tests.test_events_silver import page_view
@@ -224,6 +225,7 @@ def test_a_batch_a_losing_run_left_claimed_in_part_is_released_and_read_again_la
     report = microbatch(tables, moto_server, stream)
 
     assert report.released_batches == [abandoned.batch_id]
+    assert stream_metadata(report)["lakehouse/released_micro_batches"] == [abandoned.batch_id]
     assert report.recovered_batches == []
     assert Checkpoints(tables, TARGET).abandoned_batches() == []
     assert_bronze_holds_each_once(tables, sent + later)

@@ -45,6 +45,7 @@ def stream_metadata(report: StreamReport) -> dict[str, Any]:
         "lakehouse/records_rescued": report.records_rescued,
         "lakehouse/micro_batches": report.batches,
         "lakehouse/recovered_micro_batches": report.recovered_batches,
+        "lakehouse/released_micro_batches": report.released_batches,
         "lakehouse/shards_read": report.shards_read,
         "lakehouse/shards_finished": report.shards_finished,
         "lakehouse/millis_behind_latest": report.millis_behind_latest,
