@@ -56,8 +56,8 @@ def run_b_with_run_a_inside(
     tables: DeltaTables, moto: MotoServer, stream: str, between: Callable[[], None] = lambda: None
 ) -> list[MicroBatch]:
     """Run B lists the micro-batches left open (none); then run A reads, claims and appends to bronze,
-    and is slow to commit its checkpoint; then ``between``; then B goes on. Returns A's batches,
-    not committed yet."""
+    and is slow to commit its checkpoint; then ``between``; then B goes on and, A's micro-batch
+    being written, reads nothing new. Returns A's batches, not committed yet."""
     list_uncommitted, commit = Checkpoints.uncommitted, Checkpoints.commit
     deferred: list[MicroBatch] = []
     state = {"a_ran": False}
@@ -76,8 +76,8 @@ def run_b_with_run_a_inside(
 
     Checkpoints.uncommitted = uncommitted_then_run_a  # type: ignore[method-assign]
     try:
-        with pytest.raises(ClaimedElsewhereError):
-            microbatch(tables, moto, stream)  # run B
+        # Run B: A's micro-batch is being written (claimed, not committed), so B reads nothing new.
+        assert microbatch(tables, moto, stream).records_ingested == 0
     finally:
         Checkpoints.uncommitted = list_uncommitted  # type: ignore[method-assign]
     assert len(deferred) == 1, "run A wrote one micro-batch"
@@ -99,9 +99,10 @@ def test_a_run_overlapping_another_ingests_nothing_twice(tables, moto_server) ->
     assert microbatch(tables, moto_server, stream).records_ingested == 0
 
 
-def test_a_losing_run_deletes_what_it_claimed_alone_and_the_next_run_reads_it(tables, moto_server) -> None:
-    """A reads only the first shard; records then reach the second one, so B reads both: B loses the
-    first shard's range to A, deletes its claim of the second's, and the next run reads it."""
+def test_records_a_run_left_while_another_was_writing_are_read_by_the_next_run(tables, moto_server) -> None:
+    """A reads only the first shard; records then reach the second one. B, finding A's micro-batch
+    being written, reads neither (claiming the second shard's records alone, it could land before
+    A under a greater id); the next run reads them."""
     stream = create_stream(moto_server, shards=2)
     sent = put_on(moto_server, stream, FIRST_SHARD_KEY, records("x", 10))
     microbatch(tables, moto_server, stream)
@@ -352,3 +353,67 @@ def test_releasing_a_batch_left_in_part_spares_a_run_that_built_the_same_id_sinc
     checkpoints.release(found)  # run C goes on
 
     assert (checkpoints.abandoned_batches(), checkpoints.open_batches()) == ([], [batch])
+
+
+def test_a_run_reads_nothing_new_while_another_runs_micro_batch_is_being_written(tables, moto_server) -> None:
+    """Run A claimed the first shard's records and is slow to write them. Run B listed the batches
+    left open before A's claim, and read the first shard from the same position but got an empty
+    page (Kinesis may), so it would claim the second shard's records alone, under a greater id,
+    land first, and silver.events would pass A's micro-batch for ever. B reads nothing new."""
+    stream = create_stream(moto_server, shards=2)
+    now = datetime.now(UTC)
+    events = {
+        shard_key: [page_view(f"{prefix}{n}", now).data.decode() for n in range(5)]
+        for shard_key, prefix in ((FIRST_SHARD_KEY, "a"), (SECOND_SHARD_KEY, "b"))
+    }
+    sent = [
+        text for shard_key, texts in events.items() for text in put_on(moto_server, stream, shard_key, texts)
+    ]
+    first_shard = moto_server.client("kinesis").list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    uncommitted, read, claim = (
+        Checkpoints.uncommitted,
+        stream_microbatch._MicroBatchRun._read,
+        Checkpoints.claim,
+    )
+    held: dict[str, MicroBatch] = {}
+
+    def a_claims_after_b_looked(self: Checkpoints) -> tuple[list[MicroBatch], list[MicroBatch]]:
+        found = uncommitted(self)  # none left open
+
+        def claim_instead_of_writing(_self: Checkpoints, batch: MicroBatch) -> None:
+            claim(_self, batch)
+            held["a"] = batch
+            raise RuntimeError("run A is slow: still writing")
+
+        with pytest.MonkeyPatch.context() as patch:  # run A: reads the first shard only, claims
+            patch.setattr(
+                stream_microbatch._MicroBatchRun,
+                "_read",
+                lambda run, shards, positions: [
+                    r for r in read(run, shards, positions) if r.shard_id == first_shard
+                ],
+            )
+            patch.setattr(Checkpoints, "claim", claim_instead_of_writing, raising=True)
+            patch.setattr(Checkpoints, "uncommitted", uncommitted)
+            with pytest.raises(RuntimeError, match="still writing"):
+                microbatch(tables, moto_server, stream)
+        return found
+
+    def empty_page_on_the_first_shard(run, shards, positions):
+        return [r for r in read(run, shards, positions) if r.shard_id != first_shard]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Checkpoints, "uncommitted", a_claims_after_b_looked)
+        patch.setattr(stream_microbatch._MicroBatchRun, "_read", empty_page_on_the_first_shard)
+        b = microbatch(tables, moto_server, stream)  # run B
+    if tables.exists(TARGET):  # what B wrote, silver applies
+        run_table(tables, "silver.events")
+    microbatch(tables, moto_server, stream)  # completes A's micro-batch, then reads on
+    microbatch(tables, moto_server, stream)
+    run_table(tables, "silver.events")
+
+    assert "a" in held
+    assert_bronze_holds_each_once(tables, sent)
+    in_silver = {row["event_id"] for row in tables.read(SILVER_EVENTS).collect()}
+    assert in_silver == {json.loads(text)["event_id"] for text in sent}
+    assert b.records_ingested == 0

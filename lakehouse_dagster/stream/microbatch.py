@@ -3,7 +3,9 @@
 1. release the micro-batches a losing run left claimed in part (*abandoned*: they never wrote
    to bronze), then complete those claimed in full that a run which died left open
    (``checkpoints.py``);
-2. read every readable shard from its committed position (parents before children), at most
+2. unless another run's micro-batch is being written (claimed, not committed: a batch of other
+   shards claimed now could land in bronze before it, under a greater id), read every readable
+   shard from its committed position (parents before children), at most
    ``max_records_per_batch`` records in all;
 3. claim the shard ranges read, and the sequence number ``n``, as micro-batch ``n``: each is
    claimed once, so of two runs at once that read the same records (or took the same ``n``),
@@ -206,6 +208,17 @@ class _MicroBatchRun:
             self._complete(batch, shards)
             self.report.recovered_batches.append(batch.batch_id)
         positions, batch_seq = self.checkpoints.positions()
+        writing = self.checkpoints.in_flight()
+        if writing:
+            # Another run's micro-batch is being written: one claiming other shards now could
+            # land in bronze first, under a greater id than a reader following ``_batch_id``
+            # (silver.events) must not pass before the other lands. The next run reads on.
+            self.log.info(
+                "%s: micro-batch %s of another run is being written; this run reads nothing new",
+                self.target,
+                ", ".join(writing),
+            )
+            return self.report
         trimmed = self._trimmed(shards, positions)
         reads = self._read(list(shards.values()), positions)
         ranges = tuple(
