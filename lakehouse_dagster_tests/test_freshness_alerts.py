@@ -82,6 +82,11 @@ def subscriber(moto_server: MotoServer) -> Subscriber:
     return Subscriber(moto_server.endpoint_url)
 
 
+@pytest.fixture
+def notifier(subscriber: Subscriber, moto_server: MotoServer, tmp_path: Path) -> Notifier:
+    return sns_notifier(subscriber, moto_server.endpoint_url, tmp_path)
+
+
 def tick(sensor: dg.SensorDefinition, instance, notifier: Notifier, cursor: str | None) -> str | None:
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"notifier": notifier})
     sensor(context)
@@ -103,10 +108,9 @@ def tick(sensor: dg.SensorDefinition, instance, notifier: Notifier, cursor: str 
     ],
 )
 def test_a_table_nothing_materialises_alerts_once_and_again_when_it_is_fresh(
-    instance, subscriber, moto_server, tmp_path, minimum, expected
+    instance, subscriber, notifier, tmp_path, minimum, expected
 ) -> None:
     sensor = freshness_alert_sensor(minimum)
-    notifier = sns_notifier(subscriber, moto_server.endpoint_url, tmp_path)
     with Daemon(tmp_path, instance).started() as daemon:
         materialised = daemon.materialize()
         cursor = tick(sensor, instance, notifier, None)  # first tick: from now on
@@ -135,10 +139,9 @@ def test_a_table_nothing_materialises_alerts_once_and_again_when_it_is_fresh(
 
 
 def test_a_failed_table_that_only_warns_now_is_no_longer_stale_when_failures_alone_alert(
-    instance, subscriber, moto_server, tmp_path
+    instance, subscriber, notifier, tmp_path
 ) -> None:
     sensor = freshness_alert_sensor(Severity.ERROR)
-    notifier = sns_notifier(subscriber, moto_server.endpoint_url, tmp_path)
     with Daemon(tmp_path, instance).started() as daemon:
         materialised = daemon.materialize()
         cursor = tick(sensor, instance, notifier, None)
@@ -156,10 +159,9 @@ def test_a_failed_table_that_only_warns_now_is_no_longer_stale_when_failures_alo
 
 
 def test_the_first_tick_alerts_on_nothing_that_happened_before_it(
-    instance, subscriber, moto_server, tmp_path
+    instance, subscriber, notifier, tmp_path
 ) -> None:
     sensor = freshness_alert_sensor(Severity.WARN)
-    notifier = sns_notifier(subscriber, moto_server.endpoint_url, tmp_path)
     with Daemon(tmp_path, instance).started() as daemon:
         materialised = daemon.materialize()
         daemon.evaluate_at(materialised + FAIL_AFTER + 60)

@@ -152,12 +152,7 @@ class Checkpoints:
     def in_flight(self) -> list[str]:
         """The micro-batches claimed and not committed (their writers are writing them, or died
         since this run completed or released what it found), by id."""
-        events = self._events()
-        if events is None:
-            return []
-        committed = events.where(F.col("event") == COMMITTED).select("batch_id").distinct()
-        claimed = events.where(F.col("event") == CLAIMED).select("batch_id").distinct()
-        return sorted(row[0] for row in claimed.join(committed, "batch_id", "left_anti").collect())
+        return sorted({batch.batch_id for batch, _ in self._uncommitted()})
 
     def open_batches(self) -> list[MicroBatch]:
         """Micro-batches claimed in full and not committed, oldest first: no other batch holds any
