@@ -27,6 +27,7 @@ module "lake_storage" {
 
   bucket_name_prefix = var.bucket_name_prefix
   kms_key_arn        = module.encryption.lake_key_arn
+  zone_lifecycle     = var.zone_lifecycle
 }
 
 module "events" {

@@ -264,3 +264,17 @@ variable "slack_alert_channel" {
   type        = string
   default     = ""
 }
+
+variable "zone_lifecycle" {
+  description = <<-EOT
+    Per zone (landing, bronze, silver, gold): days after which current objects move to a cheaper storage
+    class, and which class (STANDARD_IA or INTELLIGENT_TIERING, after 30 days at least). Null keeps the
+    lake storage module's defaults: landing STANDARD_IA after 30 days, the medallion zones
+    INTELLIGENT_TIERING after 60, 90 and 180 days.
+  EOT
+  type = map(object({
+    transition_days = number
+    storage_class   = string
+  }))
+  default = null
+}

@@ -29,6 +29,8 @@ variable "zone_lifecycle" {
     silver  = { transition_days = 90, storage_class = "INTELLIGENT_TIERING" }
     gold    = { transition_days = 180, storage_class = "INTELLIGENT_TIERING" }
   }
+  # Null (the root module's default) keeps this default.
+  nullable = false
 
   validation {
     condition     = toset(keys(var.zone_lifecycle)) == toset(["landing", "bronze", "silver", "gold"])
