@@ -21,6 +21,7 @@ WAREHOUSE_DIR := .warehouse
 DEV_WARNINGS := ignore:Function `dev_command` is superseded
 DASHBOARD_PORT ?= 8501
 AWS_LOCAL_PORT ?= 5000
+DAGSTER_PORT ?= 3000
 
 .PHONY: run check-settings test dev mlflow-ui lint format bench wheel clean warehouse warehouse-stop dashboard system-packages aws-local
 
@@ -80,7 +81,7 @@ test: $(STAMP) $(CHECKOV)
 ## dev: open the Dagster UI on http://127.0.0.1:3000 with the runs of `make run`
 # (Dagster 1.13 suggests `dg dev`, from a package this project does not install: that notice is silenced.)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	PYTHONWARNINGS='$(DEV_WARNINGS)' $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	PYTHONWARNINGS='$(DEV_WARNINGS)' $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 ## mlflow-ui: the MLflow UI on http://127.0.0.1:5001 over the project-local store of `make run`
 ## (.mlflow/: the churn model's runs, metrics, registered versions and the champion alias)
