@@ -9,6 +9,7 @@ production variable is produced by an output.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -24,7 +25,11 @@ from typing import TypeVar
 from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.engine.settings import EngineMode, EngineSettings
 from lakehouse_dagster.lake.layout import (
+    LANDING_AREA,
+    STAGING_AREA,
+    STAGING_FOLDER,
     LakeLayout,
+    OverlappingRootsError,
     UnsafeRootError,
     check_root,
     is_remote,
@@ -370,6 +375,35 @@ def declared_variable_names() -> set[str]:
     return {variable.name for variable in ENVIRONMENT_VARIABLES}
 
 
+_PREFIX = "LAKEHOUSE_"
+#: How alike (difflib's ratio, on the part after the prefix) an undeclared ``LAKEHOUSE_*`` name
+#: must be to a declared one to be taken for a misspelling of it and refused.
+TYPO_CUTOFF = 0.85
+
+
+def check_variable_names(env: Mapping[str, str]) -> None:
+    """Refuse a set ``LAKEHOUSE_*`` variable that is not declared but close to a declared one
+    (``LAKEHOUSE_ROOT_SILVR``): its setting would silently keep its default. Other undeclared
+    ``LAKEHOUSE_*`` names may be the user's own (or a test's): a warning only."""
+    declared = declared_variable_names()
+    ours = {name.removeprefix(_PREFIX): name for name in declared if name.startswith(_PREFIX)}
+    unknown = sorted(
+        name for name in env if name.startswith(_PREFIX) and name not in declared and env[name].strip()
+    )
+    typos = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.removeprefix(_PREFIX), ours, n=1, cutoff=TYPO_CUTOFF)
+        if close:
+            typos.append(f"{name} (did you mean {ours[close[0]]}?)")
+        else:
+            _LOG.warning("%s is not a setting of lakehouse_dagster: it is ignored", name)
+    if typos:
+        raise SettingsError(
+            f"unknown environment variable(s) {', '.join(typos)}: rename or unset them, or their "
+            "setting keeps its default"
+        )
+
+
 LOCAL_DEFAULT_ROOT = "./.lakehouse"
 #: The project-local PostgreSQL of `make warehouse` (relative to the working directory, like the root).
 LOCAL_WAREHOUSE_DIR = "./.warehouse"
@@ -462,6 +496,7 @@ class LakehouseSettings:
         def value(name: str) -> str | None:
             return (env.get(name) or "").strip() or None
 
+        check_variable_names(env)
         deployment = _choice(value, "LAKEHOUSE_DEPLOYMENT", Deployment, Deployment.LOCAL)
         if deployment is Deployment.PROD and env is os.environ:
             use_deployment_role(Path(tempfile.gettempdir()) / f"lakehouse-{os.getuid()}")
@@ -488,6 +523,7 @@ class LakehouseSettings:
             )
         except ValueError as error:
             raise SettingsError(f"LAKEHOUSE_SPARK_REMOTE: {error}") from None
+        _check_engine_uses_remote(engine, value)
         thresholds_file = value("LAKEHOUSE_QUALITY_THRESHOLDS")
         try:
             thresholds = Thresholds.load(thresholds_file)
@@ -530,6 +566,17 @@ class LakehouseSettings:
             stream_interval_seconds=_seconds(value, "LAKEHOUSE_STREAM_INTERVAL_SECONDS"),
             mlflow=_mlflow(value, deployment),
             monitoring=_monitoring(value, deployment),
+        )
+
+
+def _check_engine_uses_remote(engine: EngineSettings, value: Callable[[str], str | None]) -> None:
+    """A Spark Connect URL the chosen engine would ignore is a mistake (the URL is not shown: it
+    may carry a token)."""
+    if engine.mode is not EngineMode.REMOTE and value("LAKEHOUSE_SPARK_REMOTE") is not None:
+        raise SettingsError(
+            f"LAKEHOUSE_ENGINE={engine.mode.value} and LAKEHOUSE_SPARK_REMOTE are both set: the "
+            f"{engine.mode.value} engine ignores the Spark Connect URL. Unset one of them "
+            "(LAKEHOUSE_SPARK_REMOTE alone selects the remote engine)"
         )
 
 
@@ -624,19 +671,33 @@ def _layout(value: Callable[[str], str | None], aws: AwsConfig) -> LakeLayout:
     catalog = value("LAKEHOUSE_CATALOG")
     if catalog is not None and not all(_CATALOG.match(part) for part in catalog.split(".")):
         raise SettingsError(f"LAKEHOUSE_CATALOG={catalog!r}: expected a catalog name (letters, digits, _)")
-    return LakeLayout(
-        root=lake_root,
-        # The landing zone is read with Arrow, not written by the engine: any path will do.
-        landing=normalize_root(landing) if landing else join_uri(lake_root, "landing"),
-        layer_roots={
-            layer: layer_root
-            for layer, variable in _LAYER_ROOT_VARIABLES.items()
-            if (layer_root := root(variable)) is not None
-        },
-        catalog=catalog,
-        aws=aws,
-        landing_stream=value("LAKEHOUSE_KINESIS_STREAM"),
-    )
+    layer_roots = {
+        layer: layer_root
+        for layer, variable in _LAYER_ROOT_VARIABLES.items()
+        if (layer_root := root(variable)) is not None
+    }
+    try:
+        return LakeLayout(
+            root=lake_root,
+            # The landing zone is read with Arrow, not written by the engine: any path will do.
+            landing=normalize_root(landing) if landing else join_uri(lake_root, "landing"),
+            layer_roots=layer_roots,
+            catalog=catalog,
+            aws=aws,
+            landing_stream=value("LAKEHOUSE_KINESIS_STREAM"),
+        )
+    except OverlappingRootsError as error:
+        raise SettingsError(error.describe(lambda area: _area_variable(area, value))) from None
+
+
+def _area_variable(area: str, value: Callable[[str], str | None]) -> str:
+    """The variable that puts ``area`` of the layout where it is: its own, else LAKEHOUSE_ROOT's
+    folder of that name."""
+    own = "LAKEHOUSE_LANDING" if area == LANDING_AREA else _LAYER_ROOT_VARIABLES.get(area)
+    if own is not None and value(own) is not None:
+        return own
+    folder = STAGING_FOLDER if area == STAGING_AREA else area
+    return f"LAKEHOUSE_ROOT (its {folder} folder)"
 
 
 def _monitoring(value: Callable[[str], str | None], deployment: Deployment) -> MonitoringSettings:

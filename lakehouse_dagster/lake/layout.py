@@ -9,10 +9,12 @@ With a catalog (Unity Catalog in production) the table is also ``<catalog>.<laye
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import combinations
 
 from lakehouse_dagster.aws.clients import AwsConfig
 
@@ -26,6 +28,34 @@ _SAFE_ROOT = re.compile(r"^[A-Za-z0-9_./:@+=,~-]+$")
 
 class UnsafeRootError(ValueError):
     """A lake root holds a character the engine cannot round-trip; the message names it."""
+
+
+#: The folder of the staging area under the lake root (see ``LakeLayout.staging_root``).
+STAGING_FOLDER = "_staging"
+#: The areas of a layout that must not share folders: the landing zone, each layer, the staging area.
+LANDING_AREA, STAGING_AREA = "landing", "staging"
+
+
+class OverlappingRootsError(ValueError):
+    """Two areas of a layout (the landing zone, a layer, the staging area) share folders: one
+    would write over the other's files. ``describe`` words it with the settings' own names."""
+
+    def __init__(self, area: str, root: str, other: str, other_root: str, *, same: bool) -> None:
+        self.area, self.root, self.other, self.other_root, self.same = area, root, other, other_root, same
+        super().__init__(self.describe(_area_label))
+
+    def describe(self, name: Callable[[str], str]) -> str:
+        """The message, ``name(area)`` naming each area (a setting, an environment variable)."""
+        first, second = name(self.area), name(self.other)
+        if self.same:
+            where = f"{first} and {second} both resolve to {self.root}"
+        else:
+            where = f"{first} ({self.root}) is inside {second} ({self.other_root})"
+        return f"{where}: every layer, the landing zone and the staging area need a folder of their own"
+
+
+def _area_label(area: str) -> str:
+    return {LANDING_AREA: "the landing zone", STAGING_AREA: "the staging area"}.get(area, f"the {area} root")
 
 
 @dataclass(frozen=True, order=True)
@@ -86,6 +116,47 @@ def check_root(root: str, setting: str) -> str:
     return root
 
 
+def _location(root: str) -> tuple[str, tuple[str, ...]]:
+    """Where ``root`` is, for comparing roots: a local path made absolute and free of ``..``, or
+    a URI's scheme and bucket with its key prefix split on ``/`` (``s3://b/x/`` is ``s3://b/x``)."""
+    if root.startswith("file://"):
+        root = root.removeprefix("file://")
+    if not is_remote(root):
+        return "", tuple(part for part in normalize_root(root).split(os.sep) if part)
+    scheme, _, rest = root.partition("://")
+    bucket, _, key = rest.partition("/")
+    scheme = {"s3a": "s3", "s3n": "s3"}.get(scheme.lower(), scheme.lower())
+    key = posixpath.normpath("/" + key)
+    return f"{scheme}://{bucket}", tuple(part for part in key.split("/") if part)
+
+
+def _may_write_to(area: str, folder: str) -> bool:
+    """Whether ``area`` may use a folder of its own named ``folder``: a layer its tables and the
+    staging area its batches (both named like identifiers; ``_serving_staging`` and other
+    ``_``-folders are never tables), the landing zone any source folder but the lake's own names
+    (it may be the lake root itself)."""
+    if area == LANDING_AREA:
+        return not (folder in LAYERS or folder.startswith("_"))
+    return bool(_IDENTIFIER.match(folder))
+
+
+def find_overlap(areas: Mapping[str, str]) -> OverlappingRootsError | None:
+    """The first two of ``areas`` (area -> root) that share folders: the same folder, or one
+    inside a folder the other may write to. Production nests the lake root in the silver bucket
+    (``s3://silver/_lakehouse``): no silver table can be called ``_lakehouse``, so that is fine."""
+    located = {area: _location(root) for area, root in areas.items()}
+    for first, second in combinations(areas, 2):
+        for inner, outer in ((first, second), (second, first)):
+            (base, parts), (outer_base, outer_parts) = located[inner], located[outer]
+            depth = len(outer_parts)
+            if base != outer_base or parts[:depth] != outer_parts:
+                continue
+            same = len(parts) == depth
+            if same or _may_write_to(outer, parts[depth]):
+                return OverlappingRootsError(inner, areas[inner], outer, areas[outer], same=same)
+    return None
+
+
 def join_uri(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(part.strip("/") for part in parts)])
 
@@ -122,6 +193,15 @@ class LakeLayout:
         check_root(self.root, "lake root")
         for layer, root in self.layer_roots.items():
             check_root(root, f"{layer} root")
+        overlap = find_overlap(self.areas())
+        if overlap is not None:
+            raise overlap
+
+    def areas(self) -> dict[str, str]:
+        """The root of each area that must keep to its own folders: the landing zone, every
+        layer, the staging area."""
+        layers = {layer: self.layer_root(layer) for layer in LAYERS}
+        return {LANDING_AREA: self.landing, **layers, STAGING_AREA: join_uri(self.root, STAGING_FOLDER)}
 
     def layer_root(self, layer: str) -> str:
         return self.layer_roots.get(layer) or join_uri(self.root, layer)
@@ -134,7 +214,7 @@ class LakeLayout:
 
     def staging_root(self, name: TableName) -> str:
         """Scratch space for batches being written to ``name``."""
-        return join_uri(self.root, "_staging", f"{name.layer}__{name.table}")
+        return join_uri(self.root, STAGING_FOLDER, f"{name.layer}__{name.table}")
 
     def staging_uri(self, name: TableName, batch_id: str) -> str:
         """A new folder for one writer of batch ``batch_id``: two writers of the same batch (a
