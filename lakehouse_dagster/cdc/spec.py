@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Literal
 
+from lakehouse_dagster.declarations.names import check_among, names_tuple
 from lakehouse_dagster.declarations.timing import DailyPartitions
 from lakehouse_dagster.lake.layout import TableName
 
@@ -40,15 +41,27 @@ class CdcConfig:
     track_history_columns: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.sequence_by, str):
+        if isinstance(self.sequence_by, str):  # one column: ``sequence_by="ts"`` reads naturally
             object.__setattr__(self, "sequence_by", (self.sequence_by,))
-        missing = [k for k in self.keys if k not in self.columns]
-        if missing:
-            raise ValueError(f"keys {missing} must be among the columns")
+        for setting in ("keys", "sequence_by", "columns", "except_columns", "track_history_columns"):
+            value = getattr(self, setting)
+            if value is not None:
+                object.__setattr__(self, setting, names_tuple(value, f"CdcConfig.{setting}"))
+        if self.scd_type not in (1, 2):
+            raise ValueError(f"CdcConfig.scd_type={self.scd_type!r}: expected 1 or 2")
         if not self.sequence_by:
             raise ValueError("sequence_by needs at least one column")
+        self._check_columns()
         if self.track_history_columns is not None and self.scd_type != 2:
             raise ValueError("track_history_columns applies to scd_type 2 only")
+
+    def _check_columns(self) -> None:
+        """Every setting naming columns names some of ``columns``: a typo would otherwise be kept
+        silently (an ``except_columns`` column leaking into the target) or fail the run."""
+        if not self.keys:
+            raise ValueError("CdcConfig.keys needs at least one column")
+        for setting in ("keys", "sequence_by", "except_columns", "track_history_columns"):
+            check_among(f"CdcConfig.{setting}", getattr(self, setting) or (), self.columns)
 
     @property
     def output_columns(self) -> tuple[str, ...]:

@@ -16,16 +16,25 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from lakehouse_dagster.cdc.spec import AutoCdc
+from lakehouse_dagster.cdc.transforms import END_AT, START_AT
 from lakehouse_dagster.declarations.column_docs import FRAMEWORK_COLUMN_DOCS
 from lakehouse_dagster.declarations.maintenance import DEFAULT_MAINTENANCE, Maintenance
+from lakehouse_dagster.declarations.names import check_among, close_matches, names_tuple
 from lakehouse_dagster.declarations.timing import Automation, DailyPartitions, Freshness, Job
-from lakehouse_dagster.ingest.sources import NO_RESCUED_DATA, REJECTED_FILES_CHECK, FileSource
+from lakehouse_dagster.ingest.sources import (
+    METADATA_COLUMNS,
+    NO_RESCUED_DATA,
+    REJECTED_FILES_CHECK,
+    FileSource,
+    SchemaEvolutionMode,
+)
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality.checks import PRIMARY_KEY_CHECK, CheckSpec, expectation_check_specs
 from lakehouse_dagster.quality.expectations import Action, Expectation
 from lakehouse_dagster.quality.table_checks import TableCheck
 from lakehouse_dagster.serving.spec import ServedTable, Serving
-from lakehouse_dagster.stream.sources import StreamSource
+from lakehouse_dagster.stream.sources import METADATA_COLUMNS as STREAM_METADATA_COLUMNS
+from lakehouse_dagster.stream.sources import RECORD_COLUMNS, StreamSource
 
 if TYPE_CHECKING:
     from lakehouse_dagster.units.context import UnitContext
@@ -97,6 +106,12 @@ class Table:
         kinds = [kind for kind in (self.source, self.stream, self.cdc, self.build) if kind is not None]
         if len(kinds) != 1:
             raise ValueError(f"{self.name}: declare exactly one of source, stream, cdc and build")
+        self._coerce_settings()
+        if self.source is not None:
+            self._check_file_source(self.source)
+        columns = self.declared_columns()
+        if columns is not None:
+            check_among(f"{self.name}: primary_key", self.primary_key, columns)
         if self.source is not None or self.stream is not None:
             if any(e.action is Action.DROP for e in self.expectations):
                 raise ValueError(f"{self.name}: bronze keeps every landed row; its expectations warn or fail")
@@ -107,6 +122,48 @@ class Table:
             raise ValueError(f"{self.name}: check names must be unique, got {names}")
         if self.maintenance is not None:
             self._check_maintenance(self.maintenance)
+
+    def _coerce_settings(self) -> None:
+        """Tuples given as a plain string are refused, enums given as strings become enums (they
+        are compared with ``is``)."""
+        object.__setattr__(self, "primary_key", names_tuple(self.primary_key, f"{self.name}: primary_key"))
+        object.__setattr__(self, "owners", names_tuple(self.owners, f"{self.name}: owners", "owners"))
+        if isinstance(self.inputs, (str, TableName)):
+            raise ValueError(f"{self.name}: inputs must be a tuple of table names, got {self.inputs!r}")
+        if self.automation is not None:
+            allowed = ", ".join(repr(a.value) for a in Automation)
+            if self.automation not in {a.value for a in Automation}:
+                raise ValueError(f"{self.name}: automation={self.automation!r}; expected one of {allowed}")
+            object.__setattr__(self, "automation", Automation(self.automation))
+
+    def _check_file_source(self, source: FileSource) -> None:
+        """The source's settings name its declared columns (when it declares them); a
+        ``schema_evolution`` given as a string becomes the mode (compared with ``is``)."""
+        if source.schema_evolution not in {mode.value for mode in SchemaEvolutionMode}:
+            allowed = ", ".join(repr(mode.value) for mode in SchemaEvolutionMode)
+            raise ValueError(
+                f"{self.name}: schema_evolution={source.schema_evolution!r}; expected one of {allowed}"
+            )
+        mode = SchemaEvolutionMode(source.schema_evolution)
+        required = names_tuple(source.required_columns, f"{self.name}: required_columns")
+        if mode is not source.schema_evolution or required != source.required_columns:
+            source = replace(source, schema_evolution=mode, required_columns=required)
+            object.__setattr__(self, "source", source)
+        if source.columns:
+            check_among(f"{self.name}: FileSource.required_columns", source.required_columns, source.columns)
+            check_among(f"{self.name}: FileSource.column_types", source.column_types, source.columns)
+
+    def declared_columns(self) -> tuple[str, ...] | None:
+        """The columns the declaration itself says the table has, None where it does not (a
+        build's columns are its code's, a file source's without declared columns its files')."""
+        if self.source is not None:
+            return (*self.source.columns, *METADATA_COLUMNS) if self.source.columns else None
+        if self.stream is not None:
+            return (*RECORD_COLUMNS, *STREAM_METADATA_COLUMNS)
+        if self.cdc is not None:
+            config = self.cdc.config
+            return (*config.output_columns, *((START_AT, END_AT) if config.scd_type == 2 else ()))
+        return None
 
     def _check_maintenance(self, maintenance: Maintenance) -> None:
         if maintenance.retention.raw_rows_days is not None and self.source is None:
@@ -123,6 +180,9 @@ class Table:
                 f"{self.name}: cannot Z-order by {self.partitions.column!r}, the partition column "
                 "(data is already laid out by it)"
             )
+        columns = self.declared_columns()
+        if columns is not None:
+            check_among(f"{self.name}: Maintenance.zorder_by", maintenance.zorder_by, columns)
 
     @property
     def partitioned(self) -> bool:
@@ -193,6 +253,10 @@ class Registry:
     default_maintenance: Maintenance = DEFAULT_MAINTENANCE
 
     def __post_init__(self) -> None:
+        domains = [domain.name for domain in self.domains]
+        duplicates = sorted({name for name in domains if domains.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"domains declared twice: {', '.join(duplicates)}")
         names = [table.name for table in self.tables]
         duplicates = sorted({str(n) for n in names if names.count(n) > 1})
         if duplicates:
@@ -202,6 +266,9 @@ class Registry:
             missing = [str(name) for name in table.upstream if name not in known]
             if missing:
                 raise ValueError(f"{table.name} reads {', '.join(missing)}, which no domain declares")
+        for table in self.tables:
+            if table.cdc is not None:
+                self._check_cdc_source(table, table.cdc)
         quarantined = [
             t.name.table for t in self.tables if any(e.action is Action.DROP for e in t.expectations)
         ]
@@ -213,6 +280,64 @@ class Registry:
         if clashes:
             raise ValueError(f"two tables would be served as serving.{clashes[0]}")
         self._check_raw_retention()
+        self._check_partitionings()
+
+    def _check_cdc_source(self, table: Table, cdc: AutoCdc) -> None:
+        """Changes are applied by landed batch and position: the source is a bronze table fed by
+        files, and the config's columns are among the ones it declares (if it declares them)."""
+        source = self.table(cdc.source)
+        if source.source is None:
+            raise ValueError(
+                f"{table.name}: cdc reads {cdc.source}, which is not a bronze table fed by files "
+                "(FileSource): changes are applied by landed batch and file position"
+            )
+        columns = source.declared_columns()
+        if columns is not None:
+            check_among(
+                f"{table.name}: CdcConfig.columns", cdc.config.columns, columns, f"columns of {cdc.source}"
+            )
+
+    def _check_partitionings(self) -> None:
+        """Each partitioning has a name and a job of its own, other than the default job, and
+        makes its days from a declared table."""
+        by_name: dict[str, DailyPartitions] = {}
+        by_job: dict[str, DailyPartitions] = {}
+        for partitions in self.partitionings():
+            job = partitions.job
+            if job.name == self.default_job.name:
+                raise ValueError(
+                    f"partitioning {partitions.name}: its job {job.name} is the registry's default job "
+                    "(the job of the tables that are not partitioned); give it a job of its own"
+                )
+            other = by_name.setdefault(partitions.name, partitions)
+            if other is not partitions:
+                raise ValueError(
+                    f"two partitionings are named {partitions.name}: "
+                    f"{_describe(other)} and {_describe(partitions)}"
+                )
+            other = by_job.setdefault(job.name, partitions)
+            if other is not partitions:
+                raise ValueError(
+                    f"partitionings {other.name} and {partitions.name} share the job {job.name}: "
+                    "a job runs one partitioning"
+                )
+            if partitions.days_from is not None:
+                self._check_days_from(partitions, *partitions.days_from)
+
+    def _check_days_from(self, partitions: DailyPartitions, name: TableName, column: str) -> None:
+        tables = [t for t in self.tables if t.name == name]
+        if not tables:
+            known = [str(t.name) for t in self.tables]
+            matches = close_matches(str(name), known)
+            hint = f" (did you mean {' or '.join(matches)}?)" if matches else ""
+            raise ValueError(
+                f"partitioning {partitions.name}: days_from reads {name}, which no domain declares{hint}"
+            )
+        columns = tables[0].declared_columns()
+        if columns is not None:
+            check_among(
+                f"partitioning {partitions.name}: days_from", (column,), columns, f"columns of {name}"
+            )
 
     def _check_raw_retention(self) -> None:
         """Expiring bronze rows is refused where a CDC table reads them: it recomputes a touched
@@ -298,6 +423,10 @@ class Registry:
             for t in self.tables
             if t.cdc is not None and t.cdc.touches is not None and t.cdc.touches.partitions == partitions
         )
+
+
+def _describe(partitions: DailyPartitions) -> str:
+    return f"(column {partitions.column}, start {partitions.start}, job {partitions.job.name})"
 
 
 #: The code location's registry, as ``module:attribute``.

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
 from lakehouse_dagster.lake.layout import TableName
+
+#: Dagster's rule for the names of jobs, schedules and sensors.
+_DAGSTER_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+#: Dagster's smallest freshness window.
+_MIN_FRESHNESS = timedelta(minutes=1)
+
+
+def check_dagster_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not _DAGSTER_NAME.match(name):
+        raise ValueError(
+            f"{what} name {name!r} must be letters, digits and underscores only (Dagster's rule)"
+        )
 
 
 @dataclass(frozen=True)
@@ -15,6 +28,17 @@ class Freshness:
 
     warn_after: timedelta
     fail_after: timedelta
+
+    def __post_init__(self) -> None:
+        for setting in ("warn_after", "fail_after"):
+            value = getattr(self, setting)
+            if not isinstance(value, timedelta) or value < _MIN_FRESHNESS:
+                raise ValueError(f"Freshness.{setting} ({value}): expected a timedelta of at least 1 minute")
+        if self.warn_after >= self.fail_after:
+            raise ValueError(
+                f"Freshness.warn_after ({self.warn_after}) must be shorter than "
+                f"fail_after ({self.fail_after})"
+            )
 
 
 class Automation(StrEnum):
@@ -31,6 +55,13 @@ class Job:
     name: str
     description: str
     cron: str | None = None
+
+    def __post_init__(self) -> None:
+        check_dagster_name(self.name, "job")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(
+                f"job {self.name}: cron={self.cron!r}: expected a cron expression of 5 fields (UTC)"
+            )
 
 
 @dataclass(frozen=True)
@@ -50,6 +81,22 @@ class DailyPartitions:
     #: Where the days with data are: a table and a date or timestamp column of it. ``make run``
     #: builds every such day in one range.
     days_from: tuple[TableName, str] | None = None
+
+    def __post_init__(self) -> None:
+        check_dagster_name(self.name, "partitioning")
+        hour = self.schedule_hour
+        if hour is not None and (not isinstance(hour, int) or isinstance(hour, bool) or not 0 <= hour <= 23):
+            raise ValueError(f"partitioning {self.name}: schedule_hour={hour!r}: expected an hour 0-23 (UTC)")
+        days_from = self.days_from
+        if days_from is not None and not (
+            isinstance(days_from, tuple)
+            and len(days_from) == 2
+            and isinstance(days_from[0], TableName)
+            and isinstance(days_from[1], str)
+        ):
+            raise ValueError(
+                f"partitioning {self.name}: days_from={days_from!r}: expected (TableName, column)"
+            )
 
     @property
     def touched_sensor_name(self) -> str:

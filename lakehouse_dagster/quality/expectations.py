@@ -22,8 +22,10 @@ from enum import StrEnum
 from functools import reduce
 from typing import Any
 
+from pyspark.errors import AnalysisException, IllegalArgumentException
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, DataType, NullType
 
 FAILED_EXPECTATIONS = "_failed_expectations"
 
@@ -40,6 +42,20 @@ class Expectation:
     condition: str
     action: Action = Action.WARN
     description: str = ""
+
+    def __post_init__(self) -> None:
+        # Actions are compared with ``is``: the string "drop" (as the README writes it) becomes
+        # Action.DROP here, or it would silently act as a warn.
+        object.__setattr__(self, "action", action_of(self.action, f"expectation {self.name!r}"))
+
+
+def action_of(value: Action | str, owner: str) -> Action:
+    """``value`` as an ``Action``; raise naming ``owner`` and the allowed values otherwise."""
+    try:
+        return Action(value.lower() if isinstance(value, str) else value)
+    except ValueError:
+        allowed = ", ".join(repr(a.value) for a in Action)
+        raise ValueError(f"{owner}: unknown action {value!r}; expected one of {allowed}") from None
 
 
 class ExpectationFailedError(ValueError):
@@ -176,6 +192,7 @@ def evaluate(
                 F.max(failing_key).alias(f"max_{i}"),
                 F.first(failing_key, ignorenulls=True).alias(f"any_{i}"),
             ]
+    check_conditions(frame, expectations)
     if by is None:
         rows_of_groups = [frame.agg(*aggregates).first()]
     else:
@@ -213,6 +230,42 @@ def evaluate(
 
 
 _GROUP = "_group"
+
+
+#: What the engine raises for a condition it cannot analyse (Sail: a syntax error is an illegal argument).
+_UNANALYSABLE = (AnalysisException, IllegalArgumentException)
+
+
+class InvalidExpectationError(ValueError):
+    """An expectation's condition is not a valid SQL boolean over the table's columns."""
+
+
+def check_conditions(frame: DataFrame, expectations: Sequence[Expectation]) -> None:
+    """Raise ``InvalidExpectationError`` naming each expectation whose condition the engine
+    cannot analyse over ``frame`` (a misspelt column, a syntax error) or that is not a boolean
+    (``amount`` for ``amount > 0`` would pass every non-zero amount). One analysis, no scan."""
+    conditions = [F.expr(e.condition).alias(f"_condition_{i}") for i, e in enumerate(expectations)]
+    try:
+        types = [column.dataType for column in frame.select(*conditions).schema.fields]
+    except _UNANALYSABLE:
+        types = [_condition_type(frame, e) for e in expectations]
+    problems = [
+        f"expectation {e.name!r} ({e.condition}): "
+        + (t if isinstance(t, str) else f"a {t.simpleString()}, not a boolean")
+        for e, t in zip(expectations, types, strict=True)
+        if isinstance(t, str) or not isinstance(t, (BooleanType, NullType))
+    ]
+    if problems:
+        columns = ", ".join(frame.columns)
+        raise InvalidExpectationError("; ".join(problems) + f"; the columns are {columns}")
+
+
+def _condition_type(frame: DataFrame, expectation: Expectation) -> DataType | str:
+    """The type of one condition over ``frame``, or the engine's first line about it."""
+    try:
+        return frame.select(F.expr(expectation.condition)).schema.fields[0].dataType
+    except _UNANALYSABLE as error:
+        return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _totals(rows: Sequence[Row], expectations: int, with_samples: bool) -> dict[str, Any]:
@@ -264,5 +317,6 @@ def _failure_message(result: ExpectationResult, rows: int) -> str:
 
 def passing(expectations: Sequence[Expectation], *, action: Action = Action.DROP) -> Column:
     """True for rows that pass every expectation with ``action``: a filter without the counting."""
+    action = action_of(action, "passing()")
     conditions = [_passes(e) for e in expectations if e.action is action]
     return reduce(lambda left, right: left & right, conditions, F.lit(True))
