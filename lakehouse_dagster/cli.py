@@ -27,6 +27,7 @@ from lakehouse_dagster.lake import files
 from lakehouse_dagster.lake.layout import is_remote
 from lakehouse_dagster.lake.snapshots import is_delta_table, query
 from lakehouse_dagster.launch import code_location, run_job
+from lakehouse_dagster.quality.thresholds import ThresholdsError
 from lakehouse_dagster.serving.postgres import PostgresWarehouse
 
 SAMPLE_ROWS, SAMPLE_FILES, SAMPLE_SEED = 20_000, 6, 7
@@ -179,10 +180,26 @@ def print_warehouse(settings: LakehouseSettings, registry: Registry) -> None:
     print(f"\ndashboard: `make dashboard`, then open {DASHBOARD_URL}")
 
 
+def check(settings: LakehouseSettings) -> int:
+    """The settings, and the thresholds file against the registry as the code location checks it
+    when it loads (a check name mistyped is refused here, not at ``dagster dev``)."""
+    from lakehouse_dagster.definitions import check_thresholds
+
+    try:
+        check_thresholds(settings, _registry())
+    except ThresholdsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"settings: {settings.deployment.value} deployment, lake at {settings.layout.root}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lakehouse_dagster.cli")
     parser.add_argument(
-        "command", choices=["run", "check"], help="run: materialise everything; check: the settings only"
+        "command",
+        choices=["run", "check"],
+        help="run: materialise everything; check: the settings and the thresholds file only",
     )
     command = parser.parse_args(argv).command
     try:
@@ -191,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if command == "check":
-        print(f"settings: {settings.deployment.value} deployment, lake at {settings.layout.root}")
-        return 0
+        return check(settings)
     registry = _registry()
     land_sample_data_if_empty(settings)
     with dg.DagsterInstance.get() as instance, code_location(instance) as location:

@@ -11,10 +11,11 @@ default) that keeps the real-time tables fresh; besides them, the alert sensors.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 
 import dagster as dg
 
-from lakehouse_dagster.declarations.table import DEFAULT_REGISTRY, Registry, load_registry
+from lakehouse_dagster.declarations.table import DEFAULT_REGISTRY, Registry, Table, load_registry
 from lakehouse_dagster.defs.alerts import check_failure_sensor, run_failure_alert_sensor
 from lakehouse_dagster.defs.assets import table_asset
 from lakehouse_dagster.defs.events_sensor import events_sensor
@@ -126,23 +127,52 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
 
 
 def check_thresholds(settings: LakehouseSettings, registry: Registry) -> None:
-    """Refuse thresholds for checks a declared table does not have, and for a table that is not
-    declared but spelled like one that is (a typo would leave its checks at 0). Other tables
-    may belong to other code locations sharing the file: they are only logged."""
+    """Refuse thresholds for checks a declared table does not have or that read no tolerance,
+    and for a table that is not declared but spelled like one that is, or named in another layer
+    (a typo would leave its checks at 0). Other tables may belong to other code locations
+    sharing the file: they are only logged."""
     declared = {str(table.name): [spec.name for spec in table.check_specs()] for table in registry.tables}
     source = settings.thresholds_file or "lakehouse_dagster/quality/thresholds.yaml"
     unknown = settings.thresholds.unknown_checks(declared)
     if unknown:
         raise ThresholdsError(f"quality thresholds file {source}: no such check: {', '.join(unknown)}")
+    ignored = settings.thresholds.entries(
+        {str(table.name): tolerance_free_checks(table) for table in registry.tables}
+    )
+    if ignored:
+        raise ThresholdsError(
+            f"quality thresholds file {source}: {', '.join(ignored)}: the check takes no tolerance "
+            "(any failing row fails it); remove the entry"
+        )
     for table in settings.thresholds.unknown_tables(declared):
-        close = [name for name in declared if is_typo_of(table, name)]
-        if close:
+        meant = meant_table(table, declared)
+        if meant:
             raise ThresholdsError(
-                f"quality thresholds file {source}: no table {table} here; did you mean {close[0]}?"
+                f"quality thresholds file {source}: no table {table} here; did you mean {meant}?"
             )
         dg.get_dagster_logger().info(
             f"quality thresholds file {source}: {table} is not a table of this code location"
         )
+
+
+def tolerance_free_checks(table: Table) -> list[str]:
+    """The table's checks that read no tolerance: all but its expectations (evaluated with one)
+    and its table checks (``references`` and ``row_count_anomaly`` read one, and a domain's own
+    check may). That leaves the framework's fixed checks: the primary key and rejected files."""
+    tolerant = {expectation.name for expectation in table.expectations} | {
+        check.spec.name for check in table.checks
+    }
+    return [spec.name for spec in table.check_specs() if spec.name not in tolerant]
+
+
+def meant_table(written: str, declared: Iterable[str]) -> str | None:
+    """The declared table ``written`` presumably means: the one of that name in another layer
+    (``silver.sales_order_facts`` for ``gold.sales_order_facts``), else one it is a typo of."""
+    names = list(declared)
+    name = written.partition(".")[2]
+    same_name = [table for table in names if table.partition(".")[2] == name]
+    typos = [table for table in names if is_typo_of(written, table)]
+    return next(iter(same_name + typos), None)
 
 
 def is_typo_of(written: str, declared: str) -> bool:

@@ -2,12 +2,14 @@
 
 # No ``from __future__ import annotations``: Dagster inspects the compute functions' annotations.
 
+import re
 import time
 from collections.abc import Mapping
 from datetime import date
 
 import dagster as dg
-from pydantic import Field
+from dagster._config import ConfigScalar, ConfigScalarKind, PostProcessingError  # see AsOfDateConfig
+from pydantic import Field, field_validator
 
 from lakehouse_dagster.catalog.glue import CATALOGED_LAYERS, GlueCatalog
 from lakehouse_dagster.declarations.table import Domain, Table
@@ -20,6 +22,26 @@ from lakehouse_dagster.defs.sensors import touched_reported_through
 from lakehouse_dagster.monitoring.metrics_sink import MetricsSink
 from lakehouse_dagster.runners.base import UnitRunner
 from lakehouse_dagster.units.request import PartitionWindow, UnitRequest, today_utc
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_as_of_date(value: str) -> date:
+    """A run config's ``as_of_date`` as a date; a ValueError naming the field otherwise."""
+    try:
+        if _ISO_DATE.fullmatch(value):
+            return date.fromisoformat(value)
+        reason = "not in that format"
+    except ValueError as error:
+        reason = str(error)
+    raise ValueError(f"as_of_date must be a date YYYY-MM-DD, got {value!r} ({reason})")
+
+
+def check_as_of_date(value: str | None) -> str | None:
+    """``value`` if it is a date YYYY-MM-DD, or empty (the default date)."""
+    if value:
+        parse_as_of_date(value)
+    return value
 
 
 class TableRunConfig(dg.Config):
@@ -38,6 +60,40 @@ class TableRunConfig(dg.Config):
         description="With files: skip and report a named file that no longer exists instead of failing "
         "the run (the file sensors' runs: a file deleted after it was seen is not to be ingested).",
     )
+
+    @field_validator("as_of_date")
+    @classmethod
+    def _as_of_date_is_a_date(cls, value: str | None) -> str | None:
+        return check_as_of_date(value)
+
+
+class AsOfDateConfig(ConfigScalar):
+    """A string that must be a date YYYY-MM-DD, checked when Dagster validates the run config:
+    a bad date refuses the run at launch, before any step runs (and writes). Dagster runs a Config
+    class's validators only in the step; a config type's ``post_process`` (not public API) is
+    its hook for checking a value at launch."""
+
+    def __init__(self) -> None:
+        super().__init__(key="LakehouseAsOfDate", given_name="AsOfDate", scalar_kind=ConfigScalarKind.STRING)
+
+    def post_process(self, value: str) -> str | None:
+        try:
+            return check_as_of_date(value)
+        except ValueError as error:
+            raise PostProcessingError(str(error)) from None
+
+
+def run_config_schema() -> dict[str, dg.Field]:
+    """TableRunConfig's fields, with ``as_of_date`` checked at launch."""
+    fields = dict(TableRunConfig.to_fields_dict())
+    as_of_date = fields["as_of_date"]
+    fields["as_of_date"] = dg.Field(
+        dg.Noneable(AsOfDateConfig()),
+        default_value=None,
+        is_required=False,
+        description=as_of_date.description,
+    )
+    return fields
 
 
 def table_asset(
@@ -101,14 +157,15 @@ def table_asset(
         pool=pool or str(table.name),
         # A backfill of any range is one run, and each asset writes the range at once.
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def is not None else None,
+        config_schema=run_config_schema(),
     )
     def materialize(
         context: dg.AssetExecutionContext,
         runner: UnitRunner,
         catalog: GlueCatalog,
         metrics: MetricsSink,
-        config: TableRunConfig,
     ) -> Events:
+        config = TableRunConfig(**context.op_execution_context.op_config)
         if config.files is not None and table.source is None:
             raise dg.Failure(
                 f"{table.name} is not fed by files: the files setting applies to bronze tables only"
@@ -119,7 +176,7 @@ def table_asset(
             partition = PartitionWindow(window.start.date(), window.end.date())
         request = UnitRequest(
             table=str(table.name),
-            as_of_date=date.fromisoformat(config.as_of_date)
+            as_of_date=parse_as_of_date(config.as_of_date)
             if config.as_of_date
             else default_as_of or today_utc(),
             run_id=context.run.run_id,
