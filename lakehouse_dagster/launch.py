@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.execution.api import execute_run
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
@@ -34,7 +35,13 @@ DEFINITIONS_MODULE = "lakehouse_dagster.definitions"
 
 @contextmanager
 def code_location(instance: dg.DagsterInstance) -> Iterator[CodeLocation]:
-    """The workspace's code location, loaded from the definitions module in this process."""
+    """The workspace's code location, loaded from the definitions module in this process, with the
+    settings of the environment as it is now. Dagster keeps the last job it reconstructed per
+    process, keyed by its origin, which does not change with the settings: a second load in a
+    process whose environment changed would otherwise plan and run with the first one's
+    resources (its lake root)."""
+    ReconstructableJob.get_definition.cache_clear()
+    ReconstructableJob.get_repository_definition.cache_clear()
     origin = InProcessCodeLocationOrigin(
         loadable_target_origin=LoadableTargetOrigin(
             executable_path=sys.executable, module_name=DEFINITIONS_MODULE

@@ -22,11 +22,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from lakehouse_dagster import cli
 from lakehouse_dagster.domains.sales.tables import DAILY_SALES, ORDER_DATES
 from lakehouse_dagster.lake.layout import TableName
-from lakehouse_dagster.launch import CODE_LOCATION, DEFINITIONS_MODULE, code_location
+from lakehouse_dagster.launch import CODE_LOCATION, DEFINITIONS_MODULE, code_location, create_run
 from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.serving.local_server import free_port
 from lakehouse_dagster_tests.browser import ARTIFACTS, CHROMIUM_FLAGS
@@ -374,3 +375,18 @@ def order_days(project: MadeProject) -> list[str]:
         deltalake.QueryBuilder().register("t", table).execute("SELECT DISTINCT order_date FROM t").read_all()
     ).column("order_date")
     return sorted(str(day) for day in dates.to_pylist())
+
+
+def test_a_second_load_in_one_process_runs_with_the_environment_as_it_is_now(tmp_path, monkeypatch) -> None:
+    """Dagster keeps the last reconstructed job per process by its origin, which the settings do
+    not change: ``make run`` in a process that loaded the code location before with another lake
+    root (a test, a notebook) ran with the first root's resources."""
+    monkeypatch.setenv("LAKEHOUSE_DEPLOYMENT", "test")
+    roots = []
+    for name in ("first", "second"):
+        monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / name))
+        with dg.DagsterInstance.ephemeral() as instance, code_location(instance) as location:
+            run = create_run(instance, location, REGISTRY.default_job.name)
+            job = recon_job_from_origin(run.job_code_origin).get_definition()
+            roots.append(job.resource_defs["lake"].config_schema.default_value["root"])
+    assert roots == [str(tmp_path / "first"), str(tmp_path / "second")]
