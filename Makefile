@@ -22,6 +22,8 @@ DEV_WARNINGS := ignore:Function `dev_command` is superseded
 DASHBOARD_PORT ?= 8501
 AWS_LOCAL_PORT ?= 5000
 DAGSTER_PORT ?= 3000
+# Test processes (pytest-xdist), each with its own engine, PostgreSQL and moto; a test file stays on one.
+TEST_WORKERS ?= 2
 
 .PHONY: run check-settings test dev mlflow-ui lint format bench wheel clean warehouse warehouse-stop dashboard system-packages aws-local
 
@@ -76,7 +78,7 @@ system-packages:
 
 ## test: run the test suite (with the offline Terraform checks: terraform fmt, HCL assertions, checkov)
 test: $(STAMP) $(CHECKOV)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## dev: open the Dagster UI on http://127.0.0.1:3000 with the runs of `make run`
 # (Dagster 1.13 suggests `dg dev`, from a package this project does not install: that notice is silenced.)

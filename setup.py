@@ -55,6 +55,7 @@ DASHBOARD = ["streamlit==1.67.0", "psycopg[binary]==3.3.9"]
 # drive Debian's Chromium.
 TEST = [
     "pytest==9.2.0",
+    "pytest-xdist==3.8.0",  # `make test` runs the suite on two workers
     "moto[server,events,glue,kinesis,s3,sqs]==5.2.5",
     "flask==3.1.3",
     "flask-cors==6.0.5",
