@@ -14,7 +14,7 @@ from lakehouse_dagster.cdc.spec import AutoCdc, CdcConfig
 from lakehouse_dagster.declarations.maintenance import Maintenance
 from lakehouse_dagster.declarations.table import Domain, Registry, Table
 from lakehouse_dagster.declarations.timing import Automation, DailyPartitions, Freshness, Job
-from lakehouse_dagster.ingest.sources import FileSource
+from lakehouse_dagster.ingest.sources import FileSource, SchemaEvolutionMode
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality.checks import Severity, expectation_check_specs
 from lakehouse_dagster.quality.expectations import (
@@ -304,3 +304,30 @@ def test_valid_declarations_still_load() -> None:
     )
     assert [job.name for job in loaded.jobs()] == ["all_job", "days_job"]
     assert cdc(sequence_by="seq").sequence_by == ("seq",)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"folder": "../elsewhere"}, r"FileSource folder '\.\./elsewhere': expected a folder of the landing"),
+        ({"folder": "/etc"}, r"FileSource folder '/etc'"),
+        ({"folder": " "}, r"FileSource folder ' '"),
+        (
+            {"folder": "things", "column_types": {"amount": "BIGINTEGER"}},
+            r"FileSource\(things\)\.column_types\['amount'\]: unknown column type 'BIGINTEGER'",
+        ),
+        (
+            {"folder": "things", "column_types": {"amount": "DECIMAL(40,2)"}},
+            r"column_types\['amount'\]: precision",
+        ),
+        ({"folder": "things", "schema_evolution": "add"}, r"schema_evolution='add'; expected one of"),
+        ({"folder": "things", "max_files_per_batch": 0}, r"max_files_per_batch=0: expected a positive"),
+    ],
+)
+def test_a_file_source_that_cannot_mean_what_it_says_is_refused(settings: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FileSource(**settings)
+
+
+def test_a_file_sources_mode_given_as_a_string_is_that_mode() -> None:
+    assert FileSource("things", schema_evolution="rescue").schema_evolution is SchemaEvolutionMode.RESCUE

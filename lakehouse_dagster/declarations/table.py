@@ -26,7 +26,6 @@ from lakehouse_dagster.ingest.sources import (
     NO_RESCUED_DATA,
     REJECTED_FILES_CHECK,
     FileSource,
-    SchemaEvolutionMode,
 )
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality.checks import PRIMARY_KEY_CHECK, CheckSpec, expectation_check_specs
@@ -137,20 +136,12 @@ class Table:
             object.__setattr__(self, "automation", Automation(self.automation))
 
     def _check_file_source(self, source: FileSource) -> None:
-        """The source's settings name its declared columns (when it declares them); a
-        ``schema_evolution`` given as a string becomes the mode (compared with ``is``)."""
-        if source.schema_evolution not in {mode.value for mode in SchemaEvolutionMode}:
-            allowed = ", ".join(repr(mode.value) for mode in SchemaEvolutionMode)
-            raise ValueError(
-                f"{self.name}: schema_evolution={source.schema_evolution!r}; expected one of {allowed}"
-            )
-        mode = SchemaEvolutionMode(source.schema_evolution)
+        """The source's settings name its declared columns (when it declares them)."""
         required = names_tuple(source.required_columns, f"{self.name}: required_columns")
-        if mode is not source.schema_evolution or required != source.required_columns:
-            source = replace(source, schema_evolution=mode, required_columns=required)
-            object.__setattr__(self, "source", source)
+        if required != source.required_columns:
+            object.__setattr__(self, "source", replace(source, required_columns=required))
         if source.columns:
-            check_among(f"{self.name}: FileSource.required_columns", source.required_columns, source.columns)
+            check_among(f"{self.name}: FileSource.required_columns", required, source.columns)
             check_among(f"{self.name}: FileSource.column_types", source.column_types, source.columns)
 
     def declared_columns(self) -> tuple[str, ...] | None:

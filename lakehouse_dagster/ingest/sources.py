@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import PurePosixPath
 
 from lakehouse_dagster.ingest.csv_files import SOURCE_ROW
+from lakehouse_dagster.ingest.typing import arrow_type
 from lakehouse_dagster.quality.checks import CheckSpec, Severity
 from lakehouse_dagster.quality.expectations import Action, Expectation
 
@@ -56,3 +58,27 @@ class FileSource:
     schema_evolution: SchemaEvolutionMode = SchemaEvolutionMode.ADD_NEW_COLUMNS
     max_files_per_batch: int = 10_000
     max_bytes_per_batch: int = 1 << 30
+
+    def __post_init__(self) -> None:
+        folder = PurePosixPath(self.folder)
+        if not self.folder.strip() or folder.is_absolute() or ".." in folder.parts or "\\" in self.folder:
+            raise ValueError(
+                f"FileSource folder {self.folder!r}: expected a folder of the landing zone, relative and "
+                "without '..' (customers, dms/sales/orders)"
+            )
+        where = f"FileSource({self.folder})"
+        for column, sql_type in self.column_types.items():
+            try:
+                arrow_type(sql_type)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{where}.column_types[{column!r}]: {error}") from None
+        try:
+            object.__setattr__(self, "schema_evolution", SchemaEvolutionMode(self.schema_evolution))
+        except ValueError:
+            allowed = ", ".join(repr(mode.value) for mode in SchemaEvolutionMode)
+            raise ValueError(
+                f"{where}.schema_evolution={self.schema_evolution!r}; expected one of {allowed}"
+            ) from None
+        for setting in ("max_files_per_batch", "max_bytes_per_batch"):
+            if not isinstance(getattr(self, setting), int) or getattr(self, setting) < 1:
+                raise ValueError(f"{where}.{setting}={getattr(self, setting)!r}: expected a positive integer")
