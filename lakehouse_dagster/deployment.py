@@ -279,6 +279,11 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         "/Shared/lakehouse_dagster).",
     ),
     EnvironmentVariable(
+        "LAKEHOUSE_OWN_VARIABLES",
+        "Comma-separated LAKEHOUSE_* names that are the deployment's own, not settings: never "
+        "taken for a misspelt setting.",
+    ),
+    EnvironmentVariable(
         "LAKEHOUSE_STREAM_INTERVAL_SECONDS",
         "Seconds between two micro-batches of a stream (default 15; 5 to 3600).",
     ),
@@ -376,31 +381,44 @@ def declared_variable_names() -> set[str]:
 
 
 _PREFIX = "LAKEHOUSE_"
+_LAYER_ROOT_PREFIX = _PREFIX + "ROOT_"
 #: How alike (difflib's ratio, on the part after the prefix) an undeclared ``LAKEHOUSE_*`` name
 #: must be to a declared one to be taken for a misspelling of it and refused.
 TYPO_CUTOFF = 0.85
+#: Undeclared names already warned of in this process (settings load in every run and step).
+_WARNED: set[str] = set()
 
 
 def check_variable_names(env: Mapping[str, str]) -> None:
     """Refuse a set ``LAKEHOUSE_*`` variable that is not declared but close to a declared one
-    (``LAKEHOUSE_ROOT_SILVR``): its setting would silently keep its default. Other undeclared
-    ``LAKEHOUSE_*`` names may be the user's own (or a test's): a warning only."""
+    (``LAKEHOUSE_ROOT_SILVR``), or names a layer root we do not have (``LAKEHOUSE_ROOT_OPS``):
+    its setting would silently keep its default. Other undeclared ``LAKEHOUSE_*`` names may be
+    the user's own (``LAKEHOUSE_OWN_VARIABLES`` lists them): a warning only, once."""
     declared = declared_variable_names()
+    own = {name.strip() for name in env.get("LAKEHOUSE_OWN_VARIABLES", "").split(",") if name.strip()}
     ours = {name.removeprefix(_PREFIX): name for name in declared if name.startswith(_PREFIX)}
     unknown = sorted(
-        name for name in env if name.startswith(_PREFIX) and name not in declared and env[name].strip()
+        name for name in env if name.startswith(_PREFIX) and name not in declared | own and env[name].strip()
     )
-    typos = []
+    mistakes = []
     for name in unknown:
         close = difflib.get_close_matches(name.removeprefix(_PREFIX), ours, n=1, cutoff=TYPO_CUTOFF)
         if close:
-            typos.append(f"{name} (did you mean {ours[close[0]]}?)")
-        else:
-            _LOG.warning("%s is not a setting of lakehouse_dagster: it is ignored", name)
-    if typos:
+            mistakes.append(f"{name} (did you mean {ours[close[0]]}?)")
+        elif name.startswith(_LAYER_ROOT_PREFIX):
+            roots = ", ".join(sorted(v for v in declared if v.startswith(_LAYER_ROOT_PREFIX)))
+            mistakes.append(f"{name} (the layer roots are {roots})")
+        elif name not in _WARNED:
+            _WARNED.add(name)
+            _LOG.warning(
+                "%s is not a setting of lakehouse_dagster: it is ignored (list it in "
+                "LAKEHOUSE_OWN_VARIABLES if it is yours)",
+                name,
+            )
+    if mistakes:
         raise SettingsError(
-            f"unknown environment variable(s) {', '.join(typos)}: rename or unset them, or their "
-            "setting keeps its default"
+            f"unknown environment variable(s) {', '.join(mistakes)}: rename or unset them, or list "
+            "them in LAKEHOUSE_OWN_VARIABLES if they are yours; otherwise their setting keeps its default"
         )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse_dagster import deployment
 from lakehouse_dagster.deployment import LakehouseSettings, SettingsError, declared_variable_names
 from lakehouse_dagster.lake.layout import LakeLayout, OverlappingRootsError
 
@@ -116,6 +117,22 @@ def test_the_layout_itself_refuses_overlaps_whoever_builds_it(tmp_path: Path) ->
         )
 
 
+def test_a_folder_named_two_ways_is_one_folder(tmp_path: Path) -> None:
+    """A symbolic link, or a ``file:`` URI with one slash, names the folder it points to."""
+    (tmp_path / "lake" / "bronze").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "lake" / "bronze")
+    with pytest.raises(OverlappingRootsError, match=r"the bronze root and the silver root both resolve"):
+        LakeLayout(
+            root=str(tmp_path / "lake"), landing="/landing", layer_roots={"silver": str(tmp_path / "link")}
+        )
+    with pytest.raises(OverlappingRootsError, match=r"the bronze root and the silver root both resolve"):
+        LakeLayout(
+            root=str(tmp_path / "lake"),
+            landing="/landing",
+            layer_roots={"silver": f"file:{tmp_path}/lake/bronze"},
+        )
+
+
 def test_cli_check_refuses_layers_sharing_a_folder(tmp_path: Path) -> None:
     zone = str(tmp_path / "zone")
     result = cli_check(tmp_path, LAKEHOUSE_ROOT_BRONZE=zone, LAKEHOUSE_ROOT_SILVER=zone)
@@ -156,15 +173,40 @@ def test_a_misspelt_variable_is_refused_naming_the_declared_one(
     assert f"{typo} (did you mean {meant}?)" in str(raised.value)
 
 
-def test_other_unknown_variables_are_only_warned_of(tmp_path: Path, caplog) -> None:
+def test_other_unknown_variables_are_only_warned_of_once(tmp_path: Path, caplog, monkeypatch) -> None:
     """The user's own variables, and the tests' (LAKEHOUSE_UPDATE_SNAPSHOT), are not settings."""
+    monkeypatch.setattr(deployment, "_WARNED", set())
     with caplog.at_level(logging.WARNING, logger="lakehouse_dagster.deployment"):
-        loaded = settings(
-            LAKEHOUSE_ROOT=str(tmp_path), LAKEHOUSE_MY_OWN_THING="1", LAKEHOUSE_UPDATE_SNAPSHOT="1"
-        )
+        for _ in range(3):
+            loaded = settings(
+                LAKEHOUSE_ROOT=str(tmp_path), LAKEHOUSE_MY_OWN_THING="1", LAKEHOUSE_UPDATE_SNAPSHOT="1"
+            )
     assert loaded.layout.root == str(tmp_path)
     warned = caplog.text
-    assert "LAKEHOUSE_MY_OWN_THING" in warned and "LAKEHOUSE_UPDATE_SNAPSHOT" in warned
+    assert warned.count("LAKEHOUSE_MY_OWN_THING is not a setting") == 1
+    assert warned.count("LAKEHOUSE_UPDATE_SNAPSHOT is not a setting") == 1
+
+
+def test_a_layer_root_we_do_not_have_is_refused(tmp_path: Path) -> None:
+    """Quarantine and ops live under LAKEHOUSE_ROOT: a root variable of their own would be ignored."""
+    with pytest.raises(
+        SettingsError, match=r"LAKEHOUSE_ROOT_OPS \(the layer roots are LAKEHOUSE_ROOT_BRONZE"
+    ):
+        settings(LAKEHOUSE_ROOT=str(tmp_path), LAKEHOUSE_ROOT_OPS=str(tmp_path / "ops"))
+
+
+def test_a_deployments_own_variables_are_neither_refused_nor_warned_of(
+    tmp_path: Path, caplog, monkeypatch
+) -> None:
+    monkeypatch.setattr(deployment, "_WARNED", set())
+    own = {"LAKEHOUSE_WAREHOUSE_USER": "bi", "LAKEHOUSE_ROOT_ARCHIVE": "/archive"}
+    with pytest.raises(
+        SettingsError, match=r"LAKEHOUSE_WAREHOUSE_USER \(did you mean LAKEHOUSE_WAREHOUSE_URL"
+    ):
+        settings(LAKEHOUSE_ROOT=str(tmp_path), **own)
+    with caplog.at_level(logging.WARNING, logger="lakehouse_dagster.deployment"):
+        settings(LAKEHOUSE_ROOT=str(tmp_path), LAKEHOUSE_OWN_VARIABLES=", ".join(own), **own)
+    assert "LAKEHOUSE_WAREHOUSE_USER" not in caplog.text
 
 
 def test_every_declared_variable_is_accepted_by_name() -> None:

@@ -50,7 +50,10 @@ class OverlappingRootsError(ValueError):
         if self.same:
             where = f"{first} and {second} both resolve to {self.root}"
         else:
-            where = f"{first} ({self.root}) is inside {second} ({self.other_root})"
+            where = (
+                f"{first} ({self.root}) is inside {second} ({self.other_root}), in a folder it may "
+                "write to (one whose name starts with '_' never is)"
+            )
         return f"{where}: every layer, the landing zone and the staging area need a folder of their own"
 
 
@@ -119,10 +122,10 @@ def check_root(root: str, setting: str) -> str:
 def _location(root: str) -> tuple[str, tuple[str, ...]]:
     """Where ``root`` is, for comparing roots: a local path made absolute and free of ``..``, or
     a URI's scheme and bucket with its key prefix split on ``/`` (``s3://b/x/`` is ``s3://b/x``)."""
-    if root.startswith("file://"):
-        root = root.removeprefix("file://")
-    if not is_remote(root):
-        return "", tuple(part for part in normalize_root(root).split(os.sep) if part)
+    if root.startswith("file:"):  # file:///x and file:/x
+        root = "/" + root.removeprefix("file:").lstrip("/")
+    if not is_remote(root):  # symbolic links resolved: two names of one folder are one folder
+        return "", tuple(part for part in os.path.realpath(normalize_root(root)).split(os.sep) if part)
     scheme, _, rest = root.partition("://")
     bucket, _, key = rest.partition("/")
     scheme = {"s3a": "s3", "s3n": "s3"}.get(scheme.lower(), scheme.lower())
