@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 #: Where a change was landed (file, line): the last tie-break between changes.
 POSITION = ("_source_file", "_source_row")
+#: DMS's operation column, left out of the target unless a feed says otherwise.
+_DEFAULT_EXCEPT_COLUMNS = ("Op",)
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class CdcConfig:
     columns: tuple[str, ...]
     #: A SQL condition over a change: true for a delete.
     apply_as_deletes: str = "Op = 'D'"
-    except_columns: tuple[str, ...] = ("Op",)
+    except_columns: tuple[str, ...] = _DEFAULT_EXCEPT_COLUMNS
     scd_type: Literal[1, 2] = 1
     #: Type 2 only: a change to these columns starts a version; None means every column.
     track_history_columns: tuple[str, ...] | None = None
@@ -56,12 +58,19 @@ class CdcConfig:
             raise ValueError("track_history_columns applies to scd_type 2 only")
 
     def _check_columns(self) -> None:
-        """Every setting naming columns names some of ``columns``: a typo would otherwise be kept
-        silently (an ``except_columns`` column leaking into the target) or fail the run."""
+        """The keys, the excluded and the tracked columns are among ``columns``: a typo would
+        otherwise be kept silently (``op`` for ``Op``: the column leaks into the target) or fail
+        the run. The default exclusion (``Op``) may name a column a feed does not have, and the
+        sequence columns need not be kept: the registry checks them against the source."""
         if not self.keys:
             raise ValueError("CdcConfig.keys needs at least one column")
-        for setting in ("keys", "sequence_by", "except_columns", "track_history_columns"):
-            check_among(f"CdcConfig.{setting}", getattr(self, setting) or (), self.columns)
+        excluded = () if self.except_columns == _DEFAULT_EXCEPT_COLUMNS else self.except_columns
+        for setting, names in (
+            ("keys", self.keys),
+            ("except_columns", excluded),
+            ("track_history_columns", self.track_history_columns or ()),
+        ):
+            check_among(f"CdcConfig.{setting}", names, self.columns)
 
     @property
     def output_columns(self) -> tuple[str, ...]:

@@ -284,9 +284,9 @@ class Registry:
             )
         columns = source.declared_columns()
         if columns is not None:
-            check_among(
-                f"{table.name}: CdcConfig.columns", cdc.config.columns, columns, f"columns of {cdc.source}"
-            )
+            for setting in ("columns", "sequence_by"):
+                named = getattr(cdc.config, setting)
+                check_among(f"{table.name}: CdcConfig.{setting}", named, columns, f"columns of {cdc.source}")
 
     def _check_partitionings(self) -> None:
         """Each partitioning has a name and a job of its own, other than the default job, and

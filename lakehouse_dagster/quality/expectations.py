@@ -22,7 +22,7 @@ from enum import StrEnum
 from functools import reduce
 from typing import Any
 
-from pyspark.errors import AnalysisException, IllegalArgumentException
+from pyspark.errors import AnalysisException, IllegalArgumentException, UnsupportedOperationException
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, DataType, NullType
@@ -232,8 +232,9 @@ def evaluate(
 _GROUP = "_group"
 
 
-#: What the engine raises for a condition it cannot analyse (Sail: a syntax error is an illegal argument).
-_UNANALYSABLE = (AnalysisException, IllegalArgumentException)
+#: What the engine raises for a condition it cannot analyse (Sail: a syntax error is an illegal
+#: argument, an unknown function an unsupported operation).
+_UNANALYSABLE = (AnalysisException, IllegalArgumentException, UnsupportedOperationException)
 
 
 class InvalidExpectationError(ValueError):
