@@ -181,12 +181,17 @@ def print_warehouse(settings: LakehouseSettings, registry: Registry) -> None:
 
 
 def check(settings: LakehouseSettings) -> int:
-    """The settings, and the thresholds file against the registry as the code location checks it
-    when it loads (a check name mistyped is refused here, not at ``dagster dev``)."""
+    """The settings, the tables' declarations and the thresholds file against them, as the code
+    location checks them when it loads (a mistake is refused here, not at ``dagster dev``)."""
     from lakehouse_dagster.definitions import check_thresholds
 
     try:
-        check_thresholds(settings, _registry())
+        registry = _registry()
+    except ValueError as error:  # a declaration refused when the registry is built
+        print(f"error: the tables' declarations: {error}", file=sys.stderr)
+        return 2
+    try:
+        check_thresholds(settings, registry)
     except ThresholdsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ default) that keeps the real-time tables fresh; besides them, the alert sensors.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import dagster as dg
 
@@ -145,7 +145,7 @@ def check_thresholds(settings: LakehouseSettings, registry: Registry) -> None:
             "(any failing row fails it); remove the entry"
         )
     for table in settings.thresholds.unknown_tables(declared):
-        meant = meant_table(table, declared)
+        meant = meant_table(table, declared, settings.thresholds.by_table[table])
         if meant:
             raise ThresholdsError(
                 f"quality thresholds file {source}: no table {table} here; did you mean {meant}?"
@@ -165,13 +165,14 @@ def tolerance_free_checks(table: Table) -> list[str]:
     return [spec.name for spec in table.check_specs() if spec.name not in tolerant]
 
 
-def meant_table(written: str, declared: Iterable[str]) -> str | None:
-    """The declared table ``written`` presumably means: the one of that name in another layer
-    (``silver.sales_order_facts`` for ``gold.sales_order_facts``), else one it is a typo of."""
-    names = list(declared)
-    name = written.partition(".")[2]
-    same_name = [table for table in names if table.partition(".")[2] == name]
-    typos = [table for table in names if is_typo_of(written, table)]
+def meant_table(written: str, declared: Mapping[str, Iterable[str]], checks: Iterable[str]) -> str | None:
+    """The declared table ``written`` presumably means: one of that name in another layer that
+    has every check of the entry (``silver.sales_order_facts`` for ``gold.sales_order_facts:
+    row_count_anomaly``; another code location's ``gold.customers`` beside our
+    ``bronze.customers`` has checks of its own), else one it is a typo of."""
+    name, named = written.partition(".")[2], set(checks)
+    same_name = [t for t, own in declared.items() if t.partition(".")[2] == name and named <= set(own)]
+    typos = [table for table in declared if is_typo_of(written, table)]
     return next(iter(same_name + typos), None)
 
 

@@ -3,6 +3,7 @@ naming the entry (table, check, file) or the field."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import dagster as dg
@@ -65,6 +66,17 @@ def test_a_table_of_ours_named_in_another_layer_is_refused_naming_the_right_one(
     assert str(path) in message
 
 
+def test_another_code_locations_table_named_like_one_of_ours_in_another_layer_is_only_logged(
+    tmp_path, caplog
+) -> None:
+    """The file may be shared: a ``gold.customers`` with checks our ``bronze.customers`` lacks is
+    another code location's table, not a typo of ours."""
+    path = thresholds_file(tmp_path, "gold.customers:\n  lifetime_value_known: 0.1\n")
+    with caplog.at_level(logging.INFO):
+        check_thresholds(settings_with(tmp_path, path), REGISTRY)
+    assert "gold.customers is not a table of this code location" in caplog.text
+
+
 # YAML quirks ------------------------------------------------------------------------------------
 
 
@@ -122,12 +134,24 @@ def test_cli_check_refuses_a_misspelt_check_naming_it_and_the_file(tmp_path, mon
     assert cli.main(["check"]) == 0
 
 
+def test_cli_check_refuses_a_declaration_mistake_with_a_message_not_a_traceback(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    def refused_registry() -> None:
+        raise ValueError("CdcConfig.keys: 'idd' (did you mean 'id'?) not among the columns id, name")
+
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))
+    monkeypatch.setattr(cli, "_registry", refused_registry)
+    assert cli.main(["check"]) == 2
+    assert "error: the tables' declarations: CdcConfig.keys: 'idd'" in capsys.readouterr().err
+
+
 # A bad as_of_date in run config is refused at launch ----------------------------------------------
 
 BAD_DATES = ["2026-11-31", "26/11/2026"]
 
 
-def as_of(op: str, value: str | None) -> dict:
+def as_of(op: str, value: str | dict | None) -> dict:
     return {"ops": {op: {"config": {"as_of_date": value}}}}
 
 
@@ -167,6 +191,17 @@ def test_valid_run_configs_are_still_accepted(lakehouse_job) -> None:
         "ops": {"bronze__customers": {"config": {"files": ["a.csv"], "skip_missing_files": True}}}
     }
     dg.validate_run_config(lakehouse_job, sensor_config)
+
+
+def test_an_as_of_date_from_an_environment_variable_is_read_and_checked(lakehouse_job, monkeypatch) -> None:
+    """``{"env": VAR}``, as for any string of a run config: checked once the variable is read."""
+    monkeypatch.setenv("AS_OF_FOR_TEST", "2026-11-30")
+    dg.validate_run_config(lakehouse_job, as_of("silver__customers", {"env": "AS_OF_FOR_TEST"}))
+    monkeypatch.setenv("AS_OF_FOR_TEST", "2026-11-31")
+    with pytest.raises(
+        dg.DagsterInvalidConfigError, match=r"as_of_date must be a date YYYY-MM-DD, got '2026-11-31'"
+    ):
+        dg.validate_run_config(lakehouse_job, as_of("silver__customers", {"env": "AS_OF_FOR_TEST"}))
 
 
 def test_the_step_reads_a_valid_as_of_date_and_the_rest_of_its_config(lakehouse_job) -> None:

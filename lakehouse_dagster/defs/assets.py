@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from datetime import date
 
 import dagster as dg
-from dagster._config import ConfigScalar, ConfigScalarKind, PostProcessingError  # see AsOfDateConfig
+from dagster._config import PostProcessingError, ScalarUnion, Selector  # see AsOfDateConfig
+from dagster._config.source import StringSourceType
 from pydantic import Field, field_validator
 
 from lakehouse_dagster.catalog.glue import CATALOGED_LAYERS, GlueCatalog
@@ -67,18 +68,18 @@ class TableRunConfig(dg.Config):
         return check_as_of_date(value)
 
 
-class AsOfDateConfig(ConfigScalar):
-    """A string that must be a date YYYY-MM-DD, checked when Dagster validates the run config:
-    a bad date refuses the run at launch, before any step runs (and writes). Dagster runs a Config
-    class's validators only in the step; a config type's ``post_process`` (not public API) is
-    its hook for checking a value at launch."""
+class AsOfDateConfig(ScalarUnion):
+    """A date YYYY-MM-DD, given as text or as ``{"env": VAR}`` (like any string of a run config),
+    checked when Dagster validates the run config: a bad date refuses the run at launch, before
+    any step runs (and writes). Dagster runs a Config class's validators only in the step; a
+    config type's ``post_process`` (not public API) is its hook for checking a value at launch."""
 
     def __init__(self) -> None:
-        super().__init__(key="LakehouseAsOfDate", given_name="AsOfDate", scalar_kind=ConfigScalarKind.STRING)
+        super().__init__(scalar_type=str, non_scalar_schema=Selector({"env": str}), _key="LakehouseAsOfDate")
 
-    def post_process(self, value: str) -> str | None:
+    def post_process(self, value: str | dict[str, str]) -> str | None:
         try:
-            return check_as_of_date(value)
+            return check_as_of_date(StringSourceType().post_process(value))
         except ValueError as error:
             raise PostProcessingError(str(error)) from None
 
