@@ -344,3 +344,18 @@ def test_a_file_source_that_cannot_mean_what_it_says_is_refused(settings: dict, 
 
 def test_a_file_sources_mode_given_as_a_string_is_that_mode() -> None:
     assert FileSource("things", schema_evolution="rescue").schema_evolution is SchemaEvolutionMode.RESCUE
+
+
+def test_a_hint_for_a_column_the_files_may_add_later_is_accepted_unless_it_is_a_near_miss() -> None:
+    """With ``addNewColumns`` a column may arrive after the declaration: a hint for it is fine,
+    but ``Loyalty_Tier`` beside ``loyalty_tier`` is a typo; other modes never add a column."""
+    declared = ("id", "loyalty_tier")
+    bronze(FileSource("things", columns=declared, column_types={"signup_date": "DATE"}))
+    with pytest.raises(ValueError, match=r"column_types: 'Loyalty_Tier' \(did you mean 'loyalty_tier'\?\)"):
+        bronze(FileSource("things", columns=declared, column_types={"Loyalty_Tier": "STRING"}))
+    with pytest.raises(ValueError, match=r"column_types: 'signup_date' not among the columns"):
+        bronze(
+            FileSource(
+                "things", columns=declared, column_types={"signup_date": "DATE"}, schema_evolution="rescue"
+            )
+        )

@@ -26,6 +26,7 @@ from lakehouse_dagster.ingest.sources import (
     NO_RESCUED_DATA,
     REJECTED_FILES_CHECK,
     FileSource,
+    SchemaEvolutionMode,
 )
 from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality.checks import PRIMARY_KEY_CHECK, CheckSpec, expectation_check_specs
@@ -140,9 +141,13 @@ class Table:
         required = names_tuple(source.required_columns, f"{self.name}: required_columns")
         if required != source.required_columns:
             object.__setattr__(self, "source", replace(source, required_columns=required))
-        if source.columns:
-            check_among(f"{self.name}: FileSource.required_columns", required, source.columns)
-            check_among(f"{self.name}: FileSource.column_types", source.column_types, source.columns)
+        if not source.columns:
+            return
+        for setting, named in (("required_columns", required), ("column_types", tuple(source.column_types))):
+            if source.schema_evolution is SchemaEvolutionMode.ADD_NEW_COLUMNS:
+                # A column the files add later may be named here: only a near miss is a typo.
+                named = tuple(n for n in named if n in source.columns or close_matches(n, source.columns))
+            check_among(f"{self.name}: FileSource.{setting}", named, source.columns)
 
     def declared_columns(self) -> tuple[str, ...] | None:
         """The columns the declaration itself says the table has, None where it does not (a
