@@ -37,6 +37,7 @@ from lakehouse_dagster.defs.sensors import touched_partitions_sensor
 from lakehouse_dagster.defs.serving import freshness_check, serving_asset
 from lakehouse_dagster.defs.stream_sensor import automation_sensor, stream_jobs_and_sensors
 from lakehouse_dagster.deployment import LakehouseSettings
+from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality.checks import Severity
 from lakehouse_dagster.quality.thresholds import ThresholdsError
 
@@ -64,6 +65,7 @@ def build_definitions(settings: LakehouseSettings, registry_path: str = DEFAULT_
                 stream_tables,
                 pool=table_pool(settings, table),
                 related_docs=related_docs(registry, table),
+                partitioned_upstream=partitioned_upstream(registry, table),
             )
             for domain, table in resolved
         ] + [
@@ -153,6 +155,13 @@ def check_thresholds(settings: LakehouseSettings, registry: Registry) -> None:
         dg.get_dagster_logger().info(
             f"quality thresholds file {source}: {table} is not a table of this code location"
         )
+
+
+def partitioned_upstream(registry: Registry, table: Table) -> tuple[TableName, ...]:
+    """The tables ``table`` reads that share its partitions (a day of it reads that day of them)."""
+    if table.partitions is None:
+        return ()
+    return tuple(name for name in table.upstream if registry.table(name).partitions == table.partitions)
 
 
 def tolerance_free_checks(table: Table) -> list[str]:

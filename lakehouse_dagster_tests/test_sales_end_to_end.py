@@ -6,7 +6,7 @@ partitions the late changes touched are refreshed by the sensor's run requests.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -273,6 +273,31 @@ def test_a_range_backfill_is_one_run_with_one_write_per_asset_and_reruns_identic
         frame = sales.read("silver", table)
         assert rows(frame, tuple(frame.columns)) == before[table], "a rerun gives identical results"
     assert sales.tables.version(TableName("gold", "daily_sales")) == gold_version + 1
+
+
+def test_daily_sales_alone_for_days_whose_facts_were_never_built_writes_nothing(sales) -> None:
+    """It would read no facts and write those days empty, its checks passing on no rows and its
+    served copy emptied: the step refuses, naming the facts table and the days."""
+    built = sales.instance.get_materialized_partitions(
+        dg.AssetKey(["silver", "silver.sales_order_item_facts"])
+    )
+    first = date.fromisoformat(min(built)) - timedelta(days=5)  # days before the simulated ones
+    last = first + timedelta(days=2)
+    version = sales.tables.version(DAILY_SALES)
+
+    result = sales.defs.resolve_job_def("sales_facts_job").execute_in_process(
+        instance=sales.instance,
+        asset_selection=[dg.AssetKey(DAILY_SALES.key_path)],
+        tags=range_tags(first, last),
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.event_specific_data.error.message
+    assert f"silver.sales_order_item_facts for {first}..{last}" in message
+    assert "run sales_facts_job for them" in message
+    assert sales.tables.version(DAILY_SALES) == version
 
 
 def test_each_day_of_a_range_shows_its_own_rows_and_quality_counts(sales) -> None:

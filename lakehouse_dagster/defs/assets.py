@@ -4,7 +4,7 @@
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import dagster as dg
@@ -17,9 +17,11 @@ from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import Automation
 from lakehouse_dagster.defs.automation import eager_on_new_data
 from lakehouse_dagster.defs.metrics import publish_metrics
+from lakehouse_dagster.defs.partitions import describe_days, unbuilt_upstream_days
 from lakehouse_dagster.defs.report import Events, dagster_events
 from lakehouse_dagster.defs.schema_change import schema_change_spec
 from lakehouse_dagster.defs.sensors import touched_reported_through
+from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.monitoring.metrics_sink import MetricsSink
 from lakehouse_dagster.runners.base import UnitRunner
 from lakehouse_dagster.units.request import PartitionWindow, UnitRequest, today_utc
@@ -97,6 +99,31 @@ def run_config_schema() -> dict[str, dg.Field]:
     return fields
 
 
+def partition_window(context: dg.AssetExecutionContext, table: Table) -> PartitionWindow:
+    """The days the run builds; a range that ends before it starts is refused, naming the table."""
+    window = context.partition_time_window
+    try:
+        return PartitionWindow(window.start.date(), window.end.date())
+    except ValueError as error:
+        raise dg.Failure(f"{table.name}: {error}") from None
+
+
+def refuse_unbuilt_upstream(
+    instance: dg.DagsterInstance, table: Table, upstream: Sequence[TableName], partition: PartitionWindow
+) -> None:
+    """A day whose partitioned input was never built would be written empty (its checks passing
+    on no rows, and its served copy emptied): refuse, naming the tables and the days."""
+    keys = {dg.AssetKey(name.key_path): name for name in upstream}
+    missing = unbuilt_upstream_days(instance, keys, partition.days())
+    if missing:
+        unbuilt = "; ".join(f"{keys[key]} for {describe_days(days)}" for key, days in missing.items())
+        job = f"run {table.partitions.job.name} for them" if table.partitions else "build them first"
+        raise dg.Failure(
+            f"{table.name}: an input was never built for days of this run: {unbuilt}; it would write "
+            f"those days empty. Nothing was written: {job} (it builds the inputs with it)"
+        )
+
+
 def table_asset(
     domain: Domain,
     table: Table,
@@ -106,12 +133,14 @@ def table_asset(
     stream_tables: frozenset = frozenset(),
     pool: str | None = None,
     related_docs: Mapping[str, Mapping[str, str]] | None = None,
+    partitioned_upstream: Sequence[TableName] = (),
 ) -> dg.AssetsDefinition:
     """The table's asset; ``table_name`` is how the catalog names it (``catalog.layer.table`` in
     Unity Catalog), ``layer.table`` by default; ``stream_tables`` are the tables fed by a stream
     (written by one micro-batch after another). ``pool`` is what its step waits for (the table's
     own pool by default); ``related_docs`` the column docs of its quarantine and the quality
-    history. Its step is named ``layer__table`` (``table.name.op_name``)."""
+    history; ``partitioned_upstream`` the tables it reads that share its partitions, which must
+    have been built for the days it builds. Its step is named ``layer__table``."""
     key = dg.AssetKey(table.name.key_path)
     check_specs = [
         dg.AssetCheckSpec(
@@ -173,8 +202,8 @@ def table_asset(
             )
         partition = None
         if partitions_def is not None:
-            window = context.partition_time_window
-            partition = PartitionWindow(window.start.date(), window.end.date())
+            partition = partition_window(context, table)
+            refuse_unbuilt_upstream(context.instance, table, partitioned_upstream, partition)
         request = UnitRequest(
             table=str(table.name),
             as_of_date=parse_as_of_date(config.as_of_date)

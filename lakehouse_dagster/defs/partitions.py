@@ -46,3 +46,27 @@ def existing_partition_days(days: Iterable[date], definition: dg.DailyPartitions
     """The days that are partitions now (not before the start, not today or later)."""
     keys = set(definition.get_partition_keys())
     return sorted(day for day in set(days) if day.isoformat() in keys)
+
+
+def unbuilt_upstream_days(
+    instance: dg.DagsterInstance, upstream: Iterable[dg.AssetKey], days: Iterable[date]
+) -> dict[dg.AssetKey, list[date]]:
+    """The ``days`` each of ``upstream`` (partitioned like the asset that reads them) has never
+    been materialised for: a build over them would read no rows and write an empty day."""
+    wanted = sorted(days)
+    missing = {}
+    for key in upstream:
+        built = instance.get_materialized_partitions(key)
+        unbuilt = [day for day in wanted if day.isoformat() not in built]
+        if unbuilt:
+            missing[key] = unbuilt
+    return missing
+
+
+def describe_days(days: list[date]) -> str:
+    """``2026-11-01..2026-11-03, 2026-11-07``; the first five ranges, then how many more."""
+    ranges = [
+        first.isoformat() if first == last else f"{first}..{last}" for first, last in contiguous_ranges(days)
+    ]
+    shown = ", ".join(ranges[:5])
+    return shown + (f" and {len(ranges) - 5} more range(s)" if len(ranges) > 5 else "")

@@ -20,7 +20,9 @@ class PartitionWindow:
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
-            raise ValueError(f"empty partition window [{self.start}, {self.end})")
+            raise ValueError(
+                f"the partition range {self.start}..{self.end - timedelta(days=1)} ends before it starts"
+            )
 
     @property
     def last(self) -> date:
