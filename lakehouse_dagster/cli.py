@@ -26,7 +26,7 @@ from lakehouse_dagster.deployment import Deployment, LakehouseSettings, Settings
 from lakehouse_dagster.lake import files
 from lakehouse_dagster.lake.layout import is_remote
 from lakehouse_dagster.lake.snapshots import is_delta_table, query
-from lakehouse_dagster.launch import code_location, run_job
+from lakehouse_dagster.launch import code_location, release_dead_runs, run_job
 from lakehouse_dagster.quality.thresholds import ThresholdsError
 from lakehouse_dagster.serving.postgres import PostgresWarehouse
 
@@ -217,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     registry = _registry()
     land_sample_data_if_empty(settings)
     with dg.DagsterInstance.get() as instance, code_location(instance) as location:
+        for line in release_dead_runs(instance):
+            print(line)
         first = run_job(instance, location, registry.default_job.name, run_config=QUIET)
         print_summary(first)
         if not first.success:

@@ -13,6 +13,8 @@ classes, which have no public equivalent in Dagster 1.13 (pinned).
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import warnings
 from collections.abc import Iterator, Mapping
@@ -99,6 +101,10 @@ def create_run(
     )
 
 
+#: Where a run executed here runs: ``release_dead_runs`` finds those whose process is gone.
+HOST_TAG, PID_TAG = "lakehouse/host", "lakehouse/pid"
+
+
 def run_job(
     instance: dg.DagsterInstance,
     location: CodeLocation,
@@ -108,6 +114,42 @@ def run_job(
     tags: Mapping[str, str] | None = None,
 ) -> dg.ExecutionResult:
     """Create the run, then execute it here, to the end."""
+    tags = {**(tags or {}), HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     run = create_run(instance, location, job_name, run_config=run_config, tags=tags)
     assert run.job_code_origin is not None
     return execute_run(recon_job_from_origin(run.job_code_origin), run, instance)
+
+
+def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Runs executed here (``run_job``) on this host whose process is gone without ending them (a
+    SIGKILL, a closed terminal, a power cut): each is marked failed and its pool slots and waiting
+    steps are released. Otherwise it holds its slot for ever, and the next run waits for it,
+    silently. Returns what was done, a line per run."""
+    released = []
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
+            tags={HOST_TAG: socket.gethostname()},
+        )
+    )
+    for run in runs:
+        pid = int(run.tags.get(PID_TAG, "0"))
+        if pid <= 0 or _is_alive(pid):
+            continue
+        instance.report_run_failed(run, f"its process ({pid}) ended without ending the run")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(
+            f"run {run.run_id} of {run.job_name} (process {pid}) had died without ending: marked "
+            "failed, its pool slots released"
+        )
+    return released
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

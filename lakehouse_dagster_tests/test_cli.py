@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,12 +23,22 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from lakehouse_dagster import cli
+from lakehouse_dagster.defs.pools import ENGINE_POOL
 from lakehouse_dagster.domains.sales.tables import DAILY_SALES, ORDER_DATES
 from lakehouse_dagster.lake.layout import TableName
-from lakehouse_dagster.launch import CODE_LOCATION, DEFINITIONS_MODULE, code_location, create_run
+from lakehouse_dagster.launch import (
+    CODE_LOCATION,
+    DEFINITIONS_MODULE,
+    HOST_TAG,
+    PID_TAG,
+    code_location,
+    create_run,
+    release_dead_runs,
+)
 from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.serving.local_server import free_port
 from lakehouse_dagster_tests.browser import ARTIFACTS, CHROMIUM_FLAGS
@@ -320,6 +331,9 @@ def test_the_ui_shows_unique_names_checks_partitions_and_automation_without_erro
                 assert name in graph
             page.set_viewport_size({"width": 2000, "height": 6000})  # the catalog renders the rows in view
             catalog = open_page(page, url, "/assets", "bronze / bronze.customers", "catalog")
+            # The partition counts arrive after the rows (seconds later on a loaded machine).
+            page.get_by_text(f"{partitions} partitions", exact=False).first.wait_for(timeout=30_000)
+            catalog = page.inner_text("body")
             page.set_viewport_size({"width": 1600, "height": 1000})
             for table in REGISTRY.tables:
                 assert f"{table.name.layer} / {table.name}" in catalog
@@ -390,3 +404,32 @@ def test_a_second_load_in_one_process_runs_with_the_environment_as_it_is_now(tmp
             job = recon_job_from_origin(run.job_code_origin).get_definition()
             roots.append(job.resource_defs["lake"].config_schema.default_value["root"])
     assert roots == [str(tmp_path / "first"), str(tmp_path / "second")]
+
+
+def test_a_run_whose_process_died_is_failed_and_its_pool_slot_released(tmp_path) -> None:
+    """``make run`` killed (SIGKILL) left its run STARTED, holding the engine's one slot: the next
+    ``make run`` waited for it for ever, printing nothing. A live process's run is left alone."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = {}
+        for name, pid in (("dead", dead.pid), ("alive", os.getpid())):
+            run = DagsterRun(
+                job_name=REGISTRY.default_job.name,
+                status=DagsterRunStatus.STARTED,
+                tags={HOST_TAG: socket.gethostname(), PID_TAG: str(pid)},
+            )
+            runs[name] = instance.add_run(run).run_id
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(ENGINE_POOL)  # as a step does first
+        assert storage.claim_concurrency_slot(ENGINE_POOL, runs["dead"], "silver__customers").is_claimed
+
+        released = release_dead_runs(instance)
+
+        assert len(released) == 1 and runs["dead"] in released[0]
+        assert instance.get_run_by_id(runs["dead"]).status is DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(runs["alive"]).status is DagsterRunStatus.STARTED
+        assert storage.claim_concurrency_slot(ENGINE_POOL, runs["alive"], "silver__orders").is_claimed
