@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import TypeVar
 
 
 def names_tuple(value: Iterable[str], setting: str, of: str = "column names") -> tuple[str, ...]:
@@ -33,3 +35,18 @@ def check_among(setting: str, names: Iterable[str], known: Sequence[str], what: 
         matches = close_matches(name, known)
         hints.append(f"{name!r}" + (f" (did you mean {' or '.join(map(repr, matches))}?)" if matches else ""))
     raise ValueError(f"{setting}: {', '.join(hints)} not among the {what} {', '.join(known)}")
+
+
+Choice = TypeVar("Choice", bound=StrEnum)
+
+
+def enum_value(kind: type[Choice], value: object, refused: str) -> Choice:
+    """``value`` (a member, or its value in any case: ``"drop"``, ``"DROP"``) as a member of
+    ``kind``; otherwise a ValueError, ``refused`` followed by the value and the allowed ones.
+    Declarations compare these with ``is``: a plain string would silently match none."""
+    by_value = {member.value.lower(): member for member in kind}
+    member = by_value.get(value.lower()) if isinstance(value, str) else None
+    if member is None:
+        allowed = ", ".join(repr(member.value) for member in kind)
+        raise ValueError(f"{refused}{value!r}; expected one of {allowed}")
+    return member

@@ -19,7 +19,7 @@ from lakehouse_dagster.cdc.spec import AutoCdc
 from lakehouse_dagster.cdc.transforms import END_AT, START_AT
 from lakehouse_dagster.declarations.column_docs import FRAMEWORK_COLUMN_DOCS
 from lakehouse_dagster.declarations.maintenance import DEFAULT_MAINTENANCE, Maintenance
-from lakehouse_dagster.declarations.names import check_among, close_matches, names_tuple
+from lakehouse_dagster.declarations.names import check_among, close_matches, enum_value, names_tuple
 from lakehouse_dagster.declarations.timing import Automation, DailyPartitions, Freshness, Job
 from lakehouse_dagster.ingest.sources import (
     METADATA_COLUMNS,
@@ -131,10 +131,8 @@ class Table:
         if isinstance(self.inputs, (str, TableName)):
             raise ValueError(f"{self.name}: inputs must be a tuple of table names, got {self.inputs!r}")
         if self.automation is not None:
-            allowed = ", ".join(repr(a.value) for a in Automation)
-            if self.automation not in {a.value for a in Automation}:
-                raise ValueError(f"{self.name}: automation={self.automation!r}; expected one of {allowed}")
-            object.__setattr__(self, "automation", Automation(self.automation))
+            automation = enum_value(Automation, self.automation, f"{self.name}: automation=")
+            object.__setattr__(self, "automation", automation)
 
     def _check_file_source(self, source: FileSource) -> None:
         """The source's settings name its declared columns (when it declares them)."""

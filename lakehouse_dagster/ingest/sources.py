@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import PurePosixPath
 
+from lakehouse_dagster.declarations.names import enum_value
 from lakehouse_dagster.ingest.csv_files import SOURCE_ROW
 from lakehouse_dagster.ingest.typing import arrow_type
 from lakehouse_dagster.quality.checks import CheckSpec, Severity
@@ -72,13 +73,8 @@ class FileSource:
                 arrow_type(sql_type)
             except (TypeError, ValueError) as error:
                 raise ValueError(f"{where}.column_types[{column!r}]: {error}") from None
-        try:
-            object.__setattr__(self, "schema_evolution", SchemaEvolutionMode(self.schema_evolution))
-        except ValueError:
-            allowed = ", ".join(repr(mode.value) for mode in SchemaEvolutionMode)
-            raise ValueError(
-                f"{where}.schema_evolution={self.schema_evolution!r}; expected one of {allowed}"
-            ) from None
+        mode = enum_value(SchemaEvolutionMode, self.schema_evolution, f"{where}.schema_evolution=")
+        object.__setattr__(self, "schema_evolution", mode)
         for setting in ("max_files_per_batch", "max_bytes_per_batch"):
             if not isinstance(getattr(self, setting), int) or getattr(self, setting) < 1:
                 raise ValueError(f"{where}.{setting}={getattr(self, setting)!r}: expected a positive integer")

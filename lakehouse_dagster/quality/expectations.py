@@ -27,6 +27,8 @@ from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, DataType, NullType
 
+from lakehouse_dagster.declarations.names import enum_value
+
 FAILED_EXPECTATIONS = "_failed_expectations"
 
 
@@ -51,11 +53,7 @@ class Expectation:
 
 def action_of(value: Action | str, owner: str) -> Action:
     """``value`` as an ``Action``; raise naming ``owner`` and the allowed values otherwise."""
-    try:
-        return Action(value.lower() if isinstance(value, str) else value)
-    except ValueError:
-        allowed = ", ".join(repr(a.value) for a in Action)
-        raise ValueError(f"{owner}: unknown action {value!r}; expected one of {allowed}") from None
+    return enum_value(Action, value, f"{owner}: unknown action ")
 
 
 class ExpectationFailedError(ValueError):

@@ -77,22 +77,19 @@ class Thresholds:
         known = set(tables)
         return [table for table in self.by_table if table not in known]
 
-    def entries(self, checks_by_table: Mapping[str, Iterable[str]]) -> list[str]:
-        """``table.check`` entries that name one of the given checks of the given tables."""
+    def entries(self, checks_by_table: Mapping[str, Iterable[str]], *, named: bool = True) -> list[str]:
+        """``table.check`` entries of the given tables that name one of the given checks (or,
+        with ``named=False``, none of them)."""
         found = []
-        for table, named in checks_by_table.items():
-            names = set(named)
-            found += [f"{table}.{check}" for check in self.by_table.get(table, {}) if check in names]
+        for table, checks in checks_by_table.items():
+            names = set(checks)
+            found += [f"{table}.{c}" for c in self.by_table.get(table, {}) if (c in names) == named]
         return found
 
     def unknown_checks(self, checks_by_table: Mapping[str, Iterable[str]]) -> list[str]:
         """``table.check`` entries of the given tables that name no check of theirs: a typo would
         otherwise leave the check at 0 silently."""
-        found = []
-        for table, declared in checks_by_table.items():
-            names = set(declared)
-            found += [f"{table}.{check}" for check in self.by_table.get(table, {}) if check not in names]
-        return found
+        return self.entries(checks_by_table, named=False)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Thresholds:
