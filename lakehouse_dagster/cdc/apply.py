@@ -141,10 +141,15 @@ def apply_changes(context: UnitContext) -> UnitResult:
         before = tables.version(target)
         if before is None:
             _create(tables, target, config, changes)
-        elif config.scd_type == 1:
-            _merge_current_state(tables, target, config, changes)
         else:
-            _merge_history(tables, target, config, changes)
+            # The touched keys' changes, computed once: the state is computed from them in
+            # several passes, and the engine would scan bronze for each (it does not reuse a
+            # subplan): the history's instants took 0.71 s at 365 days, 0.28 s staged first.
+            with tables.materialized(target, changes) as staged:
+                if config.scd_type == 1:
+                    _merge_current_state(tables, target, config, staged)
+                else:
+                    _merge_history(tables, target, config, staged)
         metadata["lakehouse/merge_metrics"] = tables.commit_metrics(target, before)
         metadata["lakehouse/keys_touched"] = touched.count()
         if spec.touches is not None:
