@@ -18,6 +18,7 @@ is overhead. Each part is timed in a process of its own, best of ``--repeat``:
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -46,6 +47,7 @@ ENGINE_START = (
 def run_timeline(home: Path) -> dict[str, float]:
     from dagster import DagsterEventType, DagsterInstance
 
+    os.environ["DAGSTER_HOME"] = str(home)  # the project's instance storage is under it
     instance = DagsterInstance.from_config(str(home))
     (run,) = instance.get_runs(limit=1)
     stamps: dict[str, float] = {}

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WORK = Path(__file__).parent / ".work"
+#: The local Dagster instance's settings, as ``make run`` and ``make dev`` install them.
+INSTANCE_SETTINGS = Path(__file__).parents[1] / "dagster.yaml"
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,11 @@ def project_env(root: Path, **extra: str) -> dict[str, str]:
 
 def materialize(label: str, root: Path, select: str, *arguments: str, **env: str) -> Measurement:
     """``dagster asset materialize`` of ``select``, as a user runs it, recorded in an instance
-    under ``root``; its wall time and peak RSS (the embedded engine runs inside the process)."""
+    under ``root`` configured as ``make run``'s (the project's ``dagster.yaml``); its wall time
+    and peak RSS (the embedded engine runs inside the process)."""
     home = root / "dagster_home"
     home.mkdir(exist_ok=True)
+    shutil.copy(INSTANCE_SETTINGS, home / "dagster.yaml")
     command = ["-m", "dagster", "asset", "materialize", "-m", "lakehouse_dagster.definitions"]
     command += ["--select", select, *arguments]
     return run_process(label, command, project_env(root, DAGSTER_HOME=str(home), **env))

@@ -406,7 +406,7 @@ def test_a_second_load_in_one_process_runs_with_the_environment_as_it_is_now(tmp
     assert roots == [str(tmp_path / "first"), str(tmp_path / "second")]
 
 
-def test_a_run_whose_process_died_is_failed_and_its_pool_slot_released(tmp_path) -> None:
+def test_a_run_whose_process_died_is_failed_and_its_pool_slot_released(tmp_path, monkeypatch) -> None:
     """``make run`` killed (SIGKILL) left its run STARTED, holding the engine's one slot: the next
     ``make run`` waited for it for ever, printing nothing. A live process's run is left alone."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -414,6 +414,7 @@ def test_a_run_whose_process_died_is_failed_and_its_pool_slot_released(tmp_path)
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the project's instance storage is under it
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = {}
         for name, pid in (("dead", dead.pid), ("alive", os.getpid())):

@@ -170,12 +170,13 @@ def test_the_first_tick_alerts_on_nothing_that_happened_before_it(
     assert subscriber.messages() == []
 
 
-def test_the_shipped_instances_run_the_freshness_daemon(tmp_path) -> None:
+def test_the_shipped_instances_run_the_freshness_daemon(tmp_path, monkeypatch) -> None:
     for config in (REPO / "dagster.yaml", REPO / "infra" / "dagster" / "dagster.yaml"):
         text = config.read_text()
         assert "freshness:\n  enabled: true" in text, config
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.freshness_enabled

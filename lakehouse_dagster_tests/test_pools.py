@@ -91,10 +91,11 @@ def test_locally_every_table_step_is_in_the_engine_pool_and_elsewhere_in_its_own
         assert table_pool(shared, table) == str(table.name)
 
 
-def test_two_runs_from_two_launch_paths_take_turns_on_the_engine(tmp_path: Path) -> None:
+def test_two_runs_from_two_launch_paths_take_turns_on_the_engine(tmp_path: Path, monkeypatch) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text(LOCAL_INSTANCE.read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the instance's storage, here and in both runs
     with dg.DagsterInstance.from_config(str(home)):
         pass  # creates the storage once, before two processes share it
     log_file, ready = tmp_path / "units.jsonl", tmp_path / "ready"
