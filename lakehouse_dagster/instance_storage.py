@@ -95,11 +95,12 @@ class LakehouseSqliteEventLogStorage(SqliteEventLogStorage):
         and write that other instance's history. Refused, naming both."""
         own = os.path.realpath(_event_logs_directory(instance.root_directory))
         if os.path.realpath(self._base_dir) != own:
+            home = os.path.dirname(os.path.dirname(os.path.normpath(self._base_dir)))  # <home>/history/runs
             raise ValueError(
-                f"the Dagster instance in {instance.root_directory} stores its history under "
-                f"DAGSTER_HOME={os.environ.get('DAGSTER_HOME')!r} ({self._base_dir}), another "
-                f"folder: set DAGSTER_HOME={instance.root_directory} to open it (its dagster.yaml "
-                "names lakehouse_dagster.instance_storage, whose base_dir is DAGSTER_HOME)"
+                f"the Dagster instance in {instance.root_directory} would store its history in "
+                f"{home} (DAGSTER_HOME), another instance's folder: set DAGSTER_HOME="
+                f"{instance.root_directory} to open it (its dagster.yaml names "
+                "lakehouse_dagster.instance_storage, whose base_dir is DAGSTER_HOME)"
             )
         super().register_instance(instance)
 
