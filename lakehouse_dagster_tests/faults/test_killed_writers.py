@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -166,3 +166,102 @@ def test_a_write_killed_at_any_step_and_run_again_ends_as_if_never_killed(
     # A partitioned write records each day: once per run, expectation and day.
     recorded = history.groupby(["run_id", "expectation", "partition"], dropna=False).size()
     assert not recorded.gt(1).any(), "each run records once"
+
+
+# An incremental CDC apply (the table built, then the next day's DMS files) killed at each step.
+INCREMENTAL_CASES = {
+    # table, where the process dies
+    "scd1 changes staged, before its MERGE": (
+        "silver.sales_orders",
+        "lakehouse_dagster.cdc.apply:_merge_current_state",
+        "before",
+    ),
+    "scd1 MERGE committed, before quarantine and progress": (
+        "silver.sales_orders",
+        "lakehouse_dagster.lake.delta:DeltaTables.merge",
+        "after",
+    ),
+    "scd1 progress, before quality history": (
+        "silver.sales_orders",
+        "lakehouse_dagster.cdc.apply:_record_applied",
+        "after",
+    ),
+    "scd2 changes staged, before its MERGE": (
+        "silver.sales_customers_history",
+        "lakehouse_dagster.cdc.apply:_merge_history",
+        "before",
+    ),
+    "scd2 MERGE committed, before quarantine and progress": (
+        "silver.sales_customers_history",
+        "lakehouse_dagster.cdc.apply:_merge_history",
+        "after",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def incremental_simulation():
+    return simulate_retail(days=3, seed=9, customers=150, products=25, orders_per_day=25)
+
+
+def land_until(simulation, landing: Path, until) -> int:
+    """The simulation's DMS files delivered before ``until``, with their delivery time as mtime."""
+    written = 0
+    for dms_file in simulation.files:
+        path = landing / dms_file.relative_path
+        if dms_file.delivered_at < until and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(dms_file.content)
+            mtime_ns = int(dms_file.delivered_at.timestamp() * 1_000_000) * 1_000
+            os.utime(path, ns=(mtime_ns, mtime_ns))
+            written += 1
+    return written
+
+
+@pytest.mark.parametrize("case", list(INCREMENTAL_CASES))
+def test_an_incremental_cdc_apply_killed_at_any_step_and_run_again_ends_as_if_never_killed(
+    case, spark, sail_url, tmp_path, incremental_simulation
+) -> None:
+    table, target, when = INCREMENTAL_CASES[case]
+    simulation, landing = incremental_simulation, tmp_path / "landing"
+    clean, crashed = lake(spark, tmp_path, landing, "clean"), lake(spark, tmp_path, landing, "crashed")
+    assert land_until(simulation, landing, simulation.start + timedelta(days=2)) > 0
+    for tables in (clean, crashed):
+        build(tables, [*BRONZE, table])
+    assert land_until(simulation, landing, simulation.start + timedelta(days=4)) > 0  # the rest
+    build(clean, [*BRONZE, table])
+    build(crashed, BRONZE)
+
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lakehouse_dagster_tests.faults.crash",
+            sail_url,
+            crashed.layout.root,
+            table,
+            target,
+            when,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "LAKEHOUSE_LANDING": crashed.layout.landing},
+    )
+    assert completed.returncode == CRASH_EXIT_CODE, completed.stderr[-3000:]
+    build(crashed, [table])
+
+    name = TableName.parse(table)
+    for compared in (name, quarantine_table(name)):
+        pd.testing.assert_frame_equal(frame(crashed, compared), frame(clean, compared), obj=str(compared))
+    # Both lakes' builds share a run id; the killed run's records (none or one each) are its own.
+    crashed_records, clean_records = recorded(crashed, table), recorded(clean, table)
+    killed_run = crashed_records[crashed_records.index.get_level_values("run_id") == "crashed"]
+    assert not killed_run.gt(1).any(), "each run records once"
+    assert crashed_records.drop("crashed", level="run_id", errors="ignore").equals(clean_records)
+
+
+def recorded(tables: DeltaTables, table: str) -> pd.Series:
+    """The quality history's records of ``table`` by run, expectation and partition."""
+    history = tables.read(DATA_QUALITY).where(f"asset = '{table}'").toPandas()
+    return history.groupby(["run_id", "expectation", "partition"], dropna=False).size()
