@@ -116,22 +116,23 @@ class LakehouseSqliteEventLogStorage(SqliteEventLogStorage):
                 yield connection
 
 
-class LakehouseSqliteRunStorage(SqliteRunStorage):
+class _OneDatabaseFile:
+    """``connect`` of Dagster's single-file SQLite storages (runs, schedules), with the engine reused."""
+
+    _conn_string: str
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with _transaction(ENGINES.get(self._conn_string)) as connection:
+            yield connection
+
+
+class LakehouseSqliteRunStorage(_OneDatabaseFile, SqliteRunStorage):
     """Dagster's SQLite run storage, with its engine reused."""
 
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        with _transaction(ENGINES.get(self._conn_string)) as connection:
-            yield connection
 
-
-class LakehouseSqliteScheduleStorage(SqliteScheduleStorage):
+class LakehouseSqliteScheduleStorage(_OneDatabaseFile, SqliteScheduleStorage):
     """Dagster's SQLite schedule storage (sensor and schedule ticks), with its engine reused."""
-
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        with _transaction(ENGINES.get(self._conn_string)) as connection:
-            yield connection
 
 
 class LakehouseSqliteStorage(DagsterSqliteStorage):
