@@ -25,7 +25,7 @@ from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import LakeLayout
 from lakehouse_dagster.quality.thresholds import Thresholds
 from lakehouse_dagster.registry import REGISTRY
-from lakehouse_dagster.sample_data.retail import simulate_retail
+from lakehouse_dagster.sample_data.retail import simulate_retail, write_landing
 from lakehouse_dagster.units.request import UnitRequest
 from lakehouse_dagster.units.run import run_unit
 
@@ -39,17 +39,6 @@ def run(tables: DeltaTables, table: str) -> dict:
     if result.error is not None:
         raise SystemExit(f"{table}: {result.error.message}")
     return result.metadata
-
-
-def land(simulation, landing: Path, until) -> int:
-    written = 0
-    for dms_file in simulation.files:
-        path = landing / dms_file.relative_path
-        if dms_file.delivered_at < until and not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(dms_file.content)
-            written += 1
-    return written
 
 
 def main() -> None:
@@ -70,10 +59,12 @@ def main() -> None:
             root = fresh(WORK / f"cdc_{history}")
             tables = DeltaTables(spark, LakeLayout.local(str(root)))
             landing = Path(tables.layout.landing)
-            land(simulation, landing, simulation.start + timedelta(days=history))
+            write_landing(simulation, landing, delivered_before=simulation.start + timedelta(days=history))
             for table in (*BRONZE, *TIMED):
                 run(tables, table)
-            land(simulation, landing, simulation.start + timedelta(days=history + 1))
+            write_landing(
+                simulation, landing, delivered_before=simulation.start + timedelta(days=history + 1)
+            )
             for table in BRONZE:
                 run(tables, table)
             for table in TIMED:

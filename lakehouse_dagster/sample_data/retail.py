@@ -322,14 +322,22 @@ def simulate_retail(
 
 
 def write_landing(
-    simulation: RetailSimulation, landing: Path, *, include_late: bool = True, only_late: bool = False
+    simulation: RetailSimulation,
+    landing: Path,
+    *,
+    include_late: bool = True,
+    only_late: bool = False,
+    delivered_before: datetime | None = None,
 ) -> list[Path]:
-    """Write the files under ``landing/<relative_path>`` with their delivery time as mtime."""
+    """Write the files under ``landing/<relative_path>`` with their delivery time as mtime (those
+    delivered before ``delivered_before`` only, when given; written again, a file is the same)."""
     if only_late and not include_late:
         raise ValueError("only_late needs include_late")
     written = []
     for dms_file in simulation.files:
         if (only_late and not dms_file.late) or (dms_file.late and not include_late):
+            continue
+        if delivered_before is not None and dms_file.delivered_at >= delivered_before:
             continue
         path = Path(landing) / dms_file.relative_path
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -57,6 +57,36 @@ def build(tables: DeltaTables, names: list[str], window: tuple[str, str] | None 
         run_table(tables, name, partition=days)
 
 
+CRASH_COMMAND = (sys.executable, "-m", "lakehouse_dagster_tests.faults.crash")
+
+
+def crash_then_rerun(
+    crashed: DeltaTables,
+    sail_url: str,
+    table: str,
+    target: str,
+    when: str,
+    window: tuple[str, str] | None = None,
+) -> None:
+    """Run ``table``'s unit in a process killed at ``target`` (``before`` or ``after`` its first
+    call), then run it again to completion."""
+    completed = subprocess.run(
+        [*CRASH_COMMAND, sail_url, crashed.layout.root, table, target, when, *(window or ())],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "LAKEHOUSE_LANDING": crashed.layout.landing},
+    )
+    assert completed.returncode == CRASH_EXIT_CODE, completed.stderr[-3000:]
+    build(crashed, [table], window)
+
+
+def assert_same_table_and_quarantine(crashed: DeltaTables, clean: DeltaTables, table: str) -> None:
+    name = TableName.parse(table)
+    for compared in (name, quarantine_table(name)):
+        pd.testing.assert_frame_equal(frame(crashed, compared), frame(clean, compared), obj=str(compared))
+
+
 WINDOW = ("2026-11-20", "2026-11-27")
 CASES = {
     # table, what it needs first, where the process dies
@@ -139,29 +169,8 @@ def test_a_write_killed_at_any_step_and_run_again_ends_as_if_never_killed(
     build(clean, [*needs, table], window)
     build(crashed, needs, window)
 
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lakehouse_dagster_tests.faults.crash",
-            sail_url,
-            crashed.layout.root,
-            table,
-            target,
-            when,
-            *(window or ()),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "LAKEHOUSE_LANDING": crashed.layout.landing},
-    )
-    assert completed.returncode == CRASH_EXIT_CODE, completed.stderr[-3000:]
-    build(crashed, [table], window)
-
-    name = TableName.parse(table)
-    for compared in (name, quarantine_table(name)):
-        pd.testing.assert_frame_equal(frame(crashed, compared), frame(clean, compared), obj=str(compared))
+    crash_then_rerun(crashed, sail_url, table, target, when, window)
+    assert_same_table_and_quarantine(crashed, clean, table)
     history = crashed.read(DATA_QUALITY).where(f"asset = '{table}'").toPandas()
     # A partitioned write records each day: once per run, expectation and day.
     recorded = history.groupby(["run_id", "expectation", "partition"], dropna=False).size()
@@ -204,20 +213,6 @@ def incremental_simulation():
     return simulate_retail(days=3, seed=9, customers=150, products=25, orders_per_day=25)
 
 
-def land_until(simulation, landing: Path, until) -> int:
-    """The simulation's DMS files delivered before ``until``, with their delivery time as mtime."""
-    written = 0
-    for dms_file in simulation.files:
-        path = landing / dms_file.relative_path
-        if dms_file.delivered_at < until and not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(dms_file.content)
-            mtime_ns = int(dms_file.delivered_at.timestamp() * 1_000_000) * 1_000
-            os.utime(path, ns=(mtime_ns, mtime_ns))
-            written += 1
-    return written
-
-
 @pytest.mark.parametrize("case", list(INCREMENTAL_CASES))
 def test_an_incremental_cdc_apply_killed_at_any_step_and_run_again_ends_as_if_never_killed(
     case, spark, sail_url, tmp_path, incremental_simulation
@@ -225,35 +220,15 @@ def test_an_incremental_cdc_apply_killed_at_any_step_and_run_again_ends_as_if_ne
     table, target, when = INCREMENTAL_CASES[case]
     simulation, landing = incremental_simulation, tmp_path / "landing"
     clean, crashed = lake(spark, tmp_path, landing, "clean"), lake(spark, tmp_path, landing, "crashed")
-    assert land_until(simulation, landing, simulation.start + timedelta(days=2)) > 0
+    assert write_landing(simulation, landing, delivered_before=simulation.start + timedelta(days=2))
     for tables in (clean, crashed):
         build(tables, [*BRONZE, table])
-    assert land_until(simulation, landing, simulation.start + timedelta(days=4)) > 0  # the rest
+    assert write_landing(simulation, landing)  # the rest
     build(clean, [*BRONZE, table])
     build(crashed, BRONZE)
 
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lakehouse_dagster_tests.faults.crash",
-            sail_url,
-            crashed.layout.root,
-            table,
-            target,
-            when,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "LAKEHOUSE_LANDING": crashed.layout.landing},
-    )
-    assert completed.returncode == CRASH_EXIT_CODE, completed.stderr[-3000:]
-    build(crashed, [table])
-
-    name = TableName.parse(table)
-    for compared in (name, quarantine_table(name)):
-        pd.testing.assert_frame_equal(frame(crashed, compared), frame(clean, compared), obj=str(compared))
+    crash_then_rerun(crashed, sail_url, table, target, when)
+    assert_same_table_and_quarantine(crashed, clean, table)
     # Both lakes' builds share a run id; the killed run's records (none or one each) are its own.
     crashed_records, clean_records = recorded(crashed, table), recorded(clean, table)
     killed_run = crashed_records[crashed_records.index.get_level_values("run_id") == "crashed"]
