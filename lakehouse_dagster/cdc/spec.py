@@ -94,9 +94,31 @@ class TouchedPartitions:
 
 
 @dataclass(frozen=True)
+class StatePartition:
+    """A type 1 table stored partitioned by a column computed from its own columns (SQL
+    ``expression``, e.g. an order's date from its time). A day's MERGE then reads only the
+    partitions its keys' changes name, so its cost does not grow with the table's history."""
+
+    column: str
+    expression: str
+
+
+@dataclass(frozen=True)
 class AutoCdc:
     """A silver table applied from the change rows of a bronze table."""
 
     source: TableName
     config: CdcConfig
     touches: TouchedPartitions | None = None
+    partition: StatePartition | None = None
+
+    def __post_init__(self) -> None:
+        if self.partition is None:
+            return
+        if self.config.scd_type != 1:
+            raise ValueError(f"AutoCdc from {self.source}: partition applies to scd_type 1 only")
+        if self.partition.column in self.config.output_columns:
+            raise ValueError(
+                f"AutoCdc from {self.source}: partition.column={self.partition.column!r} is one of the "
+                "table's columns already; name the computed column otherwise"
+            )

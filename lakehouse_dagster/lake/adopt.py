@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote, unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,13 +32,26 @@ _LONGEST_TEXT_STATISTIC = 256
 _EXACT_DECIMAL_DIGITS = 15
 
 
-class StagedFile:
-    """One staged Parquet file: where it is, its footer, and its Delta ``add`` action once moved."""
+#: How Hive-style folders name a null partition value.
+_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
-    def __init__(self, uri: str) -> None:
+
+class StagedFile:
+    """One staged Parquet file: where it is, its footer, its partition values (from its
+    ``column=value`` folders), and its Delta ``add`` action once moved."""
+
+    def __init__(self, uri: str, partition_values: dict[str, str | None] | None = None) -> None:
         self.uri = uri
         self.metadata = pq.read_metadata(uri)
         self.size = file_size(uri)
+        self.partition_values = partition_values or {}
+
+    def folder(self) -> str:
+        """The file's folder in the table, relative: one ``column=value`` level per partition column."""
+        return "".join(
+            f"{column}={quote(_NULL_PARTITION if value is None else value, safe='')}/"
+            for column, value in self.partition_values.items()
+        )
 
     def add_action(self, relative_path: str) -> Any:
         from deltalake.transaction import AddAction
@@ -45,7 +59,7 @@ class StagedFile:
         return AddAction(
             path=relative_path,
             size=self.size,
-            partition_values={},
+            partition_values=self.partition_values,
             modification_time=int(time.time() * 1000),
             data_change=True,
             stats=statistics_json(self.metadata),
@@ -82,15 +96,31 @@ def plain_table(table: Any) -> bool:
 _VALIDATED_FIELD = ("delta.generationExpression", "delta.invariants", "delta.identity")
 
 
-def staged_files(staged_uri: str) -> list[StagedFile]:
-    return [StagedFile(uri) for uri in list_parquet(staged_uri)]
+def staged_files(staged_uri: str, partition_by: Sequence[str] = ()) -> list[StagedFile]:
+    """The staged files; partitioned, with the values their ``column=value`` folders name."""
+    prefix = staged_uri.rstrip("/") + "/"
+    return [
+        StagedFile(uri, _partition_values(uri.removeprefix(prefix), partition_by) if partition_by else None)
+        for uri in list_parquet(staged_uri)
+    ]
+
+
+def _partition_values(relative: str, partition_by: Sequence[str]) -> dict[str, str | None]:
+    """The values a staged file's folders give its partition columns (a file with no rows, written
+    for its columns alone, has no folders: its values are null)."""
+    folders = dict(part.split("=", 1) for part in relative.split("/")[:-1] if "=" in part)
+    values: dict[str, str | None] = {}
+    for column in partition_by:
+        value = folders.get(column)
+        values[column] = None if value in (None, _NULL_PARTITION) else unquote(value)
+    return values
 
 
 def move_into_table(table_uri: str, files: list[StagedFile]) -> list[str]:
     """Move the files into the table's folder under new unique names; their relative paths."""
     paths = []
     for staged in files:
-        relative = f"part-00000-{uuid.uuid4()}-c000.parquet"
+        relative = f"{staged.folder()}part-00000-{uuid.uuid4()}-c000.parquet"
         move_file(staged.uri, f"{table_uri.rstrip('/')}/{relative}")
         paths.append(relative)
     return paths

@@ -102,6 +102,9 @@ class Upsert:
     columns: tuple[str, ...]
     delete_flag: str | None = None
     null_safe: tuple[str, ...] = ()
+    #: SQL over the target (alias ``t``) that every row the source may match satisfies, added to
+    #: the match condition: on a partition column, the MERGE reads only those partitions.
+    target_filter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,9 @@ class LogBackend(Protocol):
     def version(self, uri: str) -> int | None: ...
     def history(self, uri: str, limit: int) -> list[dict[str, Any]]: ...
     def append_staged(self, uri: str, staged_uri: str, token: str, partition_by: Sequence[str]) -> bool: ...
-    def create_staged(self, uri: str, staged_uri: str) -> bool: ...
+    def create_staged(
+        self, uri: str, staged_uri: str, schema: StructType | None = None, partition_by: Sequence[str] = ()
+    ) -> bool: ...
     def files(self, uri: str) -> TableFiles: ...
     def optimize(self, uri: str, zorder_by: Sequence[str]) -> dict[str, Any]: ...
     def vacuum(self, uri: str, retention_hours: int) -> int | None: ...
@@ -292,14 +297,16 @@ class DeltaTables:
             self.register(name)  # the log backend created it
         return committed
 
-    def create(self, name: TableName, frame: DataFrame) -> None:
+    def create(self, name: TableName, frame: DataFrame, *, partition_by: Sequence[str] = ()) -> None:
         """Create the table with ``frame``'s rows in its first commit. If the table exists, or
         another writer creates it at the same moment, nothing is written and this raises
         ``ConcurrentWriteError``: of two creators, one wins (two appends would both land)."""
         staging = join_uri(self.layout.staging_root(name), f"create-{uuid.uuid4().hex}")
         try:
-            _stage(frame, staging)
-            created = self._commit(name, lambda: self.log.create_staged(self.uri(name), staging))
+            _stage(frame, staging, partition_by)
+            created = self._commit(
+                name, lambda: self.log.create_staged(self.uri(name), staging, frame.schema, partition_by)
+            )
         finally:
             delete_tree(staging)
         if not created:
@@ -338,6 +345,8 @@ class DeltaTables:
         flag = upsert.delete_flag
         self._create_if_missing(name, source.drop(flag) if flag else source)
         on = _matching(upsert.on, upsert.null_safe)
+        if upsert.target_filter is not None:
+            on = f"{on} AND ({upsert.target_filter})"
         columns = [quote_identifier(c) for c in upsert.columns]
         differs = "NOT (" + " AND ".join(f"t.{c} <=> s.{c}" for c in columns) + ")"
         assignments = ", ".join(f"t.{c} = s.{c}" for c in columns)
@@ -647,20 +656,27 @@ class DeltaRsLog:
                 continue
         raise RuntimeError(f"{uri}: could not commit batch {token} after 20 concurrent attempts")
 
-    def create_staged(self, uri: str, staged_uri: str) -> bool:
+    def create_staged(
+        self, uri: str, staged_uri: str, schema: StructType | None = None, partition_by: Sequence[str] = ()
+    ) -> bool:
         """The staged files moved into a new table, committed as its version 0 without retries:
-        a version 0 that exists already (even one committed a moment ago) fails the commit."""
+        a version 0 that exists already (even one committed a moment ago) fails the commit.
+        Partitioned, each file's partition values are those of its staged folder."""
         import deltalake
+        import pyarrow as pa
         from deltalake import CommitProperties
         from deltalake.exceptions import CommitFailedError, DeltaError
         from deltalake.transaction import create_table_with_add_actions
+        from pyspark.sql.pandas.types import to_arrow_type
 
         from lakehouse_dagster.lake import adopt
 
         if self.exists(uri):
             return False
-        staged = adopt.staged_files(staged_uri)
-        schema = deltalake.Schema.from_arrow(staged[0].metadata.schema.to_arrow_schema())
+        staged = adopt.staged_files(staged_uri, partition_by)
+        columns = staged[0].metadata.schema.to_arrow_schema()
+        for column in partition_by:
+            columns = columns.append(pa.field(column, to_arrow_type(schema[column].dataType, timezone="UTC")))
         staged = [file for file in staged if file.metadata.num_rows]
         moved = adopt.move_into_table(uri, staged)
         actions = [file.add_action(path) for file, path in zip(staged, moved, strict=True)]
@@ -668,9 +684,10 @@ class DeltaRsLog:
         try:
             create_table_with_add_actions(
                 uri,
-                schema,
+                deltalake.Schema.from_arrow(columns),
                 actions,
                 mode="error",
+                partition_by=list(partition_by) or None,
                 commit_properties=CommitProperties(
                     max_commit_retries=0,
                     custom_metadata={
@@ -849,13 +866,19 @@ class SparkSqlLog:
         writer.save(uri)
         return self.version(uri) != before
 
-    def create_staged(self, uri: str, staged_uri: str) -> bool:
+    def create_staged(
+        self, uri: str, staged_uri: str, schema: StructType | None = None, partition_by: Sequence[str] = ()
+    ) -> bool:
         """The Delta writer's ``errorifexists``: of two writers creating the table at once, one
         fails with a concurrent-protocol change (Delta Spark, Databricks)."""
         if self.exists(uri):
             return False
+        reader = self.spark.read.schema(schema) if partition_by else self.spark.read  # columns from folders
+        writer = reader.parquet(staged_uri).write.format("delta")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
         try:
-            self.spark.read.parquet(staged_uri).write.format("delta").mode("errorifexists").save(uri)
+            writer.mode("errorifexists").save(uri)
         except Exception:
             if self.exists(uri):
                 return False
@@ -917,11 +940,18 @@ class DeltaSparkLog(SparkSqlLog):
         return [row.asDict(recursive=True) for row in rows]
 
 
-def _stage(frame: DataFrame, staging: str) -> None:
-    """``frame`` written as Parquet files under ``staging``. The engine writes no file for no
-    rows (and reads a missing folder as a frame without columns): an empty file keeps the columns."""
-    frame.write.mode("overwrite").parquet(staging)
+def _stage(frame: DataFrame, staging: str, partition_by: Sequence[str] = ()) -> None:
+    """``frame`` written as Parquet files under ``staging`` (in a folder per partition, Hive's
+    ``column=value``, if ``partition_by``). The engine writes no file for no rows (and reads a
+    missing folder as a frame without columns): an empty file keeps the columns."""
+    writer = frame.write.mode("overwrite")
+    if partition_by:
+        # One task per partition value: a file per partition, not one per partition and task.
+        frame = frame.repartition(*partition_by)
+        writer = frame.write.mode("overwrite").partitionBy(*partition_by)
+    writer.parquet(staging)
     if not list_parquet(staging):
+        frame = frame.drop(*partition_by)
         with parquet_writer(join_uri(staging, "empty.parquet"), frame.limit(0).toArrow().schema):
             pass
 

@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from itertools import combinations
 
 from lakehouse_dagster.aws.clients import AwsConfig
@@ -173,6 +174,17 @@ def sql_string(value: str) -> str:
     """A Spark SQL string literal of ``value``: Spark reads ``'it''s'`` as ``its`` (two adjacent
     literals), so quotes and backslashes are escaped with a backslash."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def sql_literal(value: date | int | str) -> str:
+    """A Spark SQL literal of a partition value: a date, a whole number or a string."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return f"DATE'{value.isoformat()}'"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str):
+        return sql_string(value)
+    raise TypeError(f"no SQL literal for a partition value of type {type(value).__name__}: {value!r}")
 
 
 @dataclass(frozen=True)

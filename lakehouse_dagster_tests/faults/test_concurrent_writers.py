@@ -21,6 +21,7 @@ from lakehouse_dagster.sample_data.customers import generate_customers
 from lakehouse_dagster.sample_data.retail import simulate_retail, write_landing
 from lakehouse_dagster.units.report import UnitResult
 from lakehouse_dagster_tests.oracle import landed_records, parse_id
+from lakehouse_dagster_tests.test_cdc_apply import dms_file, order, ts
 from lakehouse_dagster_tests.units import run_table
 
 WRITERS = 4
@@ -122,6 +123,51 @@ def test_writers_racing_on_an_scd1_table_and_its_quarantine_apply_each_change_on
         (r["_source_file"], r["_source_row"]) for r in tables.read(quarantine_table(orders)).collect()
     ]
     assert duplicates(quarantined) == []
+
+
+def test_writers_racing_on_an_incremental_scd1_apply_insert_each_new_order_once(
+    sail_url, layout, landing, tables
+) -> None:
+    """The partitioned state's MERGE reads only the months its orders' changes name: writers
+    inserting the same new orders read the same months, so one of their commits conflicts."""
+    orders = TableName("silver", "sales_orders")
+    simulation = simulate_retail(days=4, seed=8, customers=200, products=30, orders_per_day=30)
+    write_landing(simulation, landing, delivered_before=simulation.start + timedelta(days=2))
+    run_table(tables, "bronze.sales_orders")
+    run_table(tables, str(orders))
+    first = {r["order_id"] for r in tables.read(orders).collect()}
+    write_landing(simulation, landing)
+    run_table(tables, "bronze.sales_orders")
+
+    race(sail_url, layout.root, str(orders))
+
+    keys = [r["order_id"] for r in tables.read(orders).collect()]
+    truth = {int(order_id) for order_id in simulation.truth.tables["orders"]["order_id"]}
+    assert truth - first, "the later days insert new orders"
+    assert duplicates([(k,) for k in keys]) == []
+    assert set(keys) == truth
+
+
+def test_writers_racing_to_insert_orders_of_a_month_the_table_lacks_insert_each_once(
+    sail_url, layout, landing, tables
+) -> None:
+    """No row of the table is in the new orders' month: the MERGE must still read that month,
+    where the writers insert, or none of them would see the others' commits."""
+    orders = TableName("silver", "sales_orders")
+    october = [
+        {**order(i, "placed", 1), "order_ts": "2026-10-01 08:00:00", "dms_commit_ts": ts(1)} for i in (1, 2)
+    ]
+    november = [{**order(i, "placed", 3), "Op": "I", "dms_commit_ts": ts(3)} for i in range(10, 40)]
+    dms_file(landing, "orders", "LOAD00000001.csv", october, full_load=True)
+    run_table(tables, "bronze.sales_orders")
+    run_table(tables, str(orders))
+    dms_file(landing, "orders", "20261103-0900000000.csv", november)
+    run_table(tables, "bronze.sales_orders")
+
+    race(sail_url, layout.root, str(orders))
+
+    keys = sorted(r["order_id"] for r in tables.read(orders).collect())
+    assert keys == [1, 2, *range(10, 40)]
 
 
 def test_writers_racing_on_the_same_partitions_leave_one_copy_of_each_row(

@@ -8,13 +8,13 @@ transforms are pure functions in ``transforms.py``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, timedelta
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakehouse_dagster.cdc.apply import cdc_expectations, structural_expectations
-from lakehouse_dagster.cdc.spec import POSITION, AutoCdc, CdcConfig, TouchedPartitions
+from lakehouse_dagster.cdc.spec import POSITION, AutoCdc, CdcConfig, StatePartition, TouchedPartitions
 from lakehouse_dagster.cdc.transforms import END_AT, START_AT
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import DailyPartitions, Job
@@ -46,6 +46,9 @@ from .source import (
 
 #: The partition column of the facts and of daily sales.
 ORDER_DATE = "order_date"
+#: The partition column of the orders' current state: the first day of the order's month. A day's
+#: changes name one or two months, and a month's files are large enough to read quickly.
+ORDER_MONTH = "order_month"
 COLUMN_TYPES = {
     SEQUENCE: "TIMESTAMP",
     "customer_id": "BIGINT",
@@ -253,6 +256,7 @@ def _cdc(
     domain_rules: tuple[Expectation, ...],
     touches: Callable[[DeltaTables, DataFrame], list[date]] | None = None,
     checks: tuple[TableCheck, ...] = (),
+    partition: StatePartition | None = None,
     **config,
 ) -> Table:
     spec = cdc_config(source, **config)
@@ -263,6 +267,8 @@ def _cdc(
         "_source_file": "The landed file of that change.",
         "_source_row": "Its line in the file.",
     }
+    if partition is not None:
+        docs[partition.column] = f"The partition: {partition.expression}."
     if spec.scd_type == 2:
         docs |= {
             START_AT: f"SCD2: when the version started: the sequence of its first change, a struct "
@@ -278,6 +284,7 @@ def _cdc(
             source=bronze_table(source),
             config=spec,
             touches=TouchedPartitions(ORDER_DATES, touches) if touches else None,
+            partition=partition,
         ),
         expectations=cdc_expectations(spec, domain_rules),
         primary_key=spec.keys if spec.scd_type == 1 else (*spec.keys, START_AT),
@@ -296,6 +303,11 @@ def build_facts(
     rows written are the rows the expectations judged, whatever the CDC commits meanwhile)."""
     window = context.request.require_partition()
     orders = context.tables.read(SALES_ORDERS, pinned=True)
+    if ORDER_MONTH in orders.columns:  # partitioned by it: only the window's months are read
+        last_day = window.end - timedelta(days=1)
+        orders = orders.where(
+            F.col(ORDER_MONTH).between(window.start.replace(day=1), last_day.replace(day=1))
+        )
     items = context.tables.read(SALES_ORDER_ITEMS, pinned=True)
     return replace_partitions(context, facts(orders, items, window.start, window.end))
 
@@ -388,9 +400,10 @@ DOMAIN = Domain(
         _cdc(
             "orders",
             SALES_ORDERS,
-            "Current state of every order (SCD type 1).",
+            "Current state of every order (SCD type 1), partitioned by the month of its order time.",
             ORDER_RULES,
             touches=order_dates,
+            partition=StatePartition(ORDER_MONTH, "trunc(order_ts, 'MM')"),
             checks=(references("customer_exists", ("customer_id",), SALES_CUSTOMERS),),
         ),
         _cdc(

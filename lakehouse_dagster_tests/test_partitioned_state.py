@@ -1,0 +1,172 @@
+"""The orders' current state is stored partitioned by the month of the order, so that a day's MERGE
+reads only the months its orders' changes name (``AutoCdc.partition``).
+
+Expected partitions and rows are computed here with pandas over the landed DMS files and the
+simulation's truth, never with the project's transforms.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import deltalake
+import pandas as pd
+import pytest
+
+from lakehouse_dagster.cdc.spec import AutoCdc, CdcConfig, StatePartition
+from lakehouse_dagster.lake.adopt import staged_files
+from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.lake.layout import TableName, sql_literal
+from lakehouse_dagster.sample_data.retail import simulate_retail, write_landing
+from lakehouse_dagster_tests.units import run_table
+
+ORDERS = TableName("silver", "sales_orders")
+BRONZE = "bronze.sales_orders"
+#: Three months and more, whatever the day the simulation starts on.
+DAYS = 100
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return simulate_retail(days=DAYS, seed=11, customers=300, products=40, orders_per_day=15)
+
+
+def land_through(shop, landing: Path, day: int | None = None) -> None:
+    """Every file delivered before the end of the simulation's ``day`` (1 = its first); all if None."""
+    write_landing(shop, landing, delivered_before=None if day is None else shop.start + timedelta(days=day))
+
+
+def landed_orders(landing: Path) -> pd.DataFrame:
+    frames = []
+    for path in sorted((landing / "dms" / "sales" / "orders").glob("*.csv")):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="skip")  # quarantined
+        frames.append(frame.assign(_file=path.name))
+    changes = pd.concat(frames, ignore_index=True)
+    changes["order_month"] = month_of(changes["order_ts"])
+    return changes
+
+
+def month_of(times: pd.Series) -> pd.Series:
+    return pd.to_datetime(times, errors="coerce").dt.to_period("M").dt.start_time.dt.date
+
+
+def last_commit(uri: str) -> list[dict]:
+    newest = sorted(Path(uri, "_delta_log").glob("*.json"))[-1]
+    return [json.loads(line) for line in newest.read_text().splitlines()]
+
+
+def silver_rows(tables) -> pd.DataFrame:
+    return tables.read(ORDERS).toPandas()
+
+
+def test_the_state_is_partitioned_by_month_and_a_delivery_reads_only_its_orders_months(
+    tables, landing, shop, monkeypatch
+) -> None:
+    land_through(shop, landing, DAYS - 2)
+    run_table(tables, BRONZE)
+    run_table(tables, str(ORDERS))
+    uri = tables.uri(ORDERS)
+    assert deltalake.DeltaTable(uri).metadata().partition_columns == ["order_month"]
+    before = set(landed_orders(landing)["_file"])
+    read_months: list[set[date]] = []
+    merge = DeltaTables.merge
+
+    def recording_merge(self, name, source, upsert):
+        if name == ORDERS:
+            read_months.append(
+                {date.fromisoformat(d) for d in re.findall(r"DATE'([\d-]+)'", upsert.target_filter)}
+            )
+        return merge(self, name, source, upsert)
+
+    monkeypatch.setattr(DeltaTables, "merge", recording_merge)
+    land_through(shop, landing)
+    run_table(tables, BRONZE)
+    result = run_table(tables, str(ORDERS))
+
+    changes = landed_orders(landing)
+    new_keys = set(changes.loc[~changes["_file"].isin(before), "order_id"])
+    assert new_keys, "the last days deliver changes"
+    # The months a MERGE of those orders may touch: every month any change of theirs names.
+    their_months = {m for m in changes.loc[changes["order_id"].isin(new_keys), "order_month"] if pd.notna(m)}
+    rows = silver_rows(tables)
+    all_months = set(rows["order_month"])
+    assert their_months < all_months, "the test needs months the delivery does not touch"
+    rewritten = {
+        date.fromisoformat(action["remove"]["partitionValues"]["order_month"])
+        for action in last_commit(uri)
+        if "remove" in action
+    }
+    assert rewritten, "the delivery updates orders already in the table"
+    # The MERGE reads the months of the orders' rows and changes, and no other.
+    [months_read] = read_months
+    ended_in = set(rows.loc[rows["order_id"].astype(str).isin(new_keys), "order_month"])
+    assert rewritten <= months_read
+    assert ended_in <= months_read <= their_months
+    assert result.metadata["lakehouse/merge_metrics"]["operation"] == "MERGE"
+
+    # Every row in the partition of its own order time, and the rows are the source's state.
+    assert (rows["order_month"] == month_of(rows["order_ts"])).all()
+    truth = shop.truth.tables["orders"]
+    assert sorted(zip(rows["order_id"].astype(str), rows["status"], strict=True)) == sorted(
+        zip(truth["order_id"].astype(str), truth["status"], strict=True)
+    )
+
+
+def test_an_unpartitioned_state_of_an_earlier_release_is_rewritten_partitioned(
+    tables, landing, shop, layout, spark
+) -> None:
+    land_through(shop, landing, DAYS - 2)
+    run_table(tables, BRONZE)
+    run_table(tables, str(ORDERS))
+    earlier = tables.read(ORDERS).drop("order_month").toPandas()
+    shutil.rmtree(tables.uri(ORDERS))
+    tables.create(ORDERS, spark.createDataFrame(earlier))  # as an earlier release wrote it
+    assert deltalake.DeltaTable(tables.uri(ORDERS)).metadata().partition_columns == []
+
+    land_through(shop, landing)
+    run_table(tables, BRONZE)
+    run_table(tables, str(ORDERS))
+
+    assert deltalake.DeltaTable(tables.uri(ORDERS)).metadata().partition_columns == ["order_month"]
+    rows = silver_rows(tables)
+    assert (rows["order_month"] == month_of(rows["order_ts"])).all()
+    truth = shop.truth.tables["orders"]
+    assert sorted(rows["order_id"].astype(str)) == sorted(truth["order_id"].astype(str))
+    assert sorted(zip(rows["order_id"].astype(str), rows["status"], strict=True)) == sorted(
+        zip(truth["order_id"].astype(str), truth["status"], strict=True)
+    )
+
+
+def test_staged_partition_folders_give_each_file_its_values(tmp_path: Path, spark) -> None:
+    frame = spark.createDataFrame(
+        [(1, "a/b=c"), (2, None), (3, "plain")], "id INT, label STRING"
+    )  # a value with the separators, and a null
+    frame.write.partitionBy("label").parquet(str(tmp_path / "staged"))
+
+    found = sorted(
+        (file.partition_values["label"] or "", file.metadata.num_rows)
+        for file in staged_files(str(tmp_path / "staged"), ["label"])
+    )
+
+    assert found == [("", 1), ("a/b=c", 1), ("plain", 1)]
+
+
+def test_partition_values_become_sql_literals_and_other_types_are_refused() -> None:
+    assert sql_literal(date(2026, 11, 5)) == "DATE'2026-11-05'"
+    assert sql_literal(42) == "42"
+    assert sql_literal("it's") == "'it\\'s'"
+    with pytest.raises(TypeError, match="float"):
+        sql_literal(1.5)
+
+
+def test_a_partition_declared_on_a_history_or_over_a_kept_column_is_refused() -> None:
+    config = CdcConfig(keys=("id",), sequence_by=("ts",), columns=("id", "ts", "day"))
+    source = TableName("bronze", "things")
+    with pytest.raises(ValueError, match="scd_type 1 only"):
+        AutoCdc(source, CdcConfig(**{**config.__dict__, "scd_type": 2}), partition=StatePartition("d", "ts"))
+    with pytest.raises(ValueError, match="'day' is one of the table's columns"):
+        AutoCdc(source, config, partition=StatePartition("day", "to_date(ts)"))
