@@ -22,6 +22,7 @@ from lakehouse_dagster.lake.adopt import staged_files
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import TableName, sql_literal
 from lakehouse_dagster.sample_data.retail import simulate_retail, write_landing
+from lakehouse_dagster_tests.test_cdc_apply import dms_file, order, ts
 from lakehouse_dagster_tests.units import run_table
 
 ORDERS = TableName("silver", "sales_orders")
@@ -170,3 +171,30 @@ def test_a_partition_declared_on_a_history_or_over_a_kept_column_is_refused() ->
         AutoCdc(source, CdcConfig(**{**config.__dict__, "scd_type": 2}), partition=StatePartition("d", "ts"))
     with pytest.raises(ValueError, match="'day' is one of the table's columns"):
         AutoCdc(source, config, partition=StatePartition("day", "to_date(ts)"))
+
+
+def test_a_first_build_with_every_change_quarantined_creates_the_partitioned_table_empty(
+    tables, landing
+) -> None:
+    bad = [{**order(1, "placed", 2), "Op": "X", "dms_commit_ts": ts(2)}]
+    dms_file(landing, "orders", "20261102-0900000000.csv", bad)
+    run_table(tables, BRONZE)
+    run_table(tables, str(ORDERS))
+
+    table = deltalake.DeltaTable(tables.uri(ORDERS))
+    assert table.metadata().partition_columns == ["order_month"]
+    assert "order_month" in table.schema().to_arrow().names
+    assert tables.read(ORDERS).count() == 0
+
+    dms_file(
+        landing,
+        "orders",
+        "20261103-0900000000.csv",
+        [{**order(2, "paid", 3), "Op": "I", "dms_commit_ts": ts(3)}],
+    )
+    run_table(tables, BRONZE)
+    run_table(tables, str(ORDERS))
+
+    assert [(r["order_id"], r["order_month"]) for r in tables.read(ORDERS).collect()] == [
+        (2, date(2026, 11, 1))
+    ]
