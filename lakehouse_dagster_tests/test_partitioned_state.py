@@ -17,12 +17,21 @@ import deltalake
 import pandas as pd
 import pytest
 
-from lakehouse_dagster.cdc.spec import AutoCdc, CdcConfig, StatePartition
+from lakehouse_dagster.cdc.spec import CURRENT_VERSIONS, AutoCdc, CdcConfig, StatePartition
 from lakehouse_dagster.lake.adopt import staged_files
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import TableName, sql_literal
 from lakehouse_dagster.sample_data.retail import simulate_retail, write_landing
-from lakehouse_dagster_tests.test_cdc_apply import dms_file, order, ts
+from lakehouse_dagster_tests.test_cdc_apply import (
+    CUSTOMER_STREAM,
+    HISTORY,
+    customer,
+    dms_file,
+    expected_versions,
+    order,
+    ts,
+)
+from lakehouse_dagster_tests.test_cdc_apply import versions as history_versions
 from lakehouse_dagster_tests.units import run_table
 
 ORDERS = TableName("silver", "sales_orders")
@@ -167,8 +176,12 @@ def test_partition_values_become_sql_literals_and_other_types_are_refused() -> N
 def test_a_partition_declared_on_a_history_or_over_a_kept_column_is_refused() -> None:
     config = CdcConfig(keys=("id",), sequence_by=("ts",), columns=("id", "ts", "day"))
     source = TableName("bronze", "things")
-    with pytest.raises(ValueError, match="scd_type 1 only"):
-        AutoCdc(source, CdcConfig(**{**config.__dict__, "scd_type": 2}), partition=StatePartition("d", "ts"))
+    history = CdcConfig(**{**config.__dict__, "scd_type": 2})
+    with pytest.raises(ValueError, match="partitioned by CURRENT_VERSIONS only"):
+        AutoCdc(source, history, partition=StatePartition("d", "ts"))
+    with pytest.raises(ValueError, match="CURRENT_VERSIONS partitions a type 2 history only"):
+        AutoCdc(source, config, partition=CURRENT_VERSIONS)
+    assert AutoCdc(source, history, partition=CURRENT_VERSIONS).partition == CURRENT_VERSIONS
     with pytest.raises(ValueError, match="'day' is one of the table's columns"):
         AutoCdc(source, config, partition=StatePartition("day", "to_date(ts)"))
 
@@ -198,3 +211,37 @@ def test_a_first_build_with_every_change_quarantined_creates_the_partitioned_tab
     assert [(r["order_id"], r["order_month"]) for r in tables.read(ORDERS).collect()] == [
         (2, date(2026, 11, 1))
     ]
+
+
+HISTORY_TABLE = "silver.sales_customers_history"
+
+
+def test_a_history_reads_only_current_versions_unless_a_change_is_late_or_closes_a_new_key(
+    tables, landing
+) -> None:
+    """Each delivery against the change-at-a-time oracle; what each MERGE read."""
+    late = (
+        "20261102-1300000000.csv",
+        [{**customer(1, "late@x", "Oslo", "2"), "Op": "U", "dms_commit_ts": ts(2, 12)}],
+    )
+    born_and_gone = (
+        "20261105-0900000000.csv",
+        [
+            {**customer(5, "e@x", "Oslo", "1"), "Op": "I", "dms_commit_ts": ts(5)},
+            {**customer(5, "e@x", "Oslo", "1"), "Op": "D", "dms_commit_ts": ts(5, 10)},
+        ],
+    )
+    stream = [*CUSTOMER_STREAM, late, born_and_gone]
+    read = []
+    for name, rows in stream:
+        dms_file(landing, "customers", name, rows, full_load=name.startswith("LOAD"))
+        run_table(tables, "bronze.sales_customers")
+        read.append(run_table(tables, HISTORY_TABLE).metadata.get("lakehouse/versions_read"))
+        assert history_versions(tables) == expected_versions(stream[: len(read)]), name
+
+    # The first build reads nothing; the in-order deliveries read the current versions; a change
+    # older than an applied one, and a version closed for a key with none current, read them all.
+    assert read == [None, "current", "current", "current", "every", "every"]
+    assert deltalake.DeltaTable(tables.uri(HISTORY)).metadata().partition_columns == ["is_current"]
+    rows = tables.read(HISTORY).collect()
+    assert all(row["is_current"] == (row["__END_AT"] is None) for row in rows)

@@ -8,7 +8,7 @@ Each run takes the bronze batches the table has not applied yet:
 2. for every key they touch, the key's state is recomputed from all its valid changes in
    bronze (so a late, duplicated or out-of-order change lands where it belongs) and merged
    into the table with one MERGE: type 1 keeps the current row, type 2 the versions (the
-   first build writes the whole state as the table's first commit instead);
+   first build writes the whole state as the table's first commit instead; ``merges.py``);
 3. the batches are recorded in ``ops.cdc_progress__<layer>__<table>``, with the dates their
    changes touched (for a table that touches partitions).
 
@@ -27,23 +27,14 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse_dagster.cdc.spec import AutoCdc, CdcConfig
-from lakehouse_dagster.cdc.transforms import (
-    END_AT,
-    IS_DELETE,
-    START_AT,
-    current_state,
-    latest_changes,
-    versioned_instants,
-    versions,
-)
+from lakehouse_dagster.cdc import merges
+from lakehouse_dagster.cdc.spec import CdcConfig
 from lakehouse_dagster.ingest.sources import BATCH_ID, RESCUED_DATA
 from lakehouse_dagster.joins import matching
-from lakehouse_dagster.lake.delta import DeltaTables, Upsert
-from lakehouse_dagster.lake.layout import TableName, quote_identifier, sql_literal
+from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.lake.layout import TableName, quote_identifier
 from lakehouse_dagster.quality.expectations import Action, Expectation, passing
 from lakehouse_dagster.units.context import UnitContext
 from lakehouse_dagster.units.report import UnitResult
@@ -140,19 +131,21 @@ def apply_changes(context: UnitContext) -> UnitResult:
         changes = matching(valid, evaluation.kept, keys) if applied else valid
         before = tables.version(target)
         if before is None:
-            _create(tables, target, spec, changes)
-        elif spec.partition is not None and spec.partition.column not in tables.read(target).columns:
+            merges.create(tables, target, spec, changes)
+        elif merges.needs_rewrite(tables, target, spec):
             context.log.info("%s: rewritten whole, partitioned by %s", target, spec.partition.column)
-            tables.overwrite(target, _partitioned_state(spec, valid), partition_by=(spec.partition.column,))
+            merges.rewrite(tables, target, spec, valid)
         else:
             # The touched keys' changes, computed once: the state is computed from them in
             # several passes, and the engine would scan bronze for each (it does not reuse a
             # subplan): the history's instants took 0.71 s at 365 days, 0.28 s staged first.
             with tables.materialized(target, changes) as staged:
                 if config.scd_type == 1:
-                    _merge_current_state(tables, target, spec, staged)
+                    merges.merge_current_state(tables, target, spec, staged)
                 else:
-                    _merge_history(tables, target, config, staged)
+                    metadata["lakehouse/versions_read"] = merges.merge_history(
+                        tables, target, spec, staged, pending
+                    )
         metadata["lakehouse/merge_metrics"] = tables.commit_metrics(target, before)
         metadata["lakehouse/keys_touched"] = touched.count()
         if spec.touches is not None:
@@ -164,104 +157,6 @@ def apply_changes(context: UnitContext) -> UnitResult:
     if spec.touches is not None:
         metadata |= _touched_report(tables, target, touched_dates, context.request.touched_reported_through)
     return context.result({**metadata, **quality.metadata}, quality.outcomes)
-
-
-def _create(tables: DeltaTables, target: TableName, spec: AutoCdc, changes: DataFrame) -> None:
-    """The first build writes the state as the table's first commit, with no MERGE: a writer
-    that created the table first makes this one fail (``ConcurrentWriteError``), and the unit's
-    rerun then MERGEs into what the winner wrote."""
-    config = spec.config
-    if config.scd_type == 1:
-        partition_by = (spec.partition.column,) if spec.partition else ()
-        tables.create(target, _partitioned_state(spec, changes), partition_by=partition_by)
-        return
-    with tables.materialized(target, versioned_instants(changes, config)) as instants:
-        tables.create(target, versions(instants, config))
-
-
-def _partitioned_state(spec: AutoCdc, changes: DataFrame) -> DataFrame:
-    """The current state, with its partition column if it has one."""
-    state = current_state(changes, spec.config)
-    return (
-        state if spec.partition is None else state.withColumn(spec.partition.column, _partition_value(spec))
-    )
-
-
-def _partition_value(spec: AutoCdc) -> Column:
-    assert spec.partition is not None
-    return F.expr(spec.partition.expression)
-
-
-def _merge_current_state(tables: DeltaTables, target: TableName, spec: AutoCdc, changes: DataFrame) -> None:
-    config, partition = spec.config, spec.partition
-    latest = latest_changes(changes, config)
-    columns, target_filter = config.output_columns, None
-    if partition is not None:
-        latest = latest.withColumn(partition.column, _partition_value(spec))
-        columns = (*columns, partition.column)
-        target_filter = _partitions_read(tables, target, spec, changes)
-    tables.merge(
-        target,
-        latest,
-        Upsert(on=config.keys, columns=columns, delete_flag=IS_DELETE, target_filter=target_filter),
-    )
-
-
-def _partitions_read(tables: DeltaTables, target: TableName, spec: AutoCdc, changes: DataFrame) -> str:
-    """The partitions a MERGE of the touched keys' ``changes`` must read, as a condition on the
-    target: those of the keys' rows in the table (a change may move a row to another partition,
-    or delete it), and those of every one of their changes (where their rows may be inserted:
-    the same partitions as a concurrent writer of the same keys, so that one of the two commits
-    conflicts). Only the partition column and the keys of the table are read."""
-    assert spec.partition is not None
-    column, keys = spec.partition.column, list(spec.config.keys)
-    current = matching(tables.read(target).select(*keys, column), changes, keys).select(column)
-    anywhere = changes.select(_partition_value(spec).alias(column)).unionByName(current).distinct()
-    values = [row[0] for row in anywhere.collect()]
-    quoted = quote_identifier(column)
-    known = [value for value in values if value is not None]
-    parts = [f"t.{quoted} IN ({', '.join(sql_literal(value) for value in known)})"] if known else []
-    if len(known) < len(values):
-        parts.append(f"t.{quoted} IS NULL")
-    return " OR ".join(parts) or "FALSE"
-
-
-def _merge_history(tables: DeltaTables, target: TableName, config: CdcConfig, changes: DataFrame) -> None:
-    """The touched keys' recomputed versions, merged into the existing table (a first build is
-    ``_create``'s); their versions that no longer exist (a late change moved a boundary) are
-    deleted in the same MERGE."""
-    _remove_duplicated_versions(tables, target, config, changes)
-    with tables.materialized(target, versioned_instants(changes, config)) as instants:
-        recomputed = versions(instants, config)
-        version_key = (*config.keys, START_AT)
-        existing = matching(tables.read(target), changes, config.keys)
-        stale = existing.join(recomputed, list(version_key), "left_anti").select(*version_key).distinct()
-        source = recomputed.withColumn("_stale", F.lit(False)).unionByName(
-            stale.withColumn("_stale", F.lit(True)), allowMissingColumns=True
-        )
-        tables.merge(
-            target,
-            source,
-            Upsert(
-                on=version_key,
-                columns=(*config.output_columns, START_AT, END_AT),
-                delete_flag="_stale",
-                null_safe=(START_AT,),  # a multi-column sequence's struct may hold a null field
-            ),
-        )
-
-
-def _remove_duplicated_versions(
-    tables: DeltaTables, target: TableName, config: CdcConfig, changes: DataFrame
-) -> None:
-    """A history written before ties were collapsed may hold a version of a touched key twice,
-    which no MERGE can update (a source row would match two target rows). Delete every version
-    of such keys first: the MERGE that follows inserts their recomputed history."""
-    keys = list(config.keys)
-    touched = matching(tables.read(target), changes, keys)
-    duplicated = touched.groupBy(*keys, START_AT).count().where(F.col("count") > 1).select(*keys).distinct()
-    if not duplicated.isEmpty():
-        tables.delete_matching(target, duplicated, on=config.keys)
 
 
 def _applied_batches(tables: DeltaTables, target: TableName) -> set[str]:

@@ -103,6 +103,11 @@ class StatePartition:
     expression: str
 
 
+#: The partition of a type 2 history: whether a version is current (``__END_AT`` null). A
+#: delivery whose changes all follow those applied before reads only the current versions.
+CURRENT_VERSIONS = StatePartition("is_current", "__END_AT IS NULL")
+
+
 @dataclass(frozen=True)
 class AutoCdc:
     """A silver table applied from the change rows of a bronze table."""
@@ -115,8 +120,11 @@ class AutoCdc:
     def __post_init__(self) -> None:
         if self.partition is None:
             return
-        if self.config.scd_type != 1:
-            raise ValueError(f"AutoCdc from {self.source}: partition applies to scd_type 1 only")
+        if (self.config.scd_type == 2) != (self.partition == CURRENT_VERSIONS):
+            raise ValueError(
+                f"AutoCdc from {self.source}: a type 2 history is partitioned by CURRENT_VERSIONS "
+                "only, and CURRENT_VERSIONS partitions a type 2 history only"
+            )
         if self.partition.column in self.config.output_columns:
             raise ValueError(
                 f"AutoCdc from {self.source}: partition.column={self.partition.column!r} is one of the "

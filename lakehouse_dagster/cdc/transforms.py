@@ -200,3 +200,51 @@ def versions(instants: DataFrame, config: CdcConfig) -> DataFrame:
             F.coalesce(F.col("_deleted_at"), F.col("_next_start")).alias(END_AT),
         )
     )
+
+
+def since_last_applied(instants: DataFrame, changes: DataFrame, new: Column, config: CdcConfig) -> DataFrame:
+    """Per key of ``instants`` (``versioned_instants`` of ``changes``), where the changes that
+    ``new`` marks (those not applied yet) fall among the applied ones:
+
+    - ``_in_order``: every instant holding a new change follows every instant holding an applied
+      one. Only then are the key's versions before the last applied instant's left as they were;
+    - ``_from_version``: the first version the new changes may alter: the one holding the last
+      applied instant, or the next if that instant is a delete (it ended its version), or the first;
+    - ``_had_current``: the applied changes left a current version (the last applied instant is not
+      a delete).
+    """
+    keys = list(config.keys)
+    grouping = [*keys, *config.sequence_by]
+    marks = (
+        changes.withColumn("_new", new)
+        .groupBy(*map(_col, grouping))
+        .agg(F.max(~F.col("_new")).alias("_has_applied"), F.max(F.col("_new")).alias("_has_new"))
+        .toDF(*(f"__m{i}" for i in range(len(grouping))), "_has_applied", "_has_new")
+    )
+    marked_as = [F.col(f"__m{i}") for i in range(len(grouping))]
+    # Keys are never null: equal keys let the engine hash-join; the sequence may hold a null.
+    same_key = reduce(lambda a, b: a & b, (_col(k) == m for k, m in zip(keys, marked_as, strict=False)))
+    same_instant = same_key & _same(list(map(_col, config.sequence_by)), marked_as[len(keys) :])
+    marked = instants.join(marks, same_instant, "left").select(
+        *keys, "_n", "_version", IS_DELETE, "_has_applied", "_has_new"
+    )
+    per_key = marked.groupBy(*keys).agg(
+        F.max(F.when(F.col("_has_applied"), F.col("_n"))).alias("_last_applied"),
+        F.min(F.when(F.col("_has_new"), F.col("_n"))).alias("_first_new"),
+    )
+    last = marked.select(*keys, F.col("_n").alias("_last_applied"), "_version", IS_DELETE)
+    applied_last = per_key.join(last, [*keys, "_last_applied"], "left")
+    ended = F.coalesce(F.col(IS_DELETE), F.lit(True))  # no applied instant: nothing current
+    return applied_last.select(
+        *keys,
+        (
+            F.col("_first_new").isNull()
+            | F.col("_last_applied").isNull()
+            | (F.col("_first_new") > F.col("_last_applied"))
+        ).alias("_in_order"),
+        F.when(F.col("_version").isNull(), F.lit(1))
+        .when(ended, F.col("_version") + 1)
+        .otherwise(F.col("_version"))
+        .alias("_from_version"),
+        (~ended).alias("_had_current"),
+    )

@@ -156,9 +156,8 @@ class Table:
             return (*RECORD_COLUMNS, *STREAM_METADATA_COLUMNS)
         if self.cdc is not None:
             config, partition = self.cdc.config, self.cdc.partition
-            if config.scd_type == 2:
-                return (*config.output_columns, START_AT, END_AT)
-            return (*config.output_columns, *((partition.column,) if partition else ()))
+            history = (START_AT, END_AT) if config.scd_type == 2 else ()
+            return (*config.output_columns, *history, *((partition.column,) if partition else ()))
         return None
 
     def _check_maintenance(self, maintenance: Maintenance) -> None:

@@ -21,7 +21,7 @@ from lakehouse_dagster.sample_data.customers import generate_customers
 from lakehouse_dagster.sample_data.retail import simulate_retail, write_landing
 from lakehouse_dagster.units.report import UnitResult
 from lakehouse_dagster_tests.oracle import landed_records, parse_id
-from lakehouse_dagster_tests.test_cdc_apply import dms_file, order, ts
+from lakehouse_dagster_tests.test_cdc_apply import customer, dms_file, order, ts
 from lakehouse_dagster_tests.units import run_table
 
 WRITERS = 4
@@ -168,6 +168,36 @@ def test_writers_racing_to_insert_orders_of_a_month_the_table_lacks_insert_each_
 
     keys = sorted(r["order_id"] for r in tables.read(orders).collect())
     assert keys == [1, 2, *range(10, 40)]
+
+
+def test_writers_racing_to_close_versions_of_new_customers_write_each_version_once(
+    sail_url, layout, landing, tables
+) -> None:
+    """Customers inserted and deleted in one delivery have only closed versions, which no current
+    version of theirs leads a writer to read: the MERGE must read the closed versions then."""
+    history = TableName("silver", "sales_customers_history")
+    dms_file(
+        landing,
+        "customers",
+        "LOAD00000001.csv",
+        [{**customer(1, "a@x", "Oslo", "1"), "dms_commit_ts": ts(1)}],
+        full_load=True,
+    )
+    run_table(tables, "bronze.sales_customers")
+    run_table(tables, str(history))
+    gone = [
+        {**customer(i, f"{i}@x", "Oslo", "1"), "Op": op, "dms_commit_ts": ts(2, hour)}
+        for i in range(10, 30)
+        for op, hour in (("I", 9), ("D", 10))
+    ]
+    dms_file(landing, "customers", "20261102-0900000000.csv", gone)
+    run_table(tables, "bronze.sales_customers")
+
+    race(sail_url, layout.root, str(history))
+
+    rows = [(r["customer_id"], r[START_AT]) for r in tables.read(history).collect()]
+    assert duplicates(rows) == []
+    assert sorted(key for key, _ in rows) == [1, *range(10, 30)]
 
 
 def test_writers_racing_on_the_same_partitions_leave_one_copy_of_each_row(

@@ -111,7 +111,7 @@ CASES = {
     "cdc first commit, before quarantine": (
         "silver.sales_orders",
         BRONZE,
-        "lakehouse_dagster.cdc.apply:_create",
+        "lakehouse_dagster.cdc.merges:create",
         "after",
     ),
     "cdc quarantine, before progress": (
@@ -129,7 +129,7 @@ CASES = {
     "scd2 first commit, before progress": (
         "silver.sales_customers_history",
         BRONZE,
-        "lakehouse_dagster.cdc.apply:_create",
+        "lakehouse_dagster.cdc.merges:create",
         "after",
     ),
     "rebuilt table, before its quarantine": (
@@ -182,7 +182,7 @@ INCREMENTAL_CASES = {
     # table, where the process dies
     "scd1 changes staged, before its MERGE": (
         "silver.sales_orders",
-        "lakehouse_dagster.cdc.apply:_merge_current_state",
+        "lakehouse_dagster.cdc.merges:merge_current_state",
         "before",
     ),
     "scd1 MERGE committed, before quarantine and progress": (
@@ -197,12 +197,12 @@ INCREMENTAL_CASES = {
     ),
     "scd2 changes staged, before its MERGE": (
         "silver.sales_customers_history",
-        "lakehouse_dagster.cdc.apply:_merge_history",
+        "lakehouse_dagster.cdc.merges:merge_history",
         "before",
     ),
     "scd2 MERGE committed, before quarantine and progress": (
         "silver.sales_customers_history",
-        "lakehouse_dagster.cdc.apply:_merge_history",
+        "lakehouse_dagster.cdc.merges:merge_history",
         "after",
     ),
 }

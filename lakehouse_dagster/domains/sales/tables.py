@@ -14,7 +14,14 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakehouse_dagster.cdc.apply import cdc_expectations, structural_expectations
-from lakehouse_dagster.cdc.spec import POSITION, AutoCdc, CdcConfig, StatePartition, TouchedPartitions
+from lakehouse_dagster.cdc.spec import (
+    CURRENT_VERSIONS,
+    POSITION,
+    AutoCdc,
+    CdcConfig,
+    StatePartition,
+    TouchedPartitions,
+)
 from lakehouse_dagster.cdc.transforms import END_AT, START_AT
 from lakehouse_dagster.declarations.table import Domain, Table
 from lakehouse_dagster.declarations.timing import DailyPartitions, Job
@@ -267,7 +274,9 @@ def _cdc(
         "_source_file": "The landed file of that change.",
         "_source_row": "Its line in the file.",
     }
-    if partition is not None:
+    if partition == CURRENT_VERSIONS:
+        docs[partition.column] = "SCD2: true for the current version (__END_AT null); the table's partition."
+    elif partition is not None:
         docs[partition.column] = f"The partition: {partition.expression}."
     if spec.scd_type == 2:
         docs |= {
@@ -385,8 +394,9 @@ DOMAIN = Domain(
             "customers",
             SALES_CUSTOMERS_HISTORY,
             "Every version of every sales customer (SCD type 2, __START_AT / __END_AT); a change of "
-            f"{', '.join(CUSTOMER_HISTORY_COLUMNS)} starts a version.",
+            f"{', '.join(CUSTOMER_HISTORY_COLUMNS)} starts a version. Partitioned by is_current.",
             CUSTOMER_RULES,
+            partition=CURRENT_VERSIONS,
             scd_type=2,
             track_history_columns=CUSTOMER_HISTORY_COLUMNS,
         ),
