@@ -245,3 +245,26 @@ def test_a_history_reads_only_current_versions_unless_a_change_is_late_or_closes
     assert deltalake.DeltaTable(tables.uri(HISTORY)).metadata().partition_columns == ["is_current"]
     rows = tables.read(HISTORY).collect()
     assert all(row["is_current"] == (row["__END_AT"] is None) for row in rows)
+
+
+def test_an_unpartitioned_history_of_an_earlier_release_is_rewritten_partitioned(
+    tables, landing, spark
+) -> None:
+    for name, rows in CUSTOMER_STREAM[:2]:
+        dms_file(landing, "customers", name, rows, full_load=name.startswith("LOAD"))
+    run_table(tables, "bronze.sales_customers")
+    run_table(tables, HISTORY_TABLE)
+    earlier = tables.read(HISTORY).drop("is_current")
+    staged = spark.createDataFrame(earlier.collect(), earlier.schema)
+    shutil.rmtree(tables.uri(HISTORY))
+    tables.create(HISTORY, staged)  # as an earlier release wrote it
+    assert deltalake.DeltaTable(tables.uri(HISTORY)).metadata().partition_columns == []
+
+    for name, rows in CUSTOMER_STREAM[2:]:
+        dms_file(landing, "customers", name, rows)
+    run_table(tables, "bronze.sales_customers")
+    run_table(tables, HISTORY_TABLE)
+
+    assert deltalake.DeltaTable(tables.uri(HISTORY)).metadata().partition_columns == ["is_current"]
+    assert history_versions(tables) == expected_versions(CUSTOMER_STREAM)
+    assert all(row["is_current"] == (row["__END_AT"] is None) for row in tables.read(HISTORY).collect())
