@@ -15,7 +15,8 @@ read what the other writes, and one of their commits conflicts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -41,11 +42,8 @@ def create(tables: DeltaTables, target: TableName, spec: AutoCdc, changes: DataF
     """The first build writes the state as the table's first commit, with no MERGE: a writer
     that created the table first makes this one fail (``ConcurrentWriteError``), and the unit's
     rerun then MERGEs into what the winner wrote."""
-    if spec.config.scd_type == 1:
-        tables.create(target, _partitioned(spec, current_state(changes, spec.config)), partition_by=_by(spec))
-        return
-    with tables.materialized(target, versioned_instants(changes, spec.config)) as instants:
-        tables.create(target, _partitioned(spec, versions(instants, spec.config)), partition_by=_by(spec))
+    with _whole_state(tables, target, spec, changes) as state:
+        tables.create(target, state, partition_by=_by(spec))
 
 
 def needs_rewrite(tables: DeltaTables, target: TableName, spec: AutoCdc) -> bool:
@@ -55,13 +53,21 @@ def needs_rewrite(tables: DeltaTables, target: TableName, spec: AutoCdc) -> bool
 
 def rewrite(tables: DeltaTables, target: TableName, spec: AutoCdc, changes: DataFrame) -> None:
     """The whole state computed again from every valid change, partitioned, in one commit."""
+    with _whole_state(tables, target, spec, changes) as state:
+        tables.overwrite(target, state, partition_by=_by(spec))
+
+
+@contextmanager
+def _whole_state(
+    tables: DeltaTables, target: TableName, spec: AutoCdc, changes: DataFrame
+) -> Iterator[DataFrame]:
+    """The state of every key of ``changes``, with its partition column: the current rows, or
+    the versions (their instants staged while it is read)."""
     if spec.config.scd_type == 1:
-        tables.overwrite(
-            target, _partitioned(spec, current_state(changes, spec.config)), partition_by=_by(spec)
-        )
+        yield _partitioned(spec, current_state(changes, spec.config))
         return
     with tables.materialized(target, versioned_instants(changes, spec.config)) as instants:
-        tables.overwrite(target, _partitioned(spec, versions(instants, spec.config)), partition_by=_by(spec))
+        yield _partitioned(spec, versions(instants, spec.config))
 
 
 def merge_current_state(tables: DeltaTables, target: TableName, spec: AutoCdc, changes: DataFrame) -> None:
