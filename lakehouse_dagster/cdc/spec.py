@@ -95,9 +95,10 @@ class TouchedPartitions:
 
 @dataclass(frozen=True)
 class StatePartition:
-    """A type 1 table stored partitioned by a column computed from its own columns (SQL
-    ``expression``, e.g. an order's date from its time). A day's MERGE then reads only the
-    partitions its keys' changes name, so its cost does not grow with the table's history."""
+    """A table stored partitioned by a column computed from its own columns (SQL ``expression``):
+    a type 1 table by any such column (an order's month from its time), a type 2 history by
+    ``CURRENT_VERSIONS`` only. A day's MERGE then reads only the partitions it may change, so its
+    cost does not grow with the table's history (``cdc/merges.py``)."""
 
     column: str
     expression: str
