@@ -3,6 +3,7 @@ instant. Each row lands once; a loser ingests nothing or fails with ConcurrentWr
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -168,6 +169,31 @@ def test_writers_racing_to_insert_orders_of_a_month_the_table_lacks_insert_each_
 
     keys = sorted(r["order_id"] for r in tables.read(orders).collect())
     assert keys == [1, 2, *range(10, 40)]
+
+
+def test_writers_racing_to_rewrite_an_earlier_releases_table_partitioned_leave_one_copy(
+    sail_url, layout, landing, tables
+) -> None:
+    """An unpartitioned orders table (an earlier release's) is rewritten whole by the next apply:
+    writers racing on that rewrite leave each order once, partitioned."""
+    orders = TableName("silver", "sales_orders")
+    simulation = simulate_retail(days=4, seed=9, customers=200, products=30, orders_per_day=30)
+    write_landing(simulation, landing, delivered_before=simulation.start + timedelta(days=2))
+    run_table(tables, "bronze.sales_orders")
+    run_table(tables, str(orders))
+    earlier = tables.read(orders).drop("order_month")
+    rows = tables.spark.createDataFrame(earlier.collect(), earlier.schema)
+    shutil.rmtree(tables.uri(orders))
+    tables.create(orders, rows)
+    write_landing(simulation, landing)
+    run_table(tables, "bronze.sales_orders")
+
+    race(sail_url, layout.root, str(orders))
+
+    keys = [r["order_id"] for r in tables.read(orders).collect()]
+    assert duplicates([(k,) for k in keys]) == []
+    assert set(keys) == {int(order_id) for order_id in simulation.truth.tables["orders"]["order_id"]}
+    assert "order_month" in tables.read(orders).columns
 
 
 def test_writers_racing_to_close_versions_of_new_customers_write_each_version_once(
