@@ -16,11 +16,14 @@ from pathlib import Path
 import deltalake
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from lakehouse_dagster.cdc.spec import CURRENT_VERSIONS, AutoCdc, CdcConfig, StatePartition
 from lakehouse_dagster.lake.adopt import staged_files
-from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.lake.delta import DeltaRsLog, DeltaTables
 from lakehouse_dagster.lake.layout import TableName, sql_literal
+from lakehouse_dagster.maintenance.unit import PREFIX as MAINTENANCE
+from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.sample_data.retail import simulate_retail, write_landing
 from lakehouse_dagster_tests.test_cdc_apply import (
     CUSTOMER_STREAM,
@@ -73,6 +76,16 @@ def silver_rows(tables) -> pd.DataFrame:
     return tables.read(ORDERS).toPandas()
 
 
+def assert_orders_are_the_truth(tables, shop) -> None:
+    """One row per order, with the status the simulation ended with."""
+    rows = silver_rows(tables)
+    assert not rows["order_id"].duplicated().any()
+    truth = shop.truth.tables["orders"]
+    assert sorted(zip(rows["order_id"].astype(str), rows["status"], strict=True)) == sorted(
+        zip(truth["order_id"].astype(str), truth["status"], strict=True)
+    )
+
+
 def test_the_state_is_partitioned_by_month_and_a_delivery_reads_only_its_orders_months(
     tables, landing, shop, monkeypatch
 ) -> None:
@@ -120,10 +133,7 @@ def test_the_state_is_partitioned_by_month_and_a_delivery_reads_only_its_orders_
 
     # Every row in the partition of its own order time, and the rows are the source's state.
     assert (rows["order_month"] == month_of(rows["order_ts"])).all()
-    truth = shop.truth.tables["orders"]
-    assert sorted(zip(rows["order_id"].astype(str), rows["status"], strict=True)) == sorted(
-        zip(truth["order_id"].astype(str), truth["status"], strict=True)
-    )
+    assert_orders_are_the_truth(tables, shop)
 
 
 def test_an_unpartitioned_state_of_an_earlier_release_is_rewritten_partitioned(
@@ -268,3 +278,87 @@ def test_an_unpartitioned_history_of_an_earlier_release_is_rewritten_partitioned
     assert deltalake.DeltaTable(tables.uri(HISTORY)).metadata().partition_columns == ["is_current"]
     assert history_versions(tables) == expected_versions(CUSTOMER_STREAM)
     assert all(row["is_current"] == (row["__END_AT"] is None) for row in tables.read(HISTORY).collect())
+
+
+# Compaction (the maintenance unit) against the applies: each MERGE adds files to the partitions
+# it rewrites, and compaction rewrites them again. Whichever of the two commits second conflicts.
+
+
+def orders_with_small_files(tables, landing, shop) -> str:
+    """Two deliveries applied, a third landed and ingested but not applied; some of the table's
+    partitions hold several files. Returns the table's URI."""
+    for day in (DAYS - 10, DAYS - 5):
+        land_through(shop, landing, day)
+        run_table(tables, BRONZE)
+        run_table(tables, str(ORDERS))
+    land_through(shop, landing)
+    run_table(tables, BRONZE)
+    uri = tables.uri(ORDERS)
+    partitions = tables.read(ORDERS).select("order_month").distinct().count()
+    assert tables.files(ORDERS).files > partitions, "some partition holds several files"
+    return uri
+
+
+def operations(uri: str) -> list[str]:
+    return [commit["operation"] for commit in reversed(deltalake.DeltaTable(uri).history())]
+
+
+def test_a_compaction_committed_during_a_merge_makes_the_apply_run_again_once(
+    tables, landing, shop, tmp_path, monkeypatch
+) -> None:
+    uri = orders_with_small_files(tables, landing, shop)
+    compacted = tmp_path / "compacted"
+    merges: list[TableName] = []
+    merge_sql = DeltaTables._merge_sql
+
+    def merge_during_compaction(self, name, source, statement):
+        merges.append(name)
+
+        @F.udf("boolean")
+        def compact_once(_):
+            # Runs while the engine executes the MERGE: after it read the table, before its commit.
+            if not compacted.exists():
+                compacted.touch()
+                deltalake.DeltaTable(uri).optimize.compact()
+            return True
+
+        return merge_sql(
+            self, name, source.where(compact_once(F.lit(1))) if name == ORDERS else source, statement
+        )
+
+    monkeypatch.setattr(DeltaTables, "_merge_sql", merge_during_compaction)
+    result = run_table(tables, str(ORDERS))
+
+    assert compacted.exists()
+    assert merges.count(ORDERS) == 2, "the first MERGE conflicted with the compaction and ran again"
+    assert operations(uri)[-2:] == ["OPTIMIZE", "MERGE"]
+    assert result.metadata["lakehouse/batches_applied"], "the rerun applied the delivery"
+    assert_orders_are_the_truth(tables, shop)
+
+
+def test_a_compaction_of_files_a_merge_rewrote_meanwhile_is_refused_and_run_again(
+    tables, landing, shop, monkeypatch
+) -> None:
+    uri = orders_with_small_files(tables, landing, shop)
+    optimize = DeltaRsLog.optimize
+    attempts: list[str] = []
+
+    def compact_after_a_merge(self, table_uri, zorder_by):
+        attempts.append(table_uri)
+        if table_uri == uri and attempts.count(uri) == 1:
+            stale = deltalake.DeltaTable(table_uri)  # the files compaction will rewrite
+            run_table(tables, str(ORDERS))  # an apply MERGEs into the same files meanwhile
+            stale.optimize.compact()
+        return optimize(self, table_uri, zorder_by)
+
+    monkeypatch.setattr(DeltaRsLog, "optimize", compact_after_a_merge)
+    (resolved,) = [t for _, t in REGISTRY.resolved() if t.name == ORDERS]
+    result = run_table(tables, str(ORDERS), maintenance=resolved.maintenance)
+
+    assert attempts.count(uri) == 2, "the stale compaction was refused and maintenance ran again"
+    assert operations(uri)[-2:] == ["MERGE", "OPTIMIZE"]
+    assert (
+        result.metadata[f"{MAINTENANCE}/files_after"]
+        == tables.read(ORDERS).select("order_month").distinct().count()
+    )
+    assert_orders_are_the_truth(tables, shop)
