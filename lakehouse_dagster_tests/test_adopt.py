@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -173,6 +176,30 @@ def test_small_tables_are_staged_as_few_row_groups(tmp_path: Path) -> None:
     metadata = pq.read_metadata(tmp_path / "staged.parquet")
     assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [30, 30, 30, 10]
     assert pq.read_table(tmp_path / "staged.parquet").equals(pa.concat_tables(tables))
+
+
+def test_threads_staging_side_by_side_each_write_a_file_of_their_own(tmp_path: Path) -> None:
+    from lakehouse_dagster.lake.files import list_parquet, parquet_per_thread
+
+    tables = [sample(10, offset=10 * i) for i in range(12)]
+    both_running = threading.Barrier(2)
+    calls = itertools.count()
+    writers: set[int] = set()
+
+    def stage(table: pa.Table) -> None:
+        if next(calls) < 2:
+            both_running.wait(timeout=10)  # the first two tables are written by two threads
+        writers.add(threading.get_ident())
+        staged.write_table(table)
+
+    with parquet_per_thread(str(tmp_path / "batch"), SCHEMA) as staged, ThreadPoolExecutor(2) as pool:
+        list(pool.map(stage, tables))
+
+    files = list_parquet(str(tmp_path / "batch"))
+    assert len(files) == len(writers) == 2
+    written = [row for f in files for row in pq.read_table(f).to_pylist()]
+    assert sorted(map(repr, written)) == sorted(repr(row) for t in tables for row in t.to_pylist())
+    assert all(pq.read_schema(f).equals(SCHEMA) for f in files)
 
 
 def test_statistics_skip_nested_columns_and_keep_the_flat_ones_in_place(tmp_path: Path) -> None:

@@ -22,12 +22,10 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TypeVar
 
 import pyarrow as pa
 from pyspark.sql import DataFrame
@@ -52,9 +50,7 @@ from lakehouse_dagster.lake import files
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import TableName
 
-T = TypeVar("T")
-R = TypeVar("R")
-#: Files parsed and typed at once: one per core (each holds one file's rows in memory).
+#: Files parsed, typed and written at once: one per core (each holds one file's rows in memory).
 _STAGING_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 CheckBatch = Callable[[DataFrame], object]
@@ -213,15 +209,17 @@ class _Ingestion:
         self, plan: ColumnPlan, headers: Mapping[str, Header], batch_id: str, claims: list[Claim]
     ) -> None:
         staging_uri = self.tables.layout.staging_uri(self.target, batch_id)
-        staged = f"{staging_uri}/data.parquet"
         plan = plan.for_files(claim.file.uri for claim in claims)
         written_here = True
         try:
-            entries = self._stage(plan, headers, batch_id, claims, staged)
+            entries = self._stage(plan, headers, batch_id, claims, staging_uri)
             # A file rejected while it was read (its header changed) adds none of its columns.
             ingested = plan.for_files(e.claim.file.uri for e in entries if e.outcome == INGESTED)
             if ingested.new_columns != plan.new_columns:
-                files.drop_parquet_columns(staged, sorted(set(plan.new_columns) - set(ingested.new_columns)))
+                for staged in files.list_parquet(staging_uri):
+                    files.drop_parquet_columns(
+                        staged, sorted(set(plan.new_columns) - set(ingested.new_columns))
+                    )
                 plan = ingested
             if any(entry.rows for entry in entries):
                 if self.check_batch is not None:
@@ -248,27 +246,35 @@ class _Ingestion:
             self.report.batches_committed_elsewhere.append(batch_id)
 
     def _stage(
-        self, plan: ColumnPlan, headers: Mapping[str, Header], batch_id: str, claims: list[Claim], uri: str
+        self,
+        plan: ColumnPlan,
+        headers: Mapping[str, Header],
+        batch_id: str,
+        claims: list[Claim],
+        staging_uri: str,
     ) -> list[LedgerEntry]:
-        """Parse and type the batch's files, a few at a time on the machine's cores (Arrow's
-        kernels release the GIL), and write them in order to the staged Parquet file."""
+        """Parse, type and write the batch's files on the machine's cores (Arrow's kernels and
+        Parquet writer release the GIL): each thread writes the files it parses into a staged
+        Parquet file of its own under ``staging_uri``, so that no core waits for another's
+        write. A thread holds one file's rows at a time. Returns the files' entries, in order."""
         ingested_at = datetime.now(UTC)
         aws = self.tables.layout.aws
+        with files.parquet_per_thread(staging_uri, bronze_schema(plan, self.source)) as staged:
 
-        def bronze_file(claim: Claim) -> tuple[LedgerEntry, pa.Table | None]:
-            entry, parsed = _parse_file(claim, headers.get(claim.file.uri), plan, aws)
-            if parsed is None:
-                return entry, None
-            mapping = plan.by_file[claim.file.uri]
-            rows = bronze_rows(parsed, mapping, plan, self.source, claim.file, batch_id, ingested_at)
-            return replace(entry, rescued_rows=rows.num_rows - rows.column(RESCUED_DATA).null_count), rows
+            def stage_file(claim: Claim) -> LedgerEntry:
+                entry, parsed = _parse_file(claim, headers.get(claim.file.uri), plan, aws)
+                if parsed is None:
+                    return entry
+                mapping = plan.by_file[claim.file.uri]
+                rows = bronze_rows(parsed, mapping, plan, self.source, claim.file, batch_id, ingested_at)
+                staged.write_table(rows)
+                return replace(entry, rescued_rows=rows.num_rows - rows.column(RESCUED_DATA).null_count)
 
-        entries: list[LedgerEntry] = []
-        with files.parquet_writer(uri, bronze_schema(plan, self.source)) as writer:
-            for entry, rows in in_order_parallel(bronze_file, claims, _STAGING_THREADS):
-                if rows is not None:
-                    writer.write_table(rows)
-                entries.append(entry)
+            pool = ThreadPoolExecutor(max_workers=_STAGING_THREADS)
+            try:
+                entries = list(pool.map(stage_file, claims))
+            finally:
+                pool.shutdown(cancel_futures=True)  # a file that fails the batch stops the others
         # Arrow's allocator keeps freed pages for reuse; the engine's steps that follow need them.
         pa.default_memory_pool().release_unused()
         return entries
@@ -354,22 +360,6 @@ def _entry_without_rows(claim: Claim, aws: AwsConfig) -> LedgerEntry:
     header = read_headers([claim.file], aws)[claim.file.uri]
     # With no column plan for it, a file holding rows reads as one whose header changed.
     return _parse_file(claim, header, ColumnPlan([], [], {}), aws)[0]
-
-
-def in_order_parallel(function: Callable[[T], R], items: Sequence[T], threads: int) -> Iterator[R]:
-    """``function`` of each item, in the items' order, with at most ``threads`` calls running
-    or finished but not yet taken (memory holds that many results, not all of them)."""
-    if threads <= 1 or len(items) <= 1:
-        yield from map(function, items)
-        return
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        pending: deque[Future[R]] = deque()
-        for item in items:
-            if len(pending) == threads:
-                yield pending.popleft().result()
-            pending.append(pool.submit(function, item))
-        while pending:
-            yield pending.popleft().result()
 
 
 def _parse_file(

@@ -13,9 +13,10 @@ locally, AWS's default credential chain in production.
 from __future__ import annotations
 
 import os
+import threading
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -245,6 +246,32 @@ def parquet_writer(
         buffered = RowGroupWriter(writer, min_row_group_rows)
         yield buffered
         buffered.flush()
+
+
+class ParquetPerThread:
+    """Parquet files under a folder, one per thread that writes (opened on its first write):
+    threads that parse and write files side by side, each in its own file."""
+
+    def __init__(self, folder: str, schema: pa.Schema, files: ExitStack) -> None:
+        self._folder, self._schema, self._files = folder, schema, files
+        self._writers: dict[int, RowGroupWriter] = {}
+        self._lock = threading.Lock()
+
+    def write_table(self, table: pa.Table) -> None:
+        thread = threading.get_ident()
+        with self._lock:
+            writer = self._writers.get(thread)
+            if writer is None:
+                uri = f"{self._folder}/part-{len(self._writers):04d}.parquet"
+                writer = self._writers[thread] = self._files.enter_context(parquet_writer(uri, self._schema))
+        writer.write_table(table)
+
+
+@contextmanager
+def parquet_per_thread(folder: str, schema: pa.Schema) -> Iterator[ParquetPerThread]:
+    """Files written by ``ParquetPerThread.write_table``, each complete when this exits."""
+    with ExitStack() as files:
+        yield ParquetPerThread(folder, schema, files)
 
 
 def drop_parquet_columns(uri: str, columns: Sequence[str]) -> None:
