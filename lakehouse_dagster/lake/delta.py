@@ -40,7 +40,7 @@ from pyspark.sql.types import ArrayType, DataType, MapType, NullType, StructFiel
 
 from lakehouse_dagster.joins import matching
 from lakehouse_dagster.lake.files import delete_file, delete_tree, list_parquet, parquet_writer
-from lakehouse_dagster.lake.layout import LakeLayout, TableName, join_uri, quote_identifier
+from lakehouse_dagster.lake.layout import LakeLayout, TableName, join_uri, quote_identifier, sql_literal
 
 #: How engines say a schema does not exist (Databricks, Spark, the embedded engine).
 _NO_SCHEMA = re.compile(
@@ -117,7 +117,7 @@ class DateWindow:
 
     def predicate(self) -> str:
         column = quote_identifier(self.column)
-        return f"{column} >= DATE'{self.start.isoformat()}' AND {column} < DATE'{self.end.isoformat()}'"
+        return f"{column} >= {sql_literal(self.start)} AND {column} < {sql_literal(self.end)}"
 
     def condition(self):
         column = F.col(quote_identifier(self.column))
@@ -136,7 +136,7 @@ class TimeSince:
     def predicate(self) -> str:
         column, day = quote_identifier(self.column), quote_identifier(self.date_column)
         return (
-            f"{day} >= DATE'{self.start.date().isoformat()}' AND "
+            f"{day} >= {sql_literal(self.start.date())} AND "
             f"{column} >= TIMESTAMP'{self.start.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
         )
 
