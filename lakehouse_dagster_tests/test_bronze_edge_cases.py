@@ -180,3 +180,31 @@ def test_a_first_file_that_is_rejected_fails_the_check_naming_it(tables, landing
 
     again = run_table(tables, "bronze.customers")
     assert next(c for c in again.checks if c.name == "no_rejected_files").passed, "reported once"
+
+
+def test_a_staged_write_failing_mid_batch_stops_it_commits_nothing_and_frees_its_files(
+    tables, landing, log, monkeypatch
+) -> None:
+    """The disk fills while a batch's files are staged: the error surfaces, the files not yet
+    started are not read, nothing is committed, and the next run ingests every file once."""
+    from lakehouse_dagster.lake.files import ParquetPerThread
+
+    files = [people(landing, f"p{i:02d}.csv", [[i, f"n{i}", "2024-01-01"]]) for i in range(40)]
+    write_table = ParquetPerThread.write_table
+    writes: list[int] = []
+
+    def disk_full_at_the_third(self, table):
+        writes.append(table.num_rows)
+        if len(writes) == 3:
+            raise OSError(28, "No space left on device")
+        return write_table(self, table)
+
+    monkeypatch.setattr(ParquetPerThread, "write_table", disk_full_at_the_third)
+    with pytest.raises(OSError, match="No space left"):
+        run_ingest(tables, log)
+
+    assert len(writes) < len(files), "the files after the failure were not all read"
+    assert not tables.exists(TARGET) or tables.read(TARGET).count() == 0
+    monkeypatch.setattr(ParquetPerThread, "write_table", write_table)
+    assert run_ingest(tables, log).files_ingested == len(files)
+    assert sorted(row["id"] for row in bronze_rows(tables)) == list(range(40))
