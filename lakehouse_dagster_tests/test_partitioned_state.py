@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from lakehouse_dagster_tests.test_cdc_apply import (
     ts,
 )
 from lakehouse_dagster_tests.test_cdc_apply import versions as history_versions
-from lakehouse_dagster_tests.units import run_table
+from lakehouse_dagster_tests.units import as_an_earlier_release_wrote_it, run_table
 
 ORDERS = TableName("silver", "sales_orders")
 BRONZE = "bronze.sales_orders"
@@ -136,15 +135,11 @@ def test_the_state_is_partitioned_by_month_and_a_delivery_reads_only_its_orders_
     assert_orders_are_the_truth(tables, shop)
 
 
-def test_an_unpartitioned_state_of_an_earlier_release_is_rewritten_partitioned(
-    tables, landing, shop, layout, spark
-) -> None:
+def test_an_unpartitioned_state_of_an_earlier_release_is_rewritten_partitioned(tables, landing, shop) -> None:
     land_through(shop, landing, DAYS - 2)
     run_table(tables, BRONZE)
     run_table(tables, str(ORDERS))
-    earlier = tables.read(ORDERS).drop("order_month").toPandas()
-    shutil.rmtree(tables.uri(ORDERS))
-    tables.create(ORDERS, spark.createDataFrame(earlier))  # as an earlier release wrote it
+    as_an_earlier_release_wrote_it(tables, ORDERS)
     assert deltalake.DeltaTable(tables.uri(ORDERS)).metadata().partition_columns == []
 
     land_through(shop, landing)
@@ -257,17 +252,12 @@ def test_a_history_reads_only_current_versions_unless_a_change_is_late_or_closes
     assert all(row["is_current"] == (row["__END_AT"] is None) for row in rows)
 
 
-def test_an_unpartitioned_history_of_an_earlier_release_is_rewritten_partitioned(
-    tables, landing, spark
-) -> None:
+def test_an_unpartitioned_history_of_an_earlier_release_is_rewritten_partitioned(tables, landing) -> None:
     for name, rows in CUSTOMER_STREAM[:2]:
         dms_file(landing, "customers", name, rows, full_load=name.startswith("LOAD"))
     run_table(tables, "bronze.sales_customers")
     run_table(tables, HISTORY_TABLE)
-    earlier = tables.read(HISTORY).drop("is_current")
-    staged = spark.createDataFrame(earlier.collect(), earlier.schema)
-    shutil.rmtree(tables.uri(HISTORY))
-    tables.create(HISTORY, staged)  # as an earlier release wrote it
+    as_an_earlier_release_wrote_it(tables, HISTORY)
     assert deltalake.DeltaTable(tables.uri(HISTORY)).metadata().partition_columns == []
 
     for name, rows in CUSTOMER_STREAM[2:]:

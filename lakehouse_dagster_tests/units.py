@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from datetime import date
+
+import deltalake
 
 from lakehouse_dagster.declarations.maintenance import Maintenance
 from lakehouse_dagster.declarations.table import Table
 from lakehouse_dagster.deployment import Deployment, default_mlflow
 from lakehouse_dagster.lake.delta import DeltaTables
+from lakehouse_dagster.lake.layout import TableName
 from lakehouse_dagster.quality.thresholds import Thresholds
 from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster.units.report import UnitResult
@@ -61,3 +65,13 @@ def run_table(
     if result.error is not None:
         raise UnitFailed(result)
     return result
+
+
+def as_an_earlier_release_wrote_it(tables: DeltaTables, name: TableName) -> None:
+    """The partitioned table written again without its partition column, unpartitioned, as
+    releases before its partitioning wrote it."""
+    (column,) = deltalake.DeltaTable(tables.uri(name)).metadata().partition_columns
+    rows = tables.read(name).drop(column)
+    earlier = tables.spark.createDataFrame(rows.collect(), rows.schema)
+    shutil.rmtree(tables.uri(name))
+    tables.create(name, earlier)

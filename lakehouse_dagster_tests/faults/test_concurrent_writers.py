@@ -3,7 +3,6 @@ instant. Each row lands once; a loser ingests nothing or fails with ConcurrentWr
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from lakehouse_dagster.sample_data.retail import simulate_retail, write_landing
 from lakehouse_dagster.units.report import UnitResult
 from lakehouse_dagster_tests.oracle import landed_records, parse_id
 from lakehouse_dagster_tests.test_cdc_apply import customer, dms_file, order, ts
-from lakehouse_dagster_tests.units import run_table
+from lakehouse_dagster_tests.units import as_an_earlier_release_wrote_it, run_table
 
 WRITERS = 4
 #: Time for every process to import and connect before the common start.
@@ -181,10 +180,7 @@ def test_writers_racing_to_rewrite_an_earlier_releases_table_partitioned_leave_o
     write_landing(simulation, landing, delivered_before=simulation.start + timedelta(days=2))
     run_table(tables, "bronze.sales_orders")
     run_table(tables, str(orders))
-    earlier = tables.read(orders).drop("order_month")
-    rows = tables.spark.createDataFrame(earlier.collect(), earlier.schema)
-    shutil.rmtree(tables.uri(orders))
-    tables.create(orders, rows)
+    as_an_earlier_release_wrote_it(tables, orders)
     write_landing(simulation, landing)
     run_table(tables, "bronze.sales_orders")
 

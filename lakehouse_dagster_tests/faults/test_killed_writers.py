@@ -4,7 +4,6 @@ that was never killed leaves: nothing lost, nothing doubled."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -22,7 +21,7 @@ from lakehouse_dagster.sample_data.customers import generate_customers
 from lakehouse_dagster.sample_data.retail import simulate_retail, write_landing
 from lakehouse_dagster.units.request import PartitionWindow
 from lakehouse_dagster_tests.faults.crash import CRASH_EXIT_CODE
-from lakehouse_dagster_tests.units import run_table
+from lakehouse_dagster_tests.units import as_an_earlier_release_wrote_it, run_table
 
 VOLATILE = ["_ingested_at", "_batch_id", "_run_id", "_quarantined_at"]
 BRONZE = [f"bronze.sales_{s}" for s in ("customers", "products", "orders", "order_items")]
@@ -253,16 +252,6 @@ REWRITE_CASES = {
 }
 
 
-def as_an_earlier_release_wrote_it(tables: DeltaTables, table: str) -> None:
-    """The table rewritten without its partition column, unpartitioned."""
-    name = TableName.parse(table)
-    (column,) = deltalake.DeltaTable(tables.uri(name)).metadata().partition_columns
-    rows = tables.read(name).drop(column)
-    earlier = tables.spark.createDataFrame(rows.collect(), rows.schema)
-    shutil.rmtree(tables.uri(name))
-    tables.create(name, earlier)
-
-
 @pytest.mark.parametrize("case", list(REWRITE_CASES))
 def test_a_rewrite_of_an_earlier_releases_state_killed_and_run_again_ends_as_if_never_killed(
     case, spark, sail_url, tmp_path, incremental_simulation
@@ -273,7 +262,7 @@ def test_a_rewrite_of_an_earlier_releases_state_killed_and_run_again_ends_as_if_
     assert write_landing(simulation, landing, delivered_before=simulation.start + timedelta(days=2))
     for tables in (clean, crashed):
         build(tables, [*BRONZE, table])
-        as_an_earlier_release_wrote_it(tables, table)
+        as_an_earlier_release_wrote_it(tables, TableName.parse(table))
     assert write_landing(simulation, landing)  # the rest
     build(clean, [*BRONZE, table])
     build(crashed, BRONZE)
