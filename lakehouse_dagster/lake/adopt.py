@@ -33,7 +33,7 @@ _EXACT_DECIMAL_DIGITS = 15
 
 
 #: How Hive-style folders name a null partition value.
-_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
 class StagedFile:
@@ -49,7 +49,7 @@ class StagedFile:
     def folder(self) -> str:
         """The file's folder in the table, relative: one ``column=value`` level per partition column."""
         return "".join(
-            f"{column}={quote(_NULL_PARTITION if value is None else value, safe='')}/"
+            f"{column}={quote(NULL_PARTITION if value is None else value, safe='')}/"
             for column, value in self.partition_values.items()
         )
 
@@ -112,7 +112,7 @@ def _partition_values(relative: str, partition_by: Sequence[str]) -> dict[str, s
     values: dict[str, str | None] = {}
     for column in partition_by:
         value = folders.get(column)
-        values[column] = None if value in (None, _NULL_PARTITION) else unquote(value)
+        values[column] = None if value in (None, NULL_PARTITION) else unquote(value)
     return values
 
 

@@ -39,6 +39,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, MapType, NullType, StructField, StructType
 
 from lakehouse_dagster.joins import matching
+from lakehouse_dagster.lake.adopt import NULL_PARTITION
 from lakehouse_dagster.lake.files import delete_file, delete_tree, list_parquet, parquet_writer
 from lakehouse_dagster.lake.layout import LakeLayout, TableName, join_uri, quote_identifier, sql_literal
 
@@ -946,6 +947,14 @@ def _stage(frame: DataFrame, staging: str, partition_by: Sequence[str] = ()) -> 
     missing folder as a frame without columns): an empty file keeps the columns."""
     writer = frame.write.mode("overwrite")
     if partition_by:
+        # Folders named by the values as text: the engine names a null date's folder 1970-01-01,
+        # and a null text's as an empty text's. Hive's marker keeps a null a null.
+        frame = frame.withColumns(
+            {
+                column: F.coalesce(F.col(quote_identifier(column)).cast("string"), F.lit(NULL_PARTITION))
+                for column in partition_by
+            }
+        )
         # One task per partition value: a file per partition, not one per partition and task.
         frame = frame.repartition(*partition_by)
         writer = frame.write.mode("overwrite").partitionBy(*partition_by)
