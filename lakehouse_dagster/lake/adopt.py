@@ -4,7 +4,8 @@ An append through ``write_deltalake`` reads the staged files and writes them aga
 file whose columns are the table's can instead be moved into the table's folder and committed
 with an ``add`` action whose statistics come from its Parquet footer. Delta readers read
 columns by name, so only the names and types must agree; and the table must take files as they
-are (``plain_table``): a partitioned or constrained table gets the ordinary, validated write.
+are (``plain_table``): a constrained table, or one partitioned otherwise than the staged files,
+gets the ordinary, validated write.
 
 A file moved in but never committed (the process died, or another writer committed the same
 batch first) is a stray file: no reader sees it, and a full ``VACUUM`` deletes it.
@@ -76,24 +77,44 @@ def adoptable(table_schema: pa.Schema, staged_schema: pa.Schema) -> bool:
     )
 
 
-def plain_table(table: Any) -> bool:
-    """Whether a Delta table (``deltalake.DeltaTable``) takes files as they are: unpartitioned
-    (an adopted file carries no partition values), without CHECK constraints, column mapping,
-    generated columns, invariants or required columns (an adopted file is not validated)."""
+def plain_table(table: Any, partition_by: Sequence[str] = (), *, nulls_checked: bool = False) -> bool:
+    """Whether a Delta table (``deltalake.DeltaTable``) takes files as they are: partitioned by
+    ``partition_by`` exactly (the partition values an adopted file carries), without CHECK
+    constraints, column mapping, generated columns, invariants, or required columns unless the
+    caller checks them (``holds_no_nulls``): an adopted file is not validated."""
     metadata = table.metadata()
     configuration = metadata.configuration or {}
-    if metadata.partition_columns or any(key.startswith("delta.constraints.") for key in configuration):
+    if list(metadata.partition_columns) != list(partition_by):
+        return False
+    if any(key.startswith("delta.constraints.") for key in configuration):
         return False
     if configuration.get("delta.columnMapping.mode", "none") != "none":
         return False
     return all(
-        field.nullable and not any(key.startswith(_VALIDATED_FIELD) for key in (field.metadata or {}))
+        (field.nullable or nulls_checked)
+        and not any(key.startswith(_VALIDATED_FIELD) for key in (field.metadata or {}))
         for field in table.schema().fields
     )
 
 
 #: Column metadata that makes the Delta writer validate or compute a column.
 _VALIDATED_FIELD = ("delta.generationExpression", "delta.invariants", "delta.identity")
+
+
+def holds_no_nulls(metadata: pq.FileMetaData, columns: Sequence[str]) -> bool:
+    """Whether a file's footer shows no null in any of the flat ``columns``: each column's every
+    row group has statistics with a null count of 0. A nested or unknown column is not shown."""
+    chunks = [
+        metadata.row_group(group).column(index)
+        for group in range(metadata.num_row_groups)
+        for index in range(metadata.num_columns)
+    ]
+    shown = {chunk.path_in_schema for chunk in chunks}
+    return all(column in shown for column in columns) and all(
+        chunk.statistics is not None and chunk.statistics.has_null_count and chunk.statistics.null_count == 0
+        for chunk in chunks
+        if chunk.path_in_schema in columns
+    )
 
 
 def staged_files(staged_uri: str, partition_by: Sequence[str] = ()) -> list[StagedFile]:

@@ -169,6 +169,8 @@ class LogBackend(Protocol):
     def create_staged(
         self, uri: str, staged_uri: str, schema: StructType | None = None, partition_by: Sequence[str] = ()
     ) -> bool: ...
+    def takes_staged_partitions(self, uri: str, column: str) -> bool: ...
+    def replace_staged(self, uri: str, staged_uri: str, window: DateWindow) -> bool: ...
     def files(self, uri: str) -> TableFiles: ...
     def optimize(self, uri: str, zorder_by: Sequence[str]) -> dict[str, Any]: ...
     def vacuum(self, uri: str, retention_hours: int) -> int | None: ...
@@ -338,8 +340,24 @@ class DeltaTables:
         columns ``frame`` lacks are written null."""
         self._create_if_missing(name, frame, partition_by)
         frame = self.aligned(name, frame)
+        staged = isinstance(window, DateWindow) and self.log.takes_staged_partitions(
+            self.uri(name), window.column
+        )
+        if staged and self._replace_staged(name, frame, window):
+            return
         writer = frame.write.format("delta").mode("overwrite").option("replaceWhere", window.predicate())
         self._commit(name, lambda: writer.save(self.uri(name)))
+
+    def _replace_staged(self, name: TableName, frame: DataFrame, window: DateWindow) -> bool:
+        """The window staged as Parquet, a folder per day, then committed as it is: for a large
+        window the engine's partitioned Delta writer holds far more memory than its partitioned
+        Parquet writer (25M rows: 3.6 against 2.2 GiB)."""
+        staging = join_uri(self.layout.staging_root(name), f"replace-{uuid.uuid4().hex}")
+        try:
+            _stage(frame, staging, (window.column,))
+            return self._commit(name, lambda: self.log.replace_staged(self.uri(name), staging, window))
+        finally:
+            delete_tree(staging)
 
     def merge(self, name: TableName, source: DataFrame, upsert: Upsert) -> None:
         """MERGE ``source`` into the table (see ``Upsert``). A merge that changes nothing commits nothing."""
@@ -704,6 +722,70 @@ class DeltaRsLog:
                 return False
             raise
 
+    def takes_staged_partitions(self, uri: str, column: str) -> bool:
+        import deltalake
+
+        from lakehouse_dagster.lake import adopt
+
+        return self.exists(uri) and adopt.plain_table(
+            deltalake.DeltaTable(uri), (column,), nulls_checked=True
+        )
+
+    def replace_staged(self, uri: str, staged_uri: str, window: DateWindow) -> bool:
+        """The window's partitions replaced by the staged files (``column=value`` folders), moved
+        in as they are, in one commit. Any commit since this one's snapshot fails it (no
+        retries): the caller's unit then runs again, as after a conflicting ``replaceWhere``.
+        False, committing nothing, if the files' columns are not the table's, or if their
+        footers do not show the table's required columns free of nulls."""
+        import deltalake
+        import pyarrow as pa
+        from deltalake import CommitProperties
+        from deltalake.exceptions import CommitFailedError
+
+        from lakehouse_dagster.lake import adopt
+
+        table = deltalake.DeltaTable(uri)
+        columns = pa.schema(table.schema().to_arrow())
+        columns = columns.remove(columns.get_field_index(window.column))
+        required = [field.name for field in table.schema().fields if not field.nullable]
+        required = [name for name in required if name != window.column]  # never null: checked below
+        staged = [file for file in adopt.staged_files(staged_uri, (window.column,)) if file.metadata.num_rows]
+        if not all(
+            adopt.adoptable(columns, file.metadata.schema.to_arrow_schema())
+            and adopt.holds_no_nulls(file.metadata, required)
+            for file in staged
+        ):
+            return False
+        first, end = window.start.isoformat(), window.end.isoformat()
+        for file in staged:
+            day = file.partition_values[window.column]
+            if day is None or not first <= day < end:
+                raise ValueError(
+                    f"{uri}: rows with {window.column} = {day} are outside the window being replaced "
+                    f"({first} to {end}, end excluded); nothing was written"
+                )
+        moved = adopt.move_into_table(uri, staged)
+        rows = sum(file.metadata.num_rows for file in staged)
+        try:
+            table.create_write_transaction(
+                [file.add_action(path) for file, path in zip(staged, moved, strict=True)],
+                mode="overwrite",
+                schema=table.schema(),
+                partition_by=[window.column],
+                partition_filters=[(window.column, ">=", first), (window.column, "<", end)],
+                commit_properties=CommitProperties(
+                    max_commit_retries=0,
+                    custom_metadata={
+                        "operationMetrics": {"num_added_rows": rows, "num_added_files": len(moved)}
+                    },
+                ),
+            )
+        except CommitFailedError:
+            for path in moved:  # never committed
+                delete_file(f"{uri.rstrip('/')}/{path}")
+            raise
+        return True
+
     def _adopt_staged(self, uri: str, staged_uri: str, token: str) -> bool | None:
         """Commit the staged files as they are (``lake/adopt.py``); None if their columns are
         not the table's (a new column: the caller rewrites them with a schema merge), or if the
@@ -885,6 +967,13 @@ class SparkSqlLog:
                 return False
             raise
         return True
+
+    def takes_staged_partitions(self, uri: str, column: str) -> bool:
+        """The engine's own ``replaceWhere`` writes the window: no staging."""
+        return False
+
+    def replace_staged(self, uri: str, staged_uri: str, window: DateWindow) -> bool:
+        return False  # never staged (above): the caller writes the window itself
 
     def files(self, uri: str) -> TableFiles:
         detail = self._detail(uri)

@@ -139,6 +139,12 @@ CASES = {
         "lakehouse_dagster.units.context:replace_quarantine",
         "before",
     ),
+    "partitions' files moved into the table, before their commit": (
+        "silver.sales_order_facts",
+        [*BRONZE, "silver.sales_orders", "silver.sales_order_items"],
+        "lakehouse_dagster.lake.adopt:move_into_table",
+        "after",
+    ),
     "partitions written, before the checks and history": (
         "silver.sales_order_facts",
         [*BRONZE, "silver.sales_orders", "silver.sales_order_items"],
