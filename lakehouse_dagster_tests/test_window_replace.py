@@ -92,13 +92,18 @@ def test_a_null_partition_value_is_written_null(tables, ddl: str, null_row: tupl
     assert sorted((r.id, r.d) for r in tables.read(name).collect()) == [(1, None), (2, value)]
 
 
+@pytest.mark.parametrize(
+    "ddl", [SCHEMA, "d DATE, id INT, note STRING"], ids=["the table's types", "other types"]
+)
 @pytest.mark.parametrize("stray", [day(9), None], ids=["a later day", "no day"])
-def test_rows_outside_the_window_are_refused_and_the_table_is_unchanged(tables, seeded, stray) -> None:
+def test_rows_outside_the_window_are_refused_and_the_table_is_unchanged(tables, seeded, stray, ddl) -> None:
+    """Whatever the rows' types: files of other types would get the engine's write, which would
+    take the stray rows."""
     rows = [(day(1), 500, "in"), (stray, 501, "out")]
     before, committed = tables.version(TABLE), files_committed(tables)
 
     with pytest.raises(ValueError, match=rf"silver/daily: rows with d = {stray} are outside the window"):
-        tables.replace_window(TABLE, tables.spark.createDataFrame(rows, SCHEMA), window(1, 2))
+        tables.replace_window(TABLE, tables.spark.createDataFrame(rows, ddl), window(1, 2))
 
     assert (tables.version(TABLE), table_rows(tables)) == (before, sorted(seeded))
     assert files_on_disk(tables) == committed, "no file moved in"

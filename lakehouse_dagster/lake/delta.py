@@ -735,8 +735,9 @@ class DeltaRsLog:
         """The window's partitions replaced by the staged files (``column=value`` folders), moved
         in as they are, in one commit. Any commit since this one's snapshot fails it (no
         retries): the caller's unit then runs again, as after a conflicting ``replaceWhere``.
-        False, committing nothing, if the files' columns are not the table's, or if their
-        footers do not show the table's required columns free of nulls."""
+        Rows outside the window are refused (as Databricks' ``replaceWhere`` refuses them). False,
+        committing nothing, if the files' columns are not the table's, or if their footers do
+        not show the table's required columns free of nulls."""
         import deltalake
         import pyarrow as pa
         from deltalake import CommitProperties
@@ -750,12 +751,6 @@ class DeltaRsLog:
         required = [field.name for field in table.schema().fields if not field.nullable]
         required = [name for name in required if name != window.column]  # never null: checked below
         staged = [file for file in adopt.staged_files(staged_uri, (window.column,)) if file.metadata.num_rows]
-        if not all(
-            adopt.adoptable(columns, file.metadata.schema.to_arrow_schema())
-            and adopt.holds_no_nulls(file.metadata, required)
-            for file in staged
-        ):
-            return False
         first, end = window.start.isoformat(), window.end.isoformat()
         for file in staged:
             day = file.partition_values[window.column]
@@ -764,6 +759,12 @@ class DeltaRsLog:
                     f"{uri}: rows with {window.column} = {day} are outside the window being replaced "
                     f"({first} to {end}, end excluded); nothing was written"
                 )
+        if not all(
+            adopt.adoptable(columns, file.metadata.schema.to_arrow_schema())
+            and adopt.holds_no_nulls(file.metadata, required)
+            for file in staged
+        ):
+            return False
         moved = adopt.move_into_table(uri, staged)
         rows = sum(file.metadata.num_rows for file in staged)
         try:
