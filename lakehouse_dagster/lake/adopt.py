@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lakehouse_dagster.lake.files import file_size, list_parquet, move_file
+from lakehouse_dagster.lake.files import delete_file, file_size, list_parquet, move_file
 
 #: Text statistics longer than this are left out (a reader then cannot skip by the column).
 _LONGEST_TEXT_STATISTIC = 256
@@ -145,6 +145,28 @@ def move_into_table(table_uri: str, files: list[StagedFile]) -> list[str]:
         move_file(staged.uri, f"{table_uri.rstrip('/')}/{relative}")
         paths.append(relative)
     return paths
+
+
+class MovedFiles:
+    """Staged files moved into a table's folder, not committed yet: their ``add`` actions, the
+    commit's metrics, and their deletion when the commit does not land."""
+
+    def __init__(self, table_uri: str, files: list[StagedFile]) -> None:
+        self.table_uri = table_uri
+        self.files = files
+        self.paths = move_into_table(table_uri, files)
+
+    def add_actions(self) -> list[Any]:
+        return [file.add_action(path) for file, path in zip(self.files, self.paths, strict=True)]
+
+    def metrics(self) -> dict[str, Any]:
+        """``custom_metadata`` for the commit: its operation metrics, named as delta-rs names them."""
+        rows = sum(file.metadata.num_rows for file in self.files)
+        return {"operationMetrics": {"num_added_rows": rows, "num_added_files": len(self.paths)}}
+
+    def delete(self) -> None:
+        for path in self.paths:
+            delete_file(f"{self.table_uri.rstrip('/')}/{path}")
 
 
 def statistics_json(metadata: pq.FileMetaData) -> str:

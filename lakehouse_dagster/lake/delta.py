@@ -40,7 +40,7 @@ from pyspark.sql.types import ArrayType, DataType, MapType, NullType, StructFiel
 
 from lakehouse_dagster.joins import matching
 from lakehouse_dagster.lake.adopt import NULL_PARTITION
-from lakehouse_dagster.lake.files import delete_file, delete_tree, list_parquet, parquet_writer
+from lakehouse_dagster.lake.files import delete_tree, list_parquet, parquet_writer
 from lakehouse_dagster.lake.layout import LakeLayout, TableName, join_uri, quote_identifier, sql_literal
 
 #: How engines say a schema does not exist (Databricks, Spark, the embedded engine).
@@ -697,27 +697,19 @@ class DeltaRsLog:
         for column in partition_by:
             columns = columns.append(pa.field(column, to_arrow_type(schema[column].dataType, timezone="UTC")))
         staged = [file for file in staged if file.metadata.num_rows]
-        moved = adopt.move_into_table(uri, staged)
-        actions = [file.add_action(path) for file, path in zip(staged, moved, strict=True)]
-        rows = sum(file.metadata.num_rows for file in staged)
+        moved = adopt.MovedFiles(uri, staged)
         try:
             create_table_with_add_actions(
                 uri,
                 deltalake.Schema.from_arrow(columns),
-                actions,
+                moved.add_actions(),
                 mode="error",
                 partition_by=list(partition_by) or None,
-                commit_properties=CommitProperties(
-                    max_commit_retries=0,
-                    custom_metadata={
-                        "operationMetrics": {"num_added_rows": rows, "num_added_files": len(moved)}
-                    },
-                ),
+                commit_properties=CommitProperties(max_commit_retries=0, custom_metadata=moved.metrics()),
             )
             return True
         except DeltaError as error:  # CommitFailedError among them
-            for path in moved:  # never committed: another writer created the table
-                delete_file(f"{uri.rstrip('/')}/{path}")
+            moved.delete()  # never committed: another writer created the table
             if isinstance(error, CommitFailedError) or self.exists(uri):
                 return False
             raise
@@ -765,25 +757,18 @@ class DeltaRsLog:
             for file in staged
         ):
             return False
-        moved = adopt.move_into_table(uri, staged)
-        rows = sum(file.metadata.num_rows for file in staged)
+        moved = adopt.MovedFiles(uri, staged)
         try:
             table.create_write_transaction(
-                [file.add_action(path) for file, path in zip(staged, moved, strict=True)],
+                moved.add_actions(),
                 mode="overwrite",
                 schema=table.schema(),
                 partition_by=[window.column],
                 partition_filters=[(window.column, ">=", first), (window.column, "<", end)],
-                commit_properties=CommitProperties(
-                    max_commit_retries=0,
-                    custom_metadata={
-                        "operationMetrics": {"num_added_rows": rows, "num_added_files": len(moved)}
-                    },
-                ),
+                commit_properties=CommitProperties(max_commit_retries=0, custom_metadata=moved.metrics()),
             )
         except CommitFailedError:
-            for path in moved:  # never committed
-                delete_file(f"{uri.rstrip('/')}/{path}")
+            moved.delete()  # never committed
             raise
         return True
 
@@ -810,14 +795,12 @@ class DeltaRsLog:
             return None
         if table.transaction_version(token) is not None:
             return False
-        moved = adopt.move_into_table(uri, staged)
-        actions = [file.add_action(path) for file, path in zip(staged, moved, strict=True)]
-        rows = sum(file.metadata.num_rows for file in staged)
+        moved = adopt.MovedFiles(uri, staged)
+        actions = moved.add_actions()
         for _attempt in range(20):
             table = deltalake.DeltaTable(uri)
             if table.transaction_version(token) is not None:
-                for path in moved:  # never committed: another writer committed this batch
-                    delete_file(f"{uri.rstrip('/')}/{path}")
+                moved.delete()  # never committed: another writer committed this batch
                 return False
             try:
                 table.create_write_transaction(
@@ -825,10 +808,7 @@ class DeltaRsLog:
                     mode="append",
                     schema=table.schema(),
                     commit_properties=CommitProperties(
-                        app_transactions=[Transaction(token, 1)],
-                        custom_metadata={
-                            "operationMetrics": {"num_added_rows": rows, "num_added_files": len(moved)}
-                        },
+                        app_transactions=[Transaction(token, 1)], custom_metadata=moved.metrics()
                     ),
                 )
                 return True
