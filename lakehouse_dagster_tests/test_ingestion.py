@@ -456,6 +456,22 @@ def test_exactly_the_named_files_are_ingested(tables, landing, log) -> None:
     assert run_ingest(tables, log, uris=[str(named[0])]).files_ingested == 0, "once, even when named again"
 
 
+def test_a_file_named_by_another_spelling_of_its_path_is_refused_not_ingested_again(
+    tables, landing, log
+) -> None:
+    listed = people(landing, "a.csv", [[1, "x", "2024-01-01"]])
+    assert run_ingest(tables, log).files_ingested == 1
+    folder, name = str(listed.parent), listed.name
+    for spelling in (f"{folder}//{name}", f"{folder}/{name}/", f"{folder}/../people/{name}"):
+        with pytest.raises(FileOutsideSourceError, match=re.escape(spelling)):
+            run_ingest(tables, log, uris=[spelling])
+        with pytest.raises(FileOutsideSourceError, match=re.escape(spelling)):
+            run_ingest(tables, log, uris=[str(listed), spelling])
+
+    assert [row["id"] for row in bronze_rows(tables)] == [1]
+    assert run_ingest(tables, log, uris=[str(listed)]).files_ingested == 0
+
+
 def test_named_files_that_are_missing_are_skipped_and_reported_when_asked(tables, landing, log) -> None:
     good = people(landing, "a.csv", [[1, "x", "2024-01-01"]])
     missing = landing / "people" / "gone.csv"

@@ -13,6 +13,7 @@ named by the caller (a file event, a backfill of a prefix). The ledger decides:
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,7 +30,7 @@ from lakehouse_dagster.ingest.ledger import (
 from lakehouse_dagster.ingest.sources import FileSource
 from lakehouse_dagster.lake import files
 from lakehouse_dagster.lake.files import LandingFile, is_hidden
-from lakehouse_dagster.lake.layout import LakeLayout
+from lakehouse_dagster.lake.layout import LakeLayout, is_remote
 
 
 class FileOutsideSourceError(ValueError):
@@ -65,6 +66,14 @@ def named_candidates(
             f"{len(outside)} file(s) are not visible files under {folder}, e.g. {outside[0]}; "
             "nothing was ingested"
         )
+    spelled_otherwise = [uri for uri in uris if not _canonical(uri)]
+    if spelled_otherwise:
+        uri = spelled_otherwise[0]
+        raise FileOutsideSourceError(
+            f"{len(spelled_otherwise)} file(s) are named by a path the folder's listing would spell "
+            f"otherwise, e.g. {uri} (listed as {posixpath.normpath(uri)}): a file is ingested once per "
+            "path, so name it as listed; nothing was ingested"
+        )
     found, missing = files.stat_files(dict.fromkeys(uris), layout.aws)
     if missing and not skip_missing:
         raise MissingFilesError(
@@ -72,6 +81,12 @@ def named_candidates(
             "nothing was ingested"
         )
     return found, missing
+
+
+def _canonical(uri: str) -> bool:
+    """A local path as the folder's listing spells it (no doubled ``/``, ``.`` segment or trailing
+    ``/``). An object store's key is what it is: ``a//b`` and ``a/b`` are two objects there."""
+    return is_remote(uri) or posixpath.normpath(uri) == uri
 
 
 def discover(ledger: IngestLedger, candidates: Sequence[LandingFile]) -> Discovery:
