@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from lakehouse_dagster.deployment import LakehouseSettings
 from lakehouse_dagster.ingest import autoloader
 from lakehouse_dagster.ingest.autoloader import ingest
-from lakehouse_dagster.ingest.columns import SchemaEvolutionError
+from lakehouse_dagster.ingest.columns import DeclaredTypeError, SchemaEvolutionError
 from lakehouse_dagster.ingest.discovery import FileOutsideSourceError, MissingFilesError
 from lakehouse_dagster.ingest.ledger import EMPTY, INGESTED, REJECTED, ledger_table
 from lakehouse_dagster.ingest.sources import METADATA_COLUMNS, FileSource, SchemaEvolutionMode
@@ -454,6 +454,36 @@ def test_exactly_the_named_files_are_ingested(tables, landing, log) -> None:
     assert report.files_ingested == 2
     assert sorted(r["id"] for r in bronze_rows(tables)) == [0, 2]
     assert run_ingest(tables, log, uris=[str(named[0])]).files_ingested == 0, "once, even when named again"
+
+
+@pytest.mark.parametrize(
+    ("hints", "column", "declared", "stored"),
+    [
+        ({**SOURCE.column_types, "name": "BIGINT"}, "name", "BIGINT", "string"),
+        ({"joined": "DATE"}, "id", "STRING", "bigint"),
+        ({**SOURCE.column_types, "joined": "TIMESTAMP"}, "joined", "TIMESTAMP", "date"),
+    ],
+    ids=["a hint added", "a hint removed", "a hint changed"],
+)
+def test_a_declared_type_that_is_not_the_tables_fails_naming_the_column_and_ingests_nothing(
+    tables, landing, log, hints, column, declared, stored
+) -> None:
+    people(landing, "a.csv", [[1, "007", "2024-01-01"]])
+    run_ingest(tables, log)
+    before = bronze_rows(tables)
+    people(landing, "b.csv", [[2, "008", "2024-01-02"]])
+
+    with pytest.raises(
+        DeclaredTypeError, match=rf"{TARGET}: column {column} is declared {declared} .* as {stored}"
+    ):
+        run_ingest(tables, log, replace(SOURCE, column_types=hints))
+
+    assert bronze_rows(tables) == before
+    respelled = replace(SOURCE, column_types={"id": "LONG", "joined": "date"})
+    assert run_ingest(tables, log, respelled).files_ingested == 1, (
+        "another name of the same type is the same type"
+    )
+    assert [(row["id"], row["name"]) for row in bronze_rows(tables)] == [(1, "007"), (2, "008")]
 
 
 def test_a_file_named_by_another_spelling_of_its_path_is_refused_not_ingested_again(

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.ingest.csv_files import MALFORMED_ROW, UnreadableFileError, read_header
+from lakehouse_dagster.ingest.ledger import ledger_table
 from lakehouse_dagster.ingest.sources import METADATA_COLUMNS, FileSource, SchemaEvolutionMode
+from lakehouse_dagster.ingest.typing import same_type
 from lakehouse_dagster.lake import files
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.lake.layout import TableName
@@ -27,6 +29,10 @@ Header = list[str] | UnreadableFileError
 
 class SchemaEvolutionError(ValueError):
     """A file brings columns the table does not have, and the mode is failOnNewColumns."""
+
+
+class DeclaredTypeError(ValueError):
+    """A column's declared type (its schema hint, or text without one) is not the table's."""
 
 
 class MissingColumnError(ValueError):
@@ -91,11 +97,13 @@ def plan_columns(
                 f"{target}: file {uri} has no column(s) {', '.join(missing)}, which every file of "
                 f"{source.folder} must have; nothing was ingested"
             )
-    existing = (
-        [c.name for c in tables.columns(target) if c.name not in METADATA_COLUMNS]
+    stored = (
+        {c.name: c.type for c in tables.columns(target) if c.name not in METADATA_COLUMNS}
         if tables.exists(target)
-        else []
+        else {}
     )
+    _check_declared_types(target, source, stored)
+    existing = list(stored)
     table_columns = existing + [c for c in source.columns if c not in existing]
     if not table_columns and readable:
         # The first header's columns, but those differing only in case from an earlier one (rescued).
@@ -133,3 +141,18 @@ def plan_columns(
             + (f" ({len(refused)} files have new columns)" if len(refused) > 1 else "")
         )
     return ColumnPlan(table_columns, new_columns, by_file)
+
+
+def _check_declared_types(target: TableName, source: FileSource, stored: Mapping[str, str]) -> None:
+    """A bronze column keeps the type it was created with. A hint changed or removed since would
+    have each batch cast into the stored type: text rewritten silently (``007`` kept as ``7``), or
+    the write failing on a cast that names nothing."""
+    for column, stored_type in stored.items():
+        declared = source.column_types.get(column, "STRING")
+        if not same_type(declared, stored_type):
+            raise DeclaredTypeError(
+                f"{target}: column {column} is declared {declared} (schema hint of {source.folder}) "
+                f"but the table stores it as {stored_type}; a bronze column keeps its type. Declare "
+                f"{stored_type} again, or move {target} and {ledger_table(target)} aside to ingest the "
+                "landing anew; nothing was ingested"
+            )

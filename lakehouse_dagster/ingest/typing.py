@@ -75,6 +75,14 @@ def arrow_type(sql_type: str) -> pa.DataType:
     return simple[name]
 
 
+def same_type(declared: str, stored: str) -> bool:
+    """Whether two Spark SQL type names are one type as bronze stores it (``LONG`` is ``bigint``)."""
+    try:
+        return arrow_type(declared) == arrow_type(stored)
+    except UnknownTypeError:
+        return declared.strip().lower() == stored.strip().lower()
+
+
 def try_cast(values: pa.Array | pa.ChunkedArray, sql_type: str) -> pa.Array:
     """``values`` (text) as ``sql_type``; null where a value does not parse."""
     target = arrow_type(sql_type)
