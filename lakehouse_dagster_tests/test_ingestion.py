@@ -269,6 +269,27 @@ def test_empty_and_unparseable_files_are_recorded_and_the_rest_ingested(tables, 
     assert run_ingest(tables, log).files_rejected == {}, "a rejected file is not retried until it changes"
 
 
+def test_a_file_of_nothing_but_whitespace_is_empty_and_one_with_a_blank_first_line_rejected(
+    tables, landing, log
+) -> None:
+    blank = {
+        name: land(landing / "people", name, content)
+        for name, content in {
+            "newline.csv": b"\n",
+            "bom.csv": "\ufeff".encode(),
+            "crlf.csv": b"\r\n\r\n",
+            "spaces.csv": b"  \n\t\n ",
+        }.items()
+    }
+    late_header = land(landing / "people", "late.csv", "\nid,name,joined\n1,x,2024-01-01\n")
+
+    report = run_ingest(tables, log)
+
+    assert sorted(report.files_empty) == sorted(str(path) for path in blank.values())
+    assert report.files_rejected == {str(late_header): "the header row is empty"}, "its rows are not empty"
+    assert report.files_ingested == 0
+
+
 def test_a_rejected_file_is_retried_once_replaced(tables, landing, log) -> None:
     land(landing / "people", "a.csv", b"\xff\xfe garbage")
     assert len(run_ingest(tables, log).files_rejected) == 1

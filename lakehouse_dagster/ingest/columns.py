@@ -70,12 +70,28 @@ def read_headers(
             headers[landed.uri] = []
             continue
         try:
-            headers[landed.uri] = read_header(files.read_first_line(landed.uri, aws=aws))
+            headers[landed.uri] = _header(landed, aws)
         except UnreadableFileError as error:
             headers[landed.uri] = error
         except FileNotFoundError:
             headers[landed.uri] = VanishedFileError("the file vanished before it was read")
     return headers
+
+
+def _header(landed: files.LandingFile, aws: AwsConfig | None) -> list[str]:
+    """The file's header; ``[]`` for a file of nothing but whitespace (a line break, a BOM), as
+    for a file of no bytes. A blank first line before other lines is no header: rejected."""
+    first = files.read_first_line(landed.uri, aws=aws)
+    try:
+        return read_header(first)
+    except UnreadableFileError:
+        if _blank(first.split(b"\n", 1)[0]) and _blank(files.read_bytes(landed.uri, aws)):
+            return []
+        raise
+
+
+def _blank(data: bytes) -> bool:
+    return not data.decode("utf-8-sig", errors="replace").strip()
 
 
 def can_be_column(name: str) -> bool:
