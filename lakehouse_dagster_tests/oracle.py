@@ -140,12 +140,22 @@ def _in_order(change: dict, order: tuple[str, ...]) -> tuple:
     return tuple((change[o] is not None, change[o]) for o in order)
 
 
+def _first_copies(changes: list[dict], order: tuple[str, ...]) -> list[dict]:
+    """Each change once: of changes equal in every field but their position (the last two fields
+    of ``order``: file and line), the first by position. A copy is a redelivery, not a change."""
+    position = order[-2:]
+    first: dict[tuple, dict] = {}
+    for change in sorted(changes, key=lambda c: _in_order(c, position)):
+        first.setdefault(tuple(sorted((k, repr(v)) for k, v in change.items() if k not in position)), change)
+    return list(first.values())
+
+
 def apply_changes_scd1(
     changes: list[dict], keys: tuple[str, ...], order: tuple[str, ...]
 ) -> dict[tuple, dict]:
     """Current state per key: replay changes sorted by ``order``; ``Op == 'D'`` removes the key."""
     state: dict[tuple, dict] = {}
-    for change in sorted(changes, key=lambda c: _in_order(c, order)):
+    for change in sorted(_first_copies(changes, order), key=lambda c: _in_order(c, order)):
         key = tuple(change[k] for k in keys)
         if change.get("Op") == "D":
             state.pop(key, None)
@@ -171,7 +181,7 @@ def apply_changes_scd2(
     versions: list[dict] = []
     current: dict[tuple, dict] = {}
     instants: dict[tuple, dict] = {}
-    for change in sorted(changes, key=lambda c: _in_order(c, order)):
+    for change in sorted(_first_copies(changes, order), key=lambda c: _in_order(c, order)):
         instants[(*(change[k] for k in keys), at(change))] = change
     for change in sorted(instants.values(), key=lambda c: _in_order(c, order)):
         key = tuple(change[k] for k in keys)

@@ -116,6 +116,27 @@ def test_late_duplicated_and_out_of_order_changes_end_in_the_true_state(tables, 
     assert metadata["lakehouse/touched_dates"] == ["2026-11-01", "2026-11-06"]
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["copy in a later run", "copy in the same run"])
+def test_a_file_landed_again_under_another_name_does_not_undo_the_changes_it_ties_with(
+    tables, landing, layout, together
+) -> None:
+    """Without DMS's change number, changes of one key at one commit time are ordered by file
+    and line. The copy of the first, landed again under a name that sorts last, is not a change."""
+    placed = [{**order(1, "placed", 1), "Op": "I", "dms_commit_ts": ts(1)}]
+    shipped = [{**order(1, "shipped", 1), "Op": "U", "dms_commit_ts": ts(1)}]
+    dms_file(landing, "orders", "20261101-0900000000.csv", placed)
+    dms_file(landing, "orders", "20261101-0900000001.csv", shipped)
+    if not together:
+        apply_orders(tables, layout)
+        assert silver_orders(tables) == {1: "shipped"}
+
+    dms_file(landing, "orders", "20261101-0900000002.csv", placed)  # the first file, again
+    apply_orders(tables, layout)
+
+    everything = changes_of(("20261101-0", placed), ("20261101-1", shipped), ("20261101-2", placed))
+    assert silver_orders(tables) == expected_orders(everything) == {1: "shipped"}
+
+
 def test_an_order_moved_to_another_day_is_rebuilt_on_both_days_and_counted_once(
     tables, landing, layout
 ) -> None:

@@ -8,7 +8,8 @@ the same result as in-order ones.
 
 Changes of one key with the same sequence (one source transaction that touched a row twice)
 are one instant: the last of them by position is what the instant leaves, so the history
-never holds two versions starting at the same sequence.
+never holds two versions starting at the same sequence. A change identical to one before it
+(a file landed again under another name) is that change, at its first position.
 """
 
 from __future__ import annotations
@@ -66,12 +67,29 @@ def _last_per(
     several = sized.where(F.col("__size") > 1)
     if narrow_ties:
         several = _at_greatest_first_sequence(several, group, config)
+    several = _without_later_copies(several, group, config)
     last_of_several = (
         several.withColumn("_rank", F.row_number().over(newest_first))
         .where(F.col("_rank") == 1)
         .drop("_rank")
     )
-    return sized.where(F.col("__size") == 1).unionByName(last_of_several).drop("__size")
+    return sized.where(F.col("__size") == 1).select(*several.columns).unionByName(last_of_several)
+
+
+def _without_later_copies(changes: DataFrame, group: Sequence[str], config: CdcConfig) -> DataFrame:
+    """``changes`` without a change identical to one before it by position (the same values,
+    operation and sequence): a file delivered again under another name. Kept, a copy of a
+    change that ties with others on the sequence would be the last of them by position, and undo
+    the ones between it and its original. (With DMS's change number in the sequence, copies tie
+    with their original only, and are harmless; without it, ties are broken by position.)"""
+    kept = dict.fromkeys([*group, *config.columns, *config.sequence_by, IS_DELETE])
+    identity = [c for c in kept if c in changes.columns]
+    file, line = POSITION
+    # The first position as one text that sorts as (file, line), so that a hash aggregate finds it.
+    at = F.concat(_col(file), F.lit("\u0000"), F.lpad(_col(line).cast("string"), 20, "0"))
+    first = changes.groupBy(*map(_col, identity)).agg(F.min(at).alias("__at")).toDF(*identity, "__at")
+    split = F.split(F.col("__at"), "\u0000")
+    return first.select(*map(_col, identity), split[0].alias(file), split[1].cast("bigint").alias(line))
 
 
 def _at_greatest_first_sequence(changes: DataFrame, keys: Sequence[str], config: CdcConfig) -> DataFrame:
