@@ -137,6 +137,28 @@ def test_a_file_landed_again_under_another_name_does_not_undo_the_changes_it_tie
     assert silver_orders(tables) == expected_orders(everything) == {1: "shipped"}
 
 
+def test_order_lines_applied_before_any_order_landed_touch_no_day_until_their_order_does(
+    tables, landing, layout
+) -> None:
+    line = {"order_id": 1, "line_number": 1, "product_id": 7, "quantity": 2, "unit_price": "9.50",
+            "updated_at": "2026-11-03 08:00:00", "Op": "I", "dms_commit_ts": ts(3)}  # fmt: skip
+    dms_file(landing, "order_items", "20261103-0900000000.csv", [line])
+
+    items = run(tables, layout, "bronze.sales_order_items", "silver.sales_order_items")[
+        "silver.sales_order_items"
+    ]
+
+    assert items["lakehouse/touched_dates"] == []
+    assert tables.read(TableName("silver", "sales_order_items")).count() == 1
+    dms_file(
+        landing,
+        "orders",
+        "20261103-0900000000.csv",
+        [{**order(1, "placed", 3), "Op": "I", "dms_commit_ts": ts(3)}],
+    )
+    assert apply_orders(tables, layout)["lakehouse/touched_dates"] == ["2026-11-03"]
+
+
 def test_an_order_moved_to_another_day_is_rebuilt_on_both_days_and_counted_once(
     tables, landing, layout
 ) -> None:

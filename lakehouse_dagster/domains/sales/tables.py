@@ -163,7 +163,10 @@ def order_dates(tables: DeltaTables, changes: DataFrame) -> list[date]:
     placed on before a correction of its ``order_ts`` too (an update carries the new value
     only, and the old day's facts still hold the order), a deleted order's day, and an item's
     order's (items carry no date). From bronze, not the target's state before the merge, so
-    that a rerun after a run killed between the merge and its report finds the same days."""
+    that a rerun after a run killed between the merge and its report finds the same days.
+    Before any order has landed, none: the orders' own run touches their days."""
+    if not tables.exists(bronze_table("orders")):
+        return []
     orders = tables.read(bronze_table("orders")).where(passing(structural_expectations(cdc_config("orders"))))
     return _dates(matching(orders, changes, ["order_id"]).select(F.to_date("order_ts").alias("order_date")))
 
