@@ -236,6 +236,7 @@ def test_unknown_operations_and_rows_without_key_are_quarantined_not_applied(tab
             {**order(1, "cancelled", 1), "Op": "X", "dms_commit_ts": ts(2)},
             {**order(1, "paid", 1), "Op": "U", "dms_commit_ts": ts(3), "order_id": None},
             {**order(1, "shipped", 1), "Op": "U", "dms_commit_ts": "not a time"},
+            {**order(1, "cancelled", 1), "Op": None, "dms_commit_ts": ts(4)},  # only full loads have none
         ],
     )
 
@@ -248,14 +249,15 @@ def test_unknown_operations_and_rows_without_key_are_quarantined_not_applied(tab
         ["key_present"],
         ["known_operation"],
         ["nothing_rescued", "sequence_present"],
+        ["operation_present"],
     ]
-    assert metadata["lakehouse/rows_quarantined"] == 3
+    assert metadata["lakehouse/rows_quarantined"] == 4
     assert all(r["_run_id"] == "test" for r in quarantined)
 
     run(tables, layout, "silver.sales_orders")  # nothing new: the quarantine does not grow
     tables.overwrite(progress_table(ORDERS), tables.read(progress_table(ORDERS)).limit(0))
     run(tables, layout, "silver.sales_orders")  # the same batch again: still no duplicates
-    assert tables.read(quarantine_table(ORDERS)).count() == 3
+    assert tables.read(quarantine_table(ORDERS)).count() == 4
 
 
 def test_a_cdc_file_without_a_key_column_fails_naming_the_file(tables, landing, layout) -> None:

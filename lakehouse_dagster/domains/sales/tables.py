@@ -206,6 +206,14 @@ def category_dates(tables: DeltaTables, changes: DataFrame) -> list[date]:
 # the state wrong (a negative quantity, an unknown status, an order without a time, which no
 # order date would hold): those changes are not applied. Deletes are never judged by them.
 
+#: DMS writes an operation in every row of a CDC file; only full-load files (``LOAD00000001.csv``)
+#: have none. A CDC row without one is no change: taken for an upsert, it could undo a delete.
+OPERATION_PRESENT = Expectation(
+    "operation_present",
+    "Op IS NOT NULL OR substring_index(_source_file, '/', -1) LIKE 'LOAD%'",
+    Action.DROP,
+    "a row of a CDC file has an operation (only full-load files, LOAD*.csv, have none)",
+)
 KNOWN_CURRENCY = rules.one_of("known_currency", "currency", USD_PER_UNIT, Action.WARN, "a known currency")
 KNOWN_STATUS = rules.one_of("known_status", "status", ORDER_STATUSES, Action.DROP, "a known order status")
 CUSTOMER_RULES = (rules.valid_email(), rules.known_country())
@@ -298,7 +306,7 @@ def _cdc(
             touches=TouchedPartitions(ORDER_DATES, touches) if touches else None,
             partition=partition,
         ),
-        expectations=cdc_expectations(spec, domain_rules),
+        expectations=cdc_expectations(spec, (OPERATION_PRESENT, *domain_rules)),
         primary_key=spec.keys if spec.scd_type == 1 else (*spec.keys, START_AT),
         checks=checks,
         column_docs=money_docs(name, docs),
