@@ -150,6 +150,23 @@ def test_add_new_columns_evolves_the_table_schema(tables, landing, log) -> None:
     assert [(r["id"], r["tier"]) for r in bronze_rows(tables)] == [(1, None), (2, "gold")]
 
 
+def test_a_column_declared_after_the_table_exists_is_reported_new_by_the_batch_that_adds_it(
+    tables, landing, log
+) -> None:
+    people(landing, "a.csv", [[1, "a", "2024-01-01"]])
+    run_ingest(tables, log)
+    declared = replace(
+        SOURCE, columns=(*HEADER, "phone"), column_types={**SOURCE.column_types, "phone": "BIGINT"}
+    )
+
+    assert run_ingest(tables, log, declared).new_columns == [], "no batch, no column added"
+    people(landing, "b.csv", [[2, "b", "2024-01-02", "55"]], header=[*HEADER, "phone"])
+    report = run_ingest(tables, log, declared)
+
+    assert report.new_columns == ["phone"]
+    assert [(r["id"], r["phone"]) for r in bronze_rows(tables)] == [(1, None), (2, 55)]
+
+
 @pytest.mark.parametrize("files_per_batch", [1, 10])
 def test_a_batch_adds_only_the_new_columns_of_the_files_it_ingests(
     tables, landing, log, monkeypatch, files_per_batch: int

@@ -241,7 +241,8 @@ class _Ingestion:
         finally:
             files.delete_tree(staging_uri)
         if written_here:
-            self._account(batch_id, entries, plan.new_columns)
+            added = plan.declared_new if any(entry.rows for entry in entries) else []
+            self._account(batch_id, entries, [*added, *plan.new_columns])
         else:
             self.report.batches_committed_elsewhere.append(batch_id)
 

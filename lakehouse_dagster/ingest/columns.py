@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lakehouse_dagster.aws.clients import AwsConfig
 from lakehouse_dagster.ingest.csv_files import MALFORMED_ROW, UnreadableFileError, read_header
@@ -47,6 +47,8 @@ class ColumnPlan:
     new_columns: list[str]
     #: file uri -> header column -> table column, or None where the column is rescued
     by_file: dict[str, dict[str, str | None]]
+    #: Declared columns an existing table lacks (a declaration changed): added by any batch.
+    declared_new: list[str] = field(default_factory=list)
 
     def for_files(self, uris: Iterable[str]) -> ColumnPlan:
         """The plan of a batch of these files: of the new columns, those a file of theirs
@@ -58,6 +60,7 @@ class ColumnPlan:
             [c for c in self.table_columns if c not in unbrought],
             [c for c in self.new_columns if c not in unbrought],
             mappings,
+            self.declared_new,
         )
 
 
@@ -120,7 +123,8 @@ def plan_columns(
     )
     _check_declared_types(target, source, stored)
     existing = list(stored)
-    table_columns = existing + [c for c in source.columns if c not in existing]
+    declared_new = [c for c in source.columns if c not in existing]
+    table_columns = existing + declared_new
     if not table_columns and readable:
         # The first header's columns, but those differing only in case from an earlier one (rescued).
         seen: set[str] = set()
@@ -156,7 +160,7 @@ def plan_columns(
             f"mode is {SchemaEvolutionMode.FAIL_ON_NEW_COLUMNS.value}; nothing was ingested"
             + (f" ({len(refused)} files have new columns)" if len(refused) > 1 else "")
         )
-    return ColumnPlan(table_columns, new_columns, by_file)
+    return ColumnPlan(table_columns, new_columns, by_file, declared_new if existing else [])
 
 
 def _check_declared_types(target: TableName, source: FileSource, stored: Mapping[str, str]) -> None:
