@@ -78,6 +78,11 @@ def test_decode_keeps_json_objects_and_rescues_the_rest() -> None:
     assert decode(b"[1]") == (None, json.dumps({"_malformed_record": "[1]"}))
     assert decode(b'{"a": ') == (None, json.dumps({"_malformed_record": '{"a": '}))
     assert decode(b"\xff\x00") == (None, json.dumps({"_malformed_record_base64": "/wA="}))
+    for deep in (
+        "[" * 100_000,
+        '{"a": ' + "[" * 5_000 + "]" * 5_000 + "}",
+    ):  # a record cannot stop the stream
+        assert decode(deep.encode()) == (None, json.dumps({"_malformed_record": deep}))
 
 
 def test_json_the_engine_reads_otherwise_than_python_is_rescued_in_bronze(spark) -> None:

@@ -133,7 +133,7 @@ def decode(data: bytes) -> tuple[str | None, str | None]:
         value = json.loads(text, parse_constant=_not_json, object_pairs_hook=_names_once)
         if _SURROGATE_ESCAPE.search(text):
             json.dumps(value, ensure_ascii=False).encode("utf-8")  # an unpaired one cannot be encoded
-    except ValueError:  # UnicodeEncodeError too
+    except (ValueError, RecursionError):  # UnicodeEncodeError too; nested deeper than the parser reads
         value = None
     if not isinstance(value, dict):
         return None, json.dumps({MALFORMED_RECORD: text})
