@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lakehouse_dagster.domains.events.tables import LATENESS, SILVER_EVENTS, SILVER_PROGRESS
+from lakehouse_dagster.domains.events.transforms import funnel
 from lakehouse_dagster.lake.delta import DeltaTables
 from lakehouse_dagster.quality.quarantine import quarantine_table
 from lakehouse_dagster.sample_data.events import ClickRecord
@@ -53,13 +54,15 @@ def test_rejected_records_are_quarantined_and_the_quarantine_is_reported(spark, 
     tables = DeltaTables(spark, replace(layout, aws=moto_server.aws, landing_stream=stream))
     late = page_view("old", MIDNIGHT - LATENESS - timedelta(minutes=1))
     not_an_event = ClickRecord("s-1", b'{"event_type": "page_view"}', "event")
-    for batch in ([page_view("now", MIDNIGHT)], [late, not_an_event]):
+    blank_ids = [page_view(blank, MIDNIGHT + timedelta(minutes=i)) for i, blank in enumerate(("", "  ", ""))]
+    for batch in ([page_view("now", MIDNIGHT)], [late, not_an_event, *blank_ids]):
         put(moto_server, stream, batch)
         run_table(tables, "bronze.events")
         result = run_table(tables, "silver.events")
 
     quarantined = tables.read(quarantine_table(SILVER_EVENTS)).count()
-    assert quarantined == 2
+    assert quarantined == 5, "three events with a blank id are not one event"
+    assert [row["event_id"] for row in tables.read(SILVER_EVENTS).collect()] == ["now"]
     (report,) = [
         related for related in result.related if related.table == str(quarantine_table(SILVER_EVENTS))
     ]
@@ -181,3 +184,20 @@ def test_a_build_killed_before_recording_its_progress_ends_like_one_never_killed
 
     ids = sorted(row["event_id"] for row in tables.read(SILVER_EVENTS).collect())
     assert ids == accepted_in_arrival_order([E0, E1, E2])
+
+
+def test_events_without_a_session_are_no_sessions_in_the_funnel(spark) -> None:
+    steps = ("page_view", "add_to_cart", "checkout", "purchase")
+    rows = [(None, step) for step in steps] + [("s-1", "page_view"), ("s-1", "add_to_cart")]
+    events = spark.createDataFrame(rows, "session_id STRING, event_type STRING")
+
+    result = {r["step"]: r["sessions"] for r in funnel(events, None).collect()}
+
+    seen: dict[str, set[str]] = {}
+    for session, step in rows:
+        if session is not None:
+            seen.setdefault(session, set()).add(step)
+    expected = {
+        step: sum(set(steps[: i + 1]) <= events for events in seen.values()) for i, step in enumerate(steps)
+    }
+    assert result == expected == {"page_view": 1, "add_to_cart": 1, "checkout": 0, "purchase": 0}

@@ -269,7 +269,12 @@ DOMAIN = Domain(
                     Action.DROP,
                     "a JSON object whose values fit the event schema",
                 ),
-                Expectation("event_id_present", "event_id IS NOT NULL", Action.DROP, "an event_id"),
+                Expectation(
+                    "event_id_present",
+                    "event_id IS NOT NULL AND trim(event_id) <> ''",
+                    Action.DROP,
+                    "an event_id, not blank (blank ones would count as one event)",
+                ),
                 KNOWN_EVENT_TYPE,
                 Expectation(
                     "plausible_event_time",

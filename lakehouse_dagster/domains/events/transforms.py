@@ -182,9 +182,14 @@ def _window_columns(window_end: datetime | None) -> list[Column]:
 
 def funnel(events: DataFrame, window_end: datetime | None) -> DataFrame:
     """Sessions reaching each step (its event and every earlier step's, within the window), and
-    the conversion from the previous step and from the first."""
-    flags = events.groupBy("session_id").agg(
-        *(F.max(F.when(F.col("event_type") == step, 1).otherwise(0)).alias(step) for step in FUNNEL_STEPS)
+    the conversion from the previous step and from the first. Events without a session (kept,
+    with a warning) are no session's: together they would read as one that converts."""
+    flags = (
+        events.where(F.col("session_id").isNotNull())
+        .groupBy("session_id")
+        .agg(
+            *(F.max(F.when(F.col("event_type") == step, 1).otherwise(0)).alias(step) for step in FUNNEL_STEPS)
+        )
     )
     reached = [F.lit(1)]
     for step in FUNNEL_STEPS:
