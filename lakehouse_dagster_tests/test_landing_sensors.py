@@ -391,6 +391,42 @@ def test_an_old_object_named_again_by_a_redelivered_message_gives_no_second_run(
     assert tick(sensor, first.cursor, sqs=sqs).run_requests == []
 
 
+def test_an_encoded_key_naming_two_objects_is_the_one_holding_the_events_etag(
+    tmp_path, moto_server, bucket, events_queue
+) -> None:
+    """``a%20b.csv`` as AWS sends it is ``a b.csv``; an object named ``a%20b.csv`` exists too
+    (sent as ``a%2520b.csv``). Each event requests its own object, and so both are ingested."""
+    queue, _ = events_queue
+    s3, client = moto_server.client("s3"), moto_server.client("sqs")
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    spaced, percent = "landing/customers/a b.csv", "landing/customers/a%20b.csv"
+    s3.put_object(Bucket=bucket, Key=spaced, Body=customers_csv(1))
+    s3.put_object(Bucket=bucket, Key=percent, Body=customers_csv(10))
+    events = [_eventbridge_event(moto_server, bucket, key) for key in (spaced, percent)]
+    for event, encoded in zip(
+        events, ("landing/customers/a%20b.csv", "landing/customers/a%2520b.csv"), strict=True
+    ):
+        event["detail"]["object"]["key"] = encoded  # as AWS encodes them
+    sensor = events_sensor(
+        REGISTRY,
+        s3_layout(tmp_path, moto_server, bucket),
+        queue,
+        JOB,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    sqs = SqsResource(endpoint_url=moto_server.endpoint_url, region_name=moto_server.region)
+
+    requested = []
+    cursor = None
+    for event in events:
+        client.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
+        result = tick(sensor, cursor, sqs=sqs)
+        requested += named_files(result.run_requests)
+        cursor = result.cursor
+
+    assert requested == [f"s3://{bucket}/{spaced}", f"s3://{bucket}/{percent}"]
+
+
 @pytest.mark.parametrize("form", ["eventbridge", "notification"])
 def test_an_object_put_back_with_the_same_bytes_is_requested_again_and_a_redelivery_is_not(
     tmp_path, moto_server, bucket, events_queue, form

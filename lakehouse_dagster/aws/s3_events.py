@@ -27,7 +27,8 @@ class MalformedMessage(ValueError):
 @dataclass(frozen=True)
 class ObjectCreated:
     bucket: str
-    #: The key, or the keys it may be (an EventBridge key with ``%`` may be URL-encoded): first that exists.
+    #: The key, or the keys it may be (an EventBridge key with ``%`` may be URL-encoded): the one
+    #: that exists (of two, the one holding ``etag``).
     keys: tuple[str, ...]
     etag: str
     #: S3's order of the key's events (hexadecimal); empty when the notification has none.

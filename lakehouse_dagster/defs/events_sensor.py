@@ -210,7 +210,8 @@ def _resolve(
     event: ObjectCreated, watched: list[Route], layout: LakeLayout
 ) -> tuple[Route, LandingFile] | None:
     """The object as a landing file of its table, or None under no table's folder (asked before
-    anything is read). A key that may be URL-encoded is the one that exists."""
+    anything is read). A key that may be URL-encoded is the one that exists: the one holding the
+    event's ETag if both do (``a%20b.csv`` and ``a b.csv``), else the decoded one (AWS encodes)."""
     candidates = [
         (route, uri)
         for uri in (f"s3://{event.bucket}/{key}" for key in event.keys)
@@ -219,10 +220,14 @@ def _resolve(
     if not candidates:
         return None
     if len(candidates) > 1:
-        for route, uri in candidates:
-            landed = files.head_s3(uri, layout.aws)
-            if landed is not None:
-                return route, landed
+        existing = [
+            (route, landed)
+            for route, uri in candidates
+            if (landed := files.head_s3(uri, layout.aws)) is not None
+        ]
+        holding_it = [(route, landed) for route, landed in existing if landed.fingerprint == event.etag]
+        if holding_it or existing:
+            return (holding_it or existing)[-1]
     route, uri = candidates[0]
     # A fixed time: every delivery of the event names the same file (an S3 event's own time
     # may differ between two notifications of one object). The sequencer is the same in them,
