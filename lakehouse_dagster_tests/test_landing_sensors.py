@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from lakehouse_dagster.defs.events_sensor import events_sensor
 from lakehouse_dagster.defs.landing import landing_files_job
 from lakehouse_dagster.defs.landing_sensor import landing_sensor
 from lakehouse_dagster.deployment import LakehouseSettings
+from lakehouse_dagster.lake.files import UnrecordableNameError, list_files
 from lakehouse_dagster.lake.layout import LakeLayout, TableName
 from lakehouse_dagster.registry import REGISTRY
 from lakehouse_dagster_tests.conftest import MotoServer, unique_name
@@ -80,6 +82,27 @@ def one_file_a_tick(layout: LakeLayout) -> dg.SensorDefinition:
         max_runs_per_tick=1,
         max_files_per_run=1,
     )
+
+
+def test_a_local_file_name_that_is_not_utf8_holds_back_its_own_table_only(tmp_path) -> None:
+    """No ledger, table or run config can hold the name: the customers' runs wait for it to be
+    renamed (their bronze run fails naming it); the orders' files go on."""
+    layout = LakehouseSettings.from_env({"LAKEHOUSE_ROOT": str(tmp_path / "lake")}).layout
+    sensor = landing_sensor(REGISTRY, layout, JOB, default_status=dg.DefaultSensorStatus.RUNNING)
+    cursor = tick(sensor, None).cursor
+    customers, orders = Path(layout.landing_uri("customers")), Path(layout.landing_uri("dms/sales/orders"))
+    for folder in (customers, orders):
+        folder.mkdir(parents=True)
+    (customers / "good.csv").write_bytes(customers_csv(1))
+    Path(os.fsdecode(os.fsencode(customers) + b"/r\xe9sum\xe9.csv")).write_bytes(customers_csv(5))
+    (orders / "20261101-0900000000.csv").write_text("Op,dms_commit_ts,order_id\nI,2026-11-01 09:00:00,1\n")
+
+    result = tick(sensor, cursor)
+
+    requested = {op for request in result.run_requests for op in request.run_config["ops"]}
+    assert requested == {"bronze__sales_orders"}
+    with pytest.raises(UnrecordableNameError, match=re.escape(r"r\xe9sum\xe9.csv")):
+        list_files(str(customers), ".csv")
 
 
 def test_objects_that_share_a_second_are_all_picked_up(tmp_path, moto_server, bucket) -> None:

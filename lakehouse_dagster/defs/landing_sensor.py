@@ -68,7 +68,11 @@ def landing_sensor(
         requests: list[dg.RunRequest] = []
         for route in watched:
             name = str(route.table.name)
-            listed = files.list_files(route.folder, route.suffix, layout.aws)
+            try:
+                listed = files.list_files(route.folder, route.suffix, layout.aws)
+            except files.UnrecordableNameError as error:  # this table waits; the others go on
+                context.log.error("%s: %s", name, error)
+                continue
             state = cursor.get(name)
             if state is None:
                 cursor[name] = _first_look(listed, now, lookback)

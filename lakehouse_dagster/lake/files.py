@@ -156,10 +156,25 @@ def list_files(folder_uri: str, suffix: str, aws: AwsConfig | None = None) -> li
     if is_remote(folder_uri):
         raise ValueError(f"cannot list {folder_uri}: landing zones are local folders or s3:// URIs")
     return sorted(
-        _local_file(entry.path, entry.stat())
+        _local_file(_recordable(entry.path), entry.stat())
         for relative, entry in _walk_local(folder_uri)
         if relative.endswith(suffix)
     )
+
+
+class UnrecordableNameError(ValueError):
+    """A local file's name is not UTF-8: no ledger, table or run config can hold it."""
+
+
+def _recordable(path: str) -> str:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnrecordableNameError(
+            f"the file name {os.fsencode(path)!r} is not UTF-8 text: no table or ledger can record it; "
+            "rename it (e.g. convmv -f latin1 -t utf8)"
+        ) from None
+    return path
 
 
 def stat_files(uris: Iterable[str], aws: AwsConfig | None = None) -> tuple[list[LandingFile], list[str]]:
