@@ -96,7 +96,13 @@ def test_json_the_engine_reads_otherwise_than_python_is_rescued_in_bronze(spark)
         '{"event_id": "e3", "event_id": "e4"}',
         '{"event_id": "e5\\ud800", "price": 2}',
     ]
-    plain = ['{"event_id": "e6", "price": 2.5}', '{"event_id": "\\ud83d\\ude00", "price": 1}']
+    plain = [
+        '{"event_id": "e6", "price": 2.5}',
+        '{"event_id": "\\ud83d\\ude00", "price": 1}',
+        '{"event_id": "e7", "price": 19.990}',
+        '{"event_id": "e8", "price": 19.999}',  # more places than DECIMAL(12,2): rescued, not rounded
+        '{"event_id": "e9", "price": 0.005}',
+    ]
     assert [decode(text.encode()) for text in odd] == [
         (None, json.dumps({"_malformed_record": t})) for t in odd
     ]
@@ -114,6 +120,13 @@ def test_json_the_engine_reads_otherwise_than_python_is_rescued_in_bronze(spark)
     assert {key: row["price"] for key, row in silver.items()} == {
         "e6": Decimal("2.50"),
         "\U0001f600": Decimal("1.00"),
+        "e7": Decimal("19.99"),
+        "e8": None,
+        "e9": None,
+    }
+    assert {key: json.loads(silver[key]["_rescued_data"]) for key in ("e8", "e9")} == {
+        "e8": {"price": "19.999"},
+        "e9": {"price": "0.005"},
     }
 
 

@@ -69,8 +69,11 @@ def typed_events(bronze: DataFrame) -> DataFrame:
 
 
 def _parsed(column: str, kind: str) -> Column:
-    """``column`` cast to ``kind``, null if it does not parse (a time: if it is not a valid one)."""
+    """``column`` cast to ``kind``, null if it does not parse (a time: if it is not a valid one;
+    a decimal: if it has more places than the type, which the cast would round: ``0.005``)."""
     value = F.expr(f"try_cast(`{column}` AS {kind})")
+    if kind.startswith("DECIMAL"):
+        return F.when(value == F.expr(f"try_cast(`{column}` AS DECIMAL(38, 18))"), value)
     if kind != "TIMESTAMP":
         return value
     return F.when(F.unix_micros(value).between(FIRST_INSTANT_MICROS, LAST_INSTANT_MICROS), value)
