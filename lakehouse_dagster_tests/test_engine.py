@@ -30,7 +30,7 @@ def engine_threads() -> int:
 
 def test_embedded_session_runs_queries_and_frees_its_port_and_threads() -> None:
     ports = []
-    python_threads = threading.active_count()
+    before = set(threading.enumerate())  # an earlier test's thread may end meanwhile: compare sets
     thread_counts = []
     for _ in range(3):
         with spark_session(EngineSettings()) as spark:
@@ -38,7 +38,7 @@ def test_embedded_session_runs_queries_and_frees_its_port_and_threads() -> None:
             ports.append(_port_of(spark))
             assert port_is_open(ports[-1])
         assert not port_is_open(ports[-1]), "the embedded server must stop with the session"
-        assert threading.active_count() == python_threads
+        assert set(threading.enumerate()) - before == set(), "no Python thread outlives the session"
         thread_counts.append(engine_threads())
     assert len(set(thread_counts)) == 1, f"engine threads grew across sessions: {thread_counts}"
 
