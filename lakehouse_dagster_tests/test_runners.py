@@ -165,11 +165,7 @@ class RecordingLog:
 def test_a_child_that_dies_shows_every_line_it_logged_and_its_last_lines(tmp_path, monkeypatch) -> None:
     lines = 100
     (tmp_path / "dying_child.py").write_text(DYING_CHILD.format(lines=lines))
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
-    )
-    monkeypatch.setenv("LAKEHOUSE_DEPLOYMENT", "test")
-    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))
+    child_environment(tmp_path, monkeypatch)
     written = [f"dying child line {i}" for i in range(lines)]
     table = load_registry(REGISTRY_PATH).table("silver.customers")
     request = UnitRequest("silver.customers", AS_OF)
@@ -196,11 +192,7 @@ os._exit(9)
 
 def test_a_process_the_child_left_holding_its_pipes_does_not_hold_the_step(tmp_path, monkeypatch) -> None:
     (tmp_path / "leaky_child.py").write_text(LEAKY_CHILD)
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
-    )
-    monkeypatch.setenv("LAKEHOUSE_DEPLOYMENT", "test")
-    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))
+    child_environment(tmp_path, monkeypatch)
     table = load_registry(REGISTRY_PATH).table("silver.customers")
     started = time.monotonic()
 
@@ -225,11 +217,7 @@ os._exit(0)
 def test_a_report_without_its_newline_is_read_though_the_pipes_stay_open(tmp_path, monkeypatch) -> None:
     report = UnitResult("silver.customers", metadata={"lakehouse/note": "é" * 40_000}).to_json()
     (tmp_path / "reporting_child.py").write_text(REPORTING_CHILD.format(report=report))
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
-    )
-    monkeypatch.setenv("LAKEHOUSE_DEPLOYMENT", "test")
-    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))
+    child_environment(tmp_path, monkeypatch)
     table = load_registry(REGISTRY_PATH).table("silver.customers")
 
     result = SubprocessRunner(registry="reporting_child:REGISTRY", timeout_seconds=60).run(
@@ -266,3 +254,105 @@ def test_a_request_larger_than_a_command_line_argument_reaches_the_child(
     assert result.error is None, result.error
     assert result.metadata["lakehouse/files_ingested"] == 1
     assert result.metadata["lakehouse/files_missing"] == list(gone), "the child read every named file"
+
+
+#: A child that writes what is not its report to stdout, then exits with ``status``.
+NOT_A_REPORT_CHILD = """
+import os
+os.write(1, {text!r}.encode())
+os._exit({status})
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ('{"table": "silver.customers", "msg": "starting"}\n', 1),  # a JSON log line, then a crash
+        ("{'rows': 3}\n", 139),  # a debug print of a dict, then a segfault
+        (UnitResult("silver.customers").to_json() + "\n", 1),  # a report of success, then a crash
+        (UnitResult("gold.other").to_json() + "\n", 0),  # another table's report
+    ],
+    ids=["json log line", "python dict", "success then crash", "another table"],
+)
+def test_stdout_that_is_not_a_report_the_exit_status_agrees_with_fails_the_step(
+    tmp_path, monkeypatch, text, status
+) -> None:
+    (tmp_path / "printing_child.py").write_text(NOT_A_REPORT_CHILD.format(text=text, status=status))
+    child_environment(tmp_path, monkeypatch)
+    table = load_registry(REGISTRY_PATH).table("silver.customers")
+
+    result = SubprocessRunner(registry="printing_child:REGISTRY", timeout_seconds=60).run(
+        types.SimpleNamespace(log=RecordingLog()), table, UnitRequest("silver.customers", AS_OF)
+    )
+
+    assert result.error is not None and result.error.kind == "ProcessDied"
+    assert f"exited with status {status}" in result.error.message
+
+
+#: A registry whose one unit prints without a newline and logs bytes that are not UTF-8, then
+#: succeeds (a progress bar, a library's raw output); or sleeps past the runner's timeout.
+CHATTY_REGISTRY = """
+import os, sys, time
+from datetime import timedelta
+from lakehouse_dagster.declarations.table import Domain, Registry, Table
+from lakehouse_dagster.declarations.timing import Freshness, Job
+from lakehouse_dagster.lake.layout import TableName
+from lakehouse_dagster.units.report import UnitResult
+
+def build(context):
+    if os.environ.get("CHATTY_SLEEPS"):
+        time.sleep(60)
+    print("progress 50%\\r", end="", flush=True)
+    os.write(2, b"a log line with a \\xff byte\\n")
+    return UnitResult("gold.chatty", metadata={{"lakehouse/note": "done"}})
+
+CHATTY = Table(TableName("gold", "chatty"), "Chatty.", build=build)
+REGISTRY = Registry(
+    domains=(Domain("chatty", "A chatty unit.", (CHATTY,)),),
+    default_job=Job("chatty_job", "Every table."),
+    default_freshness=Freshness(warn_after=timedelta(hours=26), fail_after=timedelta(hours=50)),
+)
+"""
+
+
+def test_a_unit_that_prints_without_a_newline_and_logs_other_bytes_still_reports(
+    tmp_path, monkeypatch
+) -> None:
+    (tmp_path / "chatty_registry.py").write_text(CHATTY_REGISTRY.format())
+    child_environment(tmp_path, monkeypatch)
+    table = load_registry("chatty_registry:REGISTRY").table("gold.chatty")
+    log = RecordingLog()
+
+    result = SubprocessRunner(registry="chatty_registry:REGISTRY", timeout_seconds=120).run(
+        types.SimpleNamespace(log=log), table, UnitRequest("gold.chatty", AS_OF)
+    )
+
+    assert result.error is None and result.metadata["lakehouse/note"] == "done"
+    assert "a log line with a \ufffd byte" in log.lines
+
+
+def test_a_unit_past_the_timeout_is_killed_and_the_error_names_the_table_and_the_setting(
+    tmp_path, monkeypatch
+) -> None:
+    (tmp_path / "chatty_registry.py").write_text(CHATTY_REGISTRY.format())
+    child_environment(tmp_path, monkeypatch)
+    monkeypatch.setenv("CHATTY_SLEEPS", "1")
+    table = load_registry("chatty_registry:REGISTRY").table("gold.chatty")
+    started = time.monotonic()
+
+    result = SubprocessRunner(registry="chatty_registry:REGISTRY", timeout_seconds=5).run(
+        types.SimpleNamespace(log=RecordingLog()), table, UnitRequest("gold.chatty", AS_OF)
+    )
+
+    assert time.monotonic() - started < 30
+    assert result.error is not None and result.error.kind == "Timeout"
+    assert "gold.chatty" in result.error.message and "timeout_seconds (5 s)" in result.error.message
+
+
+def child_environment(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))  # this process loads the registry too
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    )
+    monkeypatch.setenv("LAKEHOUSE_DEPLOYMENT", "test")
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))

@@ -3,14 +3,16 @@
 The request goes to the child on its stdin (a command-line argument is limited to 128 KiB on
 Linux, less than a run of many named files). The child reads the deployment from the same
 environment, starts its own engine session, and prints its report as the last line of
-stdout; its log lines are forwarded to the run's log. A child that dies without a report
-(killed, out of memory, a crash in native code) fails the step with its exit status and last
-log lines. Terminating the run kills the child.
+stdout; its log lines are forwarded to the run's log. A report counts only if its exit status
+agrees with it (0: succeeded, 1: failed): a child that dies without one (killed, out of memory, a
+crash in native code), or after printing something that looks like one, fails the step with its
+exit status and last log lines. Terminating the run, or its timeout, kills the child.
 """
 
 from __future__ import annotations
 
 import codecs
+import json
 import subprocess
 import sys
 import tempfile
@@ -54,6 +56,7 @@ class SubprocessRunner(UnitRunner):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
+                errors="replace",  # a log line that is not UTF-8 is still a line
                 env=process_environment(),
             )
         # One reader per pipe: stderr forwarded to the run's log line by line (its last lines
@@ -64,24 +67,52 @@ class SubprocessRunner(UnitRunner):
             threading.Thread(target=_forward, args=(child.stderr, context.log, tail), daemon=True),
             threading.Thread(target=_collect, args=(child.stdout, stdout), daemon=True),
         ]
+        name = str(table.name)
         try:
             for reader in readers:
                 reader.start()
-            child.wait(timeout=self.timeout_seconds)
+            try:
+                child.wait(timeout=self.timeout_seconds)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+                message = (
+                    f"{name}: the unit ran longer than the runner's timeout_seconds "
+                    f"({self.timeout_seconds} s); its process was killed"
+                )
+                return UnitResult(name, error=UnitError("Timeout", message, "\n".join(tail)))
             # A process the child left behind may hold the pipes open: read what is there, and
             # do not wait for it beyond a moment (the child's report is a line it printed).
             drained_by = time.monotonic() + _DRAIN_SECONDS
             for reader in readers:
                 reader.join(timeout=max(0.0, drained_by - time.monotonic()))
         except BaseException:
-            child.kill()  # the run was terminated, or timed out: the unit must not outlive it
+            child.kill()  # the run was terminated: the unit must not outlive it
             child.wait()
             raise
-        lines = [line for line in "".join(stdout).splitlines() if line.startswith("{")]
-        if lines:
-            return UnitResult.from_json(lines[-1])
-        message = f"the unit's process exited with status {child.returncode} without a report"
-        return UnitResult(str(table.name), error=UnitError("ProcessDied", message, "\n".join(tail)))
+        report = _report("".join(stdout), name)
+        status = child.returncode
+        if report is not None and status == (0 if report.error is None else 1):
+            return report
+        said = "" if report is None else f" (its report says it {'failed' if report.error else 'succeeded'})"
+        message = f"the unit's process exited with status {status} without a report it agrees with{said}"
+        return UnitResult(name, error=UnitError("ProcessDied", message, "\n".join(tail)))
+
+
+#: Every field a report prints (``UnitResult.to_json``): a log line of JSON is not a report.
+_REPORT_FIELDS = frozenset(("table", "uri", "metadata", "columns", "checks", "lineage", "error"))
+
+
+def _report(stdout: str, table: str) -> UnitResult | None:
+    """The last line of ``stdout`` that is the report of ``table``, if any."""
+    for line in reversed(stdout.splitlines()):
+        try:
+            raw = json.loads(line) if line.startswith("{") else None
+            if isinstance(raw, dict) and raw.keys() >= _REPORT_FIELDS and raw["table"] == table:
+                return UnitResult.from_dict(raw)
+        except (ValueError, TypeError, KeyError):
+            continue
+    return None
 
 
 def _forward(stream, log, tail: deque[str]) -> None:

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     result = run_standalone(request, table, settings, log)
-    print(result.to_json(), flush=True)
+    print("\n" + result.to_json(), flush=True)  # on a line of its own, whatever the unit printed
     if result.error is not None:
         print(f"error: {result.table}: {result.error.kind}: {result.error.message}", file=sys.stderr)
         return 1
