@@ -216,6 +216,7 @@ def test_a_load_is_one_transaction_that_stages_replaces_the_range_and_records_it
         "COPY lakehouse_stage",
         "CREATE TABLE",
         "DELETE FROM",
+        "DELETE FROM",
         "INSERT INTO",
         "INSERT INTO",
     ]
@@ -227,8 +228,9 @@ def test_a_load_is_one_transaction_that_stages_replaces_the_range_and_records_it
         '"category" character varying(65535)' in statements[2] and '"revenue" numeric(12,2)' in statements[2]
     )
     assert 'PRIMARY KEY ("order_date", "category")' in statements[2]
-    assert "\"order_date\" >= '2026-11-01' AND \"order_date\" < '2026-11-03'" in statements[3]
-    assert "'run-1'" in statements[5] and "7" in statements[5]
+    assert statements[3].endswith("WHERE table_name = 'daily_sales'"), "a dropped table's earlier loads"
+    assert "\"order_date\" >= '2026-11-01' AND \"order_date\" < '2026-11-03'" in statements[4]
+    assert "'run-1'" in statements[6] and "7" in statements[6]
     assert not any(s.startswith("LOCK") for s in statements), "Redshift's LOCK makes readers wait"
 
     existing = [Column(c.name, c.type) for c in wanted if c.name != "category"] + [

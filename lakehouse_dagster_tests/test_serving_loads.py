@@ -152,6 +152,24 @@ def test_a_range_load_replaces_only_its_days_and_a_reload_is_idempotent(
     assert warehouse.loaded_at(DAILY, DAYS[0] - timedelta(days=1)) is None
 
 
+def test_a_table_dropped_to_be_reloaded_counts_only_the_loads_since(
+    warehouse, warehouse_url, tmp_path
+) -> None:
+    """The schema-change advice drops the warehouse table: its earlier loads no longer hold any
+    day, so the days not loaded again show as stale (``loaded_after_lake``)."""
+    snapshot = write(tmp_path / "daily", daily_rows(1), partition_by=["day"])
+    load(warehouse, DAILY, snapshot, DateRange(DAYS[0], DAYS[-1] + timedelta(days=1)))
+    with psycopg.connect(warehouse_url) as connection:
+        connection.execute("DROP TABLE serving.daily")
+
+    assert warehouse.loads(DAILY) == []
+    load(warehouse, DAILY, snapshot, DateRange(DAYS[1], DAYS[2]))
+
+    assert [(load.start, load.end) for load in warehouse.loads(DAILY)] == [(DAYS[1], DAYS[2])]
+    assert warehouse.loaded_at(DAILY, DAYS[0]) is None
+    assert warehouse.counts_by_day(DAILY) == {DAYS[1]: 2}
+
+
 def test_an_empty_range_empties_its_days_only(warehouse, tmp_path) -> None:
     uri = tmp_path / "daily"
     snapshot = write(uri, daily_rows(1), partition_by=["day"])

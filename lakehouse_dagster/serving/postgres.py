@@ -110,6 +110,13 @@ class PostgresWarehouse(Warehouse):
                 _stage(cursor, wanted, rows)
                 if existing is None:
                     _create(cursor, table, wanted)
+                    # Loads recorded for a table since dropped (to reload it) load nothing now.
+                    cursor.execute(
+                        sql.SQL("DELETE FROM {} WHERE table_name = %s").format(
+                            ident(SERVING_SCHEMA, LOADS_TABLE)
+                        ),
+                        [table.name],
+                    )
                 for column in plan.add if plan else ():
                     cursor.execute(
                         sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
@@ -202,9 +209,10 @@ class PostgresWarehouse(Warehouse):
             return dict(cursor.fetchall())
 
     def loads(self, table: ServedTable) -> list[LoadRecord]:
+        """The loads of the table as it exists: none if it does not (dropped to reload it)."""
         with self.connect() as connection, connection.cursor() as cursor:
             cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f"{SERVING_SCHEMA}.{LOADS_TABLE}"])
-            if not cursor.fetchone()[0]:
+            if not cursor.fetchone()[0] or _columns(cursor, table.name) is None:
                 return []
             cursor.execute(
                 sql.SQL(

@@ -99,9 +99,11 @@ def load_statements(
     if existing is None:
         key = f", PRIMARY KEY ({', '.join(quote(c) for c in table.primary_key)})" if table.primary_key else ""
         sort = f" SORTKEY ({quote(table.partition_column)})" if table.partition_column else ""
-        statements.append(
-            f"CREATE TABLE {target} ({definitions}, {quote(LOADED_AT)} timestamptz NOT NULL{key}){sort}"
-        )
+        statements += [
+            f"CREATE TABLE {target} ({definitions}, {quote(LOADED_AT)} timestamptz NOT NULL{key}){sort}",
+            # Loads recorded for a table since dropped (to reload it) load nothing now.
+            f"DELETE FROM {qualified(LOADS_TABLE)} WHERE table_name = {literal(table.name)}",
+        ]
     else:
         plan = plan_schema(table.qualified, table.source, list(existing), list(wanted))
         statements += [f"ALTER TABLE {target} ADD COLUMN {quote(c.name)} {c.type}" for c in plan.add]
@@ -438,6 +440,9 @@ class RedshiftWarehouse(Warehouse):
         return {date.fromisoformat(str(day)): int(n) for day, n in rows}
 
     def loads(self, table: ServedTable) -> list[LoadRecord]:
+        """The loads of the table as it exists: none if it does not (dropped to reload it)."""
+        if self.columns(table.name) is None:
+            return []
         rows = self.query(
             f"SELECT window_start, window_end, max(loaded_at) FROM {qualified(LOADS_TABLE)} "
             f"WHERE table_name = {literal(table.name)} GROUP BY 1, 2"
