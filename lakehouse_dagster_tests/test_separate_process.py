@@ -80,3 +80,18 @@ def test_the_request_can_come_on_stdin(layout) -> None:
     )
 
     assert completed.returncode == 2 and "no table silver.nothing" in completed.stderr
+
+
+def test_a_partition_range_that_holds_no_day_or_a_table_without_days_is_refused_before_it_starts(
+    tmp_path,
+) -> None:
+    env = {"LAKEHOUSE_DEPLOYMENT": "test", "LAKEHOUSE_ROOT": str(tmp_path / "lake")}
+    window = ("--partition-start", "2026-11-15", "--partition-end")
+
+    unpartitioned = run_unit("silver.sales_orders", env, *window, "2026-11-16")
+    empty = run_unit("silver.sales_order_facts", env, *window, "2026-11-15")
+
+    assert unpartitioned.returncode == 2 and unpartitioned.stdout == ""
+    assert "silver.sales_orders is not partitioned by day" in unpartitioned.stderr
+    assert empty.returncode == 2 and "from 2026-11-15 to 2026-11-15 holds no day" in empty.stderr
+    assert not (tmp_path / "lake").exists(), "nothing started"

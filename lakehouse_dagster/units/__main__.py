@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = LakehouseSettings.from_env()
         request, registry = parse_request(argv, settings.as_of_date)
         table = load_registry(registry).table(request.table)
+        if request.partition is not None and not table.partitioned:
+            raise ValueError(
+                f"{table.name} is not partitioned by day: a partition range does not apply to it"
+            )
     except (ValueError, KeyError, ImportError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -21,7 +21,8 @@ class PartitionWindow:
     def __post_init__(self) -> None:
         if self.end <= self.start:
             raise ValueError(
-                f"the partition range {self.start}..{self.end - timedelta(days=1)} ends before it starts"
+                f"the partition range from {self.start} to {self.end} holds no day: its end is the "
+                "day after its last (exclusive)"
             )
 
     @property
