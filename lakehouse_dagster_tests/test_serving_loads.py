@@ -22,7 +22,7 @@ from lakehouse_dagster.serving import local_server
 from lakehouse_dagster.serving.postgres import PostgresWarehouse
 from lakehouse_dagster.serving.schema import IncompatibleSchemaError, holds
 from lakehouse_dagster.serving.spec import DateRange, ServedTable
-from lakehouse_dagster.serving.warehouse import WarehouseUnavailableError
+from lakehouse_dagster.serving.warehouse import WarehouseLoadError, WarehouseUnavailableError
 
 DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(5)]
 DAILY = ServedTable("daily", "gold.daily", "Per day and shop.", ("day", "shop"), "day")
@@ -201,10 +201,24 @@ def test_a_failure_in_the_middle_of_a_load_leaves_the_previous_rows(
     assert select(warehouse_url, "SELECT * FROM serving.whole ORDER BY id") == before
 
     duplicated = write(uri, pa.concat_tables([whole_rows(3), whole_rows(3)]))
-    with pytest.raises(psycopg.errors.UniqueViolation):  # fails after the old rows were deleted
-        load(warehouse, WHOLE, duplicated)
+    with pytest.raises(WarehouseLoadError, match=r"serving\.whole \(from gold\.whole\).*UniqueViolation"):
+        load(warehouse, WHOLE, duplicated)  # fails after the old rows were deleted
     assert select(warehouse_url, "SELECT * FROM serving.whole ORDER BY id") == before
     assert len(warehouse.loads(WHOLE)) == 1
+
+
+def test_a_value_the_warehouse_cannot_hold_fails_naming_the_table_and_keeps_it(
+    warehouse, warehouse_url, tmp_path
+) -> None:
+    uri = tmp_path / "whole"
+    load(warehouse, WHOLE, write(uri, whole_rows(1)))
+    before = select(warehouse_url, "SELECT * FROM serving.whole ORDER BY id")
+    with_nul = pa.table({"id": pa.array([1], pa.int64()), "value": pa.array(["a\x00b"])})
+
+    with pytest.raises(WarehouseLoadError, match=r"serving\.whole \(from gold\.whole\).*0x00"):
+        load(warehouse, WHOLE, write(uri, with_nul))
+
+    assert select(warehouse_url, "SELECT * FROM serving.whole ORDER BY id") == before
 
 
 def test_a_failed_first_load_creates_nothing(warehouse, warehouse_url, tmp_path) -> None:

@@ -28,6 +28,7 @@ from lakehouse_dagster.serving.warehouse import (
     LoadRecord,
     LoadResult,
     Warehouse,
+    WarehouseLoadError,
     WarehouseUnavailableError,
 )
 
@@ -98,6 +99,23 @@ class PostgresWarehouse(Warehouse):
             raise ValueError(
                 f"{table.qualified}: a partitioned table is loaded by date range, any other whole"
             )
+        try:
+            return self._load(table, rows, window=window, source_version=source_version, run_id=run_id)
+        except (psycopg.DataError, psycopg.IntegrityError) as error:
+            raise WarehouseLoadError(
+                f"{table.qualified} (from {table.source}): the warehouse refused the rows, and kept the "
+                f"table as it was: {type(error).__name__}: {str(error).strip()}"
+            ) from error
+
+    def _load(
+        self,
+        table: ServedTable,
+        rows: pa.RecordBatchReader,
+        *,
+        window: DateRange | None,
+        source_version: int,
+        run_id: str,
+    ) -> LoadResult:
         wanted = warehouse_columns(rows.schema)
         target = ident(SERVING_SCHEMA, table.name)
         with self.connect() as connection:

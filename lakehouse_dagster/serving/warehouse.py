@@ -15,6 +15,10 @@ from lakehouse_dagster.serving.spec import DateRange, ServedTable
 LOADS_TABLE = "_loads"
 
 
+class WarehouseLoadError(ValueError):
+    """The warehouse refused a load's rows (a value it cannot hold, a duplicate key)."""
+
+
 class WarehouseUnavailableError(ConnectionError):
     """The warehouse cannot be reached; the message says how to start or configure it."""
 
