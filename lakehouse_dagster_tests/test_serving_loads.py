@@ -74,6 +74,16 @@ def select(url: str, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
 
 
+def first_whole_load(warehouse: PostgresWarehouse, url: str, uri: Path) -> list[tuple]:
+    """``serving.whole`` after its first load, from version 1 of the lake table at ``uri``."""
+    load(warehouse, WHOLE, write(uri, whole_rows(1)))
+    return served_whole(url)
+
+
+def served_whole(url: str) -> list[tuple]:
+    return select(url, "SELECT * FROM serving.whole ORDER BY id")
+
+
 @pytest.fixture
 def warehouse(warehouse_url: str) -> PostgresWarehouse:
     return PostgresWarehouse(url=warehouse_url)
@@ -192,18 +202,17 @@ def test_a_failure_in_the_middle_of_a_load_leaves_the_previous_rows(
     warehouse, warehouse_url, tmp_path
 ) -> None:
     uri = tmp_path / "whole"
-    load(warehouse, WHOLE, write(uri, whole_rows(1)))
-    before = select(warehouse_url, "SELECT * FROM serving.whole ORDER BY id")
+    before = first_whole_load(warehouse, warehouse_url, uri)
     newer = write(uri, whole_rows(2))
 
     with pytest.raises(OSError, match="went away"):
         load(warehouse, WHOLE, newer, rows=failing_after_first_batch(whole_rows(2)))
-    assert select(warehouse_url, "SELECT * FROM serving.whole ORDER BY id") == before
+    assert served_whole(warehouse_url) == before
 
     duplicated = write(uri, pa.concat_tables([whole_rows(3), whole_rows(3)]))
     with pytest.raises(WarehouseLoadError, match=r"serving\.whole \(from gold\.whole\).*UniqueViolation"):
         load(warehouse, WHOLE, duplicated)  # fails after the old rows were deleted
-    assert select(warehouse_url, "SELECT * FROM serving.whole ORDER BY id") == before
+    assert served_whole(warehouse_url) == before
     assert len(warehouse.loads(WHOLE)) == 1
 
 
@@ -211,14 +220,13 @@ def test_a_value_the_warehouse_cannot_hold_fails_naming_the_table_and_keeps_it(
     warehouse, warehouse_url, tmp_path
 ) -> None:
     uri = tmp_path / "whole"
-    load(warehouse, WHOLE, write(uri, whole_rows(1)))
-    before = select(warehouse_url, "SELECT * FROM serving.whole ORDER BY id")
+    before = first_whole_load(warehouse, warehouse_url, uri)
     with_nul = pa.table({"id": pa.array([1], pa.int64()), "value": pa.array(["a\x00b"])})
 
     with pytest.raises(WarehouseLoadError, match=r"serving\.whole \(from gold\.whole\).*0x00"):
         load(warehouse, WHOLE, write(uri, with_nul))
 
-    assert select(warehouse_url, "SELECT * FROM serving.whole ORDER BY id") == before
+    assert served_whole(warehouse_url) == before
 
 
 def test_a_failed_first_load_creates_nothing(warehouse, warehouse_url, tmp_path) -> None:
