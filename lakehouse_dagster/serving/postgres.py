@@ -99,26 +99,9 @@ class PostgresWarehouse(Warehouse):
             raise ValueError(
                 f"{table.qualified}: a partitioned table is loaded by date range, any other whole"
             )
-        try:
-            return self._load(table, rows, window=window, source_version=source_version, run_id=run_id)
-        except (psycopg.DataError, psycopg.IntegrityError) as error:
-            raise WarehouseLoadError(
-                f"{table.qualified} (from {table.source}): the warehouse refused the rows, and kept the "
-                f"table as it was: {type(error).__name__}: {str(error).strip()}"
-            ) from error
-
-    def _load(
-        self,
-        table: ServedTable,
-        rows: pa.RecordBatchReader,
-        *,
-        window: DateRange | None,
-        source_version: int,
-        run_id: str,
-    ) -> LoadResult:
         wanted = warehouse_columns(rows.schema)
         target = ident(SERVING_SCHEMA, table.name)
-        with self.connect() as connection:
+        with _refused_rows(table), self.connect() as connection:
             self._bootstrap(connection)
             with connection.transaction(), connection.cursor() as cursor:
                 # One load of a table at a time; other tables load side by side.
@@ -240,6 +223,18 @@ class PostgresWarehouse(Warehouse):
                 [table.name],
             )
             return [LoadRecord(start, end, loaded_at) for start, end, loaded_at in cursor.fetchall()]
+
+
+@contextmanager
+def _refused_rows(table: ServedTable) -> Iterator[None]:
+    """Rows the warehouse refuses (a NUL in text, a duplicate key), named by the served table."""
+    try:
+        yield
+    except (psycopg.DataError, psycopg.IntegrityError) as error:
+        raise WarehouseLoadError(
+            f"{table.qualified} (from {table.source}): the warehouse refused the rows, and kept the "
+            f"table as it was: {type(error).__name__}: {str(error).strip()}"
+        ) from error
 
 
 def _safe(url: str) -> str:
