@@ -67,7 +67,7 @@ def _last_per(
     several = sized.where(F.col("__size") > 1)
     if narrow_ties:
         several = _at_greatest_first_sequence(several, group, config)
-    several = _without_later_copies(several, group, config)
+    several = _without_later_copies(several, config)
     last_of_several = (
         several.withColumn("_rank", F.row_number().over(newest_first))
         .where(F.col("_rank") == 1)
@@ -76,13 +76,13 @@ def _last_per(
     return sized.where(F.col("__size") == 1).select(*several.columns).unionByName(last_of_several)
 
 
-def _without_later_copies(changes: DataFrame, group: Sequence[str], config: CdcConfig) -> DataFrame:
+def _without_later_copies(changes: DataFrame, config: CdcConfig) -> DataFrame:
     """``changes`` without a change identical to one before it by position (the same values,
     operation and sequence): a file delivered again under another name. Kept, a copy of a
     change that ties with others on the sequence would be the last of them by position, and undo
     the ones between it and its original. (With DMS's change number in the sequence, copies tie
     with their original only, and are harmless; without it, ties are broken by position.)"""
-    kept = dict.fromkeys([*group, *config.columns, *config.sequence_by, IS_DELETE])
+    kept = dict.fromkeys([*config.columns, *config.sequence_by, IS_DELETE])  # the keys among the columns
     identity = [c for c in kept if c in changes.columns]
     file, line = POSITION
     # The first position as one text that sorts as (file, line), so that a hash aggregate finds it.

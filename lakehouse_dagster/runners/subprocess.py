@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from dataclasses import fields
 
 import dagster as dg
 
@@ -100,7 +101,7 @@ class SubprocessRunner(UnitRunner):
 
 
 #: Every field a report prints (``UnitResult.to_json``): a log line of JSON is not a report.
-_REPORT_FIELDS = frozenset(("table", "uri", "metadata", "columns", "checks", "lineage", "error"))
+_REPORT_FIELDS = frozenset(field.name for field in fields(UnitResult))
 
 
 def _report(stdout: str, table: str) -> UnitResult | None:
